@@ -1,0 +1,221 @@
+#include "bench/cli.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <regex>
+#include <set>
+
+#include "harness/limits.h"
+#include "harness/profile.h"
+
+namespace ipcm {
+namespace {
+
+// Google Benchmark 1.7.1's flags, by the kind of value each takes.
+const std::set<std::string> kBoolFlags = {"benchmark_list_tests", "benchmark_enable_random_interleaving",
+                                          "benchmark_report_aggregates_only", "benchmark_display_aggregates_only",
+                                          "benchmark_counters_tabular"};
+const std::set<std::string> kFormats = {"console", "json", "csv"};
+const std::set<std::string> kTimeUnits = {"ns", "us", "ms", "s"};
+const std::set<std::string> kTruthy = {"", "1", "true", "yes", "on", "t", "y"};
+const std::set<std::string> kFalsy = {"0", "false", "no", "off", "f", "n"};
+// An upper bound that catches typos such as a value in nanoseconds.
+constexpr double kMaxMinTimeSeconds = 3600;
+constexpr long kMaxRepetitions = 1000;
+constexpr std::uint64_t kMaxCalibrationDelayNs = 1'000'000'000;
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool parse_double(const std::string& v, double& out) {
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtod(v.c_str(), &end);
+  return errno == 0 && end != v.c_str() && *end == '\0';
+}
+
+bool parse_long(const std::string& v, long& out) {
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtol(v.c_str(), &end, 10);
+  return errno == 0 && end != v.c_str() && *end == '\0';
+}
+
+std::string profile_names() {
+  std::string s;
+  for (const Profile& p : profiles()) s += (s.empty() ? "" : ", ") + std::string(p.name);
+  return s;
+}
+
+// Checks one --benchmark_* flag; returns an error sentence or "".
+std::string check_benchmark_flag(const std::string& key, const std::string& value, bool has_value, CommandLine& cl) {
+  const std::string bad = "--" + key + "=" + value + ": ";
+  if (kBoolFlags.count(key)) {
+    const std::string v = lower(value);
+    if (!kTruthy.count(v) && !kFalsy.count(v)) return bad + "expected true or false";
+    const bool on = kTruthy.count(v) > 0;
+    if (key == "benchmark_list_tests") cl.list_only = on;
+    if (key == "benchmark_counters_tabular") cl.tabular = on;
+    return "";
+  }
+  if (!has_value) return "--" + key + " needs a value (--" + key + "=...)";
+  if (key == "benchmark_min_time") {
+    double d;
+    if (!parse_double(value, d) || !(d > 0) || d > kMaxMinTimeSeconds)
+      return bad + "expected seconds as a number above 0 (Google Benchmark 1.7.1 takes a plain number, e.g. 0.5)";
+    cl.has_min_time = true;
+    return "";
+  }
+  if (key == "benchmark_min_warmup_time") {
+    double d;
+    if (!parse_double(value, d) || !(d >= 0) || d > kMaxMinTimeSeconds) return bad + "expected seconds, 0 or more";
+    return "";
+  }
+  if (key == "benchmark_repetitions") {
+    long n;
+    if (!parse_long(value, n) || n < 1 || n > kMaxRepetitions)
+      return bad + "expected a whole number from 1 to " + std::to_string(kMaxRepetitions);
+    return "";
+  }
+  if (key == "benchmark_filter") {
+    cl.filter = value;
+    bool sel;
+    std::string err;
+    if (!filter_selects(value, "", sel, err)) return bad + err;
+    return "";
+  }
+  if (key == "benchmark_format" || key == "benchmark_out_format") {
+    if (!kFormats.count(value)) return bad + "expected console, json or csv";
+    (key == "benchmark_format" ? cl.display_format : cl.out_format) = value;
+    return "";
+  }
+  if (key == "benchmark_out") {
+    if (value.empty()) return bad + "expected a file path";
+    cl.out_path = value;
+    return "";
+  }
+  if (key == "benchmark_time_unit") {
+    if (!kTimeUnits.count(value)) return bad + "expected ns, us, ms or s";
+    return "";
+  }
+  if (key == "benchmark_color") {
+    const std::string v = lower(value);
+    if (v == "auto") {
+      cl.color = isatty(STDOUT_FILENO);
+    } else if (kTruthy.count(v) || kFalsy.count(v)) {
+      cl.color = kTruthy.count(v) > 0;
+    } else {
+      return bad + "expected auto, true or false";
+    }
+    return "";
+  }
+  if (key == "benchmark_perf_counters" || key == "benchmark_context") return "";
+  if (key == "v") {
+    long n;
+    if (!parse_long(value, n) || n < 0) return bad + "expected a verbosity level, 0 or more";
+    return "";
+  }
+  return "unknown flag --" + key + " (see --help)";
+}
+
+}  // namespace
+
+bool filter_selects(const std::string& filter, const std::string& name, bool& selected, std::string& error) {
+  std::string re = filter;
+  bool negate = false;
+  if (!re.empty() && re[0] == '-') {
+    negate = true;
+    re.erase(0, 1);
+  }
+  if (re.empty() || re == "all") re = ".";
+  try {
+    const std::regex rx(re, std::regex::extended);
+    selected = std::regex_search(name, rx) != negate;
+  } catch (const std::regex_error& e) {
+    error = "not a valid regular expression (" + std::string(e.what()) + ")";
+    return false;
+  }
+  return true;
+}
+
+bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& error) {
+  cl.profile = std::string(kDefaultProfile);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      cl.help = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      error = "unexpected argument '" + arg + "' (flags start with --; see --help)";
+      return false;
+    }
+    const auto eq = arg.find('=');
+    const std::string key = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    const bool has_value = eq != std::string::npos;
+    std::string value = has_value ? arg.substr(eq + 1) : "";
+    if (key == "profile") {
+      if (!has_value) {
+        if (i + 1 >= argc) {
+          error = "--profile needs a value: " + profile_names();
+          return false;
+        }
+        value = argv[++i];
+      }
+      if (!find_profile(value)) {
+        error = "--profile " + value + ": unknown profile (expected " + profile_names() + ")";
+        return false;
+      }
+      cl.profile = value;
+      continue;
+    }
+    if (key == "calibration_delay_ns") {
+      long n;
+      if (!has_value || !parse_long(value, n) || n < 0 || std::uint64_t(n) > kMaxCalibrationDelayNs) {
+        error = "--calibration_delay_ns=" + value + ": expected nanoseconds from 0 to " +
+                std::to_string(kMaxCalibrationDelayNs);
+        return false;
+      }
+      cl.calibration_delay_ns = std::uint64_t(n);
+      continue;
+    }
+    if (key.rfind("benchmark_", 0) == 0 || key == "v") {
+      if (std::string e = check_benchmark_flag(key, value, has_value, cl); !e.empty()) {
+        error = e;
+        return false;
+      }
+      cl.benchmark_args.push_back(arg);
+      continue;
+    }
+    error = "unknown flag --" + key + " (see --help)";
+    return false;
+  }
+  return true;
+}
+
+std::string usage() {
+  return "usage: ipcmeter [--profile " + profile_names() + "] [--calibration_delay_ns=N] [Google Benchmark flags]\n"
+         "\n"
+         "Measures what it costs to hand messages between two workers — threads, forked and\n"
+         "spawned processes — over pipes, sockets, FIFOs, TCP, message queues and shared memory.\n"
+         "\n"
+         "  --profile P               quick (64 B and 64 KiB, under a minute), default (five sizes,\n"
+         "                            a few minutes) or full (8 B to 1 MiB); default: default\n"
+         "  --calibration_delay_ns=N  busy-wait N ns before every message the measuring side sends:\n"
+         "                            a known slowdown for checking a regression gate; never for real runs\n"
+         "\n"
+         "Google Benchmark 1.7.1 flags keep their meaning: --benchmark_filter=REGEX,\n"
+         "--benchmark_list_tests, --benchmark_repetitions=N, --benchmark_min_time=SECONDS (a plain\n"
+         "number; the profile sets it when absent), --benchmark_out=FILE (written atomically, with\n"
+         "the ipcmeter object when JSON), --benchmark_out_format=json|csv|console,\n"
+         "--benchmark_format, --benchmark_color, --benchmark_counters_tabular, --benchmark_time_unit,\n"
+         "--benchmark_report_aggregates_only, --benchmark_display_aggregates_only,\n"
+         "--benchmark_enable_random_interleaving, --benchmark_min_warmup_time, --benchmark_context.\n";
+}
+
+}  // namespace ipcm

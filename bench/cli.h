@@ -1,0 +1,37 @@
+// ipcmeter's command line: its own flags, and Google Benchmark 1.7.1's flags checked before
+// Google Benchmark sees them, so that every bad input ends the same way — one line on
+// stderr, exit 2, nothing written.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ipcm {
+
+struct CommandLine {
+  std::string profile;                 // a name from profiles()
+  std::uint64_t calibration_delay_ns = 0;
+  bool help = false;
+  bool list_only = false;              // --benchmark_list_tests
+  std::string out_path;                // --benchmark_out, empty when not given
+  std::string out_format = "json";     // --benchmark_out_format
+  std::string display_format = "console";
+  std::string filter;                  // --benchmark_filter, empty = all
+  bool has_min_time = false;
+  bool color = false;                  // resolved --benchmark_color
+  bool tabular = false;                // --benchmark_counters_tabular
+  // Google Benchmark's flags to pass on, --benchmark_out replaced by the caller.
+  std::vector<std::string> benchmark_args;
+};
+
+// Parses argv[1..]; on bad input returns false with `error` set to the one line to print.
+bool parse_command_line(int argc, char** argv, CommandLine& out, std::string& error);
+
+// Does Google Benchmark's filter select `name`? (Same rules: regex search, leading '-'
+// negates.) Returns false with `error` set when the regex does not compile.
+bool filter_selects(const std::string& filter, const std::string& name, bool& selected, std::string& error);
+
+std::string usage();
+
+}  // namespace ipcm

@@ -1,0 +1,115 @@
+// The floor family: each floor probe as a Google Benchmark, so the references appear in the
+// results beside the transports they bound, with GB's repetitions and statistics. The
+// one-shot floors (harness/floors.h) feed ratio_to_floor; these are for looking at.
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <optional>
+
+#include <benchmark/benchmark.h>
+
+#include "bench/families.h"
+#include "harness/buffer.h"
+#include "harness/clock.h"
+#include "harness/floors.h"
+
+namespace ipcm {
+namespace {
+
+constexpr double kSecondsPerNs = 1e-9;
+// Non-zero, so no layer can treat the source as untouched zero pages.
+constexpr unsigned char kSourceFill = 0xA5;
+
+constexpr const char* kPinRefused = "the benchmark thread could not be pinned to the parent CPU";
+
+void bm_c2c_rtt(benchmark::State& state, const Placement& p) {
+  const TickClock& clock = TickClock::get();
+  const int parent = parent_cpu_of(p);
+  const int peer = peer_cpu_of(p);
+  const ScopedPin pin(parent);
+  if (!pin.ok()) {
+    state.SkipWithError(kPinRefused);
+    return;
+  }
+  CacheLineBouncer bouncer(peer, parent == peer);  // partner runs until bouncer is destroyed
+  if (!bouncer.ok()) {
+    state.SkipWithError(bouncer.error());
+    return;
+  }
+  for (auto _ : state) {
+    const std::uint64_t t0 = TickClock::now();
+    bouncer.round_trip();
+    state.SetIterationTime(clock.to_ns(TickClock::now() - t0) * kSecondsPerNs);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void bm_memcpy(benchmark::State& state, const Placement& p, std::size_t bytes) {
+  const ScopedPin pin(parent_cpu_of(p));
+  if (!pin.ok()) {
+    state.SkipWithError(kPinRefused);
+    return;
+  }
+  std::optional<AlignedBuffer> src, dst;
+  try {
+    src.emplace(bytes);  // zero-filled, so every page is faulted in before the loop
+    dst.emplace(bytes);
+  } catch (const std::bad_alloc&) {
+    state.SkipWithError("the copy buffers could not be allocated");
+    return;
+  }
+  std::memset(src->data(), kSourceFill, bytes);
+  const std::byte* from = src->data();
+  std::byte* to = dst->data();
+  std::memcpy(to, from, bytes);  // hot buffers, as in the floor
+  for (auto _ : state) {
+    std::memcpy(to, from, bytes);
+    benchmark::DoNotOptimize(to);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes));
+}
+
+void bm_syscall(benchmark::State& state, const Placement& p) {
+  const ScopedPin pin(parent_cpu_of(p));
+  if (!pin.ok()) {
+    state.SkipWithError(kPinRefused);
+    return;
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(syscall(SYS_getppid));
+  state.SetItemsProcessed(state.iterations());
+}
+
+void bm_timer(benchmark::State& state, const Placement& p) {
+  TickClock::get();  // calibrated before the first read, so now() reads the final source
+  const ScopedPin pin(parent_cpu_of(p));
+  if (!pin.ok()) {
+    state.SkipWithError(kPinRefused);
+    return;
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(TickClock::now());
+  state.SetItemsProcessed(state.iterations());
+}
+
+}  // namespace
+
+void register_floor_family(const Placement& p) {
+  benchmark::RegisterBenchmark("floor/probe:c2c_rtt",
+                               [p](benchmark::State& s) { bm_c2c_rtt(s, p); })
+      ->UseManualTime();
+  benchmark::RegisterBenchmark("floor/probe:memcpy_cache", [p](benchmark::State& s) {
+    bm_memcpy(s, p, kCacheProbeBytes);
+  });
+  benchmark::RegisterBenchmark("floor/probe:memcpy_dram",
+                               [p, bytes = dram_probe_bytes()](benchmark::State& s) {
+                                 bm_memcpy(s, p, bytes);
+                               });
+  benchmark::RegisterBenchmark("floor/probe:syscall",
+                               [p](benchmark::State& s) { bm_syscall(s, p); });
+  benchmark::RegisterBenchmark("floor/probe:timer", [p](benchmark::State& s) { bm_timer(s, p); });
+}
+
+}  // namespace ipcm

@@ -1,0 +1,220 @@
+// ipcmeter: the suite's entry point. Order matters here: the peer role is dispatched before
+// anything else (a spawned peer must not start a benchmark run), stale objects are swept and
+// the floors measured before any benchmark, and the results file appears only complete.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include "bench/cli.h"
+#include "bench/families.h"
+#include "bench/report.h"
+#include "bench/suite.h"
+#include "harness/clock.h"
+#include "harness/names.h"
+#include "harness/peer.h"
+
+namespace ipcm {
+namespace {
+
+constexpr int kExitUsage = 2;
+constexpr int kExitFailed = 1;
+constexpr int kSchemaVersion = 1;
+
+[[noreturn]] void usage_error(const std::string& what) {
+  std::fprintf(stderr, "ipcmeter: %s\n", what.c_str());
+  std::exit(kExitUsage);
+}
+
+// Two queues of large messages exceed the default 800 KiB RLIMIT_MSGQUEUE; take what the
+// hard limit allows (a privileged run may raise the hard limit too).
+void raise_msgqueue_limit() {
+  rlimit rl{RLIM_INFINITY, RLIM_INFINITY};
+  if (setrlimit(RLIMIT_MSGQUEUE, &rl) == 0) return;
+  if (getrlimit(RLIMIT_MSGQUEUE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_MSGQUEUE, &rl);
+  }
+}
+
+nlohmann::json transports_json() {
+  nlohmann::json t = nlohmann::json::object();
+  for (const TransportDef* d : transports()) {
+    nlohmann::json waits = nlohmann::json::array();
+    for (Wait w : d->waits) waits.push_back(wait_name(w));
+    const auto limit = d->max_msg_bytes();
+    t[std::string(d->name)] = {{"kind", kind_name(d->kind)},
+                               {"max_msg_bytes", limit ? nlohmann::json(*limit) : nlohmann::json(nullptr)},
+                               {"crosses_processes", d->crosses_processes},
+                               {"waits", waits}};
+  }
+  return t;
+}
+
+std::optional<double> load_average() {
+  std::ifstream f("/proc/loadavg");
+  double one;
+  if (f >> one) return one;
+  return std::nullopt;
+}
+
+// Everything registered, as Google Benchmark will name it for the filter.
+std::vector<std::string> registered_names(const Profile& p) {
+  std::vector<std::string> names;
+  for (const char* probe : {"c2c_rtt", "memcpy_cache", "memcpy_dram", "syscall", "timer"})
+    names.push_back(std::string("floor/probe:") + probe);
+  for_each_link_variant(p, [&](const LinkVariant& v) {
+    names.push_back("pingpong/" + v.name() + "/manual_time");
+    names.push_back("stream/" + v.name() + "/manual_time");
+  });
+  return names;
+}
+
+}  // namespace
+}  // namespace ipcm
+
+int main(int argc, char** argv) {
+  using namespace ipcm;
+  peer_main_if_requested(argc, argv);
+
+  CommandLine cl;
+  std::string error;
+  if (!parse_command_line(argc, argv, cl, error)) usage_error(error);
+  if (cl.help) {
+    std::cout << usage();
+    return 0;
+  }
+  const Profile& profile = *find_profile(cl.profile);
+
+  std::size_t selected = 0;
+  for (const std::string& n : registered_names(profile)) {
+    bool sel = false;
+    filter_selects(cl.filter, n, sel, error);
+    selected += sel;
+  }
+  if (selected == 0) usage_error("--benchmark_filter=" + cl.filter + ": matches no benchmark (see --benchmark_list_tests)");
+
+  // The results go to a temporary file beside the target and are renamed into place only
+  // when complete; a run that fails or is interrupted leaves the target as it was.
+  std::string tmp_out;
+  if (!cl.out_path.empty() && !cl.list_only) {
+    tmp_out = cl.out_path + ".tmp-" + std::to_string(getpid());
+    std::ofstream probe(tmp_out, std::ios::trunc);
+    if (!probe) usage_error("--benchmark_out=" + cl.out_path + ": cannot write there (" + std::strerror(errno) + ")");
+    record_object(NameSpace::kFile, tmp_out);
+  }
+
+  install_cleanup_handlers();
+  install_peer_signals();
+  if (!cl.list_only) {
+    for (const std::string& gone : sweep_stale_objects())
+      std::fprintf(stderr, "ipcmeter: removed %s, left by a run that is no longer alive\n", gone.c_str());
+  }
+  raise_msgqueue_limit();
+  TickClock::get();
+
+  Suite& s = suite();
+  s.profile = &profile;
+  s.placement = choose_placement();
+  s.calibration_delay_ns = cl.calibration_delay_ns;
+  s.calibration_delay_ticks = std::uint64_t(double(cl.calibration_delay_ns) / TickClock::get().ns_per_tick());
+  const int parent_cpu = parent_cpu_of(s.placement);
+  if (parent_cpu >= 0) pin_this_thread(parent_cpu);
+
+  std::vector<std::string> warnings;
+  if (!cl.list_only) {
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (const auto load = load_average(); load && cpus > 0 && *load > 0.5 * double(cpus)) {
+      char w[160];
+      std::snprintf(w, sizeof w, "load average %.2f at the start on %ld CPUs: other work is competing, results are noisy",
+                    *load, cpus);
+      warnings.push_back(w);
+    }
+    s.floors_start = measure_floors(s.placement);
+  }
+  if (cl.calibration_delay_ns > 0)
+    warnings.push_back("calibration delay of " + std::to_string(cl.calibration_delay_ns) +
+                       " ns per message is on: these results are slowed on purpose");
+
+  register_floor_family(s.placement);
+  register_pingpong_family(profile);
+  register_stream_family(profile);
+
+  const nlohmann::json env = environment_fingerprint();
+  std::optional<nlohmann::json> end_of_run;
+  EndOfRun end = [&]() -> const nlohmann::json& {
+    if (!end_of_run) {
+      const Floors floors_end = measure_floors(s.placement);
+      std::vector<std::string> all = warnings;
+      for (std::string& w : drift_warnings(s.floors_start, floors_end, kFloorDriftWarn)) all.push_back(std::move(w));
+      nlohmann::json meta = {
+          {"schema_version", kSchemaVersion},
+          {"profile", std::string(profile.name)},
+          {"env", env},
+          {"floors", to_json(s.floors_start)},
+          {"floors_end", to_json(floors_end)},
+          {"placement", to_json(s.placement)},
+          {"transports", transports_json()},
+          {"calibration_delay_ns", cl.calibration_delay_ns},
+          {"warnings", all},
+      };
+      end_of_run = std::move(meta);
+    }
+    return *end_of_run;
+  };
+
+  // Google Benchmark's argv: its flags, the profile's min time unless given, the temp file.
+  std::vector<std::string> gb_args = {argv[0]};
+  for (const std::string& a : cl.benchmark_args) {
+    if (a.rfind("--benchmark_out=", 0) == 0) gb_args.push_back("--benchmark_out=" + tmp_out);
+    else gb_args.push_back(a);
+  }
+  if (!cl.has_min_time) gb_args.push_back("--benchmark_min_time=" + std::to_string(profile.min_time_s));
+  std::vector<char*> gb_argv;
+  for (std::string& a : gb_args) gb_argv.push_back(a.data());
+  int gb_argc = int(gb_argv.size());
+  gb_argv.push_back(nullptr);
+  benchmark::Initialize(&gb_argc, gb_argv.data());
+  if (benchmark::ReportUnrecognizedArguments(gb_argc, gb_argv.data())) return kExitUsage;
+
+  std::unique_ptr<benchmark::BenchmarkReporter> display;
+  if (cl.display_format == "console") {
+    int opts = benchmark::ConsoleReporter::OO_Defaults;
+    if (!cl.color) opts &= ~benchmark::ConsoleReporter::OO_Color;
+    if (cl.tabular) opts |= benchmark::ConsoleReporter::OO_Tabular;
+    display = std::make_unique<ConsoleWithSummary>(benchmark::ConsoleReporter::OutputOptions(opts), selected, end);
+  }
+  std::unique_ptr<benchmark::BenchmarkReporter> file;
+  if (!tmp_out.empty() && cl.out_format == "json") file = std::make_unique<JsonWithIpcmeter>(end);
+
+  const std::size_t ran = benchmark::RunSpecifiedBenchmarks(display.get(), file.get());
+  benchmark::Shutdown();
+  if (cl.list_only) return 0;
+  if (!display) end();  // still measure floors_end and report drift when another display format is used
+  for (const auto& w : end()["warnings"]) std::fprintf(stderr, "ipcmeter: warning: %s\n", w.get<std::string>().c_str());
+
+  if (!tmp_out.empty()) {
+    if (ran == 0) {
+      std::remove(tmp_out.c_str());
+      std::fprintf(stderr, "ipcmeter: no benchmark ran; %s not written\n", cl.out_path.c_str());
+      return kExitFailed;
+    }
+    // Flush to disk before the rename, so a crash cannot leave a renamed but empty file.
+    if (FILE* f = std::fopen(tmp_out.c_str(), "r+")) {
+      fsync(fileno(f));
+      std::fclose(f);
+    }
+    if (std::rename(tmp_out.c_str(), cl.out_path.c_str()) != 0) {
+      std::fprintf(stderr, "ipcmeter: cannot move results into %s: %s\n", cl.out_path.c_str(), std::strerror(errno));
+      std::remove(tmp_out.c_str());
+      return kExitFailed;
+    }
+    forget_object(NameSpace::kFile, tmp_out);
+  }
+  return 0;
+}

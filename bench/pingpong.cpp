@@ -1,0 +1,75 @@
+// pingpong/transport:T/peer:P/size:B[/wait:W] — round-trip latency. Every round trip is timed
+// into a log-linear histogram; the percentiles, the CPU both sides spent, and the ratio to
+// the core-to-core floor are reported. The floor is measured again right before each run,
+// between the same two CPUs: on a VM whose host moves vCPUs it can change severalfold within
+// a minute, and a ratio is only meaningful against the floor of the moment.
+#include <benchmark/benchmark.h>
+
+#include "bench/families.h"
+#include "bench/suite.h"
+#include "harness/floors.h"
+#include "harness/histogram.h"
+#include "harness/session.h"
+#include "harness/workload.h"
+
+namespace ipcm {
+namespace {
+
+// Round trips need one message in flight each way.
+constexpr std::size_t kPingpongDepth = 1;
+
+void run(benchmark::State& state, const LinkVariant& v) {
+  SessionOptions opt;
+  opt.transport = v.transport;
+  opt.peer = v.peer;
+  opt.role = Role::kEcho;
+  opt.cfg.msg_bytes = v.size;
+  opt.cfg.depth = kPingpongDepth;
+  opt.cfg.wait = v.wait.value_or(Wait::kBlock);
+  opt.peer_cpu = peer_cpu_of(suite().placement);
+  const double floor_ns = c2c_rtt_ns(parent_cpu_of(suite().placement), opt.peer_cpu);
+  Made<Session> made = Session::start(opt);
+  if (!made) return skip(state, made.error);
+  Session& s = *made.value;
+  MessageSet ms(v.size);
+  Histogram rtt;
+  std::uint64_t seq = 0;
+
+  const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
+  const std::uint64_t t0 = TickClock::now();
+  Status st = pingpong_loop(s.channel(), ms, rtt, s.progress(), suite().calibration_delay_ticks, seq,
+                            [&] { return state.KeepRunning(); });
+  const std::uint64_t t1 = TickClock::now();
+  if (st) st = s.request_stop(ms, seq);
+  const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
+  if (st) st = s.finish(ms, seq);
+  if (!st) return skip(state, s.explain(st));
+
+  state.SetIterationTime(TickClock::get().to_ns(t1 - t0) * 1e-9);
+  state.SetItemsProcessed(std::int64_t(seq));
+  auto& c = state.counters;
+  c["rtt_p50_ns"] = rtt.quantile(0.50);
+  c["rtt_p90_ns"] = rtt.quantile(0.90);
+  c["rtt_p99_ns"] = rtt.quantile(0.99);
+  c["rtt_p999_ns"] = rtt.quantile(0.999);
+  c["rtt_max_ns"] = double(rtt.max());
+  c["rtt_mean_ns"] = rtt.mean();
+  // Two messages per round trip; both sides' CPU, so spinning shows as cost.
+  if (seq > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(2 * seq);
+  if (floor_ns > 0) {
+    c["ratio_to_floor"] = rtt.quantile(0.50) / floor_ns;
+    c["floor_c2c_rtt_ns"] = floor_ns;
+  }
+}
+
+}  // namespace
+
+void register_pingpong_family(const Profile& p) {
+  for_each_link_variant(p, [](const LinkVariant& v) {
+    benchmark::RegisterBenchmark(("pingpong/" + v.name()).c_str(), [v](benchmark::State& st) { run(st, v); })
+        ->UseManualTime()
+        ->Unit(benchmark::kNanosecond);
+  });
+}
+
+}  // namespace ipcm

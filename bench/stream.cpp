@@ -1,0 +1,60 @@
+// stream/transport:T/peer:P/size:B[/wait:W] — one-way throughput with a bounded window. The
+// clock stops when the receiver acknowledges the last message, so every message counted has
+// arrived and passed its check.
+#include <benchmark/benchmark.h>
+
+#include "bench/families.h"
+#include "bench/suite.h"
+#include "harness/session.h"
+#include "harness/workload.h"
+
+namespace ipcm {
+namespace {
+
+void run(benchmark::State& state, const LinkVariant& v) {
+  SessionOptions opt;
+  opt.transport = v.transport;
+  opt.peer = v.peer;
+  opt.role = Role::kSink;
+  opt.cfg.msg_bytes = v.size;
+  opt.cfg.depth = kStreamWindow;
+  opt.cfg.wait = v.wait.value_or(Wait::kBlock);
+  opt.peer_cpu = peer_cpu_of(suite().placement);
+  // The reference is measured before the session exists, never while a peer spins.
+  const double memcpy_ref = memcpy_gbps(v.size);
+  Made<Session> made = Session::start(opt);
+  if (!made) return skip(state, made.error);
+  Session& s = *made.value;
+  MessageSet ms(v.size);
+  std::uint64_t seq = 0;
+
+  const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
+  const std::uint64_t t0 = TickClock::now();
+  Status st = stream_loop(s.channel(), ms, s.progress(), suite().calibration_delay_ticks, seq,
+                          [&] { return state.KeepRunning(); });
+  if (st) st = s.request_stop(ms, seq);
+  const std::uint64_t t1 = TickClock::now();
+  const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
+  if (st) st = s.finish(ms, seq);
+  if (!st) return skip(state, s.explain(st));
+
+  const double seconds = TickClock::get().to_ns(t1 - t0) * 1e-9;
+  state.SetIterationTime(seconds);
+  state.SetItemsProcessed(std::int64_t(seq));
+  state.SetBytesProcessed(std::int64_t(seq * v.size));
+  auto& c = state.counters;
+  if (seq > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(seq);
+  if (seconds > 0 && memcpy_ref > 0) c["ratio_to_memcpy"] = double(seq * v.size) / seconds / (memcpy_ref * 1e9);
+}
+
+}  // namespace
+
+void register_stream_family(const Profile& p) {
+  for_each_link_variant(p, [](const LinkVariant& v) {
+    benchmark::RegisterBenchmark(("stream/" + v.name()).c_str(), [v](benchmark::State& st) { run(st, v); })
+        ->UseManualTime()
+        ->Unit(benchmark::kNanosecond);
+  });
+}
+
+}  // namespace ipcm

@@ -1,0 +1,39 @@
+#include "bench/suite.h"
+
+namespace ipcm {
+
+Suite& suite() {
+  static Suite s;
+  return s;
+}
+
+std::string LinkVariant::name() const {
+  std::string n = "transport:" + std::string(transport->name) + "/peer:" + peer_name(peer) +
+                  "/size:" + std::to_string(size);
+  if (wait) n += std::string("/wait:") + wait_name(*wait);
+  return n;
+}
+
+void for_each_link_variant(const Profile& p, const std::function<void(const LinkVariant&)>& fn) {
+  for (const TransportDef* t : transports()) {
+    for (PeerKind peer : kAllPeers) {
+      for (std::size_t size : p.sizes) {
+        if (t->waits.empty()) {
+          fn(LinkVariant{t, peer, size, std::nullopt});
+        } else {
+          for (Wait w : t->waits) fn(LinkVariant{t, peer, size, w});
+        }
+      }
+    }
+  }
+}
+
+void skip(benchmark::State& state, std::string why) {
+  for (char& c : why) {
+    if (c == '"' || c == '\\') c = '\'';
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  state.SkipWithError(why.c_str());
+}
+
+}  // namespace ipcm

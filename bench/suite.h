@@ -1,0 +1,48 @@
+// What every family needs to know about the run: the profile, where the two sides run, the
+// floors measured at the start, and the calibration delay. Set once by main before any
+// benchmark runs.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "harness/env.h"
+#include "harness/floors.h"
+#include "harness/peer.h"
+#include "harness/profile.h"
+#include "harness/transport.h"
+
+namespace ipcm {
+
+struct Suite {
+  const Profile* profile = nullptr;
+  Placement placement;
+  Floors floors_start;
+  std::uint64_t calibration_delay_ns = 0;
+  std::uint64_t calibration_delay_ticks = 0;
+};
+Suite& suite();
+
+// One point of the transfer matrix: a transport, a peer kind, a size and (for transports
+// that offer a choice) a wait strategy.
+struct LinkVariant {
+  const TransportDef* transport;
+  PeerKind peer;
+  std::size_t size;
+  std::optional<Wait> wait;
+  // "transport:pipe/peer:fork/size:64[/wait:spin]"
+  std::string name() const;
+};
+
+// Every transport x peer x profile size x wait: the matrix every transfer family runs.
+void for_each_link_variant(const Profile& p, const std::function<void(const LinkVariant&)>& fn);
+
+// Ends a benchmark with an environment error. Google Benchmark 1.7.1 writes the message
+// into JSON unescaped, so quotes and backslashes are replaced.
+void skip(benchmark::State& state, std::string why);
+
+}  // namespace ipcm

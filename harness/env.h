@@ -1,0 +1,62 @@
+// What the run was measured on, and where its two sides run. A result is only comparable with
+// another taken on the same kind of machine, so every fact the numbers depend on is recorded;
+// a fact that cannot be read is null rather than guessed.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ipcm {
+
+// The contract's "env" object: cpu_model, logical_cpus, physical_cores, smt, numa_nodes,
+// kernel, virtualization, governor, turbo, mitigations, thp, clocksource, compiler,
+// cxx_flags, build_type, git_revision, hostname.
+nlohmann::json environment_fingerprint();
+
+// The two CPUs a benchmark's sides are pinned to. parent_cpu/peer_cpu are -1 when not pinned.
+struct Placement {
+  bool pinned = false;
+  int parent_cpu = -1;
+  int peer_cpu = -1;
+  bool same_core = false;  // SMT siblings, or one CPU shared by both sides
+  std::string reason;
+  std::vector<int> allowed_cpus;  // the process's affinity mask, ascending
+};
+
+// Two allowed CPUs on distinct physical cores (same NUMA node and package preferred, lowest
+// numbers first); SMT siblings if nothing better is allowed; unpinned with a single CPU.
+Placement choose_placement();
+
+// Keys: pinned, parent_cpu, peer_cpu (null when not pinned), same_core, allowed_cpus, reason.
+nlohmann::json to_json(const Placement& p);
+
+// The CPU a side should run on under this placement: the pinned one, else the only allowed
+// CPU, else -1 (leave the thread where the scheduler puts it).
+int parent_cpu_of(const Placement& p);
+int peer_cpu_of(const Placement& p);
+
+// Pins the calling thread to one CPU; false if the kernel refuses (or cpu < 0).
+bool pin_this_thread(int cpu);
+
+// The calling thread's affinity mask as CPU numbers, ascending; empty if unreadable.
+std::vector<int> thread_affinity();
+
+// Pins the calling thread for a scope and gives it back the mask it had before, so a probe
+// or a benchmark never leaves its caller pinned.
+class ScopedPin {
+ public:
+  explicit ScopedPin(int cpu);
+  ~ScopedPin();
+  ScopedPin(const ScopedPin&) = delete;
+  ScopedPin& operator=(const ScopedPin&) = delete;
+  bool ok() const noexcept { return ok_; }
+
+ private:
+  std::vector<int> saved_;
+  bool ok_ = false;
+};
+
+}  // namespace ipcm

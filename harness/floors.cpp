@@ -1,0 +1,326 @@
+#include "harness/floors.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "harness/buffer.h"
+#include "harness/check.h"
+#include "harness/clock.h"
+
+namespace ipcm {
+namespace {
+
+// Batches per probe: the median of 11 shrugs off up to 5 preempted batches.
+constexpr int kBatches = 11;
+constexpr int kC2cWarmupTrips = 500;
+constexpr long kC2cTripsPerBatch = 2000;
+constexpr long kSyscallsPerBatch = 2000;
+constexpr long kTimerReadsPerBatch = 10000;
+
+// memcpy: ~1 ms batches, 7 of them, so one size costs 5-10 ms unless a copy alone is longer.
+constexpr int kMemcpyBatches = 7;
+constexpr double kMemcpyBatchNs = 1e6;
+// The copy count is doubled until a run lasts this long, long enough to size the batches.
+constexpr double kMemcpyCalibrationNs = 50e3;
+constexpr long kMaxCopiesPerBatch = 1L << 24;
+constexpr unsigned char kSourceFill = 0xA5;
+
+// Far beyond any last-level cache, so the copy streams from DRAM.
+constexpr std::size_t kDramMinBytes = 64u << 20;
+constexpr std::size_t kDramL3Multiple = 4;
+// Two buffers together take at most this fraction of MemAvailable.
+constexpr std::size_t kDramMemAvailableDivisor = 8;
+constexpr std::size_t kPageBytes = 4096;
+constexpr std::size_t kKiB = 1024;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Tells the compiler the value is used and memory was read, so copies and reads stay in
+// the timed loop; costs no instruction.
+template <class T>
+inline void keep(const T& value) noexcept {
+  asm volatile("" : : "r,m"(value) : "memory");
+}
+
+template <std::size_t N>
+double median(std::array<double, N> v, int n) {
+  auto mid = v.begin() + n / 2;
+  std::nth_element(v.begin(), mid, v.begin() + n);
+  return *mid;
+}
+
+// Median over `batches` of the time per op, each batch `ops` calls of body timed as a whole,
+// so the clock's own cost is spread over thousands of ops.
+template <class Body>
+double median_ns_per_op(int batches, long ops, Body&& body) {
+  const TickClock& clock = TickClock::get();
+  std::array<double, std::max(kBatches, kMemcpyBatches)> ns{};
+  IPCM_CHECK(batches > 0 && batches <= int(ns.size()));
+  for (int b = 0; b < batches; ++b) {
+    const std::uint64_t t0 = TickClock::now();
+    for (long i = 0; i < ops; ++i) body();
+    const std::uint64_t t1 = TickClock::now();
+    ns[b] = clock.to_ns(t1 - t0) / double(ops);
+  }
+  return median(ns, batches);
+}
+
+std::optional<double> known(double v) {
+  return std::isfinite(v) && v > 0 ? std::optional<double>(v) : std::nullopt;
+}
+
+// "32768K" -> 33554432; 0 if unreadable.
+std::size_t parse_cache_size(const std::string& text) {
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
+  if (end == text.c_str()) return 0;
+  switch (*end) {
+    case 'K': return n * kKiB;
+    case 'M': return n * kKiB * kKiB;
+    case 'G': return n * kKiB * kKiB * kKiB;
+    default: return n;
+  }
+}
+
+std::size_t l3_bytes() {
+  std::size_t l3 = 0;
+  for (int index = 0;; ++index) {
+    const std::string dir =
+        "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    std::ifstream level_file(dir + "level");
+    int level = 0;
+    if (!(level_file >> level)) break;
+    std::ifstream size_file(dir + "size");
+    std::string size;
+    if (level == 3 && (size_file >> size)) l3 = std::max(l3, parse_cache_size(size));
+  }
+  return l3;
+}
+
+// 0 if /proc/meminfo does not say.
+std::size_t mem_available_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  unsigned long long value = 0;
+  while (in >> key >> value) {
+    std::getline(in, unit);
+    if (key == "MemAvailable:") return value * kKiB;
+  }
+  return 0;
+}
+
+// Copies between two fresh buffers on the current CPU, uncached.
+double measure_memcpy(std::size_t bytes) {
+  if (bytes == 0) return kNaN;
+  std::optional<AlignedBuffer> src, dst;
+  try {
+    src.emplace(bytes);  // zero-filled, so every page is already faulted in
+    dst.emplace(bytes);
+  } catch (const std::bad_alloc&) {
+    return kNaN;
+  }
+  std::memset(src->data(), kSourceFill, bytes);
+  // Stay on this CPU: a migration mid-batch would both stall and cool the buffers.
+  const ScopedPin stay(sched_getcpu());
+
+  const std::byte* from = src->data();
+  std::byte* to = dst->data();
+  const auto copy = [from, to, bytes]() noexcept {
+    std::memcpy(to, from, bytes);
+    keep(to);
+  };
+  copy();  // warms the caches and the TLB
+
+  long copies = 1;
+  double ns = 0;
+  for (;;) {
+    const std::uint64_t t0 = TickClock::now();
+    for (long i = 0; i < copies; ++i) copy();
+    ns = TickClock::get().to_ns(TickClock::now() - t0);
+    if (ns >= kMemcpyCalibrationNs || copies >= kMaxCopiesPerBatch) break;
+    copies *= 2;
+  }
+  const long per_batch =
+      std::clamp(long(double(copies) * kMemcpyBatchNs / std::max(ns, 1.0)), 1L, kMaxCopiesPerBatch);
+  const double ns_per_copy = median_ns_per_op(kMemcpyBatches, per_batch, copy);
+  return double(bytes) / ns_per_copy;  // bytes per ns == GB/s
+}
+
+// The memcpy reference per size. One lock for measuring too: two probes running at once
+// would each measure the other.
+std::mutex& memcpy_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::size_t, double>& memcpy_cache() {
+  static std::map<std::size_t, double> cache;
+  return cache;
+}
+
+// Always measures, for the floors; the first result per size stays the cached reference so
+// every ratio_to_memcpy of a run uses the same denominator.
+double fresh_memcpy_gbps(std::size_t bytes) {
+  const std::lock_guard lock(memcpy_mutex());
+  const double gbps = measure_memcpy(bytes);
+  if (std::isfinite(gbps)) memcpy_cache().emplace(bytes, gbps);
+  return gbps;
+}
+
+double syscall_probe_ns() {
+  return median_ns_per_op(kBatches, kSyscallsPerBatch, [] {
+    const long r = syscall(SYS_getppid);
+    keep(r);
+  });
+}
+
+double timer_probe_ns() {
+  return median_ns_per_op(kBatches, kTimerReadsPerBatch, [] {
+    const std::uint64_t t = TickClock::now();
+    keep(t);
+  });
+}
+
+nlohmann::json or_null(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+CacheLineBouncer::CacheLineBouncer(int peer_cpu, bool share_cpu) : share_cpu_(share_cpu) {
+  try {
+    thread_ = std::thread([this, peer_cpu] { partner(peer_cpu); });
+  } catch (const std::system_error&) {
+    error_ = "the partner thread could not be started";
+    state_.store(kFailed, std::memory_order_release);
+  }
+  state_.wait(kStarting, std::memory_order_acquire);
+}
+
+CacheLineBouncer::~CacheLineBouncer() {
+  stop_.store(true, std::memory_order_relaxed);
+  if (thread_.joinable()) thread_.join();
+}
+
+void CacheLineBouncer::partner(int cpu) noexcept {
+  if (!pin_this_thread(cpu)) {
+    error_ = "the partner thread could not be pinned to the peer CPU";
+    state_.store(kFailed, std::memory_order_release);
+    state_.notify_one();
+    return;
+  }
+  state_.store(kRunning, std::memory_order_release);
+  state_.notify_one();
+  for (;;) {
+    const std::uint64_t v = line_.load(std::memory_order_acquire);
+    if (v & 1) {
+      line_.store(v + 1, std::memory_order_release);
+      continue;
+    }
+    // The caller stops only after its last answer, so no odd value is left unanswered.
+    if (stop_.load(std::memory_order_relaxed)) return;
+    wait_a_little();
+  }
+}
+
+double c2c_rtt_ns(int cpu_a, int cpu_b) {
+  TickClock::get();  // calibrate before any timestamp is taken
+  const ScopedPin pin(cpu_a);
+  if (!pin.ok()) return kNaN;
+  CacheLineBouncer bouncer(cpu_b, cpu_a == cpu_b);
+  if (!bouncer.ok()) return kNaN;
+  for (int i = 0; i < kC2cWarmupTrips; ++i) bouncer.round_trip();
+  return median_ns_per_op(kBatches, kC2cTripsPerBatch, [&bouncer] { bouncer.round_trip(); });
+}
+
+double memcpy_gbps(std::size_t bytes) {
+  TickClock::get();
+  const std::lock_guard lock(memcpy_mutex());
+  auto& cache = memcpy_cache();
+  if (const auto it = cache.find(bytes); it != cache.end()) return it->second;
+  const double gbps = measure_memcpy(bytes);
+  if (std::isfinite(gbps)) cache.emplace(bytes, gbps);
+  return gbps;
+}
+
+std::map<std::size_t, double> memcpy_sizes_measured() {
+  const std::lock_guard lock(memcpy_mutex());
+  return memcpy_cache();
+}
+
+std::size_t dram_probe_bytes() {
+  std::size_t bytes = std::max(kDramL3Multiple * l3_bytes(), kDramMinBytes);
+  if (const std::size_t available = mem_available_bytes(); available > 0)
+    bytes = std::min(bytes, available / kDramMemAvailableDivisor / 2);
+  return bytes / kPageBytes * kPageBytes;
+}
+
+Floors measure_floors(const Placement& p) {
+  TickClock::get();
+  Floors f;
+  f.c2c_rtt_ns = known(c2c_rtt_ns(parent_cpu_of(p), peer_cpu_of(p)));
+  {
+    // The one-thread probes run where the parent side runs; unpinned if that is refused,
+    // since they do not depend on a pair of CPUs.
+    const ScopedPin pin(parent_cpu_of(p));
+    f.memcpy_gbps_cache = known(fresh_memcpy_gbps(kCacheProbeBytes));
+    f.memcpy_gbps_dram = known(fresh_memcpy_gbps(dram_probe_bytes()));
+    f.syscall_ns = known(syscall_probe_ns());
+    f.timer_ns = known(timer_probe_ns());
+  }
+  f.memcpy_gbps_by_size = memcpy_sizes_measured();
+  return f;
+}
+
+nlohmann::json to_json(const Floors& f) {
+  nlohmann::json by_size = nlohmann::json::object();
+  for (const auto& [bytes, gbps] : f.memcpy_gbps_by_size) by_size[std::to_string(bytes)] = gbps;
+  return {
+      {"c2c_rtt_ns", or_null(f.c2c_rtt_ns)},
+      {"memcpy_gbps_cache", or_null(f.memcpy_gbps_cache)},
+      {"memcpy_gbps_dram", or_null(f.memcpy_gbps_dram)},
+      {"syscall_ns", or_null(f.syscall_ns)},
+      {"timer_ns", or_null(f.timer_ns)},
+      {"memcpy_gbps_by_size", by_size},
+  };
+}
+
+std::vector<std::string> drift_warnings(const Floors& start, const Floors& end, double limit) {
+  static const std::pair<const char*, std::optional<double> Floors::*> kProbes[] = {
+      {"c2c_rtt_ns", &Floors::c2c_rtt_ns},
+      {"memcpy_gbps_cache", &Floors::memcpy_gbps_cache},
+      {"memcpy_gbps_dram", &Floors::memcpy_gbps_dram},
+      {"syscall_ns", &Floors::syscall_ns},
+      {"timer_ns", &Floors::timer_ns},
+  };
+  std::vector<std::string> warnings;
+  for (const auto& [name, member] : kProbes) {
+    const auto& a = start.*member;
+    const auto& b = end.*member;
+    if (!a || !b || *a <= 0) continue;
+    const double change = std::abs(*b - *a) / *a;
+    if (!(change > limit)) continue;
+    char sentence[160];
+    std::snprintf(sentence, sizeof sentence,
+                  "floor %s drifted %.0f%% during the run (start %.1f, end %.1f)", name,
+                  change * 100, *a, *b);
+    warnings.emplace_back(sentence);
+  }
+  return warnings;
+}
+
+}  // namespace ipcm

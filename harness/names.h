@@ -1,0 +1,49 @@
+// Named IPC objects (shared memory, message queues, FIFO directories) and child processes
+// are recorded here from the moment they exist, so that every exit path — return, error,
+// SIGINT/SIGTERM — removes or kills them. Names are "ipcmeter-<pid>-<random>-<what>": the
+// pid lets a later run sweep what a dead run left, the random part makes them unguessable.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <vector>
+
+namespace ipcm {
+
+inline constexpr std::string_view kNamePrefix = "ipcmeter-";
+
+enum class NameSpace { kShm, kMq, kDir, kFile };
+
+// A fresh name for an object of this process; `what` is a short tag such as "ring".
+std::string unique_name(std::string_view what);
+
+// Records a created object until forget_object(); remove_recorded_objects() removes all.
+void record_object(NameSpace ns, const std::string& name);
+void forget_object(NameSpace ns, const std::string& name);
+// Removes every recorded object; async-signal-safe (used by the signal handler).
+void remove_recorded_objects() noexcept;
+
+// Records a child process until forget_child(); the signal handler kills recorded children.
+void record_child(pid_t pid);
+void forget_child(pid_t pid);
+
+// A directory private to this process (mode 0700, created exclusively on first use) for
+// FIFOs; removed at exit with whatever it still holds.
+const std::string& private_dir();
+
+// Removes what runs that are no longer alive left behind: shared memory in /dev/shm, queues
+// in /dev/mqueue (when mounted), private directories in the temp directory. Only objects
+// owned by this user whose pid is dead. Returns one line per object removed.
+std::vector<std::string> sweep_stale_objects();
+
+// Objects whose names carry this process's pid and still exist (tests use it to find leaks).
+std::vector<std::string> live_objects_of(pid_t pid);
+
+// SIGINT, SIGTERM, SIGHUP: kill children, remove objects, then die of the same signal.
+void install_cleanup_handlers();
+
+// The system's temporary directory ($TMPDIR or /tmp).
+std::string temp_root();
+
+}  // namespace ipcm

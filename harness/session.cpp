@@ -1,0 +1,341 @@
+#include "harness/session.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "harness/check.h"
+#include "harness/clock.h"
+#include "harness/fd_channel.h"
+#include "harness/limits.h"
+#include "harness/names.h"
+
+extern char** environ;
+
+namespace ipcm {
+namespace {
+
+// How much of a failed peer's stderr is kept for the error message.
+constexpr std::size_t kPeerStderrKeep = 512;
+constexpr auto kReapPoll = std::chrono::milliseconds(1);
+
+bool pin_thread(pthread_t t, int cpu) {
+  if (cpu < 0) return true;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(t, sizeof set, &set) == 0;
+}
+
+std::string describe_wait_status(int status) {
+  if (WIFEXITED(status))
+    return "exited with status " + std::to_string(WEXITSTATUS(status)) + " (" + peer_exit_meaning(WEXITSTATUS(status)) + ")";
+  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
+  return "ended abnormally";
+}
+
+std::vector<char*> c_argv(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// In a forked child: keep only stdin/stdout/stderr and the descriptors the spec names, as a
+// spawned peer would have, so that the parent's ends do not stay open in the child.
+void close_other_fds(const std::vector<int>& keep) {
+  int from = 3;
+  std::vector<int> sorted = keep;
+  std::sort(sorted.begin(), sorted.end());
+  for (int fd : sorted) {
+    if (fd >= from) {
+      if (fd > from) close_range(unsigned(from), unsigned(fd - 1), 0);
+      from = fd + 1;
+    }
+  }
+  close_range(unsigned(from), ~0u, 0);
+}
+
+}  // namespace
+
+Made<Session> Session::start(const SessionOptions& opt) {
+  std::unique_ptr<Session> s(new Session());
+  s->opt_ = opt;
+  s->opt_.cfg.cancel = &s->cancel_;
+  s->parent_thread_ = pthread_self();
+  const TransportDef& def = *opt.transport;
+  if (!def.crosses_processes && opt.peer != PeerKind::kThread)
+    return Made<Session>::Fail(std::string(def.name) + " connects threads of one process only; it cannot reach a " +
+                               peer_name(opt.peer) + " peer");
+  if (auto limit = def.max_msg_bytes(); limit && opt.cfg.msg_bytes > *limit)
+    return Made<Session>::Fail("message size " + std::to_string(opt.cfg.msg_bytes) + " exceeds " +
+                               std::string(def.name) + "'s limit of " + std::to_string(*limit) + " bytes on this system");
+
+  Made<Link> link = def.create(s->opt_.cfg);
+  if (!link) return Made<Session>::Fail(link.error);
+  s->link_ = std::move(link.value);
+  const PeerSpec spec = s->link_->peer_spec();
+
+  if (opt.peer == PeerKind::kThread) {
+    s->thread_ = std::thread([s = s.get(), spec] {
+      pin_thread(pthread_self(), s->opt_.peer_cpu);
+      Made<Channel> ch = s->opt_.transport->attach(spec, s->opt_.cfg, s->link_.get());
+      if (!ch) {
+        s->thread_code_ = kPeerAttachFailed;
+        s->thread_why_ = ch.error;
+      } else {
+        s->thread_code_ = run_role(*ch.value, s->opt_.role, s->opt_.cfg.msg_bytes, s->thread_why_);
+      }
+      ch.value.reset();
+      s->thread_done_.store(true, std::memory_order_release);
+    });
+    s->have_peer_clock_ = pthread_getcpuclockid(s->thread_.native_handle(), &s->peer_clock_) == 0;
+  } else {
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0) return Made<Session>::Fail(sys_error("pipe2"));
+    s->err_fd_ = errpipe[0];
+    fcntl(s->err_fd_, F_SETFL, O_NONBLOCK);
+    PeerArgs args{opt.transport, opt.role, opt.cfg, opt.peer_cpu, spec};
+    args.cfg.cancel = nullptr;
+    if (opt.peer == PeerKind::kFork) {
+      const pid_t parent = getpid();
+      const pid_t pid = fork();
+      if (pid < 0) {
+        close(errpipe[1]);
+        return Made<Session>::Fail(sys_error("fork"));
+      }
+      if (pid == 0) {
+        // The child: from here on only what a freshly forked process may safely do.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(kPeerOrphaned);
+        for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
+        dup2(errpipe[1], STDERR_FILENO);
+        close_other_fds(spec.fds);
+        if (opt.peer_cpu >= 0) {
+          cpu_set_t set;
+          CPU_ZERO(&set);
+          CPU_SET(opt.peer_cpu, &set);
+          sched_setaffinity(0, sizeof set, &set);
+        }
+        Made<Channel> ch = opt.transport->attach(spec, args.cfg, nullptr);
+        if (!ch) {
+          std::fprintf(stderr, "ipcmeter peer: %s\n", ch.error.c_str());
+          _exit(kPeerAttachFailed);
+        }
+        std::string why;
+        const int code = run_role(*ch.value, opt.role, opt.cfg.msg_bytes, why);
+        if (code != kPeerOk) std::fprintf(stderr, "ipcmeter peer: %s\n", why.c_str());
+        _exit(code);
+      }
+      s->pid_ = pid;
+    } else {
+      std::vector<std::string> argv = peer_argv(args, getpid());
+      std::vector<char*> cargv = c_argv(argv);
+      posix_spawn_file_actions_t fa;
+      posix_spawn_file_actions_init(&fa);
+      // dup2 onto itself clears FD_CLOEXEC (POSIX.1-2024, glibc >= 2.29): the peer inherits
+      // exactly the descriptors its spec names.
+      for (int fd : spec.fds) posix_spawn_file_actions_adddup2(&fa, fd, fd);
+      posix_spawn_file_actions_adddup2(&fa, errpipe[1], STDERR_FILENO);
+      posix_spawnattr_t attr;
+      posix_spawnattr_init(&attr);
+      sigset_t def_sigs, none;
+      sigemptyset(&def_sigs);
+      for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE}) sigaddset(&def_sigs, sig);
+      sigemptyset(&none);
+      posix_spawnattr_setsigdefault(&attr, &def_sigs);
+      posix_spawnattr_setsigmask(&attr, &none);
+      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+      pid_t pid = -1;
+      const int rc = posix_spawn(&pid, self_exe().c_str(), &fa, &attr, cargv.data(), environ);
+      posix_spawn_file_actions_destroy(&fa);
+      posix_spawnattr_destroy(&attr);
+      if (rc != 0) {
+        close(errpipe[1]);
+        return Made<Session>::Fail(sys_error("posix_spawn " + self_exe(), rc));
+      }
+      s->pid_ = pid;
+    }
+    close(errpipe[1]);
+    record_child(s->pid_);
+    s->link_->close_peer_side();
+    s->have_peer_clock_ = clock_getcpuclockid(s->pid_, &s->peer_clock_) == 0;
+  }
+
+  s->watchdog_ = std::thread([p = s.get()] { p->watch(); });
+
+  Made<Channel> ch = s->link_->open_parent();
+  if (!ch) return Made<Session>::Fail(s->explain(Status::Closed(ch.error.c_str())));
+  s->channel_ = std::move(ch.value);
+  Bytes ready;
+  Status st = s->channel_->recv(ready);
+  if (st) st = verify_message(ready, opt.cfg.msg_bytes, MsgKind::kAck, 0);
+  if (!st) return Made<Session>::Fail("peer did not come up: " + s->explain(st));
+  return {std::move(s), {}};
+}
+
+std::uint64_t Session::peer_cpu_ns() const noexcept { return have_peer_clock_ ? cpu_ns_of(peer_clock_) : 0; }
+
+Status Session::request_stop(MessageSet& ms, std::uint64_t seq) noexcept {
+  if (Status st = channel_->send(ms.stamp(MsgKind::kStop, seq)); !st) return st;
+  Bytes ack;
+  if (Status st = channel_->recv(ack); !st) return st;
+  return verify_message(ack, ms.size(), MsgKind::kAck, seq);
+}
+
+Status Session::finish(MessageSet& ms, std::uint64_t seq) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    expect_exit_ = true;
+  }
+  if (Status st = channel_->send(ms.stamp(MsgKind::kStop, seq + 1)); !st) return st;
+  return reap(true);
+}
+
+Status Session::reap(bool expect_success) {
+  if (opt_.peer == PeerKind::kThread) {
+    if (!thread_.joinable()) return Status::Ok();
+    const auto until = Clock::now() + kPeerTimeout;
+    while (!thread_done_.load(std::memory_order_acquire)) {
+      if (Clock::now() > until || !expect_success) {
+        // Wake the peer thread wherever it waits: the flag, a signal, the link.
+        cancel_.store(true);
+        pthread_kill(thread_.native_handle(), SIGUSR1);
+        link_->interrupt();
+      }
+      std::this_thread::sleep_for(kReapPoll);
+    }
+    thread_.join();
+    stop_watchdog();
+    if (expect_success && thread_code_ != kPeerOk) return Status::Closed("the peer thread failed");
+    return Status::Ok();
+  }
+  if (pid_ < 0 || reaped_) return Status::Ok();
+  const auto until = Clock::now() + kPeerTimeout;
+  for (;;) {
+    const pid_t r = waitpid(pid_, &wait_status_, expect_success ? WNOHANG : 0);
+    if (r == pid_) break;
+    if (r < 0 && errno != EINTR) break;
+    if (Clock::now() > until) {
+      kill(pid_, SIGKILL);
+      expect_success = false;
+    }
+    std::this_thread::sleep_for(kReapPoll);
+  }
+  reaped_ = true;
+  forget_child(pid_);
+  stop_watchdog();
+  if (!WIFEXITED(wait_status_) || WEXITSTATUS(wait_status_) != kPeerOk) return Status::Closed("the peer process failed");
+  return Status::Ok();
+}
+
+void Session::watch() {
+  std::uint64_t last = progress_.load(std::memory_order_relaxed);
+  auto last_change = Clock::now();
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_watch_) {
+    cv_.wait_for(lock, kWatchdogPoll);
+    if (stop_watch_) break;
+    if (!cancel_.load()) {
+      if (pid_ > 0 && !expect_exit_) {
+        siginfo_t si{};
+        // WNOWAIT: look without reaping; the main thread reaps.
+        if (waitid(P_PID, id_t(pid_), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid_) {
+          const int status = si.si_code == CLD_EXITED ? (si.si_status << 8) : si.si_status;
+          lock.unlock();
+          trip("peer (pid " + std::to_string(pid_) + ") " + describe_wait_status(status));
+          lock.lock();
+          continue;
+        }
+      }
+      const std::uint64_t now_progress = progress_.load(std::memory_order_relaxed);
+      if (now_progress != last) {
+        last = now_progress;
+        last_change = Clock::now();
+      } else if (Clock::now() - last_change > kPeerTimeout) {
+        if (pid_ > 0) kill(pid_, SIGKILL);
+        lock.unlock();
+        trip("peer stopped answering for " + std::to_string(kPeerTimeout.count()) + " s and was killed");
+        lock.lock();
+      }
+    } else {
+      // Repeat the wake-up: a signal that arrives just before a blocking call is lost.
+      pthread_kill(parent_thread_, SIGUSR1);
+      if (thread_.joinable() && !thread_done_.load()) pthread_kill(thread_.native_handle(), SIGUSR1);
+      link_->interrupt();
+    }
+  }
+}
+
+void Session::trip(std::string finding) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finding_.empty()) finding_ = std::move(finding);
+  }
+  cancel_.store(true);
+  pthread_kill(parent_thread_, SIGUSR1);
+  if (thread_.joinable() && !thread_done_.load()) pthread_kill(thread_.native_handle(), SIGUSR1);
+  link_->interrupt();
+}
+
+void Session::stop_watchdog() {
+  if (!watchdog_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_watch_ = true;
+  }
+  cv_.notify_all();
+  watchdog_.join();
+}
+
+std::string Session::peer_said() {
+  if (opt_.peer == PeerKind::kThread) return thread_done_.load() ? thread_why_ : std::string();
+  std::string out;
+  if (err_fd_ < 0) return out;
+  char buf[256];
+  for (;;) {
+    const ssize_t n = read(err_fd_, buf, sizeof buf);
+    if (n <= 0) break;
+    if (out.size() < kPeerStderrKeep) out.append(buf, std::size_t(n));
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+std::string Session::explain(const Status& st) {
+  std::string finding;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    finding = finding_;
+  }
+  // A dead peer's own last words are the most useful; give it a moment to be reaped.
+  if (pid_ > 0 && !reaped_ && finding.empty() && st.code == Status::kClosed) reap(false), finding = "peer (pid " + std::to_string(pid_) + ") " + describe_wait_status(wait_status_);
+  std::string out = st.describe();
+  if (!finding.empty()) out += "; " + finding;
+  const std::string said = peer_said();
+  if (!said.empty()) out += "; " + said;
+  return out;
+}
+
+Session::~Session() {
+  if (opt_.peer == PeerKind::kThread) {
+    reap(false);
+  } else if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGKILL);
+    reap(false);
+  }
+  stop_watchdog();
+  channel_.reset();
+  if (err_fd_ >= 0) close(err_fd_);
+  link_.reset();
+}
+
+}  // namespace ipcm

@@ -1,0 +1,46 @@
+// Two anonymous pipes, one per direction: the native layer under multiprocessing.Pipe(duplex=False)
+// and under Queue's feeder thread. The peer inherits its two descriptors.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "harness/fd_channel.h"
+
+namespace ipcm {
+namespace {
+
+class PipeLink final : public Link {
+ public:
+  int to_peer[2] = {-1, -1};    // parent writes [1], peer reads [0]
+  int from_peer[2] = {-1, -1};  // peer writes [1], parent reads [0]
+  ChannelConfig cfg;
+
+  ~PipeLink() override {
+    for (int* fd : {&to_peer[0], &to_peer[1], &from_peer[0], &from_peer[1]}) close_fd(*fd);
+  }
+  PeerSpec peer_spec() const override {
+    return {{fd_pair_arg(to_peer[0], from_peer[1])}, {to_peer[0], from_peer[1]}};
+  }
+  Made<Channel> open_parent() override {
+    // The channel borrows the descriptors; the link closes them.
+    return {std::make_unique<FdChannel>(from_peer[0], to_peer[1], cfg, false), {}};
+  }
+  void close_peer_side() noexcept override {
+    close_fd(to_peer[0]);
+    close_fd(from_peer[1]);
+  }
+};
+
+Made<Link> create(const ChannelConfig& cfg) {
+  auto link = std::make_unique<PipeLink>();
+  link->cfg = cfg;
+  if (pipe2(link->to_peer, O_CLOEXEC) != 0 || pipe2(link->from_peer, O_CLOEXEC) != 0)
+    return Made<Link>::Fail(sys_error("pipe2"));
+  return {std::move(link), {}};
+}
+
+}  // namespace
+
+extern const TransportDef kPipeTransport{
+    "pipe", Kind::kPipe, true, {}, no_size_limit, create, attach_fd_pair};
+
+}  // namespace ipcm

@@ -1,0 +1,173 @@
+// POSIX message queues (mq_open): kernel-held, message-framed queues, one per direction.
+// Their limits come from the system: /proc/sys/fs/mqueue/msgsize_max and msg_max bind
+// unprivileged users, RLIMIT_MSGQUEUE binds the bytes a user may hold in queues.
+#include <fcntl.h>
+#include <mqueue.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+
+#include "harness/buffer.h"
+#include "harness/fd_channel.h"
+#include "harness/limits.h"
+#include "harness/names.h"
+
+namespace ipcm {
+namespace {
+
+constexpr const char* kMsgsizeMaxPath = "/proc/sys/fs/mqueue/msgsize_max";
+constexpr const char* kMsgMaxPath = "/proc/sys/fs/mqueue/msg_max";
+// The kernel's HARD_MSGSIZEMAX: the ceiling even for a privileged caller.
+constexpr std::size_t kHardMsgsizeMax = 16u << 20;
+
+std::optional<std::size_t> read_limit(const char* path) {
+  std::ifstream f(path);
+  std::size_t v = 0;
+  if (f >> v) return v;
+  return std::nullopt;
+}
+
+// Privileged callers (CAP_SYS_RESOURCE; root here) are not bound by the /proc limits.
+bool privileged() { return geteuid() == 0; }
+
+std::optional<std::size_t> max_msg_bytes() {
+  if (privileged()) return kHardMsgsizeMax;
+  return read_limit(kMsgsizeMaxPath);
+}
+
+class MqChannel final : public Channel {
+ public:
+  MqChannel(mqd_t out, mqd_t in, const ChannelConfig& cfg) : out_(out), in_(in), cfg_(cfg), buf_(cfg.msg_bytes) {}
+  ~MqChannel() override {
+    mq_close(out_);
+    mq_close(in_);
+  }
+  Status send(Bytes msg) noexcept override {
+    while (mq_send(out_, reinterpret_cast<const char*>(msg.data()), msg.size(), 0) != 0) {
+      if (errno != EINTR) return Status::Sys("mq_send");
+      if (cfg_.cancelled()) return Status::Cancelled("mq_send");
+    }
+    return Status::Ok();
+  }
+  Status recv(Bytes& out) noexcept override {
+    for (;;) {
+      const ssize_t n = mq_receive(in_, reinterpret_cast<char*>(buf_.data()), cfg_.msg_bytes, nullptr);
+      if (n >= 0) {
+        if (std::size_t(n) != cfg_.msg_bytes) return Status::Corrupt("mq_receive: message of the wrong length");
+        out = Bytes(buf_.data(), cfg_.msg_bytes);
+        return Status::Ok();
+      }
+      if (errno != EINTR) return Status::Sys("mq_receive");
+      if (cfg_.cancelled()) return Status::Cancelled("mq_receive");
+    }
+  }
+
+ private:
+  mqd_t out_, in_;
+  ChannelConfig cfg_;
+  AlignedBuffer buf_;
+};
+
+std::string explain_open_failure(const ChannelConfig& cfg, long maxmsg, int err) {
+  const std::string base = sys_error("mq_open", err);
+  if (err == EINVAL) {
+    const auto size_max = read_limit(kMsgsizeMaxPath);
+    if (!privileged() && size_max && cfg.msg_bytes > *size_max)
+      return "message size " + std::to_string(cfg.msg_bytes) + " exceeds " + kMsgsizeMaxPath + " = " +
+             std::to_string(*size_max) + " (raise it with sysctl fs.mqueue.msgsize_max, or run as root)";
+  }
+  if (err == EMFILE) {
+    rlimit rl{};
+    getrlimit(RLIMIT_MSGQUEUE, &rl);
+    return "RLIMIT_MSGQUEUE (" + std::to_string(rl.rlim_cur) + " bytes) is below two queues of " +
+           std::to_string(maxmsg) + " x " + std::to_string(cfg.msg_bytes) + " bytes (raise it with ulimit -q)";
+  }
+  if (err == ENOSYS) return "POSIX message queues are not available in this kernel";
+  return base;
+}
+
+class MqLink final : public Link {
+ public:
+  std::string to_peer, from_peer;
+  ChannelConfig cfg;
+  long maxmsg = 0;
+
+  ~MqLink() override {
+    for (const std::string* n : {&to_peer, &from_peer}) {
+      if (!n->empty()) {
+        mq_unlink(n->c_str());
+        forget_object(NameSpace::kMq, *n);
+      }
+    }
+  }
+  PeerSpec peer_spec() const override { return {{"mq:" + to_peer, from_peer}, {}}; }
+  Made<Channel> open_parent() override {
+    const mqd_t out = mq_open(to_peer.c_str(), O_WRONLY | O_CLOEXEC);
+    if (out == mqd_t(-1)) return Made<Channel>::Fail(sys_error("mq_open " + to_peer));
+    const mqd_t in = mq_open(from_peer.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in == mqd_t(-1)) {
+      const int err = errno;
+      mq_close(out);
+      return Made<Channel>::Fail(sys_error("mq_open " + from_peer, err));
+    }
+    return {std::make_unique<MqChannel>(out, in, cfg), {}};
+  }
+};
+
+// Creates one queue exclusively, mode 0600; fewer slots when the unprivileged msg_max is lower.
+int create_queue(const std::string& name, const ChannelConfig& cfg, long& maxmsg) {
+  for (;;) {
+    mq_attr attr{};
+    attr.mq_maxmsg = maxmsg;
+    attr.mq_msgsize = long(cfg.msg_bytes);
+    const mqd_t q = mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600, &attr);
+    if (q != mqd_t(-1)) {
+      mq_close(q);
+      return 0;
+    }
+    const auto msg_max = read_limit(kMsgMaxPath);
+    if (errno == EINVAL && msg_max && maxmsg > long(*msg_max) && long(*msg_max) >= long(kMinLinkSlots)) {
+      maxmsg = long(*msg_max);
+      continue;
+    }
+    return errno;
+  }
+}
+
+Made<Link> create(const ChannelConfig& cfg) {
+  auto link = std::make_unique<MqLink>();
+  link->cfg = cfg;
+  link->maxmsg = long(std::clamp(std::min(cfg.depth, kLinkBytesBudget / cfg.msg_bytes), kMinLinkSlots, kStreamWindow));
+  for (std::string* n : {&link->to_peer, &link->from_peer}) {
+    const std::string name = "/" + unique_name("mq");
+    if (const int err = create_queue(name, cfg, link->maxmsg))
+      return Made<Link>::Fail(explain_open_failure(cfg, link->maxmsg, err));
+    record_object(NameSpace::kMq, name);
+    *n = name;
+  }
+  return {std::move(link), {}};
+}
+
+Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
+  if (spec.args.size() != 2 || spec.args[0].rfind("mq:", 0) != 0)
+    return Made<Channel>::Fail("peer spec does not name the queues");
+  const std::string to_peer = spec.args[0].substr(3);
+  const mqd_t in = mq_open(to_peer.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in == mqd_t(-1)) return Made<Channel>::Fail(sys_error("mq_open " + to_peer));
+  const mqd_t out = mq_open(spec.args[1].c_str(), O_WRONLY | O_CLOEXEC);
+  if (out == mqd_t(-1)) {
+    const int err = errno;
+    mq_close(in);
+    return Made<Channel>::Fail(sys_error("mq_open " + spec.args[1], err));
+  }
+  return {std::make_unique<MqChannel>(out, in, cfg), {}};
+}
+
+}  // namespace
+
+extern const TransportDef kPosixMqTransport{"posix_mq", Kind::kQueue, true, {}, max_msg_bytes, create, attach};
+
+}  // namespace ipcm

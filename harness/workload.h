@@ -1,0 +1,57 @@
+// The two transfer workloads, written once against Channel and run by the benchmark
+// families and the conformance tests alike. The harness owns the clock and the buffers:
+// nothing here allocates, logs or locks inside the loop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "harness/clock.h"
+#include "harness/histogram.h"
+#include "harness/message.h"
+#include "harness/transport.h"
+
+namespace ipcm {
+
+// Busy-waits `ticks` of the tick clock: the calibration delay that makes a known slowdown.
+inline void spin_ticks(std::uint64_t ticks) noexcept {
+  const std::uint64_t until = TickClock::now() + ticks;
+  while (TickClock::now() < until) {
+  }
+}
+
+// Round trips until more() says stop: send message `seq`, receive the echo, check it, and
+// record the round trip. One timer read per round trip: each end is the next start.
+template <class More>
+Status pingpong_loop(Channel& ch, MessageSet& ms, Histogram& rtt_ns, std::atomic<std::uint64_t>& progress,
+                     std::uint64_t delay_ticks, std::uint64_t& seq, More&& more) noexcept {
+  const TickClock& clock = TickClock::get();
+  std::uint64_t prev = TickClock::now();
+  while (more()) {
+    if (delay_ticks != 0) spin_ticks(delay_ticks);
+    if (Status st = ch.send(ms.stamp(MsgKind::kData, seq)); !st) return st;
+    Bytes reply;
+    if (Status st = ch.recv(reply); !st) return st;
+    if (Status st = verify_message(reply, ms.size(), MsgKind::kData, seq); !st) return st;
+    const std::uint64_t now = TickClock::now();
+    rtt_ns.record(clock.to_ns_fast(now - prev));
+    prev = now;
+    progress.store(++seq, std::memory_order_relaxed);
+  }
+  return Status::Ok();
+}
+
+// One-way messages until more() says stop; the transport's own capacity (the link's depth)
+// bounds how far the sender runs ahead. The receiver checks every message.
+template <class More>
+Status stream_loop(Channel& ch, MessageSet& ms, std::atomic<std::uint64_t>& progress, std::uint64_t delay_ticks,
+                   std::uint64_t& seq, More&& more) noexcept {
+  while (more()) {
+    if (delay_ticks != 0) spin_ticks(delay_ticks);
+    if (Status st = ch.send(ms.stamp(MsgKind::kData, seq)); !st) return st;
+    progress.store(++seq, std::memory_order_relaxed);
+  }
+  return Status::Ok();
+}
+
+}  // namespace ipcm

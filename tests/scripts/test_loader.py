@@ -1,0 +1,171 @@
+"""Tests for scripts/ipcmeter_results.py against the fixtures in tests/fixtures."""
+
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import ipcmeter_results as ir  # noqa: E402
+
+FIX = os.path.join(ROOT, "tests", "fixtures")
+
+
+def fixture(name):
+    return os.path.join(FIX, name)
+
+
+class ParseNameTest(unittest.TestCase):
+    def test_family_keys_become_fields(self):
+        fam, params, extra = ir.parse_name(
+            "pingpong/transport:shm_ring/peer:fork/size:64/wait:spin/manual_time")
+        self.assertEqual(fam, "pingpong")
+        self.assertEqual(params, {"transport": "shm_ring", "peer": "fork", "size": 64, "wait": "spin"})
+        self.assertEqual(extra, ["manual_time"])
+        self.assertIsInstance(params["size"], int)
+
+    def test_gb_segments_and_aggregate_suffix_ignored(self):
+        fam, params, extra = ir.parse_name(
+            "stream/transport:pipe/peer:thread/size:4096/repeats:3/threads:2/real_time_median")
+        self.assertEqual(params, {"transport": "pipe", "peer": "thread", "size": 4096})
+        self.assertEqual(extra, ["repeats:3", "threads:2", "real_time", "_median"])
+        _, params, extra = ir.parse_name("spawn/method:fork/rss_mib:64_cv")
+        self.assertEqual(params, {"method": "fork", "rss_mib": 64})
+        self.assertEqual(extra, ["_cv"])
+
+    def test_every_contract_family(self):
+        cases = {
+            "fanin/transport:pipe/peer:fork/producers:4/consumers:1/size:64": 5,
+            "compute/kernel:cpu/peer:thread/workers:8": 3,
+            "pool/executor:thread_pool/task_us:10/chunk:1": 3,
+            "sync/primitive:barrier/peer:fork/parties:4": 3,
+            "state/access:padded/peer:thread/workers:2": 3,
+            "floor/probe:c2c_rtt": 1,
+        }
+        for name, n in cases.items():
+            fam, params, extra = ir.parse_name(name + "/iterations:100")
+            self.assertEqual(list(params), list(ir.FAMILY_KEYS[fam]))
+            self.assertEqual(len(params), n)
+            self.assertEqual(extra, ["iterations:100"])
+
+    def test_unknown_family_keeps_its_keys(self):
+        fam, params, extra = ir.parse_name("newfam/alpha:1/beta:x/min_time:0.1")
+        self.assertEqual((fam, params, extra), ("newfam", {"alpha": 1, "beta": "x"}, ["min_time:0.1"]))
+
+
+class LoadTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.full = ir.load(fixture("results-full.json"))
+        cls.partial = ir.load(fixture("results-partial.json"))
+
+    def test_metadata(self):
+        r = self.full
+        self.assertEqual(r.host, "fixture-a")
+        self.assertEqual(r.date, "2026-11-20T10:00:00+00:00")
+        self.assertEqual(r.profile, "quick")
+        self.assertEqual(r.env["logical_cpus"], 4)
+        self.assertEqual(r.floors["c2c_rtt_ns"], 120.0)
+        self.assertEqual(r.transport_kind("posix_mq"), "queue")
+        self.assertIsNone(r.transport_kind("nonesuch"))
+        self.assertEqual(set(r.families()), set(ir.FAMILY_KEYS))
+
+    def test_repetitions_and_aggregates(self):
+        base = "pingpong/transport:shm_ring/peer:thread/size:64/wait:spin"
+        reps = self.full.benchmarks()[base]
+        self.assertEqual([x.repetition_index for x in reps], [0, 1, 2])
+        self.assertTrue(all(x.run_type == "iteration" for x in reps))
+        aggs = self.full.aggregates(base)
+        self.assertEqual(set(aggs), {"mean", "median", "stddev", "cv"})
+        self.assertEqual(aggs["mean"].base_name, base)
+        self.assertEqual(self.full.summary("rtt_p50_ns")[base], 150.0)
+        self.assertAlmostEqual(self.full.cv("rtt_p50_ns")[base], aggs["cv"].metrics["rtt_p50_ns"])
+        # aggregates are not benchmarks of their own
+        self.assertFalse(any(k.endswith(("_mean", "_cv")) for k in self.full.benchmarks()))
+
+    def test_metrics_and_time_normalised_to_ns(self):
+        base = "pingpong/transport:pipe/peer:thread/size:4096"
+        full = self.full.benchmarks()[base][0]
+        part = self.partial.benchmarks()[base][0]   # the partial fixture is in microseconds
+        self.assertEqual(full.metrics.keys() - {"ratio_to_floor"} >= {"rtt_p50_ns", "real_time_ns",
+                                                                      "cpu_time_ns", "iterations"}, True)
+        self.assertAlmostEqual(part.metrics["real_time_ns"], full.metrics["real_time_ns"], places=3)
+        spawn = self.full.benchmarks()["spawn/method:fork/rss_mib:64"][0]
+        self.assertAlmostEqual(spawn.metrics["real_time_ns"], 2 * 720e3, places=1)
+
+    def test_errors_kept(self):
+        errors = self.full.errors()
+        self.assertIn("spawn/method:forkserver/rss_mib:64", errors)
+        self.assertIn("not offered", errors["spawn/method:forkserver/rss_mib:64"])
+        self.assertNotIn("spawn/method:forkserver/rss_mib:64", self.full.summary("ready_p50_ns"))
+        self.assertIn("spawn/method:forkserver/rss_mib:64", self.full.benchmarks())
+        self.assertFalse(self.full.all_errored())
+        self.assertTrue(ir.load(fixture("results-all-errored.json")).all_errored())
+
+    def test_noise(self):
+        self.assertEqual(self.full.noisy(), [])
+        self.assertEqual(list(self.full.noisy_benchmarks()), ["pingpong/transport:pipe/peer:fork/size:64"])
+        self.assertEqual(len(self.partial.noisy()), 1)   # the warning; drift already named in it
+        self.assertAlmostEqual(self.partial.floor_drift()["c2c_rtt_ns"], 0.35)
+
+    def test_example_from_notes(self):
+        path = "/work/notes/results-example.json"
+        if not os.path.exists(path):
+            self.skipTest("no notes example")
+        r = ir.load(path)
+        self.assertEqual(r.summary("rtt_p50_ns")["pingpong/transport:shm_ring/peer:fork/size:64/wait:spin"], 158.0)
+        self.assertEqual(len(r.errors()), 1)
+
+    def test_constants(self):
+        self.assertEqual(ir.SCHEMA_VERSION, 1)
+        self.assertEqual(ir.PRIMARY_METRICS["pingpong"], ["rtt_p50_ns", "rtt_p99_ns"])
+        self.assertIn("speedup", ir.HIGHER_IS_BETTER)
+        self.assertNotIn("rtt_p50_ns", ir.HIGHER_IS_BETTER)
+
+
+class BadInputTest(unittest.TestCase):
+    def assertBad(self, path, *words):
+        with self.assertRaises(ir.ResultsError) as cm:
+            ir.load(path)
+        msg = str(cm.exception)
+        self.assertNotIn("\n", msg)
+        self.assertIn(path, msg)
+        for w in words:
+            self.assertIn(w, msg)
+        return msg
+
+    def test_fixtures(self):
+        self.assertBad(fixture("bad-empty.json"), "empty")
+        self.assertBad(fixture("bad-truncated.json"), "invalid JSON at line", "truncated")
+        self.assertBad(fixture("bad-not-ipcmeter.json"), "not an ipcmeter results file")
+        self.assertBad(fixture("bad-newer-schema.json"), "newer ipcmeter", "schema_version 2")
+        self.assertBad(fixture("no-such-file.json"), "no such file")
+        self.assertBad(FIX, "directory")
+
+    def _write(self, text):
+        fd, path = tempfile.mkstemp(suffix=".json")
+        with os.fdopen(fd, "wb") as f:
+            f.write(text if isinstance(text, bytes) else text.encode("utf-8"))
+        self.addCleanup(os.remove, path)
+        return path
+
+    def test_hostile(self):
+        self.assertBad(self._write("[" * 100000 + "]" * 100000), "nested too deeply")
+        with open(fixture("results-full.json")) as f:
+            doc = json.load(f)
+        doc["benchmarks"][0]["real_time"] = "__BIG__"
+        text = json.dumps(doc)
+        self.assertBad(self._write(text.replace('"__BIG__"', "1e999")), "out of range")
+        self.assertBad(self._write(text.replace('"__BIG__"', "9" * 5000)), "number")
+        self.assertBad(self._write('{"benchmarks": []}'), "not an ipcmeter")
+        self.assertBad(self._write('{"ipcmeter": {"schema_version": 1}}'), "benchmarks")
+        self.assertBad(self._write('{"benchmarks": [], "ipcmeter": {}}'), "schema_version")
+        self.assertBad(self._write('{"benchmarks": [7], "ipcmeter": {"schema_version": 1}}'),
+                       "benchmarks[0]")
+        self.assertBad(self._write(b"\xff\xfe{}"), "UTF-8")
+
+
+if __name__ == "__main__":
+    unittest.main()
