@@ -161,7 +161,7 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
     std::string value = has_value ? arg.substr(eq + 1) : "";
     if (key == "profile") {
       if (!has_value) {
-        if (i + 1 >= argc) {
+        if (i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0) {
           error = "--profile needs a value: " + profile_names();
           return false;
         }

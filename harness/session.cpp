@@ -77,7 +77,8 @@ Made<Session> Session::start(const SessionOptions& opt) {
                                peer_name(opt.peer) + " peer");
   if (auto limit = def.max_msg_bytes(); limit && opt.cfg.msg_bytes > *limit)
     return Made<Session>::Fail("message size " + std::to_string(opt.cfg.msg_bytes) + " exceeds " +
-                               std::string(def.name) + "'s limit of " + std::to_string(*limit) + " bytes on this system");
+                               std::string(def.name) + "'s limit of " + std::to_string(*limit) + " bytes on this system" +
+                               (def.limit_note.empty() ? "" : " (" + std::string(def.limit_note) + ")"));
 
   Made<Link> link = def.create(s->opt_.cfg);
   if (!link) return Made<Session>::Fail(link.error);

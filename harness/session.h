@@ -37,6 +37,8 @@ class Session {
   // Bumped by the workload after every message; the watchdog reads it to tell a slow peer
   // from a stuck one.
   std::atomic<std::uint64_t>& progress() noexcept { return progress_; }
+  // The peer process, or -1 for a thread peer (fault-injection tests signal it).
+  pid_t peer_pid() const noexcept { return pid_; }
   // CPU time the peer has used so far (its thread, or its whole process).
   std::uint64_t peer_cpu_ns() const noexcept;
 

@@ -85,6 +85,8 @@ struct TransportDef {
   std::vector<Wait> waits;  // empty: the transport has one way to wait (it blocks)
   // The largest message the system lets this transport carry now, or nullopt for none.
   std::optional<std::size_t> (*max_msg_bytes)();
+  // Where that limit comes from and how to raise it, for the error message.
+  std::string_view limit_note;
   // In the parent, before the peer exists.
   Made<Link> (*create)(const ChannelConfig& cfg);
   // In the peer: a thread gets the parent's Link too; a process gets only the spec.

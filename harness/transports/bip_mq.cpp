@@ -142,6 +142,6 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_
 
 }  // namespace
 
-extern const TransportDef kBipMqTransport{"bip_mq", Kind::kQueue, true, {}, no_size_limit, create, attach};
+extern const TransportDef kBipMqTransport{"bip_mq", Kind::kQueue, true, {}, no_size_limit, {}, create, attach};
 
 }  // namespace ipcm

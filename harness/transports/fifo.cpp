@@ -70,6 +70,6 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
 
 }  // namespace
 
-extern const TransportDef kFifoTransport{"fifo", Kind::kPipe, true, {}, no_size_limit, create, attach};
+extern const TransportDef kFifoTransport{"fifo", Kind::kPipe, true, {}, no_size_limit, {}, create, attach};
 
 }  // namespace ipcm

@@ -41,6 +41,6 @@ Made<Link> create(const ChannelConfig& cfg) {
 }  // namespace
 
 extern const TransportDef kPipeTransport{
-    "pipe", Kind::kPipe, true, {}, no_size_limit, create, attach_fd_pair};
+    "pipe", Kind::kPipe, true, {}, no_size_limit, {}, create, attach_fd_pair};
 
 }  // namespace ipcm

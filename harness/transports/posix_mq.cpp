@@ -30,8 +30,25 @@ std::optional<std::size_t> read_limit(const char* path) {
   return std::nullopt;
 }
 
-// Privileged callers (CAP_SYS_RESOURCE; root here) are not bound by the /proc limits.
-bool privileged() { return geteuid() == 0; }
+// A caller with CAP_SYS_RESOURCE in the queue namespace's user namespace is not bound by the
+// /proc limits. Being root is not enough (a container's root usually is not), so ask the
+// kernel once: try to make a queue whose message size exceeds msgsize_max.
+bool privileged() {
+  static const bool yes = [] {
+    const auto size_max = read_limit(kMsgsizeMaxPath);
+    if (!size_max) return false;
+    const std::string name = "/" + unique_name("mqprobe");
+    mq_attr attr{};
+    attr.mq_maxmsg = 1;
+    attr.mq_msgsize = long(*size_max) + 1;
+    const mqd_t q = mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600, &attr);
+    if (q == mqd_t(-1)) return false;
+    mq_close(q);
+    mq_unlink(name.c_str());
+    return true;
+  }();
+  return yes;
+}
 
 std::optional<std::size_t> max_msg_bytes() {
   if (privileged()) return kHardMsgsizeMax;
@@ -77,7 +94,7 @@ std::string explain_open_failure(const ChannelConfig& cfg, long maxmsg, int err)
     const auto size_max = read_limit(kMsgsizeMaxPath);
     if (!privileged() && size_max && cfg.msg_bytes > *size_max)
       return "message size " + std::to_string(cfg.msg_bytes) + " exceeds " + kMsgsizeMaxPath + " = " +
-             std::to_string(*size_max) + " (raise it with sysctl fs.mqueue.msgsize_max, or run as root)";
+             std::to_string(*size_max) + " (raise it with sysctl fs.mqueue.msgsize_max, or run with CAP_SYS_RESOURCE)";
   }
   if (err == EMFILE) {
     rlimit rl{};
@@ -168,6 +185,8 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
 
 }  // namespace
 
-extern const TransportDef kPosixMqTransport{"posix_mq", Kind::kQueue, true, {}, max_msg_bytes, create, attach};
+extern const TransportDef kPosixMqTransport{"posix_mq", Kind::kQueue, true, {}, max_msg_bytes,
+    "/proc/sys/fs/mqueue/msgsize_max binds callers without CAP_SYS_RESOURCE; raise it with sysctl fs.mqueue.msgsize_max",
+    create, attach};
 
 }  // namespace ipcm

@@ -1,13 +1,15 @@
 // A single-producer single-consumer ring per direction in a Boost.Interprocess shared-memory
 // segment: the shared-memory answer (multiprocessing.shared_memory plus your own protocol).
 //
-// Layout, chosen so that a small message costs the same cache-line traffic as the
-// core-to-core floor: the sender publishes a message by storing its sequence stamp in the
-// slot's first line, beside the first bytes of the message, so the receiver's first miss
-// brings both. Slot lines are written only by the sender; the receiver reports consumed
-// messages through its own counter line, which the sender reads only when its cached copy
-// says the ring might be full. The receiver reads the message in place (zero copy); the slot
-// returns to the sender at the next recv.
+// Layout, chosen so that a message costs no more cache-line traffic than its own bytes: slot
+// lines are written only by the sender, and a message is published by a sequence stamp that
+// travels in the same line as data. The receiver reports consumed messages through its own
+// counter line, which the sender reads only when its cached copy says the ring might be full.
+//  - Small messages (up to kSmallLines lines) carry a stamp in every line. The receiver polls
+//    all the stamps at once, so the lines arrive in parallel rather than one miss after
+//    another, then copies the message out and frees the slot at once.
+//  - Larger messages have one stamp in a line of its own before cache-line aligned data; the
+//    receiver reads the message in place (zero copy) and frees the slot at its next recv.
 //
 // Waiting: spin, hybrid (spin kHybridSpin, then futex) or block (futex at once).
 #include <boost/interprocess/mapped_region.hpp>
@@ -18,6 +20,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "harness/buffer.h"
 #include "harness/check.h"
 #include "harness/clock.h"
 #include "harness/futex.h"
@@ -31,10 +34,10 @@ namespace {
 namespace bip = boost::interprocess;
 
 constexpr std::uint64_t kMagic = 0x69706d7472696e67ull;  // "ipmtring"
-// Messages up to this size share the slot's first line with the stamp; larger ones start on
-// the next line so that their copies run cache-line aligned.
-constexpr std::size_t kInlineBytes = 4 * kCacheLine;
-constexpr std::size_t kStampBytes = 8;
+constexpr std::size_t kStampBytes = 4;
+constexpr std::size_t kLineData = kCacheLine - kStampBytes;
+constexpr std::size_t kSmallLines = 4;
+constexpr std::size_t kSmallBytes = kSmallLines * kLineData;
 // How many spins pass between looks at the clock in the hybrid wait.
 constexpr unsigned kSpinsPerClockCheck = 256;
 
@@ -46,7 +49,7 @@ struct alignas(kCacheLine) Header {
   std::uint64_t msg_bytes;
   std::uint64_t slots;
   std::uint64_t stride;
-  std::uint64_t data_offset;
+  std::uint64_t small;
 };
 
 // One direction's shared counters, each alone on its line: `consumed` is written by the
@@ -59,7 +62,8 @@ struct RingControl {
 };
 
 struct Geometry {
-  std::size_t slots, stride, data_offset;
+  std::size_t slots, stride;
+  bool small;
   std::size_t ring_bytes() const { return slots * stride; }
   std::size_t total() const { return sizeof(Header) + 2 * sizeof(RingControl) + 2 * ring_bytes(); }
 };
@@ -69,8 +73,9 @@ struct Geometry {
 // the workload keeps one message in flight.
 Geometry geometry_for(const ChannelConfig& cfg) {
   Geometry g;
-  g.data_offset = cfg.msg_bytes <= kInlineBytes - kStampBytes ? kStampBytes : kCacheLine;
-  g.stride = (g.data_offset + cfg.msg_bytes + kCacheLine - 1) / kCacheLine * kCacheLine;
+  g.small = cfg.msg_bytes <= kSmallBytes;
+  g.stride = g.small ? (cfg.msg_bytes + kLineData - 1) / kLineData * kCacheLine
+                     : kCacheLine + (cfg.msg_bytes + kCacheLine - 1) / kCacheLine * kCacheLine;
   g.slots = std::clamp(kLinkBytesBudget / g.stride, kMinLinkSlots, std::max(cfg.depth, kStreamWindow));
   return g;
 }
@@ -78,10 +83,16 @@ Geometry geometry_for(const ChannelConfig& cfg) {
 struct Ring {
   RingControl* ctl;
   std::byte* base;
-  std::size_t slots, stride, data_offset;
+  std::size_t slots, stride;
+  bool small;
 
-  Word& stamp(std::size_t slot) const noexcept { return *reinterpret_cast<Word*>(base + slot * stride); }
-  std::byte* data(std::size_t slot) const noexcept { return base + slot * stride + data_offset; }
+  std::byte* line(std::size_t slot, std::size_t l) const noexcept { return base + slot * stride + l * kCacheLine; }
+  Word& stamp(std::size_t slot, std::size_t l = 0) const noexcept { return *reinterpret_cast<Word*>(line(slot, l)); }
+  // Large messages: the data after the stamp's line.
+  std::byte* data(std::size_t slot) const noexcept { return line(slot, 1); }
+  // The stamp the sender writes last, so the one a sleeping receiver waits on: once it
+  // changes, the whole message is there.
+  Word& last_stamp(std::size_t slot) const noexcept { return stamp(slot, small ? stride / kCacheLine - 1 : 0); }
 };
 
 // Message m's stamp: never 0, the value of a slot that has not been written yet.
@@ -93,6 +104,8 @@ class alignas(kCacheLine) RingChannel final : public Channel {
       : out_(out),
         in_(in),
         cfg_(cfg),
+        small_lines_(in.small ? in.stride / kCacheLine : 0),
+        copy_(in.small ? cfg.msg_bytes : 0),
         hybrid_spin_ticks_(std::uint64_t(double(kHybridSpin.count()) / TickClock::get().ns_per_tick())) {}
   ~RingChannel() override { release_held(); }
 
@@ -106,9 +119,17 @@ class alignas(kCacheLine) RingChannel final : public Channel {
                        std::uint32_t(out_.ctl->consumed.load(std::memory_order_relaxed) - need);
     }
     const std::size_t slot = sent_ % out_.slots;
-    std::memcpy(out_.data(slot), msg.data(), msg.size());
-    out_.stamp(slot).store(stamp_of(sent_), std::memory_order_release);
-    wake_if_sleeping(out_.stamp(slot), out_.ctl->reader_sleeping);
+    const std::uint32_t stamp = stamp_of(sent_);
+    if (out_.small) {
+      for (std::size_t l = 0, off = 0; off < msg.size(); ++l, off += kLineData) {
+        std::memcpy(out_.line(slot, l) + kStampBytes, msg.data() + off, std::min(kLineData, msg.size() - off));
+        out_.stamp(slot, l).store(stamp, std::memory_order_release);
+      }
+    } else {
+      std::memcpy(out_.data(slot), msg.data(), msg.size());
+      out_.stamp(slot).store(stamp, std::memory_order_release);
+    }
+    wake_if_sleeping(out_.last_stamp(slot), out_.ctl->reader_sleeping);
     ++sent_;
     return Status::Ok();
   }
@@ -116,15 +137,31 @@ class alignas(kCacheLine) RingChannel final : public Channel {
   Status recv(Bytes& view) noexcept override {
     release_held();
     const std::size_t slot = received_ % in_.slots;
-    Word& stamp = in_.stamp(slot);
     const std::uint32_t want = stamp_of(received_);
-    if (Status st = wait_until([&] { return stamp.load(std::memory_order_acquire) == want; }, stamp,
-                               in_.ctl->reader_sleeping);
-        !st)
-      return st;
-    view = Bytes(in_.data(slot), cfg_.msg_bytes);
+    if (in_.small) {
+      // Every line's stamp is loaded on every poll, without stopping at the first that is
+      // not there yet, so that all the lines are in flight together.
+      auto all_there = [&] {
+        bool all = true;
+        for (std::size_t l = 0; l < small_lines_; ++l) all &= in_.stamp(slot, l).load(std::memory_order_acquire) == want;
+        return all;
+      };
+      if (Status st = wait_until(all_there, in_.last_stamp(slot), in_.ctl->reader_sleeping); !st) return st;
+      for (std::size_t l = 0, off = 0; off < cfg_.msg_bytes; ++l, off += kLineData)
+        std::memcpy(copy_.data() + off, in_.line(slot, l) + kStampBytes, std::min(kLineData, cfg_.msg_bytes - off));
+      view = Bytes(copy_.data(), cfg_.msg_bytes);
+    } else {
+      Word& stamp = in_.stamp(slot);
+      if (Status st = wait_until([&] { return stamp.load(std::memory_order_acquire) == want; }, stamp,
+                                 in_.ctl->reader_sleeping);
+          !st)
+        return st;
+      view = Bytes(in_.data(slot), cfg_.msg_bytes);
+    }
     held_ = true;
     ++received_;
+    // A copied-out message frees its slot at once.
+    if (in_.small) release_held();
     return Status::Ok();
   }
 
@@ -173,6 +210,8 @@ class alignas(kCacheLine) RingChannel final : public Channel {
 
   Ring out_, in_;
   ChannelConfig cfg_;
+  std::size_t small_lines_;
+  AlignedBuffer copy_;  // where a small message is assembled from its lines
   std::uint64_t hybrid_spin_ticks_;
   std::uint64_t sent_ = 0, received_ = 0;
   std::uint64_t consumed_seen_ = 0;  // the receiver's count as last read: the sender's credit
@@ -192,7 +231,7 @@ struct Mapping {
     std::byte* slots = p + sizeof(Header) + 2 * sizeof(RingControl);
     for (int d = 0; d < 2; ++d)
       rings[d] = Ring{ctl + d, slots + d * header->slots * header->stride, header->slots, header->stride,
-                      header->data_offset};
+                      header->small != 0};
   }
   // Fault every page in now, outside any timed loop.
   void touch() {
@@ -236,7 +275,7 @@ Made<Link> create(const ChannelConfig& cfg) {
   // Zero is every stamp unwritten and every counter at its start; writing it faults the pages in.
   std::memset(link->map.region.get_address(), 0, g.total());
   auto* h = static_cast<Header*>(link->map.region.get_address());
-  *h = Header{kMagic, cfg.msg_bytes, g.slots, g.stride, g.data_offset};
+  *h = Header{kMagic, cfg.msg_bytes, g.slots, g.stride, g.small};
   link->map.bind();
   return {std::move(link), {}};
 }
@@ -279,6 +318,6 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_
 }  // namespace
 
 extern const TransportDef kShmRingTransport{
-    "shm_ring", Kind::kShm, true, {Wait::kSpin, Wait::kHybrid, Wait::kBlock}, no_size_limit, create, attach};
+    "shm_ring", Kind::kShm, true, {Wait::kSpin, Wait::kHybrid, Wait::kBlock}, no_size_limit, {}, create, attach};
 
 }  // namespace ipcm

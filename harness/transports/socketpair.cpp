@@ -34,7 +34,7 @@ Made<Link> create(const ChannelConfig& cfg) {
 }  // namespace
 
 extern const TransportDef kSocketpairTransport{
-    "socketpair", Kind::kPipe, true, {}, no_size_limit, create,
+    "socketpair", Kind::kPipe, true, {}, no_size_limit, {}, create,
     attach_fd_pair};
 
 }  // namespace ipcm

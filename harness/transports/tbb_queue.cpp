@@ -106,6 +106,6 @@ Made<Channel> attach(const PeerSpec&, const ChannelConfig& cfg, Link* same_proce
 
 }  // namespace
 
-extern const TransportDef kTbbQueueTransport{"tbb_queue", Kind::kQueue, false, {}, no_size_limit, create, attach};
+extern const TransportDef kTbbQueueTransport{"tbb_queue", Kind::kQueue, false, {}, no_size_limit, {}, create, attach};
 
 }  // namespace ipcm

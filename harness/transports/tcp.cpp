@@ -125,6 +125,6 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
 
 }  // namespace
 
-extern const TransportDef kTcpTransport{"tcp", Kind::kPipe, true, {}, no_size_limit, create, attach};
+extern const TransportDef kTcpTransport{"tcp", Kind::kPipe, true, {}, no_size_limit, {}, create, attach};
 
 }  // namespace ipcm

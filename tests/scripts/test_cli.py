@@ -1,0 +1,76 @@
+"""Bad input to build/ipcmeter: one line on stderr saying what, exit 2, nothing written."""
+import os
+import subprocess
+import tempfile
+import unittest
+
+BIN = os.path.abspath(os.environ.get("IPCMETER_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build", "ipcmeter")))
+
+BAD = [
+    (["--profile", "bogus"], "unknown profile"),
+    (["--profile"], "needs a value"),
+    (["--profile=huge"], "unknown profile"),
+    (["--benchmark_min_time=abc"], "expected seconds"),
+    (["--benchmark_min_time=-1"], "expected seconds"),
+    (["--benchmark_min_time=0.5s"], "plain number"),
+    (["--benchmark_repetitions=0"], "whole number"),
+    (["--benchmark_repetitions=many"], "whole number"),
+    (["--benchmark_repetitions=99999999999999999999"], "whole number"),
+    (["--benchmark_filter=[unclosed"], "regular expression"),
+    (["--benchmark_filter=^nothing-matches-this$"], "matches no benchmark"),
+    (["--benchmark_out_format=xml"], "console, json or csv"),
+    (["--benchmark_format=yaml"], "console, json or csv"),
+    (["--benchmark_time_unit=fortnights"], "ns, us, ms or s"),
+    (["--benchmark_list_tests=maybe"], "true or false"),
+    (["--benchmark_color=purple"], "auto, true or false"),
+    (["--benchmark_bogus=1"], "unknown flag"),
+    (["--no-such-flag"], "unknown flag"),
+    (["positional"], "unexpected argument"),
+    (["--calibration_delay_ns=-5"], "nanoseconds"),
+    (["--calibration_delay_ns=1e99"], "nanoseconds"),
+    (["--benchmark_out="], "file path"),
+]
+
+
+class BadInput(unittest.TestCase):
+    def run_bin(self, args, cwd):
+        return subprocess.run([BIN] + args, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+    def test_each_bad_input_is_one_line_exit_2_nothing_written(self):
+        for args, words in BAD:
+            with self.subTest(args=args), tempfile.TemporaryDirectory() as tmp:
+                out = os.path.join(tmp, "r.json")
+                extra = [] if any(a.startswith("--benchmark_out=") for a in args) else [f"--benchmark_out={out}"]
+                p = self.run_bin(args + extra, tmp)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                lines = p.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, p.stderr)
+                self.assertIn(words, lines[0])
+                self.assertTrue(lines[0].startswith("ipcmeter: "), lines[0])
+                self.assertEqual(os.listdir(tmp), [], "something was written")
+                self.assertEqual(p.stdout, "")
+
+    def test_unwritable_results_path(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            p = self.run_bin(["--benchmark_out=/nonexistent-dir/r.json", "--benchmark_filter=floor/probe:timer"], tmp)
+            self.assertEqual(p.returncode, 2)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+            self.assertIn("cannot write there", p.stderr)
+
+    def test_help(self):
+        p = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--profile", p.stdout)
+        self.assertIn("--benchmark_filter", p.stdout)
+
+    def test_list_tests_names_follow_the_contract(self):
+        p = subprocess.run([BIN, "--profile", "quick", "--benchmark_list_tests"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        names = p.stdout.split()
+        self.assertIn("pingpong/transport:shm_ring/peer:spawn/size:64/wait:spin/manual_time", names)
+        self.assertIn("stream/transport:tbb_queue/peer:fork/size:65536/manual_time", names)
+
+
+if __name__ == "__main__":
+    unittest.main()

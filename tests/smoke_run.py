@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""Smoke run: every benchmark of the quick profile for a few iterations, then the results file
+checked against ../shared/CONTRACT.md, and the machine checked for leftovers.
+
+usage: smoke_run.py BUILD/ipcmeter
+No speed is asserted: only that everything runs, errors say why, and the file is right."""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+FAMILY_KEYS = {
+    "pingpong": ["transport", "peer", "size", "wait"],
+    "stream": ["transport", "peer", "size", "wait"],
+    "floor": ["probe"],
+}
+ENV_KEYS = ["cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", "kernel", "virtualization",
+            "governor", "turbo", "mitigations", "thp", "clocksource", "compiler", "cxx_flags", "build_type",
+            "git_revision", "hostname"]
+FLOOR_KEYS = ["c2c_rtt_ns", "memcpy_gbps_cache", "memcpy_gbps_dram", "syscall_ns"]
+PINGPONG_COUNTERS = ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
+                     "cpu_ns_per_msg", "ratio_to_floor", "items_per_second"]
+STREAM_COUNTERS = ["items_per_second", "bytes_per_second", "cpu_ns_per_msg", "ratio_to_memcpy"]
+PEERS = {"thread", "fork", "spawn", "forkserver"}
+WAITS = {"spin", "hybrid", "block"}
+KINDS = {"pipe", "queue", "shm"}
+QUICK_SIZES = {64, 65536}
+# The only reasons a quick-profile benchmark may fail to run on a healthy machine.
+ALLOWED_ERRORS = [r"connects threads of one process only", r"exceeds .*limit"]
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def parse(name):
+    segs = name.split("/")
+    fam = segs[0]
+    keys, kv = [], {}
+    for s in segs[1:]:
+        if ":" not in s:
+            continue  # Google Benchmark's own segments, e.g. manual_time
+        k, v = s.split(":", 1)
+        keys.append(k)
+        kv[k] = v
+    return fam, keys, kv
+
+
+def check_results(path, transports_expected=None):
+    with open(path) as f:
+        d = json.load(f)
+    for top in ("context", "benchmarks", "ipcmeter"):
+        if top not in d:
+            fail(f"no top-level {top}")
+    m = d["ipcmeter"]
+    if m.get("schema_version") != 1:
+        fail("schema_version is not 1")
+    if m.get("profile") != "quick":
+        fail("profile is not quick")
+    for k in ENV_KEYS:
+        if k not in m["env"]:
+            fail(f"env lacks {k}")
+    for part in ("floors", "floors_end"):
+        for k in FLOOR_KEYS:
+            if k not in m[part]:
+                fail(f"{part} lacks {k}")
+            v = m[part][k]
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                fail(f"{part}.{k} = {v!r}")
+    if not isinstance(m.get("placement"), dict) or "pinned" not in m["placement"]:
+        fail("placement missing")
+    if not isinstance(m.get("warnings"), list):
+        fail("warnings is not a list")
+    transports = m.get("transports", {})
+    for name, t in transports.items():
+        if t.get("kind") not in KINDS or "max_msg_bytes" not in t:
+            fail(f"transport {name} badly described: {t}")
+
+    seen = set()
+    for b in d["benchmarks"]:
+        fam, keys, kv = parse(b["name"])
+        if fam not in FAMILY_KEYS:
+            fail(f"unknown family in {b['name']}")
+        order = FAMILY_KEYS[fam]
+        if keys != order[:len(keys)] or len(keys) < len(order) - (1 if fam in ("pingpong", "stream") else 0):
+            fail(f"keys out of contract order in {b['name']}")
+        if fam in ("pingpong", "stream"):
+            if kv["transport"] not in transports:
+                fail(f"{b['name']}: transport not in ipcmeter.transports")
+            if kv["peer"] not in PEERS or int(kv["size"]) not in QUICK_SIZES:
+                fail(f"{b['name']}: bad peer or size")
+            if "wait" in kv and kv["wait"] not in WAITS:
+                fail(f"{b['name']}: bad wait")
+            seen.add((fam, kv["transport"], kv["peer"], int(kv["size"]), kv.get("wait")))
+        if b.get("error_occurred"):
+            msg = b.get("error_message", "")
+            if not msg:
+                fail(f"{b['name']}: error without a message")
+            if not any(re.search(p, msg) for p in ALLOWED_ERRORS):
+                fail(f"{b['name']}: unexpected error: {msg}")
+            continue
+        want = PINGPONG_COUNTERS if fam == "pingpong" else STREAM_COUNTERS if fam == "stream" else []
+        for c in want:
+            if c not in b:
+                fail(f"{b['name']}: counter {c} missing")
+            if not b[c] >= 0:
+                fail(f"{b['name']}: counter {c} = {b[c]}")
+        if fam == "pingpong":
+            ps = [b[c] for c in ("rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns")]
+            if ps != sorted(ps):
+                fail(f"{b['name']}: percentiles not monotonic: {ps}")
+    # The matrix is complete: every transport x peer x size x wait, both families.
+    for fam in ("pingpong", "stream"):
+        for name, t in transports.items():
+            for peer in ("thread", "fork", "spawn"):
+                for size in QUICK_SIZES:
+                    for wait in (t["waits"] or [None]):
+                        if (fam, name, peer, size, wait) not in seen:
+                            fail(f"{fam} {name} {peer} {size} {wait}: missing from the results")
+    return d
+
+
+def leftovers(pid):
+    found = []
+    for directory in ("/dev/shm", "/dev/mqueue", os.environ.get("TMPDIR", "/tmp")):
+        try:
+            found += [f"{directory}/{n}" for n in os.listdir(directory) if n.startswith(f"ipcmeter-{pid}-")]
+        except FileNotFoundError:
+            pass
+    for proc in os.listdir("/proc"):
+        if not proc.isdigit():
+            continue
+        try:
+            with open(f"/proc/{proc}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"--ipcmeter-peer" in argv and f"parent={pid}".encode() in argv:
+            found.append(f"process {proc}")
+    return found
+
+
+def main():
+    binary = sys.argv[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "results.json")
+        proc = subprocess.Popen([binary, "--profile", "quick", "--benchmark_min_time=0.002",
+                                 f"--benchmark_out={out}", "--benchmark_out_format=json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout, stderr = proc.communicate(timeout=540)
+        if proc.returncode != 0:
+            fail(f"ipcmeter exited {proc.returncode}: {stderr[-2000:]}")
+        if "ipcmeter summary" not in stdout:
+            fail("no summary table printed")
+        d = check_results(out)
+        left = leftovers(proc.pid)
+        if left:
+            fail(f"left behind: {left}")
+        if [n for n in os.listdir(tmp) if n != "results.json"]:
+            fail(f"temporary results file left: {os.listdir(tmp)}")
+    n = len(d["benchmarks"])
+    errs = sum(1 for b in d["benchmarks"] if b.get("error_occurred"))
+    print(f"smoke: {n} benchmarks, {errs} reported as unable to run with a reason; results file matches the contract")
+
+
+if __name__ == "__main__":
+    main()
