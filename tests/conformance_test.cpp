@@ -31,6 +31,11 @@ struct Case {
   Wait wait;
 };
 
+// Readable parameters in ctest's list rather than a hex dump.
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.transport->name << "/" << peer_name(c.peer) << "/" << c.size << "/" << wait_name(c.wait);
+}
+
 std::string case_name(const testing::TestParamInfo<Case>& info) {
   const Case& c = info.param;
   std::string n = std::string(c.transport->name) + "_" + peer_name(c.peer) + "_" + std::to_string(c.size);

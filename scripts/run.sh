@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# ipcmeter's main job: set up, build, run the suite, write
+# results/runs/<host>-<UTC yyyymmddThhmmssZ>.json and its report beside it, print a summary.
+#
+# usage: scripts/run.sh [--profile quick|default|full] [-- ipcmeter flags]
+set -euo pipefail
+
+usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; }
+profile=default
+while (($#)); do
+  case "$1" in
+    --profile) [[ $# -ge 2 ]] || { echo "run.sh: --profile needs quick, default or full" >&2; exit 2; }
+               profile=$2; shift 2 ;;
+    --profile=*) profile=${1#--profile=}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    *) echo "run.sh: unknown argument '$1' (ipcmeter's own flags go after --)" >&2; exit 2 ;;
+  esac
+done
+case "$profile" in quick|default|full) ;; *) echo "run.sh: --profile $profile: expected quick, default or full" >&2; exit 2 ;; esac
+
+source "$(dirname "$0")/setup.sh"
+ipcm_setup
+
+host=$(hostname -s 2>/dev/null || hostname)
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p results/runs
+out="results/runs/${host}-${stamp}.json"
+report_dir="results/runs/${host}-${stamp}"
+
+build/ipcmeter --profile "$profile" --benchmark_out="$out" --benchmark_out_format=json "$@"
+
+if [[ -f "$out" ]]; then
+  /usr/bin/python3 scripts/report.py "$out" -o "$report_dir"
+  echo
+  echo "results: $out"
+  echo "report:  $report_dir/report.html (and summary.md, plots as PNG)"
+fi
