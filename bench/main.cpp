@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <thread>
 
 #include "bench/cli.h"
 #include "bench/families.h"
@@ -25,6 +26,11 @@ namespace {
 constexpr int kExitUsage = 2;
 constexpr int kExitFailed = 1;
 constexpr int kSchemaVersion = 1;
+// The window the busy check sleeps through, and what it tolerates: a fifth of a CPU used by
+// others (daemons, the shell), 5% stolen by the hypervisor.
+constexpr auto kBusyWindow = std::chrono::milliseconds(300);
+constexpr double kBusyOthersCpus = 0.2;
+constexpr double kBusyStealShare = 0.05;
 
 [[noreturn]] void usage_error(const std::string& what) {
   std::fprintf(stderr, "ipcmeter: %s\n", what.c_str());
@@ -56,11 +62,47 @@ nlohmann::json transports_json() {
   return t;
 }
 
-std::optional<double> load_average() {
-  std::ifstream f("/proc/loadavg");
-  double one;
-  if (f >> one) return one;
-  return std::nullopt;
+// How busy the machine is without us: the CPU time others used (and the hypervisor stole)
+// while this process slept through a short window. A load average would still count the
+// build that ran a minute ago; this sees only what competes now.
+struct Busy {
+  double others_cpus = 0;  // CPUs' worth of time used by other work
+  double steal_share = 0;  // share of all CPU time the hypervisor took
+};
+std::optional<Busy> measure_busy(std::chrono::milliseconds window) {
+  auto read = [](std::vector<unsigned long long>& v) {
+    std::ifstream f("/proc/stat");
+    std::string cpu;
+    v.assign(8, 0);
+    if (!(f >> cpu) || cpu != "cpu") return false;
+    for (auto& x : v) f >> x;  // user nice system idle iowait irq softirq steal
+    return bool(f);
+  };
+  std::vector<unsigned long long> a, b;
+  if (!read(a)) return std::nullopt;
+  std::this_thread::sleep_for(window);
+  if (!read(b)) return std::nullopt;
+  double total = 0, idle = 0;
+  for (std::size_t i = 0; i < 8; ++i) total += double(b[i] - a[i]);
+  idle = double(b[3] - a[3]) + double(b[4] - a[4]);
+  if (total <= 0) return std::nullopt;
+  const double cpus = double(sysconf(_SC_NPROCESSORS_ONLN));
+  return Busy{(total - idle - double(b[7] - a[7])) / total * cpus, double(b[7] - a[7]) / total};
+}
+
+void warn_if_busy(const char* when, std::vector<std::string>& warnings) {
+  const auto busy = measure_busy(kBusyWindow);
+  if (!busy) return;
+  char w[200];
+  if (busy->others_cpus > kBusyOthersCpus) {
+    std::snprintf(w, sizeof w, "other work used %.2f CPUs %s the run: results are noisy", busy->others_cpus, when);
+    warnings.push_back(w);
+  }
+  if (busy->steal_share > kBusyStealShare) {
+    std::snprintf(w, sizeof w, "the hypervisor took %.0f%% of CPU time (steal) %s the run: results are noisy",
+                  100 * busy->steal_share, when);
+    warnings.push_back(w);
+  }
 }
 
 // Everything registered, as Google Benchmark will name it for the filter.
@@ -128,13 +170,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> warnings;
   if (!cl.list_only) {
-    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (const auto load = load_average(); load && cpus > 0 && *load > 0.5 * double(cpus)) {
-      char w[160];
-      std::snprintf(w, sizeof w, "load average %.2f at the start on %ld CPUs: other work is competing, results are noisy",
-                    *load, cpus);
-      warnings.push_back(w);
-    }
+    warn_if_busy("at the start of", warnings);
     s.floors_start = measure_floors(s.placement);
   }
   if (cl.calibration_delay_ns > 0)
@@ -151,6 +187,7 @@ int main(int argc, char** argv) {
     if (!end_of_run) {
       const Floors floors_end = measure_floors(s.placement);
       std::vector<std::string> all = warnings;
+      warn_if_busy("at the end of", all);
       for (std::string& w : drift_warnings(s.floors_start, floors_end, kFloorDriftWarn)) all.push_back(std::move(w));
       nlohmann::json meta = {
           {"schema_version", kSchemaVersion},
@@ -195,8 +232,10 @@ int main(int argc, char** argv) {
   const std::size_t ran = benchmark::RunSpecifiedBenchmarks(display.get(), file.get());
   benchmark::Shutdown();
   if (cl.list_only) return 0;
-  if (!display) end();  // still measure floors_end and report drift when another display format is used
-  for (const auto& w : end()["warnings"]) std::fprintf(stderr, "ipcmeter: warning: %s\n", w.get<std::string>().c_str());
+  // The console summary shows the warnings; with another display format they go to stderr.
+  if (!display) {
+    for (const auto& w : end()["warnings"]) std::fprintf(stderr, "ipcmeter: warning: %s\n", w.get<std::string>().c_str());
+  }
 
   if (!tmp_out.empty()) {
     if (ran == 0) {

@@ -136,12 +136,11 @@ void ConsoleWithSummary::print_summary(std::ostream& out) {
       if (!std::isnan(cpu)) row.cpu = human_ns(cpu);
     }
   }
-  if (by_size.empty()) return;
-  out << "\nipcmeter summary (medians when repeated; pingpong = round trip, stream = one way)\n";
+  if (!by_size.empty()) out << "\nipcmeter summary (medians when repeated; pingpong = round trip, stream = one way)\n";
   std::vector<std::pair<double, std::string>> sizes;
   for (const auto& [size, rows] : by_size) sizes.emplace_back(std::atof(size.c_str()), size);
   std::sort(sizes.begin(), sizes.end());
-  for (const auto& [_, size] : sizes) {
+  for (const auto& [_, size] : sizes) {  // empty when no transfer benchmark ran
     out << "\nsize " << human_size(size) << "\n";
     std::snprintf(b, sizeof b, "%-18s %-7s", "transport", "peer");
     out << b << "  rtt p50     rtt p99     xfloor  stream msg/s  stream GB/s  stream cpu/msg\n";

@@ -269,6 +269,19 @@ std::size_t dram_probe_bytes() {
   return bytes / kPageBytes * kPageBytes;
 }
 
+// The smallest non-zero difference between two consecutive reads of the tick clock.
+double timer_resolution_ns() {
+  constexpr int kReads = 100000;
+  std::uint64_t best = ~0ull;
+  std::uint64_t prev = TickClock::now();
+  for (int i = 0; i < kReads; ++i) {
+    const std::uint64_t now = TickClock::now();
+    if (now != prev && now - prev < best) best = now - prev;
+    prev = now;
+  }
+  return best == ~0ull ? kNaN : TickClock::get().to_ns(best);
+}
+
 Floors measure_floors(const Placement& p) {
   TickClock::get();
   Floors f;
@@ -281,6 +294,7 @@ Floors measure_floors(const Placement& p) {
     f.memcpy_gbps_dram = known(fresh_memcpy_gbps(dram_probe_bytes()));
     f.syscall_ns = known(syscall_probe_ns());
     f.timer_ns = known(timer_probe_ns());
+    f.timer_resolution_ns = known(timer_resolution_ns());
   }
   f.memcpy_gbps_by_size = memcpy_sizes_measured();
   return f;
@@ -295,6 +309,7 @@ nlohmann::json to_json(const Floors& f) {
       {"memcpy_gbps_dram", or_null(f.memcpy_gbps_dram)},
       {"syscall_ns", or_null(f.syscall_ns)},
       {"timer_ns", or_null(f.timer_ns)},
+      {"timer_resolution_ns", or_null(f.timer_resolution_ns)},
       {"memcpy_gbps_by_size", by_size},
   };
 }

@@ -32,6 +32,9 @@ struct Floors {
   std::optional<double> memcpy_gbps_dram;
   std::optional<double> syscall_ns;
   std::optional<double> timer_ns;
+  // The smallest step the tick clock takes (on AMD hosts the TSC moves in steps of ~10 ns):
+  // round trips are quantised to it.
+  std::optional<double> timer_resolution_ns;
   // Every size memcpy_gbps() was asked for so far: the references ratio_to_memcpy used.
   std::map<std::size_t, double> memcpy_gbps_by_size;
 };
