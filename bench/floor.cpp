@@ -12,6 +12,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/families.h"
+#include "bench/suite.h"
 #include "harness/buffer.h"
 #include "harness/clock.h"
 #include "harness/floors.h"
@@ -97,19 +98,12 @@ void bm_timer(benchmark::State& state, const Placement& p) {
 }  // namespace
 
 void register_floor_family(const Placement& p) {
-  benchmark::RegisterBenchmark("floor/probe:c2c_rtt",
-                               [p](benchmark::State& s) { bm_c2c_rtt(s, p); })
-      ->UseManualTime();
-  benchmark::RegisterBenchmark("floor/probe:memcpy_cache", [p](benchmark::State& s) {
-    bm_memcpy(s, p, kCacheProbeBytes);
-  });
-  benchmark::RegisterBenchmark("floor/probe:memcpy_dram",
-                               [p, bytes = dram_probe_bytes()](benchmark::State& s) {
-                                 bm_memcpy(s, p, bytes);
-                               });
-  benchmark::RegisterBenchmark("floor/probe:syscall",
-                               [p](benchmark::State& s) { bm_syscall(s, p); });
-  benchmark::RegisterBenchmark("floor/probe:timer", [p](benchmark::State& s) { bm_timer(s, p); });
+  add_benchmark("floor/probe:c2c_rtt", [p](benchmark::State& s) { bm_c2c_rtt(s, p); }, true);
+  add_benchmark("floor/probe:memcpy_cache", [p](benchmark::State& s) { bm_memcpy(s, p, kCacheProbeBytes); }, false);
+  add_benchmark("floor/probe:memcpy_dram",
+                [p, bytes = dram_probe_bytes()](benchmark::State& s) { bm_memcpy(s, p, bytes); }, false);
+  add_benchmark("floor/probe:syscall", [p](benchmark::State& s) { bm_syscall(s, p); }, false);
+  add_benchmark("floor/probe:timer", [p](benchmark::State& s) { bm_timer(s, p); }, false);
 }
 
 }  // namespace ipcm

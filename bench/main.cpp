@@ -105,18 +105,6 @@ void warn_if_busy(const char* when, std::vector<std::string>& warnings) {
   }
 }
 
-// Everything registered, as Google Benchmark will name it for the filter.
-std::vector<std::string> registered_names(const Profile& p) {
-  std::vector<std::string> names;
-  for (const char* probe : {"c2c_rtt", "memcpy_cache", "memcpy_dram", "syscall", "timer"})
-    names.push_back(std::string("floor/probe:") + probe);
-  for_each_link_variant(p, [&](const LinkVariant& v) {
-    names.push_back("pingpong/" + v.name() + "/manual_time");
-    names.push_back("stream/" + v.name() + "/manual_time");
-  });
-  return names;
-}
-
 }  // namespace
 }  // namespace ipcm
 
@@ -133,8 +121,18 @@ int main(int argc, char** argv) {
   }
   const Profile& profile = *find_profile(cl.profile);
 
+  // Registration first: a filter that selects nothing is bad input, refused before anything
+  // is measured or written.
+  Suite& s = suite();
+  s.profile = &profile;
+  s.placement = choose_placement();
+  s.calibration_delay_ns = cl.calibration_delay_ns;
+  register_floor_family(s.placement);
+  register_pingpong_family(profile);
+  register_stream_family(profile);
+
   std::size_t selected = 0;
-  for (const std::string& n : registered_names(profile)) {
+  for (const std::string& n : registered_names()) {
     bool sel = false;
     filter_selects(cl.filter, n, sel, error);
     selected += sel;
@@ -160,10 +158,6 @@ int main(int argc, char** argv) {
   raise_msgqueue_limit();
   TickClock::get();
 
-  Suite& s = suite();
-  s.profile = &profile;
-  s.placement = choose_placement();
-  s.calibration_delay_ns = cl.calibration_delay_ns;
   s.calibration_delay_ticks = std::uint64_t(double(cl.calibration_delay_ns) / TickClock::get().ns_per_tick());
   const int parent_cpu = parent_cpu_of(s.placement);
   if (parent_cpu >= 0) pin_this_thread(parent_cpu);
@@ -177,9 +171,6 @@ int main(int argc, char** argv) {
     warnings.push_back("calibration delay of " + std::to_string(cl.calibration_delay_ns) +
                        " ns per message is on: these results are slowed on purpose");
 
-  register_floor_family(s.placement);
-  register_pingpong_family(profile);
-  register_stream_family(profile);
 
   const nlohmann::json env = environment_fingerprint();
   std::optional<nlohmann::json> end_of_run;

@@ -66,8 +66,7 @@ void run(benchmark::State& state, const LinkVariant& v) {
 
 void register_pingpong_family(const Profile& p) {
   for_each_link_variant(p, [](const LinkVariant& v) {
-    benchmark::RegisterBenchmark(("pingpong/" + v.name()).c_str(), [v](benchmark::State& st) { run(st, v); })
-        ->UseManualTime()
+    add_benchmark("pingpong/" + v.name(), [v](benchmark::State& st) { run(st, v); }, true)
         ->Unit(benchmark::kNanosecond);
   });
 }

@@ -51,8 +51,7 @@ void run(benchmark::State& state, const LinkVariant& v) {
 
 void register_stream_family(const Profile& p) {
   for_each_link_variant(p, [](const LinkVariant& v) {
-    benchmark::RegisterBenchmark(("stream/" + v.name()).c_str(), [v](benchmark::State& st) { run(st, v); })
-        ->UseManualTime()
+    add_benchmark("stream/" + v.name(), [v](benchmark::State& st) { run(st, v); }, true)
         ->Unit(benchmark::kNanosecond);
   });
 }

@@ -28,6 +28,23 @@ void for_each_link_variant(const Profile& p, const std::function<void(const Link
   }
 }
 
+namespace {
+std::vector<std::string>& names() {
+  static std::vector<std::string> v;
+  return v;
+}
+}  // namespace
+
+benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::function<void(benchmark::State&)> fn,
+                                              bool manual_time) {
+  auto* b = benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); });
+  names().push_back(manual_time ? name + "/manual_time" : name);
+  if (manual_time) b->UseManualTime();
+  return b;
+}
+
+const std::vector<std::string>& registered_names() { return names(); }
+
 void skip(benchmark::State& state, std::string why) {
   for (char& c : why) {
     if (c == '"' || c == '\\') c = '\'';

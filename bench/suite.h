@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "harness/env.h"
 #include "harness/floors.h"
@@ -40,6 +41,13 @@ struct LinkVariant {
 
 // Every transport x peer x profile size x wait: the matrix every transfer family runs.
 void for_each_link_variant(const Profile& p, const std::function<void(const LinkVariant&)>& fn);
+
+// Registers a benchmark with Google Benchmark and records the name it will carry (with
+// "/manual_time" when manual), so that main can check --benchmark_filter and count what
+// will run without a second list of names to keep in step.
+benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::function<void(benchmark::State&)> fn,
+                                              bool manual_time);
+const std::vector<std::string>& registered_names();
 
 // Ends a benchmark with an environment error. Google Benchmark 1.7.1 writes the message
 // into JSON unescaped, so quotes and backslashes are replaced.

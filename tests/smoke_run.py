@@ -11,18 +11,35 @@ import subprocess
 import sys
 import tempfile
 
+# The contract's families: keys in order (a trailing optional key may be absent) and counters.
 FAMILY_KEYS = {
     "pingpong": ["transport", "peer", "size", "wait"],
     "stream": ["transport", "peer", "size", "wait"],
+    "fanin": ["transport", "peer", "producers", "consumers", "size"],
+    "spawn": ["method", "rss_mib"],
+    "compute": ["kernel", "peer", "workers"],
+    "pool": ["executor", "task_us", "chunk"],
+    "sync": ["primitive", "peer", "parties"],
+    "state": ["access", "peer", "workers"],
     "floor": ["probe"],
+}
+OPTIONAL_LAST_KEY = {"pingpong", "stream"}
+COUNTERS = {
+    "pingpong": ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
+                 "cpu_ns_per_msg", "ratio_to_floor", "items_per_second"],
+    "stream": ["items_per_second", "bytes_per_second", "cpu_ns_per_msg", "ratio_to_memcpy"],
+    "fanin": ["items_per_second", "bytes_per_second", "cpu_ns_per_msg"],
+    "spawn": ["ready_p50_ns", "ready_p99_ns", "lifecycle_p50_ns"],
+    "compute": ["speedup", "efficiency"],
+    "pool": ["overhead_ns_per_task"],
+    "sync": ["handoff_p50_ns", "handoff_p99_ns"],
+    "state": ["ops_per_second", "ns_per_op"],
+    "floor": [],
 }
 ENV_KEYS = ["cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", "kernel", "virtualization",
             "governor", "turbo", "mitigations", "thp", "clocksource", "compiler", "cxx_flags", "build_type",
             "git_revision", "hostname"]
 FLOOR_KEYS = ["c2c_rtt_ns", "memcpy_gbps_cache", "memcpy_gbps_dram", "syscall_ns"]
-PINGPONG_COUNTERS = ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
-                     "cpu_ns_per_msg", "ratio_to_floor", "items_per_second"]
-STREAM_COUNTERS = ["items_per_second", "bytes_per_second", "cpu_ns_per_msg", "ratio_to_memcpy"]
 PEERS = {"thread", "fork", "spawn", "forkserver"}
 WAITS = {"spin", "hybrid", "block"}
 KINDS = {"pipe", "queue", "shm"}
@@ -85,7 +102,7 @@ def check_results(path, transports_expected=None):
         if fam not in FAMILY_KEYS:
             fail(f"unknown family in {b['name']}")
         order = FAMILY_KEYS[fam]
-        if keys != order[:len(keys)] or len(keys) < len(order) - (1 if fam in ("pingpong", "stream") else 0):
+        if keys != order[:len(keys)] or len(keys) < len(order) - (1 if fam in OPTIONAL_LAST_KEY else 0):
             fail(f"keys out of contract order in {b['name']}")
         if fam in ("pingpong", "stream"):
             if kv["transport"] not in transports:
@@ -102,8 +119,7 @@ def check_results(path, transports_expected=None):
             if not any(re.search(p, msg) for p in ALLOWED_ERRORS):
                 fail(f"{b['name']}: unexpected error: {msg}")
             continue
-        want = PINGPONG_COUNTERS if fam == "pingpong" else STREAM_COUNTERS if fam == "stream" else []
-        for c in want:
+        for c in COUNTERS[fam]:
             if c not in b:
                 fail(f"{b['name']}: counter {c} missing")
             if not b[c] >= 0:
