@@ -11,7 +11,6 @@
 
 #include <benchmark/benchmark.h>
 
-#include "bench/families.h"
 #include "bench/suite.h"
 #include "harness/buffer.h"
 #include "harness/clock.h"
@@ -97,7 +96,7 @@ void bm_timer(benchmark::State& state, const Placement& p) {
 
 }  // namespace
 
-void register_floor_family(const Placement& p) {
+void register_floor_family(const Profile&, const Placement& p) {
   add_benchmark("floor/probe:c2c_rtt", [p](benchmark::State& s) { bm_c2c_rtt(s, p); }, true);
   add_benchmark("floor/probe:memcpy_cache", [p](benchmark::State& s) { bm_memcpy(s, p, kCacheProbeBytes); }, false);
   add_benchmark("floor/probe:memcpy_dram",
@@ -105,5 +104,7 @@ void register_floor_family(const Placement& p) {
   add_benchmark("floor/probe:syscall", [p](benchmark::State& s) { bm_syscall(s, p); }, false);
   add_benchmark("floor/probe:timer", [p](benchmark::State& s) { bm_timer(s, p); }, false);
 }
+
+static const FamilyRegistrar kRegistrar("floor", register_floor_family);
 
 }  // namespace ipcm

@@ -13,7 +13,6 @@
 #include <thread>
 
 #include "bench/cli.h"
-#include "bench/families.h"
 #include "bench/report.h"
 #include "bench/suite.h"
 #include "harness/clock.h"
@@ -127,9 +126,7 @@ int main(int argc, char** argv) {
   s.profile = &profile;
   s.placement = choose_placement();
   s.calibration_delay_ns = cl.calibration_delay_ns;
-  register_floor_family(s.placement);
-  register_pingpong_family(profile);
-  register_stream_family(profile);
+  register_all_families(profile, s.placement);
 
   std::size_t selected = 0;
   for (const std::string& n : registered_names()) {

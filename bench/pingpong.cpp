@@ -5,7 +5,6 @@
 // a minute, and a ratio is only meaningful against the floor of the moment.
 #include <benchmark/benchmark.h>
 
-#include "bench/families.h"
 #include "bench/suite.h"
 #include "harness/floors.h"
 #include "harness/histogram.h"
@@ -64,11 +63,13 @@ void run(benchmark::State& state, const LinkVariant& v) {
 
 }  // namespace
 
-void register_pingpong_family(const Profile& p) {
+void register_pingpong_family(const Profile& p, const Placement&) {
   for_each_link_variant(p, [](const LinkVariant& v) {
     add_benchmark("pingpong/" + v.name(), [v](benchmark::State& st) { run(st, v); }, true)
         ->Unit(benchmark::kNanosecond);
   });
 }
+
+static const FamilyRegistrar kRegistrar("pingpong", register_pingpong_family);
 
 }  // namespace ipcm

@@ -3,7 +3,6 @@
 // arrived and passed its check.
 #include <benchmark/benchmark.h>
 
-#include "bench/families.h"
 #include "bench/suite.h"
 #include "harness/session.h"
 #include "harness/workload.h"
@@ -49,11 +48,13 @@ void run(benchmark::State& state, const LinkVariant& v) {
 
 }  // namespace
 
-void register_stream_family(const Profile& p) {
+void register_stream_family(const Profile& p, const Placement&) {
   for_each_link_variant(p, [](const LinkVariant& v) {
     add_benchmark("stream/" + v.name(), [v](benchmark::State& st) { run(st, v); }, true)
         ->Unit(benchmark::kNanosecond);
   });
 }
+
+static const FamilyRegistrar kRegistrar("stream", register_stream_family);
 
 }  // namespace ipcm

@@ -1,5 +1,8 @@
 #include "bench/suite.h"
 
+#include <algorithm>
+#include <iterator>
+
 namespace ipcm {
 
 Suite& suite() {
@@ -44,6 +47,30 @@ benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::func
 }
 
 const std::vector<std::string>& registered_names() { return names(); }
+
+namespace {
+// The contract's order; a family not listed here runs after these.
+constexpr const char* kFamilyOrder[] = {"floor", "pingpong", "stream", "fanin", "spawn",
+                                        "compute", "pool", "sync", "state"};
+
+std::vector<std::pair<std::string, FamilyRegistration>>& families() {
+  static std::vector<std::pair<std::string, FamilyRegistration>> v;
+  return v;
+}
+
+std::size_t rank(const std::string& family) {
+  const auto* it = std::find(std::begin(kFamilyOrder), std::end(kFamilyOrder), family);
+  return std::size_t(it - std::begin(kFamilyOrder));
+}
+}  // namespace
+
+FamilyRegistrar::FamilyRegistrar(const char* family, FamilyRegistration fn) { families().emplace_back(family, fn); }
+
+void register_all_families(const Profile& profile, const Placement& placement) {
+  auto v = families();
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+  for (const auto& [name, fn] : v) fn(profile, placement);
+}
 
 void skip(benchmark::State& state, std::string why) {
   for (char& c : why) {

@@ -49,6 +49,16 @@ benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::func
                                               bool manual_time);
 const std::vector<std::string>& registered_names();
 
+// Families register themselves: each family file holds one
+//   static const FamilyRegistrar kRegistrar("pingpong", register_pingpong_family);
+// and main calls register_all_families() once the profile is known, in the contract's family
+// order. Adding a family is adding a file.
+using FamilyRegistration = void (*)(const Profile& profile, const Placement& placement);
+struct FamilyRegistrar {
+  FamilyRegistrar(const char* family, FamilyRegistration fn);
+};
+void register_all_families(const Profile& profile, const Placement& placement);
+
 // Ends a benchmark with an environment error. Google Benchmark 1.7.1 writes the message
 // into JSON unescaped, so quotes and backslashes are replaced.
 void skip(benchmark::State& state, std::string why);
