@@ -26,6 +26,8 @@ namespace {
 // How much of a failed peer's stderr is kept for the error message.
 constexpr std::size_t kPeerStderrKeep = 512;
 constexpr auto kReapPoll = std::chrono::milliseconds(1);
+// How long a peer whose channel closed gets to finish exiting before it is killed.
+constexpr auto kExitGrace = std::chrono::milliseconds(1000);
 
 bool pin_thread(pthread_t t, int cpu) {
   if (cpu < 0) return true;
@@ -198,15 +200,15 @@ Status Session::finish(MessageSet& ms, std::uint64_t seq) {
     expect_exit_ = true;
   }
   if (Status st = channel_->send(ms.stamp(MsgKind::kStop, seq + 1)); !st) return st;
-  return reap(true);
+  return reap(kPeerTimeout);
 }
 
-Status Session::reap(bool expect_success) {
+Status Session::reap(std::chrono::milliseconds patience) {
+  const auto until = Clock::now() + patience;
   if (opt_.peer == PeerKind::kThread) {
     if (!thread_.joinable()) return Status::Ok();
-    const auto until = Clock::now() + kPeerTimeout;
     while (!thread_done_.load(std::memory_order_acquire)) {
-      if (Clock::now() > until || !expect_success) {
+      if (Clock::now() >= until) {
         // Wake the peer thread wherever it waits: the flag, a signal, the link.
         cancel_.store(true);
         pthread_kill(thread_.native_handle(), SIGUSR1);
@@ -214,20 +216,22 @@ Status Session::reap(bool expect_success) {
       }
       std::this_thread::sleep_for(kReapPoll);
     }
-    thread_.join();
+    // The watchdog also touches thread_; it must be gone before the join.
     stop_watchdog();
-    if (expect_success && thread_code_ != kPeerOk) return Status::Closed("the peer thread failed");
+    thread_.join();
+    if (thread_code_ != kPeerOk) return Status::Closed("the peer thread failed");
     return Status::Ok();
   }
   if (pid_ < 0 || reaped_) return Status::Ok();
-  const auto until = Clock::now() + kPeerTimeout;
+  bool killed = false;
   for (;;) {
-    const pid_t r = waitpid(pid_, &wait_status_, expect_success ? WNOHANG : 0);
+    const pid_t r = waitpid(pid_, &wait_status_, WNOHANG);
     if (r == pid_) break;
     if (r < 0 && errno != EINTR) break;
-    if (Clock::now() > until) {
+    if (!killed && Clock::now() >= until) {
+      // SIGKILL ends a stopped process too, so the wait below is bounded.
       kill(pid_, SIGKILL);
-      expect_success = false;
+      killed = true;
     }
     std::this_thread::sleep_for(kReapPoll);
   }
@@ -317,8 +321,11 @@ std::string Session::explain(const Status& st) {
     std::lock_guard<std::mutex> lock(mu_);
     finding = finding_;
   }
-  // A dead peer's own last words are the most useful; give it a moment to be reaped.
-  if (pid_ > 0 && !reaped_ && finding.empty() && st.code == Status::kClosed) reap(false), finding = "peer (pid " + std::to_string(pid_) + ") " + describe_wait_status(wait_status_);
+  // The other end closed: the peer is exiting or dead. Reap it (briefly) to say how it ended.
+  if (pid_ > 0 && !reaped_ && finding.empty() && st.code == Status::kClosed) {
+    reap(kExitGrace);
+    finding = "peer (pid " + std::to_string(pid_) + ") " + describe_wait_status(wait_status_);
+  }
   std::string out = st.describe();
   if (!finding.empty()) out += "; " + finding;
   const std::string said = peer_said();
@@ -328,10 +335,10 @@ std::string Session::explain(const Status& st) {
 
 Session::~Session() {
   if (opt_.peer == PeerKind::kThread) {
-    reap(false);
+    reap(std::chrono::milliseconds(0));
   } else if (pid_ > 0 && !reaped_) {
     kill(pid_, SIGKILL);
-    reap(false);
+    reap(std::chrono::milliseconds(0));
   }
   stop_watchdog();
   channel_.reset();

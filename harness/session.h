@@ -57,7 +57,9 @@ class Session {
   void watch();
   void trip(std::string finding);
   void stop_watchdog();
-  Status reap(bool expect_success);
+  // Waits up to `patience` for the peer to end (then kills it) and reaps it; an exit other
+  // than success is an error.
+  Status reap(std::chrono::milliseconds patience);
   std::string peer_said();
 
   SessionOptions opt_;
