@@ -145,6 +145,9 @@ int main(int argc, char** argv) {
     if (!probe) usage_error("--benchmark_out=" + cl.out_path + ": cannot write there (" + std::strerror(errno) + ")");
     record_object(NameSpace::kFile, tmp_out);
   }
+  // Whatever path leads out of main from here (an early return, Google Benchmark's own exit)
+  // leaves no recorded object behind; the signal handlers cover the other ways out.
+  std::atexit([] { remove_recorded_objects(); });
 
   install_cleanup_handlers();
   install_peer_signals();
