@@ -601,14 +601,20 @@ def plot_throughput_vs_size(plt, results, labels):
             for label, xy in sorted(series.items()):
                 xy.sort()
                 ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", ms=3, label=label)
-            by_size = r.floors.get("memcpy_gbps_by_size")
+            # The references ratio_to_memcpy used are measured during the run, so the end-of-run
+            # floors hold them; keep only the sizes streamed, so the ceiling spans the same axis.
+            by_size = {}
+            for floors in (r.floors, r.floors_end):
+                if isinstance(floors.get("memcpy_gbps_by_size"), dict):
+                    by_size.update(floors["memcpy_gbps_by_size"])
+            streamed = {p.get("size") for p in mine}
             curve = []
-            if isinstance(by_size, dict):
-                for k, v in by_size.items():
-                    try:
+            for k, v in by_size.items():
+                try:
+                    if int(k) in streamed:
                         curve.append((float(k), float(v) * 1e9))
-                    except (TypeError, ValueError):
-                        pass
+                except (TypeError, ValueError):
+                    pass
             if len(curve) >= 2:
                 curve.sort()
                 ax.plot([x for x, _ in curve], [y for _, y in curve], "k--", lw=1,
