@@ -235,9 +235,25 @@ int main(int argc, char** argv) {
       return kExitFailed;
     }
     // Flush to disk before the rename, so a crash cannot leave a renamed but empty file.
+    bool synced = false;
     if (FILE* f = std::fopen(tmp_out.c_str(), "r+")) {
-      fsync(fileno(f));
-      std::fclose(f);
+      synced = fsync(fileno(f)) == 0;
+      synced = std::fclose(f) == 0 && synced;
+    }
+    // Google Benchmark ignores write errors (a full disk leaves a truncated file), so the file
+    // is parsed before it may replace anything at the target path.
+    bool complete = false;
+    if (synced && cl.out_format == "json") {
+      std::ifstream in(tmp_out);
+      complete = !nlohmann::json::parse(in, nullptr, false).is_discarded();
+    } else {
+      complete = synced;
+    }
+    if (!complete) {
+      std::fprintf(stderr, "ipcmeter: cannot write results to %s: the file came out incomplete (disk full?); %s left as it was\n",
+                   tmp_out.c_str(), cl.out_path.c_str());
+      std::remove(tmp_out.c_str());
+      return kExitFailed;
     }
     if (std::rename(tmp_out.c_str(), cl.out_path.c_str()) != 0) {
       std::fprintf(stderr, "ipcmeter: cannot move results into %s: %s\n", cl.out_path.c_str(), std::strerror(errno));

@@ -88,8 +88,12 @@ void on_fatal_signal(int sig) {
 
 bool pid_is_dead(pid_t pid) { return kill(pid, 0) == -1 && errno == ESRCH; }
 
-// "ipcmeter-<pid>-..." -> pid, or -1.
+// glibc keeps a named POSIX semaphore "/x" as /dev/shm/sem.x.
+constexpr std::string_view kSemPrefix = "sem.";
+
+// "ipcmeter-<pid>-..." (or "sem.ipcmeter-<pid>-...") -> pid, or -1.
 pid_t pid_in_name(const char* name) {
+  if (std::strncmp(name, kSemPrefix.data(), kSemPrefix.size()) == 0) name += kSemPrefix.size();
   if (std::strncmp(name, kNamePrefix.data(), kNamePrefix.size()) != 0) return -1;
   char* end = nullptr;
   const long pid = std::strtol(name + kNamePrefix.size(), &end, 10);

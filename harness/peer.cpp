@@ -12,7 +12,10 @@
 
 #include "harness/check.h"
 #include "harness/clock.h"
+#include "harness/fault_hooks.h"
 #include "harness/message.h"
+#include "harness/workers.h"
+#include "harness/party.h"
 
 namespace ipcm {
 namespace {
@@ -136,6 +139,10 @@ std::vector<std::string> peer_argv(const PeerArgs& a, pid_t parent) {
 }
 
 void peer_main_if_requested(int argc, char** argv) {
+  // The spawn, compute and pool families' worker roles (hello, forkserver, compute, farm, pool).
+  if (argc >= 3 && std::strcmp(argv[1], kWorkerFlag) == 0) worker_role_main(argc, argv);
+  // A party of a many-party group (sync, state, fanin): see harness/party.h.
+  if (argc >= 2 && std::strcmp(argv[1], kPartyFlag) == 0) party_main(argc, argv);
   if (argc < 2 || std::strcmp(argv[1], kPeerFlag) != 0) return;
   // Die with the parent; and if it already died before this line, leave at once.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -184,7 +191,8 @@ void peer_main_if_requested(int argc, char** argv) {
   Made<Channel> ch = a.transport->attach(a.spec, a.cfg, nullptr);
   if (!ch) peer_fail(kPeerAttachFailed, ch.error);
   std::string why;
-  const int code = run_role(*ch.value, a.role, a.cfg.msg_bytes, why);
+  std::unique_ptr<Channel> faulty = with_injected_fault(*ch.value, a.cfg.msg_bytes);
+  const int code = run_role(faulty ? *faulty : *ch.value, a.role, a.cfg.msg_bytes, why);
   if (code != kPeerOk) peer_fail(code, why);
   ch.value.reset();
   _exit(kPeerOk);

@@ -10,10 +10,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "harness/check.h"
 #include "harness/clock.h"
+#include "harness/fault_hooks.h"
 #include "harness/fd_channel.h"
 #include "harness/limits.h"
 #include "harness/names.h"
@@ -26,6 +31,7 @@ namespace {
 // How much of a failed peer's stderr is kept for the error message.
 constexpr std::size_t kPeerStderrKeep = 512;
 constexpr auto kReapPoll = std::chrono::milliseconds(1);
+
 // How long a peer whose channel closed gets to finish exiting before it is killed.
 constexpr auto kExitGrace = std::chrono::milliseconds(1000);
 
@@ -134,7 +140,8 @@ Made<Session> Session::start(const SessionOptions& opt) {
           _exit(kPeerAttachFailed);
         }
         std::string why;
-        const int code = run_role(*ch.value, opt.role, opt.cfg.msg_bytes, why);
+        std::unique_ptr<Channel> faulty = with_injected_fault(*ch.value, opt.cfg.msg_bytes);
+        const int code = run_role(faulty ? *faulty : *ch.value, opt.role, opt.cfg.msg_bytes, why);
         if (code != kPeerOk) std::fprintf(stderr, "ipcmeter peer: %s\n", why.c_str());
         _exit(code);
       }
@@ -200,7 +207,7 @@ Status Session::finish(MessageSet& ms, std::uint64_t seq) {
     expect_exit_ = true;
   }
   if (Status st = channel_->send(ms.stamp(MsgKind::kStop, seq + 1)); !st) return st;
-  return reap(kPeerTimeout);
+  return reap(peer_timeout());
 }
 
 Status Session::reap(std::chrono::milliseconds patience) {
@@ -265,10 +272,10 @@ void Session::watch() {
       if (now_progress != last) {
         last = now_progress;
         last_change = Clock::now();
-      } else if (Clock::now() - last_change > kPeerTimeout) {
+      } else if (Clock::now() - last_change > peer_timeout()) {
         if (pid_ > 0) kill(pid_, SIGKILL);
         lock.unlock();
-        trip("peer stopped answering for " + std::to_string(kPeerTimeout.count()) + " s and was killed");
+        trip("peer stopped answering for " + std::to_string(peer_timeout().count()) + " s and was killed");
         lock.lock();
       }
     } else {

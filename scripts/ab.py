@@ -41,6 +41,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
+import ipcmeter_results  # noqa: E402
 from ipcmeter_results import ResultsError, load  # noqa: E402
 
 PROG = "ab.py"
@@ -148,7 +149,7 @@ def split_args(text, flag):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__,
+    p = ipcmeter_results.ArgumentParser(prog=PROG, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--baseline", required=True, metavar="BIN_A",
                    help="the reference build (e.g. the PR's base)")

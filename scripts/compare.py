@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gate_stats  # noqa: E402
 from gate_stats import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED  # noqa: E402
+import ipcmeter_results  # noqa: E402
 from ipcmeter_results import (PRIMARY_METRICS, HIGHER_IS_BETTER, ResultsError,  # noqa: E402
                               load)
 
@@ -513,7 +514,7 @@ def check_output_path(path, flag):
 # ----------------------------------------------------------------------- main
 
 def build_parser():
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__,
+    p = ipcmeter_results.ArgumentParser(prog=PROG, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("base", metavar="BASE.json", help="reference results file")
     p.add_argument("new", metavar="NEW.json", help="results file to judge")

@@ -35,6 +35,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import ipcmeter_results  # noqa: E402
 from ipcmeter_results import ResultsError, load  # noqa: E402
 
 PROG = "gate_trials.py"
@@ -50,7 +51,7 @@ class TrialError(Exception):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__,
+    p = ipcmeter_results.ArgumentParser(prog=PROG, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="mode", required=True)
     for mode in ("aa", "sensitivity"):

@@ -11,6 +11,7 @@ Library module, imported by report.py and compare.py; not a command.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -72,6 +73,14 @@ _GB_FIELDS = frozenset({
 NOISY_CV = 0.10
 # Floors drifting more than this between start and end mark the run noisy.
 NOISY_DRIFT = 0.20
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse held to the suite's rule for bad input: one line on stderr, exit 2 (argparse
+    itself prints the whole usage first). Sub-parsers made from it inherit the rule."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 class ResultsError(Exception):

@@ -1184,7 +1184,7 @@ def load_all(paths) -> list[ir.Results]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__,
+    ap = ir.ArgumentParser(prog=PROG, description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+", metavar="RESULT.json", help="ipcmeter results file(s)")
     ap.add_argument("-o", "--output", required=True, metavar="DIR",

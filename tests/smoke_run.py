@@ -53,6 +53,10 @@ def fail(msg):
     sys.exit(1)
 
 
+# Segments Google Benchmark appends on its own (the contract says tools ignore them).
+GB_KEYS = {"iterations", "repeats", "threads", "min_time", "min_warmup_time"}
+
+
 def parse(name):
     segs = name.split("/")
     fam = segs[0]
@@ -61,6 +65,8 @@ def parse(name):
         if ":" not in s:
             continue  # Google Benchmark's own segments, e.g. manual_time
         k, v = s.split(":", 1)
+        if k in GB_KEYS:
+            continue
         keys.append(k)
         kv[k] = v
     return fam, keys, kv

@@ -1,0 +1,108 @@
+// pool/executor:E/task_us:N/chunk:C — how small a task can be before handing it to a pool
+// costs more than running it. Each job is `tasks` busy tasks of task_us µs (busy-waited on
+// the calibrated tick clock) handed out in chunks of C, to as many workers as there are
+// CPUs. The executor (its threads or processes) is made before the timed jobs, as a program
+// makes its Pool once; process_per_task alone starts a process per chunk inside the job, as
+// that is its cost. overhead_ns_per_task = (wall − ideal) / tasks with ideal = tasks ×
+// task_us / workers. Every job's task sum is checked.
+//
+// TBB and fork: the process executors fork their workers, so they are registered (and run)
+// before the TBB ones and refuse to fork if any other thread is alive; each TBB executor
+// finalizes TBB's scheduler when it is destroyed, so TBB's threads do not outlive its row.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "bench/suite.h"
+#include "harness/clock.h"
+#include "harness/pool.h"
+#include "harness/workers.h"
+
+namespace ipcm {
+namespace {
+
+struct PoolSweep {
+  std::string_view profile;
+  std::vector<std::uint32_t> task_us;
+  std::vector<std::uint32_t> chunks;
+  double job_ms;  // ideal length of one job
+  std::int64_t jobs;
+};
+
+const PoolSweep kSweeps[] = {
+    {"quick", {1, 1000}, {1, 16}, 8, 3},
+    {"default", {1, 10, 100, 1000, 10000}, {1, 4, 16, 64}, 15, 5},
+    {"full", {1, 10, 100, 1000, 10000}, {1, 2, 4, 8, 16, 32, 64}, 30, 10},
+};
+// A chunk longer than this is not swept: a pool with chunks of seconds answers nothing.
+constexpr double kMaxChunkMs = 64;
+
+const PoolSweep& sweep_for(const Profile& p) {
+  for (const PoolSweep& s : kSweeps)
+    if (s.profile == p.name) return s;
+  return kSweeps[1];
+}
+
+// Enough tasks for the job to last job_ms ideally and for every worker to get a chunk;
+// process_per_task is held to kMaxProcessChunks processes per job.
+std::uint32_t tasks_for(Executor e, std::uint32_t task_us, std::uint32_t chunk, unsigned workers, double job_ms) {
+  double t = std::max(job_ms * 1000.0 * workers / task_us, double(workers) * chunk);
+  if (e == Executor::kProcessPerTask) t = std::min(t, double(kMaxProcessChunks) * chunk);
+  // Whole rounds of one chunk per worker, so the ideal (an even split) is reachable.
+  const double round = double(chunk) * workers;
+  return std::uint32_t(std::max(1.0, std::floor(t / round)) * round);
+}
+
+void run(benchmark::State& state, Executor e, std::uint32_t task_us, std::uint32_t chunk, const PoolSweep& sw) {
+  ScopedAffinity free_cpus(suite().placement.allowed_cpus);
+  const unsigned workers = std::max<unsigned>(1, unsigned(suite().placement.allowed_cpus.size()));
+  PoolJob job;
+  job.tasks = tasks_for(e, task_us, chunk, workers, sw.job_ms);
+  job.chunk = chunk;
+  job.task_ticks = std::uint64_t(task_us * 1000.0 / TickClock::get().ns_per_tick());
+  std::string why;
+  std::uint64_t sum = 0;
+  double wall_ns = 0;
+  std::int64_t jobs = 0;
+  {
+    Made<PoolExecutor> ex = make_executor(e, workers);
+    if (!ex) return skip(state, ex.error);
+    for (auto _ : state) {
+      const std::uint64_t t0 = TickClock::now();
+      Status st = ex.value->run(job, sum, why);
+      const double ns = TickClock::get().to_ns(TickClock::now() - t0);
+      if (!st) return skip(state, why);
+      if (sum != expected_pool_sum(job.tasks)) return skip(state, "a task ran twice or not at all (sum check failed)");
+      state.SetIterationTime(ns * 1e-9);
+      wall_ns += ns;
+      ++jobs;
+    }
+  }
+  const double ideal_ns = double(job.tasks) * task_us * 1000.0 / workers;
+  state.counters["overhead_ns_per_task"] = (wall_ns / double(jobs) - ideal_ns) / job.tasks;
+  state.counters["tasks"] = job.tasks;
+  state.counters["workers"] = workers;
+}
+
+}  // namespace
+
+void register_pool_family(const Profile& p, const Placement&) {
+  const PoolSweep& sw = sweep_for(p);
+  for (Executor e : kAllExecutors) {
+    for (std::uint32_t us : sw.task_us) {
+      for (std::uint32_t c : sw.chunks) {
+        if (double(us) * c / 1000.0 > kMaxChunkMs) continue;
+        add_benchmark(std::string("pool/executor:") + executor_name(e) + "/task_us:" + std::to_string(us) +
+                          "/chunk:" + std::to_string(c),
+                      [e, us, c, &sw](benchmark::State& st) { run(st, e, us, c, sw); }, true)
+            ->Iterations(sw.jobs)
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+}
+
+static const FamilyRegistrar kRegistrar("pool", register_pool_family);
+
+}  // namespace ipcm

@@ -1,0 +1,385 @@
+#include "harness/kernels.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "harness/limits.h"
+#include "harness/names.h"
+
+namespace ipcm {
+
+struct alignas(kCacheLine) ComputeHeader {
+  std::uint32_t kernel;
+  std::uint32_t workers;
+  std::uint64_t elements;  // cpu/shared: elements; membw: 64-bit words
+  std::uint32_t rounds;    // cpu/shared: mixing rounds per element; membw: passes
+  std::uint64_t partial_off, input_off, output_off;
+  // Each written by different sides, each on its own line.
+  alignas(kCacheLine) std::atomic<std::uint32_t> generation;
+  alignas(kCacheLine) std::atomic<std::uint32_t> done;
+  alignas(kCacheLine) std::atomic<std::uint32_t> attached;
+  alignas(kCacheLine) std::atomic<std::uint32_t> stop;
+};
+
+struct alignas(kCacheLine) FarmHeader {
+  std::uint32_t tasks;
+  std::uint64_t elements_per_task;
+  std::uint32_t rounds;
+  alignas(kCacheLine) std::atomic<std::uint32_t> next;  // the pool's next task
+};
+
+namespace {
+
+// How long a worker sleeps on a futex before looking again (whether its parent still lives is
+// the kernel's job, PR_SET_PDEATHSIG; this only bounds a lost wake-up).
+constexpr auto kWorkerPoll = std::chrono::milliseconds(100);
+constexpr auto kParentPoll = std::chrono::milliseconds(20);
+constexpr std::size_t kSlot = kCacheLine;  // one partial result per line: no false sharing
+
+// splitmix64's finaliser: a few cycles of dependent integer work per call.
+inline std::uint64_t mix(std::uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+inline std::uint64_t mixed(std::uint64_t i, std::uint32_t rounds) noexcept {
+  std::uint64_t x = i;
+  for (std::uint32_t r = 0; r < rounds; ++r) x = mix(x);
+  return x;
+}
+
+std::uint64_t cpu_slice(std::uint64_t lo, std::uint64_t hi, std::uint32_t rounds) noexcept {
+  std::uint64_t sum = 0;
+  for (std::uint64_t i = lo; i < hi; ++i) sum += mixed(i, rounds);
+  return sum;
+}
+
+std::uint64_t membw_slice(const std::uint64_t* in, std::uint64_t lo, std::uint64_t hi, std::uint32_t passes) noexcept {
+  std::uint64_t total = 0;
+  for (std::uint32_t p = 0; p < passes; ++p) {
+    // Four accumulators so the adds are not one dependent chain: the loads set the pace.
+    std::uint64_t a = 0, b = 0, c = 0, d = 0;
+    std::uint64_t i = lo;
+    for (; i + 4 <= hi; i += 4) {
+      a += in[i];
+      b += in[i + 1];
+      c += in[i + 2];
+      d += in[i + 3];
+    }
+    for (; i < hi; ++i) a += in[i];
+    total += a + b + c + d;
+    // Each pass must read the memory again rather than reuse the first pass's sum.
+    asm volatile("" ::: "memory");
+  }
+  return total;
+}
+
+void shared_slice(std::uint64_t* out, std::uint64_t lo, std::uint64_t hi, std::uint32_t rounds) noexcept {
+  for (std::uint64_t i = lo; i < hi; ++i) out[i] = mixed(i, rounds);
+}
+
+std::uint64_t* partials(ComputeHeader* h, unsigned w) noexcept {
+  return reinterpret_cast<std::uint64_t*>(reinterpret_cast<std::byte*>(h) + h->partial_off + w * kSlot);
+}
+
+void run_slice(ComputeHeader* h, unsigned w) noexcept {
+  std::byte* base = reinterpret_cast<std::byte*>(h);
+  const std::uint64_t lo = h->elements * w / h->workers, hi = h->elements * (w + 1) / h->workers;
+  switch (Kernel(h->kernel)) {
+    case Kernel::kCpu:
+      *partials(h, w) = cpu_slice(lo, hi, h->rounds);
+      break;
+    case Kernel::kMembw:
+      *partials(h, w) = membw_slice(reinterpret_cast<const std::uint64_t*>(base + h->input_off), lo, hi, h->rounds);
+      break;
+    case Kernel::kShared:
+      shared_slice(reinterpret_cast<std::uint64_t*>(base + h->output_off), lo, hi, h->rounds);
+      *partials(h, w) = 0;
+      break;
+  }
+}
+
+int worker_loop(ComputeHeader* h, unsigned w) noexcept {
+  std::uint32_t seen = h->generation.load(std::memory_order_acquire);
+  if (h->attached.fetch_add(1, std::memory_order_acq_rel) + 1 == h->workers) futex_wake_all(&h->attached);
+  for (;;) {
+    std::uint32_t g;
+    while ((g = h->generation.load(std::memory_order_acquire)) == seen) futex_wait_for(&h->generation, seen, kWorkerPoll);
+    seen = g;
+    if (h->stop.load(std::memory_order_acquire)) return kPeerOk;
+    run_slice(h, w);
+    if (h->done.fetch_add(1, std::memory_order_acq_rel) + 1 == h->workers) futex_wake_all(&h->done);
+  }
+}
+
+// A child that ended while its team still needed it; waitid(WNOWAIT) looks without reaping.
+bool a_worker_ended(const std::vector<pid_t>& pids, std::string& why) {
+  for (pid_t pid : pids) {
+    siginfo_t si{};
+    if (waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+      why = "worker " + std::to_string(pid) + " ended early (" +
+            (si.si_code == CLD_EXITED ? "status " + std::to_string(si.si_status) : std::string(strsignal(si.si_status))) + ")";
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string workers_refusal(PeerKind peer, unsigned workers) {
+  if (workers == 0 || workers > kMaxWorkers)
+    return "workers must be between 1 and " + std::to_string(kMaxWorkers) + ", not " + std::to_string(workers);
+  if (peer == PeerKind::kFork) return fork_unsafe_reason();
+  return "";
+}
+
+}  // namespace
+
+const char* kernel_name(Kernel k) {
+  switch (k) {
+    case Kernel::kCpu: return "cpu";
+    case Kernel::kMembw: return "membw";
+    case Kernel::kShared: return "shared";
+  }
+  return "?";
+}
+
+std::optional<Kernel> parse_kernel(std::string_view s) {
+  for (Kernel k : kAllKernels)
+    if (s == kernel_name(k)) return k;
+  return std::nullopt;
+}
+
+Made<ComputeTeam> ComputeTeam::start(Kernel k, PeerKind peer, unsigned workers, const KernelSize& size) {
+  if (std::string no = workers_refusal(peer, workers); !no.empty()) return Made<ComputeTeam>::Fail(no);
+  std::uint64_t elements = 0, input = 0, output = 0;
+  std::uint32_t rounds = 0;
+  switch (k) {
+    case Kernel::kCpu: elements = size.cpu_elements, rounds = size.cpu_rounds; break;
+    case Kernel::kMembw: elements = size.membw_bytes / 8, rounds = size.membw_passes, input = elements * 8; break;
+    case Kernel::kShared: elements = size.shared_elements, rounds = size.shared_rounds, output = elements * 8; break;
+  }
+  const std::uint64_t partial_off = sizeof(ComputeHeader);
+  const std::uint64_t input_off = partial_off + std::uint64_t(workers) * kSlot;
+  const std::uint64_t output_off = input_off + input;
+  Made<ShmSegment> seg = ShmSegment::create(output_off + output, "compute");
+  if (!seg) return Made<ComputeTeam>::Fail(seg.error);
+  std::unique_ptr<ComputeTeam> t(new ComputeTeam());
+  t->peer_ = peer;
+  t->workers_ = workers;
+  t->seg_ = std::move(seg.value);
+  t->hdr_ = new (t->seg_->data()) ComputeHeader{};
+  ComputeHeader* h = t->hdr_;
+  h->kernel = std::uint32_t(k);
+  h->workers = workers;
+  h->elements = elements;
+  h->rounds = rounds;
+  h->partial_off = partial_off;
+  h->input_off = input_off;
+  h->output_off = output_off;
+  if (k == Kernel::kMembw) {
+    auto* in = reinterpret_cast<std::uint64_t*>(t->seg_->data() + input_off);
+    for (std::uint64_t i = 0; i < elements; ++i) in[i] = mix(i);
+  }
+  std::string err;
+  for (unsigned w = 0; w < workers; ++w) {
+    if (peer == PeerKind::kThread) {
+      t->threads_.emplace_back([h, w] { worker_loop(h, w); });
+      continue;
+    }
+    const pid_t pid = peer == PeerKind::kFork
+                          ? fork_worker([h, w] { return worker_loop(h, w); }, err)
+                          : spawn_worker({"compute", t->seg_->name(), std::to_string(w), std::to_string(getpid())}, {}, err);
+    if (pid < 0) return Made<ComputeTeam>::Fail(err);
+    t->pids_.push_back(pid);
+  }
+  if (Status st = t->wait_for(h->attached, workers, err); !st) return Made<ComputeTeam>::Fail("workers did not attach: " + err);
+  // One untimed round: each process maps the segment's pages into its own page tables on
+  // first touch, which a thread (sharing the parent's) never pays; the rounds measure the work.
+  if (Status st = t->round(err); !st) return Made<ComputeTeam>::Fail("warm-up round: " + err);
+  return {std::move(t), {}};
+}
+
+Status ComputeTeam::wait_for(std::atomic<std::uint32_t>& word, std::uint32_t target, std::string& why) noexcept {
+  const auto until = std::chrono::steady_clock::now() + kPeerTimeout;
+  std::uint32_t v;
+  while ((v = word.load(std::memory_order_acquire)) != target) {
+    if (futex_wait_for(&word, v, kParentPoll) == 0) continue;
+    if (a_worker_ended(pids_, why)) return Status::Closed("worker ended");
+    if (std::chrono::steady_clock::now() > until) {
+      why = "workers did not finish within " + std::to_string(kPeerTimeout.count()) + " s";
+      return Status::Cancelled("compute round");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ComputeTeam::round(std::string& why) noexcept {
+  hdr_->done.store(0, std::memory_order_relaxed);
+  hdr_->generation.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake_all(&hdr_->generation);
+  return wait_for(hdr_->done, workers_, why);
+}
+
+Status ComputeTeam::verify(std::string& why) {
+  ComputeHeader* h = hdr_;
+  std::byte* base = seg_->data();
+  auto* out = reinterpret_cast<std::uint64_t*>(base + h->output_off);
+  for (unsigned w = 0; w < workers_; ++w) *partials(h, w) = ~0ull;
+  if (Kernel(h->kernel) == Kernel::kShared) std::memset(out, 0, h->elements * 8);
+  if (Status st = round(why); !st) return st;
+  std::uint64_t got = 0;
+  for (unsigned w = 0; w < workers_; ++w) got += *partials(h, w);
+  switch (Kernel(h->kernel)) {
+    case Kernel::kCpu:
+      if (got != cpu_slice(0, h->elements, h->rounds)) why = "cpu kernel: the workers' sum differs from a serial run";
+      break;
+    case Kernel::kMembw:
+      if (got != membw_slice(reinterpret_cast<const std::uint64_t*>(base + h->input_off), 0, h->elements, h->rounds))
+        why = "membw kernel: the workers' sum differs from a serial run";
+      break;
+    case Kernel::kShared:
+      for (std::uint64_t i = 0; i < h->elements && why.empty(); ++i)
+        if (out[i] != mixed(i, h->rounds)) why = "shared kernel: element " + std::to_string(i) + " differs from a serial run";
+      if (got != 0 && why.empty()) why = "shared kernel: a worker did not finish its slice";
+      break;
+  }
+  return why.empty() ? Status::Ok() : Status::Corrupt("kernel result");
+}
+
+Status ComputeTeam::stop(std::string& why) {
+  if (stopped_) return Status::Ok();
+  stopped_ = true;
+  hdr_->stop.store(1, std::memory_order_release);
+  hdr_->generation.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake_all(&hdr_->generation);
+  for (auto& th : threads_) th.join();
+  threads_.clear();
+  return reap_workers(pids_, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why);
+}
+
+ComputeTeam::~ComputeTeam() {
+  std::string why;
+  if (!stopped_) {
+    // A worker that failed may never see the stop word; do not wait kPeerTimeout for it.
+    if (a_worker_ended(pids_, why)) kill_workers(pids_);
+    stop(why);
+  }
+}
+
+void compute_worker_main(int argc, char** argv) {
+  prctl_die_with_parent();
+  std::uint64_t w = 0, parent = 0;
+  if (argc != 3 || !parse_u64(argv[1], w) || !parse_u64(argv[2], parent)) _exit(kPeerUsage);
+  if (getppid() != pid_t(parent)) _exit(kPeerOrphaned);
+  Made<ShmSegment> seg = ShmSegment::attach(argv[0]);
+  if (!seg) {
+    std::fprintf(stderr, "ipcmeter compute worker: %s\n", seg.error.c_str());
+    _exit(kPeerAttachFailed);
+  }
+  auto* h = reinterpret_cast<ComputeHeader*>(seg.value->data());
+  if (w >= h->workers) _exit(kPeerUsage);
+  _exit(worker_loop(h, unsigned(w)));
+}
+
+// --- the task farm ---------------------------------------------------------------------
+
+namespace {
+
+std::uint64_t* farm_results(FarmHeader* h) noexcept {
+  return reinterpret_cast<std::uint64_t*>(reinterpret_cast<std::byte*>(h) + sizeof(FarmHeader));
+}
+
+void farm_task(FarmHeader* h, std::uint32_t t) noexcept {
+  const std::uint64_t lo = std::uint64_t(t) * h->elements_per_task;
+  farm_results(h)[t] = cpu_slice(lo, lo + h->elements_per_task, h->rounds);
+}
+
+// task >= 0: run that one task; task < 0: take tasks until none are left.
+int farm_loop(FarmHeader* h, long task) noexcept {
+  if (task >= 0) {
+    farm_task(h, std::uint32_t(task));
+    return kPeerOk;
+  }
+  for (std::uint32_t t; (t = h->next.fetch_add(1, std::memory_order_acq_rel)) < h->tasks;) farm_task(h, t);
+  return kPeerOk;
+}
+
+}  // namespace
+
+Status run_farm(PeerKind peer, bool pool, unsigned workers, const FarmSize& size, double& seconds, std::string& why) {
+  if (peer == PeerKind::kThread) {
+    why = "the task farm runs processes; a thread peer is not offered";
+    return Status::Closed("farm peer");
+  }
+  if (size.tasks == 0 || size.tasks > kMaxWorkers) {
+    why = "tasks must be between 1 and " + std::to_string(kMaxWorkers);
+    return Status::Closed("farm tasks");
+  }
+  if (!pool) workers = size.tasks;
+  if (std::string no = workers_refusal(peer, workers); !no.empty()) {
+    why = no;
+    return Status::Closed("farm workers");
+  }
+  Made<ShmSegment> seg = ShmSegment::create(sizeof(FarmHeader) + size.tasks * 8ull, "farm");
+  if (!seg) {
+    why = seg.error;
+    return Status::Closed("farm segment");
+  }
+  auto* h = new (seg.value->data()) FarmHeader{};
+  h->tasks = size.tasks;
+  h->elements_per_task = size.elements_per_task;
+  h->rounds = size.rounds;
+  for (std::uint32_t t = 0; t < size.tasks; ++t) farm_results(h)[t] = ~0ull;
+
+  std::vector<pid_t> pids;
+  const std::string parent = std::to_string(getpid());
+  const auto t0 = std::chrono::steady_clock::now();
+  for (unsigned w = 0; w < workers; ++w) {
+    const long task = pool ? -1 : long(w);
+    const pid_t pid = peer == PeerKind::kFork
+                          ? fork_worker([h, task] { return farm_loop(h, task); }, why)
+                          : spawn_worker({"farm", seg.value->name(), std::to_string(task), parent}, {}, why);
+    if (pid < 0) {
+      kill_workers(pids);
+      return Status::Closed("farm start");
+    }
+    pids.push_back(pid);
+  }
+  if (Status st = reap_workers(pids, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why); !st)
+    return st;
+  seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (std::uint32_t t = 0; t < size.tasks; ++t) {
+    const std::uint64_t lo = std::uint64_t(t) * size.elements_per_task;
+    if (farm_results(h)[t] != cpu_slice(lo, lo + size.elements_per_task, size.rounds)) {
+      why = "farm task " + std::to_string(t) + "'s result differs from a serial run";
+      return Status::Corrupt("farm result");
+    }
+  }
+  return Status::Ok();
+}
+
+void farm_worker_main(int argc, char** argv) {
+  prctl_die_with_parent();
+  std::uint64_t parent = 0;
+  if (argc != 3 || !parse_u64(argv[2], parent)) _exit(kPeerUsage);
+  if (getppid() != pid_t(parent)) _exit(kPeerOrphaned);
+  const long task = std::strtol(argv[1], nullptr, 10);
+  Made<ShmSegment> seg = ShmSegment::attach(argv[0]);
+  if (!seg) {
+    std::fprintf(stderr, "ipcmeter farm worker: %s\n", seg.error.c_str());
+    _exit(kPeerAttachFailed);
+  }
+  auto* h = reinterpret_cast<FarmHeader*>(seg.value->data());
+  if (task >= long(h->tasks)) _exit(kPeerUsage);
+  _exit(farm_loop(h, task));
+}
+
+}  // namespace ipcm

@@ -1,0 +1,93 @@
+// The compute family's kernels and the teams that run them split over N workers — threads,
+// forked children or spawned copies of this binary — all attached to one shared-memory
+// segment, so the three peers run the very same code on the very same memory. Workers stay
+// up between rounds (a round: the parent bumps a generation word, each worker runs its
+// slice, the last one done wakes the parent): a round measures the work, not the starts,
+// which the spawn family measures. The task farm is the exception: there, starting the
+// processes is the point.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "harness/peer.h"
+#include "harness/status.h"
+#include "harness/workers.h"
+
+namespace ipcm {
+
+// cpu: a dependent chain of integer mixing per element, nothing shared; membw: sums a large
+// input array (reads at memory bandwidth); shared: writes every element of a result array
+// all workers share.
+enum class Kernel { kCpu, kMembw, kShared };
+inline constexpr Kernel kAllKernels[] = {Kernel::kCpu, Kernel::kMembw, Kernel::kShared};
+const char* kernel_name(Kernel k);
+std::optional<Kernel> parse_kernel(std::string_view s);
+
+// How much work one round is, per kernel.
+struct KernelSize {
+  std::uint64_t cpu_elements = 1 << 16;
+  std::uint32_t cpu_rounds = 64;
+  std::uint64_t membw_bytes = 32u << 20;
+  std::uint32_t membw_passes = 2;
+  std::uint64_t shared_elements = 1 << 19;
+  std::uint32_t shared_rounds = 8;
+};
+
+// The most workers a team or a farm accepts (4x the CPUs of any machine we expect).
+inline constexpr unsigned kMaxWorkers = 1024;
+
+struct ComputeHeader;
+
+class ComputeTeam {
+ public:
+  // Makes the segment, fills the input, starts the workers and waits until all attached.
+  // Refused for a bad worker count, and for fork when the caller has other threads.
+  static Made<ComputeTeam> start(Kernel k, PeerKind peer, unsigned workers, const KernelSize& size);
+  // Stops the workers and reaps them (killing any that do not stop).
+  ~ComputeTeam();
+  ComputeTeam(const ComputeTeam&) = delete;
+  ComputeTeam& operator=(const ComputeTeam&) = delete;
+
+  // One round of the kernel over all workers.
+  Status round(std::string& why) noexcept;
+  // Clears the results, runs a round, and compares them with a serial run in this thread.
+  Status verify(std::string& why);
+  // Stops the workers and reaps them; an error if any worker failed.
+  Status stop(std::string& why);
+
+ private:
+  ComputeTeam() = default;
+  Status wait_for(std::atomic<std::uint32_t>& word, std::uint32_t target, std::string& why) noexcept;
+  std::unique_ptr<ShmSegment> seg_;
+  ComputeHeader* hdr_ = nullptr;
+  PeerKind peer_ = PeerKind::kThread;
+  unsigned workers_ = 0;
+  std::vector<std::thread> threads_;
+  std::vector<pid_t> pids_;
+  bool stopped_ = false;
+};
+
+// The task farm: `tasks` cpu-kernel tasks run by processes (fork or spawn), either one
+// process per task all started at once (pool = false: the naive loop) or a pool of `workers`
+// processes that take tasks until none are left. Timed from the first start to the last
+// reap; the results are checked against a serial run.
+struct FarmSize {
+  std::uint32_t tasks = 8;
+  std::uint64_t elements_per_task = 1 << 13;
+  std::uint32_t rounds = 64;
+};
+Status run_farm(PeerKind peer, bool pool, unsigned workers, const FarmSize& size, double& seconds, std::string& why);
+
+// Worker roles of a spawned copy (see worker_role_main).
+[[noreturn]] void compute_worker_main(int argc, char** argv);
+[[noreturn]] void farm_worker_main(int argc, char** argv);
+
+}  // namespace ipcm

@@ -1,0 +1,214 @@
+#include "harness/starts.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "harness/clock.h"
+#include "harness/forkserver.h"
+#include "harness/names.h"
+#include "harness/peer.h"
+#include "harness/workers.h"
+
+extern char** environ;
+
+namespace ipcm {
+namespace {
+
+constexpr char kReadyByte = 'r';
+
+bool read_ready(int fd) noexcept {
+  char c = 0;
+  ssize_t n;
+  do n = read(fd, &c, 1);
+  while (n < 0 && errno == EINTR);
+  return n == 1 && c == kReadyByte;
+}
+
+void* hello_thread(void* arg) {
+  const int fd = int(reinterpret_cast<std::intptr_t>(arg));
+  const ssize_t n = write(fd, &kReadyByte, 1);
+  return reinterpret_cast<void*>(std::intptr_t(n == 1));
+}
+
+std::uint64_t ns_since(std::uint64_t t0, std::uint64_t t1) noexcept { return TickClock::get().to_ns_fast(t1 - t0); }
+
+}  // namespace
+
+const char* start_method_name(StartMethod m) {
+  switch (m) {
+    case StartMethod::kThread: return "thread";
+    case StartMethod::kFork: return "fork";
+    case StartMethod::kVfork: return "vfork";
+    case StartMethod::kPosixSpawn: return "posix_spawn";
+    case StartMethod::kForkExec: return "fork_exec";
+    case StartMethod::kForkserver: return "forkserver";
+  }
+  return "?";
+}
+
+std::optional<StartMethod> parse_start_method(std::string_view s) {
+  for (StartMethod m : kAllStartMethods)
+    if (s == start_method_name(m)) return m;
+  return std::nullopt;
+}
+
+bool start_method_forks_caller(StartMethod m) { return m == StartMethod::kFork || m == StartMethod::kForkExec; }
+
+Made<Starter> Starter::make(std::string_view method_name) {
+  const auto m = parse_start_method(method_name);
+  if (!m) return Made<Starter>::Fail("unknown start method '" + std::string(method_name) + "'");
+  return make(*m);
+}
+
+Made<Starter> Starter::make(StartMethod m) {
+  if (start_method_forks_caller(m)) {
+    if (std::string no = fork_unsafe_reason(); !no.empty()) return Made<Starter>::Fail(no);
+  }
+  std::unique_ptr<Starter> s(new Starter());
+  s->m_ = m;
+  if (m == StartMethod::kForkserver) {
+    std::string why;
+    if (!shared_forkserver(why)) return Made<Starter>::Fail("the fork server did not start: " + why);
+    return {std::move(s), {}};
+  }
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Made<Starter>::Fail(sys_error("pipe2"));
+  s->ready_r_ = p[0];
+  s->ready_w_ = p[1];
+  if (m == StartMethod::kVfork || m == StartMethod::kPosixSpawn || m == StartMethod::kForkExec) {
+    s->argv_ = {self_exe(), kWorkerFlag, "hello", std::to_string(s->ready_w_)};
+    for (auto& a : s->argv_) s->cargv_.push_back(a.data());
+    s->cargv_.push_back(nullptr);
+  }
+  if (m == StartMethod::kPosixSpawn) {
+    posix_spawn_file_actions_init(&s->fa_);
+    posix_spawn_file_actions_adddup2(&s->fa_, s->ready_w_, s->ready_w_);
+    posix_spawnattr_init(&s->attr_);
+    sigset_t def_sigs, none;
+    sigemptyset(&def_sigs);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE}) sigaddset(&def_sigs, sig);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&s->attr_, &def_sigs);
+    posix_spawnattr_setsigmask(&s->attr_, &none);
+    posix_spawnattr_setflags(&s->attr_, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    s->spawn_ready_ = true;
+  }
+  return {std::move(s), {}};
+}
+
+Starter::~Starter() {
+  if (spawn_ready_) {
+    posix_spawn_file_actions_destroy(&fa_);
+    posix_spawnattr_destroy(&attr_);
+  }
+  if (ready_r_ >= 0) close(ready_r_);
+  if (ready_w_ >= 0) close(ready_w_);
+}
+
+Status Starter::finish_process(pid_t pid, std::uint64_t t0, StartSample& out, std::string& why) noexcept {
+  record_child(pid);
+  const bool ok = read_ready(ready_r_);
+  const std::uint64_t t_ready = TickClock::now();
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const std::uint64_t t_end = TickClock::now();
+  forget_child(pid);
+  if (!ok || status != 0) {
+    why = std::string(start_method_name(m_)) + " child " + (ok ? "" : "sent no ready byte and ") +
+          "ended with wait status " + std::to_string(status);
+    return Status::Closed("start");
+  }
+  out.ready_ns = ns_since(t0, t_ready);
+  out.lifecycle_ns = ns_since(t0, t_end);
+  return Status::Ok();
+}
+
+Status Starter::start_once(StartSample& out, std::string& why) noexcept {
+  const std::uint64_t t0 = TickClock::now();
+  switch (m_) {
+    case StartMethod::kThread: {
+      pthread_t t;
+      if (int rc = pthread_create(&t, nullptr, hello_thread, reinterpret_cast<void*>(std::intptr_t(ready_w_))); rc != 0) {
+        why = "pthread_create: " + std::string(std::strerror(rc));
+        return Status::Sys("pthread_create", rc);
+      }
+      const bool ok = read_ready(ready_r_);
+      const std::uint64_t t_ready = TickClock::now();
+      void* ret = nullptr;
+      pthread_join(t, &ret);
+      const std::uint64_t t_end = TickClock::now();
+      if (!ok || ret == nullptr) {
+        why = "the thread sent no ready byte";
+        return Status::Closed("thread");
+      }
+      out.ready_ns = ns_since(t0, t_ready);
+      out.lifecycle_ns = ns_since(t0, t_end);
+      return Status::Ok();
+    }
+    case StartMethod::kFork: {
+      const pid_t pid = fork();
+      if (pid == 0) _exit(write(ready_w_, &kReadyByte, 1) == 1 ? 0 : 1);
+      if (pid < 0) {
+        why = "fork: " + std::string(std::strerror(errno));
+        return Status::Sys("fork");
+      }
+      return finish_process(pid, t0, out, why);
+    }
+    case StartMethod::kVfork:
+    case StartMethod::kForkExec: {
+      char* const* argv = cargv_.data();
+      const int fd = ready_w_;
+      const pid_t pid = m_ == StartMethod::kVfork ? vfork() : fork();
+      if (pid == 0) {
+        // Only the descriptor table is the child's own after vfork: clearing close-on-exec
+        // here leaves the parent's flag alone.
+        fcntl(fd, F_SETFD, 0);
+        execve(argv[0], argv, environ);
+        _exit(127);
+      }
+      if (pid < 0) {
+        why = std::string(start_method_name(m_)) + ": " + std::strerror(errno);
+        return Status::Sys("fork");
+      }
+      return finish_process(pid, t0, out, why);
+    }
+    case StartMethod::kPosixSpawn: {
+      pid_t pid = -1;
+      if (int rc = posix_spawn(&pid, cargv_[0], &fa_, &attr_, cargv_.data(), environ); rc != 0) {
+        why = "posix_spawn: " + std::string(std::strerror(rc));
+        return Status::Sys("posix_spawn", rc);
+      }
+      return finish_process(pid, t0, out, why);
+    }
+    case StartMethod::kForkserver: {
+      std::string w;
+      ForkServer* fs = shared_forkserver(w);
+      if (!fs) {
+        why = w;
+        return Status::Closed("fork server");
+      }
+      std::uint64_t t_ready = 0;
+      if (Status st = fs->start_child(t_ready, why); !st) return st;
+      const std::uint64_t t_end = TickClock::now();
+      out.ready_ns = ns_since(t0, t_ready);
+      out.lifecycle_ns = ns_since(t0, t_end);
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+void hello_main(int argc, char** argv) {
+  std::uint64_t fd = 0;
+  if (argc != 1 || !parse_u64(argv[0], fd)) _exit(kPeerUsage);
+  _exit(write(int(fd), &kReadyByte, 1) == 1 ? kPeerOk : kPeerChannelFailed);
+}
+
+}  // namespace ipcm
