@@ -56,6 +56,7 @@ nlohmann::json transports_json() {
     t[std::string(d->name)] = {{"kind", kind_name(d->kind)},
                                {"max_msg_bytes", limit ? nlohmann::json(*limit) : nlohmann::json(nullptr)},
                                {"crosses_processes", d->crosses_processes},
+                               {"survives_dead_peer", d->survives_dead_peer},
                                {"waits", waits}};
   }
   return t;

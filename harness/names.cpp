@@ -73,14 +73,18 @@ void remove_private_dir_at_exit() { remove_recorded_objects(); }
 
 volatile sig_atomic_t g_in_handler = 0;
 
+void kill_and_remove_everything() noexcept {
+  for (auto& c : g_children) {
+    const pid_t p = c.load(std::memory_order_relaxed);
+    if (p > 0) kill(p, SIGKILL);
+  }
+  remove_recorded_objects();
+}
+
 void on_fatal_signal(int sig) {
   if (!g_in_handler) {
     g_in_handler = 1;
-    for (auto& c : g_children) {
-      const pid_t p = c.load(std::memory_order_relaxed);
-      if (p > 0) kill(p, SIGKILL);
-    }
-    remove_recorded_objects();
+    kill_and_remove_everything();
   }
   signal(sig, SIG_DFL);
   raise(sig);
@@ -217,6 +221,12 @@ std::vector<std::string> live_objects_of(pid_t pid) {
     });
   }
   return found;
+}
+
+void abandon_run(const char* why) noexcept {
+  std::fprintf(stderr, "ipcmeter: %s; the run cannot go on\n", why);
+  kill_and_remove_everything();
+  _exit(1);
 }
 
 void install_cleanup_handlers() {

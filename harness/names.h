@@ -40,6 +40,10 @@ std::vector<std::string> sweep_stale_objects();
 // Objects whose names carry this process's pid and still exist (tests use it to find leaks).
 std::vector<std::string> live_objects_of(pid_t pid);
 
+// The last resort when the run is wedged beyond recovery: one line on stderr, children
+// killed, objects removed (the unfinished results file among them), exit status 1.
+[[noreturn]] void abandon_run(const char* why) noexcept;
+
 // SIGINT, SIGTERM, SIGHUP: kill children, remove objects, then die of the same signal.
 void install_cleanup_handlers();
 

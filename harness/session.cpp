@@ -32,6 +32,9 @@ namespace {
 constexpr std::size_t kPeerStderrKeep = 512;
 constexpr auto kReapPoll = std::chrono::milliseconds(1);
 
+// After the watchdog gives up on a peer, how long the blocked side gets to notice before the
+// run is declared wedged. It covers kExitGrace plus the teardown.
+constexpr auto kWedgedGrace = std::chrono::seconds(5);
 // How long a peer whose channel closed gets to finish exiting before it is killed.
 constexpr auto kExitGrace = std::chrono::milliseconds(1000);
 
@@ -252,10 +255,16 @@ Status Session::reap(std::chrono::milliseconds patience) {
 void Session::watch() {
   std::uint64_t last = progress_.load(std::memory_order_relaxed);
   auto last_change = Clock::now();
+  Clock::time_point tripped_at{};
+  bool seen_trip = false;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_watch_) {
     cv_.wait_for(lock, kWatchdogPoll);
     if (stop_watch_) break;
+    if (cancel_.load() && !seen_trip) {
+      seen_trip = true;
+      tripped_at = Clock::now();
+    }
     if (!cancel_.load()) {
       if (pid_ > 0 && !expect_exit_) {
         siginfo_t si{};
@@ -279,6 +288,14 @@ void Session::watch() {
         lock.lock();
       }
     } else {
+      // The cancelled side normally returns within a poll or two and tears the session
+      // down. Still blocked long after: it waits on a lock the dead peer held (a transport
+      // whose locks are not robust). Waiting longer would hang the whole run.
+      if (Clock::now() - tripped_at > kWedgedGrace) {
+        const std::string why = std::string(opt_.transport->name) + " is wedged: " + finding_ +
+                                ", and the link stayed blocked (a lock the peer held is not robust)";
+        abandon_run(why.c_str());
+      }
       // Repeat the wake-up: a signal that arrives just before a blocking call is lost.
       pthread_kill(parent_thread_, SIGUSR1);
       if (thread_.joinable() && !thread_done_.load()) pthread_kill(thread_.native_handle(), SIGUSR1);

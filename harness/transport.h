@@ -91,6 +91,9 @@ struct TransportDef {
   Made<Link> (*create)(const ChannelConfig& cfg);
   // In the peer: a thread gets the parent's Link too; a process gets only the spec.
   Made<Channel> (*attach)(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_process);
+  // False when a peer that dies inside the transport's own critical section leaves it locked
+  // for good (a lock that is not robust): the watchdog then ends the run rather than hang.
+  bool survives_dead_peer = true;
 };
 
 // For TransportDef::max_msg_bytes when the transport sets no limit of its own.

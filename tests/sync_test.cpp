@@ -79,7 +79,8 @@ TEST_P(SyncProtocol, EveryHandOffHappensExactlyAndCleansUp) {
     const std::uint64_t want = c.primitive == Primitive::kBarrier ? kRounds * std::uint64_t(c.parties) : kRounds - 1;
     EXPECT_EQ(r.handoff_ns.count(), want);
   }
-  EXPECT_GT(r.handoff_ns.quantile(0.5), 0);
+  // Between locks a hand-off may not happen at all (the holder may re-take it every time).
+  if (r.handoff_ns.count() > 0) EXPECT_GT(r.handoff_ns.quantile(0.5), 0);
   EXPECT_EQ(my_objects(), before) << "named objects left behind";
   EXPECT_TRUE(no_children_left());
 }

@@ -142,6 +142,8 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_
 
 }  // namespace
 
-extern const TransportDef kBipMqTransport{"bip_mq", Kind::kQueue, true, {}, no_size_limit, {}, create, attach};
+// Boost.Interprocess guards the queue with a process-shared mutex that is not robust: a peer
+// stopped or killed while holding it wedges the queue for everyone.
+extern const TransportDef kBipMqTransport{"bip_mq", Kind::kQueue, true, {}, no_size_limit, {}, create, attach, false};
 
 }  // namespace ipcm
