@@ -57,6 +57,9 @@ void run(benchmark::State& state, StartMethod method, std::size_t mib, const Spa
   if (!ballast) return skip(state, ballast.error);
   Made<Starter> starter = Starter::make(method);
   if (!starter) return skip(state, starter.error);
+  // rss_mib is the ballast added; what fork copies is the whole parent, so its real size is
+  // reported beside it.
+  const std::optional<std::uint64_t> parent_rss = resident_bytes();
 
   Histogram ready, life;
   double life_sum_ns = 0;
@@ -91,6 +94,7 @@ void run(benchmark::State& state, StartMethod method, std::size_t mib, const Spa
   c["lifecycle_p99_ns"] = life.quantile(0.99);
   c["starts"] = n;
   if (cow >= 0) c["cow_ns_per_page"] = cow;
+  if (parent_rss) c["parent_rss_mib"] = double(*parent_rss) / double(1u << 20);
 }
 
 }  // namespace
