@@ -405,7 +405,7 @@ FaninResult run_fanin(const FaninPlan& plan) {
     res.error = e;
     return res;
   }
-  Made<SharedRegion> region = SharedRegion::create(kGroupPayloadOffset + sizeof(FaninShared), "fanin");
+  Made<ShmSegment> region = ShmSegment::create(kGroupPayloadOffset + sizeof(FaninShared), "fanin");
   if (!region) {
     res.error = region.error;
     return res;

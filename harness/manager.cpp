@@ -160,7 +160,7 @@ Made<ManagerServer> ManagerServer::start(PeerKind kind) {
   IPCM_CHECK(kind != PeerKind::kThread);
   std::unique_ptr<ManagerServer> s(new ManagerServer());
   s->path_ = private_dir() + "/" + unique_name("mgr").substr(kNamePrefix.size()) + ".sock";
-  Made<SharedRegion> r = SharedRegion::create(kGroupPayloadOffset + sizeof(ManagerShared), "mgr");
+  Made<ShmSegment> r = ShmSegment::create(kGroupPayloadOffset + sizeof(ManagerShared), "mgr");
   if (!r) return Made<ManagerServer>::Fail(r.error);
   s->region_ = std::move(r.value);
   auto* ms = new (s->region_->data() + kGroupPayloadOffset) ManagerShared();

@@ -44,7 +44,7 @@ class ManagerServer {
  private:
   ManagerServer() = default;
   std::string path_;
-  std::unique_ptr<SharedRegion> region_;
+  std::unique_ptr<ShmSegment> region_;
   std::unique_ptr<PartyGroup> group_;
 };
 

@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -23,8 +22,6 @@
 #include "harness/clock.h"
 #include "harness/futex.h"
 #include "harness/names.h"
-
-extern char** environ;
 
 namespace ipcm {
 
@@ -74,56 +71,7 @@ int run_job(const PartyJob& job, GroupHeader* h, std::byte* base, int index, int
 
 }  // namespace
 
-// ---- SharedRegion ----
-
-Made<SharedRegion> SharedRegion::create(std::size_t bytes, std::string_view what) {
-  std::unique_ptr<SharedRegion> r(new SharedRegion());
-  r->name_ = slash_name(what);
-  const int fd = shm_open(r->name_.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) return Made<SharedRegion>::Fail(sys_error("shm_open " + r->name_));
-  record_object(NameSpace::kShm, r->name_);
-  r->owner_ = true;  // from here the destructor unlinks it
-  if (ftruncate(fd, off_t(bytes)) != 0) {
-    const int err = errno;
-    close(fd);
-    return Made<SharedRegion>::Fail(sys_error("ftruncate " + r->name_ + " to " + std::to_string(bytes), err));
-  }
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  const int err = errno;
-  close(fd);
-  if (p == MAP_FAILED) return Made<SharedRegion>::Fail(sys_error("mmap " + r->name_, err));
-  r->base_ = static_cast<std::byte*>(p);
-  r->bytes_ = bytes;
-  new (r->base_) GroupHeader();
-  return {std::move(r), {}};
-}
-
-Made<SharedRegion> SharedRegion::open(const std::string& name) {
-  std::unique_ptr<SharedRegion> r(new SharedRegion());
-  r->name_ = name;
-  const int fd = shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
-  if (fd < 0) return Made<SharedRegion>::Fail(sys_error("shm_open " + name));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || st.st_size < off_t(kGroupPayloadOffset)) {
-    close(fd);
-    return Made<SharedRegion>::Fail("shared region " + name + " is too small");
-  }
-  void* p = mmap(nullptr, std::size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  const int err = errno;
-  close(fd);
-  if (p == MAP_FAILED) return Made<SharedRegion>::Fail(sys_error("mmap " + name, err));
-  r->base_ = static_cast<std::byte*>(p);
-  r->bytes_ = std::size_t(st.st_size);
-  return {std::move(r), {}};
-}
-
-SharedRegion::~SharedRegion() {
-  if (base_) munmap(base_, bytes_);
-  if (owner_) {
-    shm_unlink(name_.c_str());
-    forget_object(NameSpace::kShm, name_);
-  }
-}
+// ---- ShmSegment ----
 
 // ---- PartyContext ----
 
@@ -196,7 +144,7 @@ void party_main(int argc, char** argv) {
   if (getppid() != pid_t(parent)) _exit(kPeerOrphaned);
   TickClock::adopt(ns_per_tick);
   unpin_this_thread();
-  Made<SharedRegion> r = SharedRegion::open(shm);
+  Made<ShmSegment> r = ShmSegment::attach(shm);
   if (!r) spawn_fail(r.error);
   auto* h = reinterpret_cast<GroupHeader*>(r.value->data());
   _exit(run_job(*job, h, r.value->data(), index, parties, PeerKind::kSpawn));
@@ -204,7 +152,7 @@ void party_main(int argc, char** argv) {
 
 // ---- PartyGroup ----
 
-Made<PartyGroup> PartyGroup::start(PeerKind kind, std::string_view job_name, SharedRegion& region, int parties) {
+Made<PartyGroup> PartyGroup::start(PeerKind kind, std::string_view job_name, ShmSegment& region, int parties) {
   const PartyJob* job = find_party_job(job_name);
   IPCM_CHECK(job != nullptr);
   IPCM_CHECK(parties >= 1 && parties <= kMaxParties);
@@ -253,23 +201,11 @@ Made<PartyGroup> PartyGroup::start(PeerKind kind, std::string_view job_name, Sha
                                        "parties=" + std::to_string(parties),
                                        "parent=" + std::to_string(parent),
                                        std::string("ns_per_tick=") + tick};
-      std::vector<char*> cargv;
-      for (auto& s : argv) cargv.push_back(s.data());
-      cargv.push_back(nullptr);
-      posix_spawnattr_t attr;
-      posix_spawnattr_init(&attr);
-      sigset_t def_sigs, none;
-      sigemptyset(&def_sigs);
-      for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE}) sigaddset(&def_sigs, sig);
-      sigemptyset(&none);
-      posix_spawnattr_setsigdefault(&attr, &def_sigs);
-      posix_spawnattr_setsigmask(&attr, &none);
-      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-      const int rc = posix_spawn(&pid, self_exe().c_str(), nullptr, &attr, cargv.data(), environ);
-      posix_spawnattr_destroy(&attr);
-      if (rc != 0) {
+      std::string err;
+      pid = spawn_self(std::move(argv), {}, -1, err);
+      if (pid < 0) {
         g->kill_all();
-        return Made<PartyGroup>::Fail(sys_error("posix_spawn " + self_exe(), rc));
+        return Made<PartyGroup>::Fail(err);
       }
     }
     record_child(pid);

@@ -22,6 +22,7 @@
 #include "harness/limits.h"
 #include "harness/peer.h"
 #include "harness/status.h"
+#include "harness/shm_segment.h"
 
 namespace ipcm {
 
@@ -33,27 +34,6 @@ inline constexpr std::chrono::seconds kGroupRunTimeout = 3 * kPeerTimeout;
 inline constexpr std::chrono::milliseconds kGroupPoll{2};
 // Room for a party's own account of why it failed.
 inline constexpr std::size_t kPartyWhyBytes = 160;
-
-// A POSIX shared-memory object (shm_open, exclusive, 0600) mapped read-write. The creator
-// unlinks it on destruction; record_object keeps it removable on a signal.
-class SharedRegion {
- public:
-  static Made<SharedRegion> create(std::size_t bytes, std::string_view what);
-  static Made<SharedRegion> open(const std::string& name);
-  ~SharedRegion();
-  SharedRegion(const SharedRegion&) = delete;
-  SharedRegion& operator=(const SharedRegion&) = delete;
-  std::byte* data() const noexcept { return base_; }
-  std::size_t size() const noexcept { return bytes_; }
-  const std::string& name() const noexcept { return name_; }
-
- private:
-  SharedRegion() = default;
-  std::string name_;
-  std::byte* base_ = nullptr;
-  std::size_t bytes_ = 0;
-  bool owner_ = false;
-};
 
 // The start of every group's region; the job's own data follows at kGroupPayloadOffset.
 struct GroupHeader {
@@ -105,7 +85,7 @@ class PartyGroup {
  public:
   // Starts `parties` parties of `job` over `region` (whose header the caller has zeroed by
   // making the region). Fails with a sentence if a party cannot be started.
-  static Made<PartyGroup> start(PeerKind kind, std::string_view job, SharedRegion& region, int parties);
+  static Made<PartyGroup> start(PeerKind kind, std::string_view job, ShmSegment& region, int parties);
   ~PartyGroup();
 
   // Waits until every party waits at the gate; "" or why not.
@@ -136,7 +116,7 @@ class PartyGroup {
   std::string describe_failure(int party, int wait_status, bool thread);
 
   PeerKind kind_ = PeerKind::kThread;
-  SharedRegion* region_ = nullptr;
+  ShmSegment* region_ = nullptr;
   GroupHeader* header_ = nullptr;
   int parties_ = 0;
   std::vector<pid_t> pids_;

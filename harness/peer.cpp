@@ -1,6 +1,7 @@
 #include "harness/peer.h"
 
 #include <sched.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -16,6 +17,8 @@
 #include "harness/message.h"
 #include "harness/workers.h"
 #include "harness/party.h"
+
+extern char** environ;
 
 namespace ipcm {
 namespace {
@@ -206,6 +209,36 @@ const std::string& self_exe() {
     return std::string(buf, std::size_t(n));
   }();
   return path;
+}
+
+pid_t spawn_self(std::vector<std::string> argv, const std::vector<int>& inherit, int stderr_fd, std::string& err) {
+  std::vector<char*> cargv;
+  for (std::string& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  // dup2 onto itself clears FD_CLOEXEC (POSIX.1-2024, glibc >= 2.29); everything else of
+  // ours is close-on-exec, so the child inherits exactly these.
+  for (int fd : inherit) posix_spawn_file_actions_adddup2(&fa, fd, fd);
+  if (stderr_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stderr_fd, STDERR_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t def_sigs, none;
+  sigemptyset(&def_sigs);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE}) sigaddset(&def_sigs, sig);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &def_sigs);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, self_exe().c_str(), &fa, &attr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    err = sys_error("posix_spawn " + self_exe(), rc);
+    return -1;
+  }
+  return pid;
 }
 
 void install_peer_signals() {

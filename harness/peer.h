@@ -3,6 +3,8 @@
 // run the same role code over the same Channel interface.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +52,12 @@ void peer_main_if_requested(int argc, char** argv);
 
 // The path this binary was started from, for spawning copies of it.
 const std::string& self_exe();
+
+// posix_spawn of this binary with an explicit argv (argv[0] included; never a shell string).
+// The child keeps exactly the descriptors in `inherit` (plus stdio, with stderr replaced by
+// `stderr_fd` when it is >= 0), starts with the signals the parent handles back at their
+// defaults and nothing blocked. Returns the pid, or -1 with `err` set.
+pid_t spawn_self(std::vector<std::string> argv, const std::vector<int>& inherit, int stderr_fd, std::string& err);
 
 // Installs the no-op SIGUSR1 handler (without SA_RESTART) that lets the watchdog interrupt
 // blocking calls, and ignores SIGPIPE so a vanished peer reads as EPIPE.

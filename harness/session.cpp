@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,8 +21,6 @@
 #include "harness/fd_channel.h"
 #include "harness/limits.h"
 #include "harness/names.h"
-
-extern char** environ;
 
 namespace ipcm {
 namespace {
@@ -51,13 +48,6 @@ std::string describe_wait_status(int status) {
     return "exited with status " + std::to_string(WEXITSTATUS(status)) + " (" + peer_exit_meaning(WEXITSTATUS(status)) + ")";
   if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
   return "ended abnormally";
-}
-
-std::vector<char*> c_argv(std::vector<std::string>& v) {
-  std::vector<char*> out;
-  for (auto& s : v) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
 }
 
 // In a forked child: keep only stdin/stdout/stderr and the descriptors the spec names, as a
@@ -150,30 +140,11 @@ Made<Session> Session::start(const SessionOptions& opt) {
       }
       s->pid_ = pid;
     } else {
-      std::vector<std::string> argv = peer_argv(args, getpid());
-      std::vector<char*> cargv = c_argv(argv);
-      posix_spawn_file_actions_t fa;
-      posix_spawn_file_actions_init(&fa);
-      // dup2 onto itself clears FD_CLOEXEC (POSIX.1-2024, glibc >= 2.29): the peer inherits
-      // exactly the descriptors its spec names.
-      for (int fd : spec.fds) posix_spawn_file_actions_adddup2(&fa, fd, fd);
-      posix_spawn_file_actions_adddup2(&fa, errpipe[1], STDERR_FILENO);
-      posix_spawnattr_t attr;
-      posix_spawnattr_init(&attr);
-      sigset_t def_sigs, none;
-      sigemptyset(&def_sigs);
-      for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE}) sigaddset(&def_sigs, sig);
-      sigemptyset(&none);
-      posix_spawnattr_setsigdefault(&attr, &def_sigs);
-      posix_spawnattr_setsigmask(&attr, &none);
-      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-      pid_t pid = -1;
-      const int rc = posix_spawn(&pid, self_exe().c_str(), &fa, &attr, cargv.data(), environ);
-      posix_spawn_file_actions_destroy(&fa);
-      posix_spawnattr_destroy(&attr);
-      if (rc != 0) {
+      std::string err;
+      const pid_t pid = spawn_self(peer_argv(args, getpid()), spec.fds, errpipe[1], err);
+      if (pid < 0) {
         close(errpipe[1]);
-        return Made<Session>::Fail(sys_error("posix_spawn " + self_exe(), rc));
+        return Made<Session>::Fail(err);
       }
       s->pid_ = pid;
     }

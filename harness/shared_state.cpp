@@ -128,7 +128,7 @@ std::optional<Access> parse_access(std::string_view s) {
 StateResult run_state(const StatePlan& plan) {
   StateResult res;
   IPCM_CHECK(plan.workers >= 1 && plan.workers <= kMaxParties && plan.ops > 0);
-  Made<SharedRegion> region = SharedRegion::create(kGroupPayloadOffset + sizeof(StateShared), "state");
+  Made<ShmSegment> region = ShmSegment::create(kGroupPayloadOffset + sizeof(StateShared), "state");
   if (!region) {
     res.error = region.error;
     return res;

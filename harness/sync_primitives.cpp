@@ -589,7 +589,7 @@ SyncResult run_sync(const SyncPlan& plan) {
   IPCM_CHECK(plan.parties >= 1 && plan.parties <= kMaxParties && plan.rounds > 0);
   const std::size_t bytes =
       kGroupPayloadOffset + sizeof(SyncShared) + std::size_t(plan.parties) * kSyncSampleCap * sizeof(std::uint32_t);
-  Made<SharedRegion> region = SharedRegion::create(bytes, "sync");
+  Made<ShmSegment> region = ShmSegment::create(bytes, "sync");
   if (!region) {
     res.error = region.error;
     return res;

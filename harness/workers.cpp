@@ -90,30 +90,8 @@ ScopedAffinity::~ScopedAffinity() {
 pid_t spawn_worker(const std::vector<std::string>& args, const std::vector<int>& inherit, std::string& err) {
   std::vector<std::string> argv = {self_exe(), kWorkerFlag};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargv;
-  for (auto& s : argv) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  // dup2 onto itself clears FD_CLOEXEC (glibc >= 2.29), as Session's spawn relies on.
-  for (int fd : inherit) posix_spawn_file_actions_adddup2(&fa, fd, fd);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t def_sigs, none;
-  sigemptyset(&def_sigs);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE}) sigaddset(&def_sigs, sig);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &def_sigs);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, self_exe().c_str(), &fa, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    err = sys_error("posix_spawn " + self_exe(), rc);
-    return -1;
-  }
+  const pid_t pid = spawn_self(std::move(argv), inherit, -1, err);
+  if (pid < 0) return -1;
   record_child(pid);
   return pid;
 }
@@ -176,52 +154,6 @@ void kill_workers(std::vector<pid_t>& pids) noexcept {
 }
 
 bool no_children_left() { return waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD; }
-
-Made<ShmSegment> ShmSegment::create(std::size_t bytes, std::string_view what) {
-  std::unique_ptr<ShmSegment> s(new ShmSegment());
-  s->name_ = "/" + unique_name(what);
-  const int fd = shm_open(s->name_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Made<ShmSegment>::Fail(sys_error("shm_open " + s->name_));
-  s->owner_ = true;
-  record_object(NameSpace::kShm, s->name_);
-  if (ftruncate(fd, off_t(bytes)) != 0) {
-    const std::string e = sys_error("ftruncate " + s->name_);
-    close(fd);
-    return Made<ShmSegment>::Fail(e);
-  }
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED) return Made<ShmSegment>::Fail(sys_error("mmap " + s->name_));
-  s->p_ = static_cast<std::byte*>(p);
-  s->bytes_ = bytes;
-  return {std::move(s), {}};
-}
-
-Made<ShmSegment> ShmSegment::attach(const std::string& name) {
-  std::unique_ptr<ShmSegment> s(new ShmSegment());
-  s->name_ = name;
-  const int fd = shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
-  if (fd < 0) return Made<ShmSegment>::Fail(sys_error("shm_open " + name));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || st.st_size <= 0) {
-    close(fd);
-    return Made<ShmSegment>::Fail("shared memory " + name + " has no size");
-  }
-  void* p = mmap(nullptr, std::size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED) return Made<ShmSegment>::Fail(sys_error("mmap " + name));
-  s->p_ = static_cast<std::byte*>(p);
-  s->bytes_ = std::size_t(st.st_size);
-  return {std::move(s), {}};
-}
-
-ShmSegment::~ShmSegment() {
-  if (p_) munmap(p_, bytes_);
-  if (owner_) {
-    shm_unlink(name_.c_str());
-    forget_object(NameSpace::kShm, name_);
-  }
-}
 
 int futex_wait_for(std::atomic<std::uint32_t>* word, std::uint32_t expected, std::chrono::nanoseconds limit) noexcept {
   timespec ts;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/shm_segment.h"
 #include "harness/status.h"
 
 namespace ipcm {
@@ -59,27 +60,6 @@ Status reap_workers(std::vector<pid_t>& pids, std::chrono::milliseconds limit, s
 void kill_workers(std::vector<pid_t>& pids) noexcept;
 // True when no child of this process is left unreaped.
 bool no_children_left();
-
-// A shared-memory segment (POSIX shm, named ipcmeter-<pid>-..., mode 0600, created
-// exclusively, removed by the destructor) or an attachment to one made by the parent.
-class ShmSegment {
- public:
-  static Made<ShmSegment> create(std::size_t bytes, std::string_view what);
-  static Made<ShmSegment> attach(const std::string& name);
-  ~ShmSegment();
-  ShmSegment(const ShmSegment&) = delete;
-  ShmSegment& operator=(const ShmSegment&) = delete;
-  std::byte* data() const noexcept { return p_; }
-  std::size_t size() const noexcept { return bytes_; }
-  const std::string& name() const noexcept { return name_; }
-
- private:
-  ShmSegment() = default;
-  std::string name_;
-  std::byte* p_ = nullptr;
-  std::size_t bytes_ = 0;
-  bool owner_ = false;
-};
 
 // Process-shared futex on a 32-bit word, with a time limit and a wake of every waiter.
 // Returns 0 when woken or the word differed, -1 with errno ETIMEDOUT/EINTR otherwise.

@@ -29,9 +29,10 @@ Status pingpong_loop(Channel& ch, MessageSet& ms, Histogram& rtt_ns, std::atomic
                      std::uint64_t delay_ticks, std::uint64_t& seq, More&& more) noexcept {
   const TickClock& clock = TickClock::get();
   while (more()) {
-    if (delay_ticks != 0) spin_ticks(delay_ticks);
     const Bytes msg = ms.stamp(MsgKind::kData, seq);
     const std::uint64_t start = TickClock::now();
+    // Inside the interval: the calibration delay must lengthen the round trip it is timed in.
+    if (delay_ticks != 0) spin_ticks(delay_ticks);
     if (Status st = ch.send(msg); !st) return st;
     Bytes reply;
     if (Status st = ch.recv(reply); !st) return st;

@@ -7,19 +7,13 @@
 #include "harness/kernels.h"
 #include "harness/names.h"
 #include "harness/workers.h"
+#include "tests/support.h"
 
 namespace ipcm {
 namespace {
 
 const KernelSize kSmall{1 << 12, 8, 1 << 20, 2, 1 << 13, 4};
 constexpr unsigned kWorkerCounts[] = {1, 2, 3, 8};
-
-std::size_t my_objects() {
-  std::size_t n = 0;
-  for (const std::string& o : live_objects_of(getpid()))
-    if (o.find("fifos") == std::string::npos) ++n;
-  return n;
-}
 
 TEST(Compute, EveryKernelMatchesSerialForEveryPeerAndWorkerCount) {
   for (Kernel k : kAllKernels)
@@ -35,7 +29,7 @@ TEST(Compute, EveryKernelMatchesSerialForEveryPeerAndWorkerCount) {
         ASSERT_TRUE(t.value->stop(why)) << why;
       }
   EXPECT_TRUE(no_children_left());
-  EXPECT_EQ(my_objects(), 0u);
+  EXPECT_EQ(my_objects().size(), 0u);
 }
 
 TEST(Compute, FarmMatchesSerialPooledAndUnbounded) {
@@ -49,7 +43,7 @@ TEST(Compute, FarmMatchesSerialPooledAndUnbounded) {
       EXPECT_GT(s, 0);
     }
   EXPECT_TRUE(no_children_left());
-  EXPECT_EQ(my_objects(), 0u);
+  EXPECT_EQ(my_objects().size(), 0u);
 }
 
 TEST(Compute, BadCountsAreRefusedWithAReason) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "harness/names.h"
+#include "tests/support.h"
 #include "harness/session.h"
 #include "harness/workload.h"
 
@@ -53,18 +54,6 @@ std::vector<Case> all_cases() {
       }
   return v;
 }
-
-// This process's named objects, less its private FIFO directory, which lives as long as the
-// process does.
-std::set<std::string> my_objects() {
-  const std::string& keep = private_dir();
-  std::set<std::string> out;
-  for (const std::string& o : live_objects_of(getpid()))
-    if (o != keep) out.insert(o);
-  return out;
-}
-
-bool no_children_left() { return waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD; }
 
 // Why a combination legitimately cannot run here, or "" if it must run.
 std::string expected_refusal(const Case& c) {

@@ -14,19 +14,10 @@
 
 #include "harness/fanin.h"
 #include "harness/names.h"
+#include "tests/support.h"
 
 namespace ipcm {
 namespace {
-
-bool no_children_left() { return waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD; }
-
-std::set<std::string> my_objects() {
-  const std::string& keep = private_dir();
-  std::set<std::string> out;
-  for (const std::string& o : live_objects_of(getpid()))
-    if (o != keep) out.insert(o);
-  return out;
-}
 
 struct FaninCase {
   const TransportDef* transport;

@@ -9,20 +9,11 @@
 #include <string>
 
 #include "harness/names.h"
+#include "tests/support.h"
 #include "harness/shared_state.h"
 
 namespace ipcm {
 namespace {
-
-bool no_children_left() { return waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD; }
-
-std::set<std::string> my_objects() {
-  const std::string& keep = private_dir();
-  std::set<std::string> out;
-  for (const std::string& o : live_objects_of(getpid()))
-    if (o != keep) out.insert(o);
-  return out;
-}
 
 struct StateCase {
   Access access;

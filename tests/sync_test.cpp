@@ -15,28 +15,12 @@
 #include <thread>
 
 #include "harness/names.h"
+#include "tests/support.h"
 #include "harness/party.h"
 #include "harness/sync_primitives.h"
 
 namespace ipcm {
 namespace {
-
-// This process's named objects (less the private FIFO directory) and named semaphores.
-std::set<std::string> my_objects() {
-  const std::string& keep = private_dir();
-  std::set<std::string> out;
-  for (const std::string& o : live_objects_of(getpid()))
-    if (o != keep) out.insert(o);
-  const std::string sem_prefix = "sem." + std::string(kNamePrefix) + std::to_string(getpid()) + "-";
-  if (DIR* d = opendir("/dev/shm")) {
-    while (dirent* e = readdir(d))
-      if (std::string(e->d_name).rfind(sem_prefix, 0) == 0) out.insert(e->d_name);
-    closedir(d);
-  }
-  return out;
-}
-
-bool no_children_left() { return waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD; }
 
 struct SyncCase {
   Primitive primitive;

@@ -1,0 +1,27 @@
+// What every leak check in the tests needs: this process's named objects (less its private
+// FIFO directory, which lives as long as the process) and whether any child is left.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <set>
+#include <string>
+
+#include "harness/names.h"
+
+namespace ipcm {
+
+inline std::set<std::string> my_objects() {
+  const std::string& keep = private_dir();
+  std::set<std::string> out;
+  for (const std::string& o : live_objects_of(getpid()))
+    if (o != keep) out.insert(o);
+  return out;
+}
+
+// No child at all, not even a zombie.
+inline bool no_children_left() { return waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD; }
+
+}  // namespace ipcm
