@@ -178,6 +178,7 @@ def build_parser():
     g.add_argument("--normalize-floors", action="store_true")
     g.add_argument("--allow-env-mismatch", action="store_true")
     g.add_argument("--single-run-band", type=float, metavar="PCT")
+    g.add_argument("--floor-shift-limit", type=float, metavar="RATIO")
     g.add_argument("--markdown", metavar="FILE", help="default DIR/compare.md")
     g.add_argument("--json", metavar="FILE", help="default DIR/compare.json")
     return p
@@ -187,7 +188,8 @@ def compare_argv(args, base, cand, out_dir):
     argv = [base, cand, "--markdown", args.markdown or os.path.join(out_dir, "compare.md"),
             "--json", args.json or os.path.join(out_dir, "compare.json")]
     for flag, value in (("--threshold", args.threshold), ("--alpha", args.alpha),
-                        ("--single-run-band", args.single_run_band)):
+                        ("--single-run-band", args.single_run_band),
+                        ("--floor-shift-limit", args.floor_shift_limit)):
         if value is not None:
             argv += [flag, repr(value)]
     for m in args.metric or []:
@@ -220,6 +222,10 @@ def check(args):
         raise RunError("--threshold %g: must be a percentage above 0" % args.threshold)
     if args.alpha is not None and not 0 < args.alpha < 1:
         raise RunError("--alpha %g: must be between 0 and 1" % args.alpha)
+    if args.floor_shift_limit is not None and args.floor_shift_limit != 0 \
+            and not args.floor_shift_limit > 1:
+        raise RunError("--floor-shift-limit %g: must be above 1, or 0 to keep every round"
+                       % args.floor_shift_limit)
     out_dir = args.out_dir or os.path.join(
         REPO, "results", "runs",
         "ab-" + datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))

@@ -14,7 +14,12 @@ lies inside +-threshold), inconclusive (too few repetitions, or too noisy to tel
 the reason is printed). The test depends on the input:
   paired      both files written by one scripts/ab.py run: a t-test on the per-round
               log ratios (each round ran both builds back to back, so machine drift
-              cancels);
+              cancels). A round in which the core-to-core floor measured right before
+              each repetition (floor_c2c_rtt_ns; median per build) differs between the
+              builds by more than --floor-shift-limit times is left out of that
+              benchmark's test, and the verdict says so: the host moved the vCPUs
+              between the two builds' runs, so that round's ratio compares two
+              placements, not two builds;
   unpaired    repetitions (--benchmark_repetitions) on both sides: Mann-Whitney U and
               a bootstrap interval of the ratio of medians; repetitions of one run do
               not see run-to-run drift, so prefer scripts/ab.py;
@@ -57,11 +62,21 @@ VERDICT_ORDER = {REGRESSED: 0, IMPROVED: 1, INCONCLUSIVE: 2, UNCHANGED: 3}
 # --normalize-floors: which floor a family's metric is divided by.
 LATENCY_FLOOR_FAMILIES = ("pingpong", "sync")      # *_ns / floors.c2c_rtt_ns
 THROUGHPUT_FLOOR_FAMILIES = ("stream", "fanin")    # *_per_second / memcpy bandwidth
-NORMALIZATION_TEXT = ("pingpong and sync latencies divided by the run's core-to-core "
-                      "round trip (floors.c2c_rtt_ns); stream and fanin throughput "
+NORMALIZATION_TEXT = ("pingpong and sync latencies divided by the core-to-core round "
+                      "trip measured right before the benchmark (floor_c2c_rtt_ns), "
+                      "else by the run's (floors.c2c_rtt_ns); stream and fanin throughput "
                       "divided by the run's one-core memcpy bandwidth "
                       "(floors.memcpy_gbps_by_size at the message size, else "
                       "memcpy_gbps_cache); other metrics compared raw")
+
+
+# The per-repetition counter that witnesses where the host placed the two CPUs: the
+# core-to-core round trip measured right before the repetition (bench/pingpong.cpp).
+FLOOR_WITNESS = "floor_c2c_rtt_ns"
+# On the development VM that floor sits near 50, 130 or 500 ns depending on how the host
+# places the vCPUs, and varies by about +-15% within one placement; when the two builds'
+# median floors in a round differ by more than this factor, they ran on two placements.
+FLOOR_SHIFT_LIMIT = 1.5
 
 
 class UsageError(Exception):
@@ -132,11 +147,15 @@ def _positive_number(v):
         and math.isfinite(v) and v > 0
 
 
-def floor_divisor(family, metric, params, floors):
+def floor_divisor(record, metric, floors):
     """(divisor, floor name) to normalise this metric, (None, name) if unknown,
     (None, None) when the metric has no floor."""
+    family, params = record.family, record.params
     if family in LATENCY_FLOOR_FAMILIES and metric.endswith("_ns"):
-        v = floors.get("c2c_rtt_ns")
+        # The floor of the moment, when the benchmark measured one, beats the run's.
+        v = record.metrics.get(FLOOR_WITNESS)
+        if not _positive_number(v):
+            v = floors.get("c2c_rtt_ns")
         return (float(v) if _positive_number(v) else None), "c2c_rtt_ns"
     if family in THROUGHPUT_FLOOR_FAMILIES and metric.endswith("_per_second"):
         by_size = floors.get("memcpy_gbps_by_size")
@@ -150,17 +169,60 @@ def floor_divisor(family, metric, params, floors):
 
 # ------------------------------------------------------------------ comparison
 
-def samples(results, recs, metric, per_round, normalize):
+def round_of(record, per_round):
+    return (record.repetition_index or 0) // per_round if per_round else 0
+
+
+def _median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
+
+
+def witness_by_round(records, per_round):
+    """{round: median FLOOR_WITNESS of these repetitions}, for the rounds that have one."""
+    seen = {}
+    for r in records:
+        v = r.metrics.get(FLOOR_WITNESS)
+        if _positive_number(v):
+            seen.setdefault(round_of(r, per_round), []).append(float(v))
+    return {rnd: _median(vs) for rnd, vs in seen.items()}
+
+
+def shifted_rounds(base_records, new_records, per_round, limit):
+    """{round: (base floor, new floor)} for the rounds whose median FLOOR_WITNESS differs
+    between the two builds by more than `limit` times: the host moved the vCPUs between
+    the builds' runs. Medians, like the per-round statistic itself, so one repetition on
+    another placement moves neither. Empty when limit is 0 or there is no witness."""
+    if not limit:
+        return {}
+    wb = witness_by_round(base_records, per_round)
+    wn = witness_by_round(new_records, per_round)
+    return {rnd: (wb[rnd], wn[rnd]) for rnd in sorted(set(wb) & set(wn))
+            if max(wb[rnd], wn[rnd]) > limit * min(wb[rnd], wn[rnd])}
+
+
+def shift_text(shifted):
+    one = len(shifted) == 1
+    return "%d round%s left out because the core-to-core floor differed between the " \
+           "builds' runs (%s): the host moved the vCPUs in between" % (
+               len(shifted), "" if one else "s",
+               ", ".join("round %d %.0f vs %.0f ns" % (rnd + 1, fb, fn)
+                         for rnd, (fb, fn) in sorted(shifted.items())))
+
+
+def samples(results, recs, metric, per_round, normalize, skip_rounds=()):
     """{round or 0: [values]} and the floor used (None, name, or 'missing:name')."""
     out, used = {}, None
     for r in recs:
         if r.error is not None or metric not in r.metrics:
             continue
-        rnd = (r.repetition_index or 0) // per_round if per_round else 0
+        rnd = round_of(r, per_round)
+        if rnd in skip_rounds:
+            continue
         value = r.metrics[metric]
         if normalize:
-            div, name = floor_divisor(r.family, metric, r.params,
-                                      round_floors(results, rnd if per_round else None))
+            div, name = floor_divisor(r, metric, round_floors(results, rnd if per_round else None))
             if name is not None and div is None:
                 return None, "missing:" + name
             if div is not None:
@@ -208,9 +270,11 @@ def compare(base, new, args):
             continue
         family = b_ok[0].family
         metrics = args.metric or PRIMARY_METRICS.get(family, ["real_time_ns"])
+        shifted = shifted_rounds(b_ok, n_ok, per_round, args.floor_shift_limit) \
+            if per_round else {}
         for metric in metrics:
-            xs, fb = samples(base, b_ok, metric, per_round, args.normalize_floors)
-            ys, fn = samples(new, n_ok, metric, per_round, args.normalize_floors)
+            xs, fb = samples(base, b_ok, metric, per_round, args.normalize_floors, shifted)
+            ys, fn = samples(new, n_ok, metric, per_round, args.normalize_floors, shifted)
             if xs is None or ys is None:
                 side = "BASE" if xs is None else "NEW"
                 floor = (fb if xs is None else fn).split(":", 1)[1]
@@ -219,6 +283,10 @@ def compare(base, new, args):
                                      % (floor, side)})
                 continue
             if not xs or not ys:
+                if shifted and samples(base, b_ok, metric, per_round, False)[0] \
+                        and samples(new, n_ok, metric, per_round, False)[0]:
+                    not_compared.append({"benchmark": name, "metric": metric,
+                                         "reason": "no round left: " + shift_text(shifted)})
                 continue
             if per_round:
                 est = gate_stats.estimate_paired(xs, ys, confidence)
@@ -229,7 +297,9 @@ def compare(base, new, args):
             rows.append({"benchmark": name, "family": family, "metric": metric,
                          "higher_is_better": higher_is_better(metric),
                          "normalized_by": fb or fn,
-                         "base": _median_of(xs), "new": _median_of(ys), "est": est})
+                         "base": _median_of(xs), "new": _median_of(ys), "est": est,
+                         "rounds_left_out": sorted(rnd + 1 for rnd in shifted),
+                         "shift": shift_text(shifted) if shifted else None})
     if not rows:
         what = ("metric " + ", ".join(args.metric)) if args.metric else "primary metric"
         raise UsageError("%s and %s: no common benchmark has a %s to compare"
@@ -244,6 +314,9 @@ def compare(base, new, args):
         else:
             verdict, reason = gate_stats.classify(est, q, threshold, args.alpha,
                                                   row["higher_is_better"], single)
+        shift = row.pop("shift")
+        if shift:
+            reason = "%s; %s" % (reason, shift)
         row.update({
             "verdict": verdict, "reason": reason, "test": est.method,
             "n_base": est.n_base, "n_new": est.n_new,
@@ -261,6 +334,9 @@ def compare(base, new, args):
         mode_key = "paired"
         mode = ("paired: %s rounds from one ab.py run (ABBA order), t-test on per-round "
                 "log ratios" % (pair[1] if pair[1] is not None else "?"))
+        mode += ("; a round whose core-to-core floor differs more than %gx between the "
+                 "builds is left out" % args.floor_shift_limit if args.floor_shift_limit
+                 else "; every round kept (--floor-shift-limit 0)")
     elif any(r["test"] == "mann-whitney" for r in rows):
         mode_key = "unpaired"
         mode = ("unpaired: repetitions of one run per side, Mann-Whitney U; run-to-run "
@@ -280,6 +356,11 @@ def compare(base, new, args):
             notes.append("floors differ between the runs (%s): the host itself changed "
                          "speed; consider --normalize-floors"
                          % ", ".join("%s %+.0f%%" % (f["floor"], f["change_pct"]) for f in drifted))
+    moved = sum(1 for r in rows if r["rounds_left_out"])
+    if moved:
+        notes.append("%d of %d comparisons had rounds left out because the host moved the "
+                     "vCPUs between the builds' runs (see each verdict's reason)"
+                     % (moved, len(rows)))
     for nc in not_compared:
         if nc["reason"].startswith("errored in NEW"):
             notes.append("%s ran in BASE but errored in NEW" % nc["benchmark"])
@@ -305,9 +386,7 @@ def compare(base, new, args):
 
 
 def _median_of(by_round):
-    vals = sorted(v for vs in by_round.values() for v in vs)
-    n = len(vals)
-    return vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2.0
+    return _median([v for vs in by_round.values() for v in vs])
 
 
 def describe(res):
@@ -534,6 +613,13 @@ def build_parser():
     p.add_argument("--allow-env-mismatch", action="store_true",
                    help="compare even when CPU model, core count, kernel or build type "
                         "differ (a loud warning is printed)")
+    p.add_argument("--floor-shift-limit", type=float, default=FLOOR_SHIFT_LIMIT,
+                   metavar="RATIO",
+                   help="paired files: leave out a round whose core-to-core floor "
+                        "(median floor_c2c_rtt_ns, measured before each repetition) "
+                        "differs between the builds by more than RATIO times (default "
+                        "%g; 0 keeps every round)"
+                        % FLOOR_SHIFT_LIMIT)
     p.add_argument("--unpaired", action="store_true",
                    help="ignore the round pairing of files written by ab.py")
     p.add_argument("--single-run-band", type=float, default=50.0, metavar="PCT",
@@ -552,6 +638,9 @@ def main(argv=None):
             raise UsageError("--threshold %g: must be a percentage above 0" % args.threshold)
         if not (0 < args.alpha < 1):
             raise UsageError("--alpha %g: must be between 0 and 1" % args.alpha)
+        if args.floor_shift_limit != 0 and not args.floor_shift_limit > 1:
+            raise UsageError("--floor-shift-limit %g: must be above 1, or 0 to keep every "
+                             "round" % args.floor_shift_limit)
         if not args.single_run_band > 0:
             raise UsageError("--single-run-band %g: must be above 0" % args.single_run_band)
         for path, flag in ((args.markdown, "--markdown"), (args.json, "--json")):

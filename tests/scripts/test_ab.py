@@ -4,7 +4,9 @@ The fake accepts the real binary's flags (--profile, --benchmark_filter=,
 --benchmark_repetitions=, --benchmark_out=, --benchmark_out_format=json,
 --calibration_delay_ns=) and writes a results file with chosen numbers. It logs every
 invocation's argv to $FAKE_IPCMETER_LOG; FAKE_DRIFT=1 makes each consecutive pair of
-invocations (one ABBA round) share a machine speed that changes from round to round.
+invocations (one ABBA round) share a machine speed that changes from round to round;
+FAKE_MOVE=K puts invocation K (0-based) on a placement 3.7 times slower, floor included,
+as when the host moves the vCPUs between the two halves of a round.
 """
 
 import contextlib
@@ -48,6 +50,8 @@ FAKE = textwrap.dedent('''\
     factor = float(opts.get("fake_factor", "1"))
     delay = float(opts.get("calibration_delay_ns", "0"))
     drift = [1.0, 1.3, 0.85, 1.2, 0.9, 1.1][(count // 2) % 6] if os.environ.get("FAKE_DRIFT") else 1.0
+    if os.environ.get("FAKE_MOVE") == str(count):
+        drift *= 3.7
     noise = float(os.environ.get("FAKE_NOISE", "0.01"))
     rng = random.Random(count)
     filt = re.compile(opts.get("benchmark_filter", "."))
@@ -66,6 +70,7 @@ FAKE = textwrap.dedent('''\
             if p99 is not None:
                 e["rtt_p50_ns"] = j(p50 * factor + delay)
                 e["rtt_p99_ns"] = j(p99 * factor + delay)
+                e["floor_c2c_rtt_ns"] = j(120.0)
             benchmarks.append(e)
         if reps > 1:
             benchmarks.append({"name": name + "_mean", "run_name": name, "run_type": "aggregate",
@@ -99,9 +104,11 @@ class FakeBinary(unittest.TestCase):
         os.chmod(self.bin, os.stat(self.bin).st_mode | stat.S_IXUSR)
         self.log = os.path.join(self.tmp, "invocations.log")
         self.env = {"FAKE_IPCMETER_LOG": self.log}
-        self._old_env = {k: os.environ.get(k) for k in ("FAKE_IPCMETER_LOG", "FAKE_DRIFT")}
+        self._old_env = {k: os.environ.get(k)
+                         for k in ("FAKE_IPCMETER_LOG", "FAKE_DRIFT", "FAKE_MOVE")}
         os.environ.update(self.env)
         os.environ.pop("FAKE_DRIFT", None)
+        os.environ.pop("FAKE_MOVE", None)
 
     def tearDown(self):
         for k, v in self._old_env.items():
@@ -187,6 +194,24 @@ class AB(FakeBinary):
         self.assertEqual([c["verdict"] for c in report["comparisons"]
                           if c["metric"] == "rtt_p50_ns"], ["regressed"])
 
+    def test_round_with_moved_vcpus_is_left_out(self):
+        # Invocation 3 is round 2's baseline (ABBA: A B | B A): it alone runs on the
+        # slow placement, so that round's ratio says "3.7x faster" about a 15% slowdown.
+        os.environ["FAKE_MOVE"] = "3"
+        argv = ("--rounds", "5", "--filter", "shm_ring",
+                "--candidate-args", "--calibration_delay_ns=24")
+        code, _, _, _, report = self.ab(*argv)
+        self.assertEqual(code, 1)
+        row = [c for c in report["comparisons"] if c["metric"] == "rtt_p50_ns"][0]
+        self.assertEqual(row["verdict"], "regressed")
+        self.assertEqual(row["rounds_left_out"], [2])
+        self.assertIn("1 round left out because the core-to-core floor differed", row["reason"])
+        os.unlink(self.log)
+        code, _, _, _, report = self.ab(*argv, "--floor-shift-limit", "0", out="ab-keep")
+        row = [c for c in report["comparisons"] if c["metric"] == "rtt_p50_ns"][0]
+        self.assertEqual(row["rounds_left_out"], [])
+        self.assertEqual(row["verdict"], "inconclusive")
+
     def test_aa_under_drift_is_clean(self):
         os.environ["FAKE_DRIFT"] = "1"
         code, _, _, _, report = self.ab("--rounds", "6")
@@ -212,7 +237,8 @@ class AB(FakeBinary):
                 (["--rounds", "0"], "--rounds"),
                 (["--filter", "("], "--filter"),
                 (["--candidate-args", "'unterminated"], "--candidate-args"),
-                (["--threshold", "-1"], "--threshold")):
+                (["--threshold", "-1"], "--threshold"),
+                (["--floor-shift-limit", "0.5"], "--floor-shift-limit")):
             code, out, err, out_dir, _ = self.ab(*argv)
             self.assertEqual(code, 2, argv)
             self.assertEqual(len(err.strip().splitlines()), 1, err)
@@ -268,6 +294,9 @@ class Trials(FakeBinary):
         self.assertTrue(summary["goal_met"])
         self.assertIn("A/A: 2 trials", proc.stdout)
 
+    def calibrations(self):
+        return [c for c in self.invocations() if "--benchmark_repetitions=5" in c]
+
     def test_sensitivity_trials_calibrate_the_delay(self):
         out = os.path.join(self.tmp, "sens")
         proc = self.run_trials("sensitivity", "--bin", self.bin, "--target", "shm_ring",
@@ -276,9 +305,33 @@ class Trials(FakeBinary):
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         with open(os.path.join(out, "summary.json")) as f:
             summary = json.load(f)
-        self.assertEqual(summary["calibration_delay_ns"], 32)   # 20% of 160 ns
+        self.assertEqual(summary["calibration_delay_ns"], [32, 32])   # 20% of 160 ns
+        self.assertEqual(summary["calibration"], "before every trial")
+        self.assertEqual(len(self.calibrations()), 2)
         self.assertEqual(summary["detected"], 2)
+        trial = summary["per_trial"][0]
+        self.assertAlmostEqual(trial["delay_pct_of_base_p50"][SHM], 20.0, delta=1.0)
         self.assertIn("--calibration_delay_ns=32", self.invocations()[-1])
+        self.assertIn("delay 20.", proc.stdout)
+
+    def test_sensitivity_calibrate_once_and_fixed_delay(self):
+        proc = self.run_trials("sensitivity", "--bin", self.bin, "--target", "shm_ring",
+                               "--trials", "2", "--rounds", "3", "--calibrate-once",
+                               "--out-dir", os.path.join(self.tmp, "once"))
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertEqual(len(self.calibrations()), 1)
+        os.unlink(self.log)
+        out = os.path.join(self.tmp, "fixed")
+        proc = self.run_trials("sensitivity", "--bin", self.bin, "--target", "shm_ring",
+                               "--trials", "1", "--rounds", "3", "--delay-ns", "2",
+                               "--out-dir", out)
+        # 2 ns on 160 ns is about 1%: below the 5% threshold, so the goal is missed.
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertEqual(self.calibrations(), [])
+        with open(os.path.join(out, "summary.json")) as f:
+            summary = json.load(f)
+        self.assertEqual(summary["detected"], 0)
+        self.assertIn("-> missed", proc.stdout)
 
     def test_bad_bin(self):
         proc = self.run_trials("aa", "--bin", os.path.join(self.tmp, "nope"))

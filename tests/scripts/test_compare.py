@@ -215,6 +215,107 @@ class Paired(Case):
         self.assertEqual(rep["mode"], "unpaired")
 
 
+def set_witness(doc, per_round, floors, scale_round=None, scale=1.0):
+    """Give every pingpong repetition of a merged ab.py document the floor_c2c_rtt_ns
+    of its round (floors[round]); scale_round's values and floor are multiplied by
+    `scale`, as when the host moves the vCPUs for that run."""
+    for e in doc["benchmarks"]:
+        if not e["name"].startswith("pingpong/"):
+            continue
+        rnd = e["repetition_index"] // per_round
+        f = scale if rnd == scale_round else 1.0
+        e["floor_c2c_rtt_ns"] = floors[rnd] * f
+        for k in ("rtt_p50_ns", "rtt_p99_ns", "real_time"):
+            e[k] *= f
+    return doc
+
+
+class PlacementMoves(Case):
+    """Rounds whose builds ran on different placements are left out of the paired test."""
+    ROUNDS = 6
+    FLOORS = [130.0, 125.0, 140.0, 128.0, 135.0, 131.0]
+
+    def pair(self, factors=None, moved_round=None, moved_side="new", scale=3.7):
+        b, n = ab_pair([1.0] * self.ROUNDS, factors=factors)
+        set_witness(b, 3, self.FLOORS, moved_round if moved_side == "base" else None, scale)
+        set_witness(n, 3, self.FLOORS, moved_round if moved_side == "new" else None, scale)
+        return self.write("b.json", b), self.write("n.json", n)
+
+    def p50(self, rep, name=PINGPONG[0]):
+        return [c for c in rep["comparisons"]
+                if c["benchmark"] == name and c["metric"] == "rtt_p50_ns"][0]
+
+    def test_moved_round_is_left_out_and_said(self):
+        base, new = self.pair(factors={"pingpong/": 1.1}, moved_round=2, scale=0.27)
+        code, rep, out = self.report(base, new)
+        self.assertEqual(code, 1)
+        row = self.p50(rep)
+        self.assertEqual(row["verdict"], "regressed")
+        self.assertEqual(row["rounds_left_out"], [3])
+        self.assertEqual(row["n_base"], self.ROUNDS - 1)
+        self.assertIn("round 3 140 vs 38 ns", row["reason"])
+        self.assertIn("left out", rep["mode_text"])
+        self.assertTrue(any("had rounds left out" in n for n in rep["notes"]))
+        # Stream rows record no witness: nothing is left out of them.
+        self.assertTrue(all(c["rounds_left_out"] == [] for c in rep["comparisons"]
+                            if c["family"] != "pingpong"))
+        # Kept, the moved round's 0.3x ratio hides a 10% slowdown.
+        code, rep, _ = self.report(base, new, "--floor-shift-limit", "0")
+        self.assertEqual(self.p50(rep)["verdict"], "inconclusive")
+        self.assertEqual(self.p50(rep)["rounds_left_out"], [])
+
+    def test_moved_rounds_cause_no_false_alarm(self):
+        base, new = self.pair(moved_round=4, moved_side="base")
+        code, rep, _ = self.report(base, new)
+        self.assertEqual(code, 0)
+        self.assertTrue(set(self.verdicts(rep)) <= {"unchanged", "inconclusive"})
+        self.assertEqual(self.p50(rep)["rounds_left_out"], [5])
+
+    def test_steady_floor_noise_leaves_every_round_in(self):
+        base, new = self.pair(factors={"pingpong/": 1.1})
+        _, rep, _ = self.report(base, new)
+        self.assertTrue(all(c["rounds_left_out"] == [] for c in rep["comparisons"]))
+        self.assertEqual(self.p50(rep)["verdict"], "regressed")
+
+    def test_one_odd_repetition_does_not_move_a_round(self):
+        b, n = ab_pair([1.0] * self.ROUNDS, factors={"pingpong/": 1.1})
+        set_witness(b, 3, self.FLOORS)
+        set_witness(n, 3, self.FLOORS)
+        # A single reading of 50 ns (the vCPUs briefly on SMT siblings), as seen here.
+        first = [e for e in n["benchmarks"] if e["name"].startswith("pingpong/")][0]
+        first["floor_c2c_rtt_ns"] = 50.0
+        _, rep, _ = self.report(self.write("b.json", b), self.write("n.json", n))
+        self.assertEqual(self.p50(rep)["rounds_left_out"], [])
+        self.assertEqual(self.p50(rep)["verdict"], "regressed")
+
+    def test_too_few_rounds_left_is_inconclusive(self):
+        b, n = ab_pair([1.0] * 3, factors={"pingpong/": 1.1})
+        set_witness(b, 3, [130.0, 130.0, 130.0])
+        set_witness(n, 3, [130.0, 130.0, 130.0], scale_round=0, scale=3.7)
+        _, rep, _ = self.report(self.write("b.json", b), self.write("n.json", n))
+        row = self.p50(rep)
+        self.assertEqual(row["verdict"], "inconclusive")
+        self.assertIn("2 paired rounds; a test needs 3", row["reason"])
+
+    def test_every_round_moved_is_not_compared(self):
+        b, n = ab_pair([1.0] * 3)
+        set_witness(b, 3, [130.0, 130.0, 130.0])
+        set_witness(n, 3, [500.0, 500.0, 500.0])
+        _, rep, _ = self.report(self.write("b.json", b), self.write("n.json", n))
+        self.assertEqual(self.verdicts(rep, PINGPONG[0]), [])
+        reasons = [nc["reason"] for nc in rep["not_compared"]
+                   if nc["benchmark"] == PINGPONG[0]]
+        self.assertEqual(len(reasons), 2)   # rtt_p50_ns and rtt_p99_ns
+        self.assertTrue(all(r.startswith("no round left: 3 rounds left out") for r in reasons))
+
+    def test_bad_limit_is_refused(self):
+        code, out, err = run_compare(fx("base.json"), fx("noise.json"),
+                                     "--floor-shift-limit", "0.9")
+        self.assertEqual(code, 2)
+        self.assertIn("--floor-shift-limit", err)
+        self.assertEqual(len(err.strip().splitlines()), 1)
+
+
 class Floors(Case):
     def test_slower_host_is_not_a_regression_when_normalised(self):
         new = self.write("n.json", fixtures.build(seed=2, run_factor=1.3))
@@ -230,6 +331,25 @@ class Floors(Case):
                             name)
         row = [c for c in rep["comparisons"] if c["benchmark"] == PINGPONG[0]][0]
         self.assertEqual(row["normalized_by"], "c2c_rtt_ns")
+
+    def test_normalises_by_the_floor_of_the_moment(self):
+        # A run whose second half ran on a slower placement: its pingpong rows recorded
+        # a floor 3x higher right before they ran, while the run's start floor did not.
+        doc = fixtures.build(seed=2)
+        for e in doc["benchmarks"]:
+            if e["name"].startswith("pingpong/") and e.get("run_type") == "iteration":
+                e["floor_c2c_rtt_ns"] = 360.0
+                e["rtt_p50_ns"] *= 3.0
+                e["rtt_p99_ns"] *= 3.0
+        base = fixtures.build(seed=3)
+        for e in base["benchmarks"]:
+            if e["name"].startswith("pingpong/") and e.get("run_type") == "iteration":
+                e["floor_c2c_rtt_ns"] = 120.0
+        _, rep, _ = self.report(self.write("b.json", base), self.write("n.json", doc),
+                                "--normalize-floors")
+        for name in PINGPONG:
+            self.assertTrue(set(self.verdicts(rep, name)) <= {"unchanged", "inconclusive"},
+                            name)
 
     def test_missing_floor_is_said(self):
         doc = fixtures.build(seed=2)
