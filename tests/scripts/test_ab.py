@@ -313,6 +313,11 @@ class Trials(FakeBinary):
         self.assertAlmostEqual(trial["delay_pct_of_base_p50"][SHM], 20.0, delta=1.0)
         self.assertIn("--calibration_delay_ns=32", self.invocations()[-1])
         self.assertIn("delay 20.", proc.stdout)
+        # The fake's delay adds exactly its length, so the measured change is on target.
+        self.assertEqual(summary["on_target_pct"], [14.0, 30.0])
+        self.assertTrue(trial["on_target"])
+        self.assertEqual((summary["on_target_trials"], summary["detected_on_target"]), (2, 2))
+        self.assertIn("on target (14-30%) in 2 of 2 trials; detected in 2 of those", proc.stdout)
 
     def test_sensitivity_calibrate_once_and_fixed_delay(self):
         proc = self.run_trials("sensitivity", "--bin", self.bin, "--target", "shm_ring",
@@ -332,6 +337,9 @@ class Trials(FakeBinary):
             summary = json.load(f)
         self.assertEqual(summary["detected"], 0)
         self.assertIn("-> missed", proc.stdout)
+        self.assertFalse(summary["per_trial"][0]["on_target"])
+        self.assertEqual(summary["on_target_trials"], 0)
+        self.assertIn("off target (not 7-15%)", proc.stdout)
 
     def test_bad_bin(self):
         proc = self.run_trials("aa", "--bin", os.path.join(self.tmp, "nope"))
