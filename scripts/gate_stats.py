@@ -43,7 +43,8 @@ class Estimate:
     ratio: new / base of the typical value (>1: the metric went up).
     ci: (low, high) of that ratio at the report's confidence level, or None.
     p: two-sided p-value of "no change", or None when no test was possible.
-    method: "paired-t", "mann-whitney", or "single".
+    method: "paired-t", "mann-whitney", "single" (too few values per side for a test),
+            or "few-rounds" (paired, too few rounds for a test).
     n_base, n_new: repetitions (unpaired) or rounds (paired) used.
     note: why no test was possible, when so.
     """
@@ -107,7 +108,7 @@ def estimate_paired(base_rounds, new_rounds, confidence):
     centre = float(np.mean(d))
     ratio = math.exp(centre)
     if n < MIN_ROUNDS:
-        return Estimate(ratio, None, None, "single", n, n,
+        return Estimate(ratio, None, None, "few-rounds", n, n,
                         "%d paired round%s; a test needs %d"
                         % (n, "" if n == 1 else "s", MIN_ROUNDS))
     spread = float(np.std(d, ddof=1))
@@ -148,6 +149,11 @@ def classify(est, q, threshold, alpha, higher_is_better, single_band):
     """
     change = est.ratio - 1.0
     worse = -change if higher_is_better else change   # > 0: the code got worse
+    if est.method == "few-rounds":
+        # Never the single-value band here: on a busy VM one round's ratio of p99s or
+        # pool overheads passes 1.5 between identical builds (7 of 334 did in a 2-round
+        # A/A dry run), and leaving rounds out must never make a verdict easier to reach.
+        return INCONCLUSIVE, "too few rounds: %s; run scripts/ab.py with more --rounds" % est.note
     if est.method == "single":
         if abs(change) >= single_band:
             verdict = REGRESSED if worse > 0 else IMPROVED

@@ -295,7 +295,17 @@ class PlacementMoves(Case):
         _, rep, _ = self.report(self.write("b.json", b), self.write("n.json", n))
         row = self.p50(rep)
         self.assertEqual(row["verdict"], "inconclusive")
-        self.assertIn("2 paired rounds; a test needs 3", row["reason"])
+        self.assertIn("too few rounds: 2 paired rounds; a test needs 3", row["reason"])
+
+    def test_too_few_rounds_is_inconclusive_however_large_the_change(self):
+        # Two rounds, a doubling: the single-value noise band must not turn that into a
+        # verdict, since one round's ratio is one noisy sample.
+        b, n = ab_pair([1.0] * 2, factors={"pingpong/": 2.0})
+        code, rep, _ = self.report(self.write("b.json", b), self.write("n.json", n))
+        row = self.p50(rep)
+        self.assertEqual((row["verdict"], row["test"]), ("inconclusive", "few-rounds"))
+        self.assertIn("too few rounds: 2 paired rounds", row["reason"])
+        self.assertEqual(code, 0)
 
     def test_every_round_moved_is_not_compared(self):
         b, n = ab_pair([1.0] * 3)
