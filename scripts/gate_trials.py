@@ -55,8 +55,8 @@ SENSITIVITY_GOAL = 0.9  # at least this fraction of trials detect the slowdown
 # factors of --slowdown (7-15% for 10%). A busy delay is not always the share of the round
 # trip it was calibrated to be: the host may move the vCPUs between calibration and trial,
 # and on a sub-200 ns spinning round trip even the shortest delay can cost several times
-# its length (it costs two timer reads and can change when the line moves between the
-# cores). Off-target trials are counted as they fell; the summary says how many there were.
+# its length (on the development VM: two timer reads of ~10 ns each, and more that is
+# not explained). Off-target trials are counted as they fell; the summary says how many there were.
 ON_TARGET = (0.7, 1.5)
 
 
