@@ -11,8 +11,9 @@ aa           runs scripts/ab.py with the same build on both sides, --trials time
              flagged change: a threshold above it would have kept these A/A runs clean.
 sensitivity  slows the candidate by a known amount with ipcmeter's
              --calibration_delay_ns=N (a fixed busy delay per message sent by the
-             measuring side, so a round trip grows by at least N ns) and counts the trials in
-             which the gate flags every --target benchmark as regressed (goal: 9 of 10).
+             measuring side, so a round trip grows by at least N ns) and counts the
+             trials in which the gate flags every --target benchmark as regressed (goal:
+             9 of 10).
              Without --delay-ns, N is calibrated before every trial: one run of BIN on
              --target, N = --slowdown percent of the median rtt_p50_ns. Calibrating per
              trial keeps the slowdown near --slowdown percent when the host moves the
@@ -56,7 +57,8 @@ SENSITIVITY_GOAL = 0.9  # at least this fraction of trials detect the slowdown
 # trip it was calibrated to be: the host may move the vCPUs between calibration and trial,
 # and on a sub-200 ns spinning round trip even the shortest delay can cost several times
 # its length (on the development VM: two timer reads of ~10 ns each, and more that is
-# not explained). Off-target trials are counted as they fell; the summary says how many there were.
+# not explained). Off-target trials are counted as they fell; the summary says how many
+# there were.
 ON_TARGET = (0.7, 1.5)
 
 
