@@ -253,9 +253,13 @@ void Session::watch() {
         last = now_progress;
         last_change = Clock::now();
       } else if (Clock::now() - last_change > peer_timeout()) {
+        std::string finding = "peer stopped answering for " + std::to_string(peer_timeout().count()) + " s and was killed";
+        // Record why before the kill: the kill closes the peer's end, and a reader that
+        // sees end-of-file before the finding is set would blame the peer's death instead.
+        if (finding_.empty()) finding_ = finding;
         if (pid_ > 0) kill(pid_, SIGKILL);
         lock.unlock();
-        trip("peer stopped answering for " + std::to_string(peer_timeout().count()) + " s and was killed");
+        trip(std::move(finding));
         lock.lock();
       }
     } else {
