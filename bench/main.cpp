@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -159,7 +160,8 @@ int main(int argc, char** argv) {
   raise_msgqueue_limit();
   TickClock::get();
 
-  s.calibration_delay_ticks = std::uint64_t(double(cl.calibration_delay_ns) / TickClock::get().ns_per_tick());
+  const double loops_per_ns = cl.calibration_delay_ns > 0 ? busy_loop_per_ns() : 0;
+  s.calibration_delay_loops = std::uint64_t(std::llround(double(cl.calibration_delay_ns) * loops_per_ns));
   const int parent_cpu = parent_cpu_of(s.placement);
   if (parent_cpu >= 0) pin_this_thread(parent_cpu);
 
@@ -168,9 +170,13 @@ int main(int argc, char** argv) {
     warn_if_busy("at the start of", warnings);
     s.floors_start = measure_floors(s.placement);
   }
-  if (cl.calibration_delay_ns > 0)
-    warnings.push_back("calibration delay of " + std::to_string(cl.calibration_delay_ns) +
-                       " ns per message is on: these results are slowed on purpose");
+  if (cl.calibration_delay_ns > 0) {
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%.2f", loops_per_ns);
+    warnings.push_back("calibration delay of " + std::to_string(cl.calibration_delay_ns) + " ns per message (" +
+                       std::to_string(s.calibration_delay_loops) + " iterations of a busy loop timed at " + rate +
+                       " per ns) is on: these results are slowed on purpose");
+  }
 
 
   const nlohmann::json env = environment_fingerprint();

@@ -36,7 +36,7 @@ void run(benchmark::State& state, const LinkVariant& v) {
 
   const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
   const std::uint64_t t0 = TickClock::now();
-  Status st = pingpong_loop(s.channel(), ms, rtt, s.progress(), suite().calibration_delay_ticks, seq,
+  Status st = pingpong_loop(s.channel(), ms, rtt, s.progress(), suite().calibration_delay_loops, seq,
                             [&] { return state.KeepRunning(); });
   const std::uint64_t t1 = TickClock::now();
   if (st) st = s.request_stop(ms, seq);

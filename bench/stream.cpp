@@ -29,7 +29,7 @@ void run(benchmark::State& state, const LinkVariant& v) {
 
   const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
   const std::uint64_t t0 = TickClock::now();
-  Status st = stream_loop(s.channel(), ms, s.progress(), suite().calibration_delay_ticks, seq,
+  Status st = stream_loop(s.channel(), ms, s.progress(), suite().calibration_delay_loops, seq,
                           [&] { return state.KeepRunning(); });
   if (st) st = s.request_stop(ms, seq);
   const std::uint64_t t1 = TickClock::now();

@@ -24,7 +24,7 @@ struct Suite {
   Placement placement;
   Floors floors_start;
   std::uint64_t calibration_delay_ns = 0;
-  std::uint64_t calibration_delay_ticks = 0;
+  std::uint64_t calibration_delay_loops = 0;
 };
 Suite& suite();
 

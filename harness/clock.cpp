@@ -1,5 +1,6 @@
 #include "harness/clock.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -67,6 +68,22 @@ void TickClock::adopt(double ns_per_tick) {
 const TickClock& TickClock::get() {
   static const TickClock clock;
   return clock;
+}
+
+double busy_loop_per_ns() {
+  static const double per_ns = [] {
+    constexpr std::uint64_t kIterations = 10'000'000;
+    // The fastest of a few runs: a preemption only makes a run look slower.
+    double best = 0;
+    for (int i = 0; i < 3; ++i) {
+      const std::uint64_t t0 = mono_ns();
+      busy_loop(kIterations);
+      const std::uint64_t ns = mono_ns() - t0;
+      if (ns > 0) best = std::max(best, double(kIterations) / double(ns));
+    }
+    return best;
+  }();
+  return per_ns;
 }
 
 std::uint64_t thread_cpu_ns() noexcept { return cpu_ns_of(CLOCK_THREAD_CPUTIME_ID); }

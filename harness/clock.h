@@ -47,6 +47,17 @@ class TickClock {
   std::uint64_t mult_ = 1ull << 32;
 };
 
+// A busy delay counted in loop iterations instead of timer reads. On a VM one TSC read
+// can cost 10 ns, so a spin that reads the clock cannot add 15 ns to a 150 ns round trip;
+// this loop has no reads, and its cost is whatever busy_loop_per_ns() says.
+inline void busy_loop(std::uint64_t iterations) noexcept {
+  // The asm hides the counter from the optimiser, which would otherwise delete the loop.
+  for (std::uint64_t i = 0; i < iterations; ++i) asm volatile("" : "+r"(i));
+}
+
+// busy_loop iterations per ns on this CPU, timed once (about 30 ms) and kept.
+double busy_loop_per_ns();
+
 // CPU time of the calling thread, in ns.
 std::uint64_t thread_cpu_ns() noexcept;
 // CPU time read from a clock id (another thread's or process's), in ns; 0 if unreadable.

@@ -61,14 +61,6 @@ int run_job(const PartyJob& job, GroupHeader* h, std::byte* base, int index, int
   return job.fn(ctx);
 }
 
-// "/" + unique_name(what), out of line: inlined into create(), g++ 12 warns falsely
-// (-Wrestrict) about the concatenation.
-[[gnu::noinline]] std::string slash_name(std::string_view what) {
-  std::string n = unique_name(what);
-  n.insert(n.begin(), '/');
-  return n;
-}
-
 }  // namespace
 
 // ---- ShmSegment ----

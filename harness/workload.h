@@ -13,7 +13,7 @@
 
 namespace ipcm {
 
-// Busy-waits `ticks` of the tick clock: the calibration delay that makes a known slowdown.
+// Busy-waits `ticks` of the tick clock: a task's work in the pool benchmarks.
 inline void spin_ticks(std::uint64_t ticks) noexcept {
   const std::uint64_t until = TickClock::now() + ticks;
   while (TickClock::now() < until) {
@@ -26,13 +26,13 @@ inline void spin_ticks(std::uint64_t ticks) noexcept {
 // histogram holds the transport's round trip plus one timer read, not the harness's work.
 template <class More>
 Status pingpong_loop(Channel& ch, MessageSet& ms, Histogram& rtt_ns, std::atomic<std::uint64_t>& progress,
-                     std::uint64_t delay_ticks, std::uint64_t& seq, More&& more) noexcept {
+                     std::uint64_t delay_loops, std::uint64_t& seq, More&& more) noexcept {
   const TickClock& clock = TickClock::get();
   while (more()) {
     const Bytes msg = ms.stamp(MsgKind::kData, seq);
     const std::uint64_t start = TickClock::now();
     // Inside the interval: the calibration delay must lengthen the round trip it is timed in.
-    if (delay_ticks != 0) spin_ticks(delay_ticks);
+    if (delay_loops != 0) busy_loop(delay_loops);
     if (Status st = ch.send(msg); !st) return st;
     Bytes reply;
     if (Status st = ch.recv(reply); !st) return st;
@@ -47,10 +47,10 @@ Status pingpong_loop(Channel& ch, MessageSet& ms, Histogram& rtt_ns, std::atomic
 // One-way messages until more() says stop; the transport's own capacity (the link's depth)
 // bounds how far the sender runs ahead. The receiver checks every message.
 template <class More>
-Status stream_loop(Channel& ch, MessageSet& ms, std::atomic<std::uint64_t>& progress, std::uint64_t delay_ticks,
+Status stream_loop(Channel& ch, MessageSet& ms, std::atomic<std::uint64_t>& progress, std::uint64_t delay_loops,
                    std::uint64_t& seq, More&& more) noexcept {
   while (more()) {
-    if (delay_ticks != 0) spin_ticks(delay_ticks);
+    if (delay_loops != 0) busy_loop(delay_loops);
     if (Status st = ch.send(ms.stamp(MsgKind::kData, seq)); !st) return st;
     progress.store(++seq, std::memory_order_relaxed);
   }
