@@ -160,10 +160,11 @@ int main(int argc, char** argv) {
   raise_msgqueue_limit();
   TickClock::get();
 
-  const double loops_per_ns = cl.calibration_delay_ns > 0 ? busy_loop_per_ns() : 0;
-  s.calibration_delay_loops = std::uint64_t(std::llround(double(cl.calibration_delay_ns) * loops_per_ns));
   const int parent_cpu = parent_cpu_of(s.placement);
   if (parent_cpu >= 0) pin_this_thread(parent_cpu);
+  // Timed after pinning, on the CPU the delay will run on.
+  const double loops_per_ns = cl.calibration_delay_ns > 0 ? busy_loop_per_ns() : 0;
+  s.calibration_delay_loops = std::uint64_t(std::llround(double(cl.calibration_delay_ns) * loops_per_ns));
 
   std::vector<std::string> warnings;
   if (!cl.list_only) {

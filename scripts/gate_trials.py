@@ -11,7 +11,7 @@ aa           runs scripts/ab.py with the same build on both sides, --trials time
              flagged change: a threshold above it would have kept these A/A runs clean.
 sensitivity  slows the candidate by a known amount with ipcmeter's
              --calibration_delay_ns=N (a fixed busy delay per message sent by the
-             measuring side, so a round trip grows by at least N ns) and counts the
+             measuring side, so a round trip grows by about N ns) and counts the
              trials in which the gate flags every --target benchmark as regressed (goal:
              9 of 10).
              Without --delay-ns, N is calibrated before every trial: one run of BIN on
