@@ -15,6 +15,7 @@
 #include "harness/buffer.h"
 #include "harness/clock.h"
 #include "harness/floors.h"
+#include "harness/histogram.h"
 
 namespace ipcm {
 namespace {
@@ -34,17 +35,27 @@ void bm_c2c_rtt(benchmark::State& state, const Placement& p) {
     state.SkipWithError(kPinRefused);
     return;
   }
-  CacheLineBouncer bouncer(peer, parent == peer);  // partner runs until bouncer is destroyed
-  if (!bouncer.ok()) {
-    state.SkipWithError(bouncer.error());
+  C2cPartner partner(peer, parent == peer);  // runs until partner is destroyed
+  if (!partner.ok()) {
+    state.SkipWithError(partner.error());
     return;
   }
+  // Always the first protocol (one shared line, pause in the wait), whichever wins the
+  // floor: a benchmark name keeps one meaning across runs. floors.c2c_protocols has all.
+  static_assert(kC2cProtocols[0].layout == LineLayout::kSharedLine && kC2cProtocols[0].pause);
+  partner.begin_protocol(kC2cProtocols[0]);
+  Histogram rtt_ns;
   for (auto _ : state) {
     const std::uint64_t t0 = TickClock::now();
-    bouncer.round_trip();
-    state.SetIterationTime(clock.to_ns(TickClock::now() - t0) * kSecondsPerNs);
+    partner.round_trip<LineLayout::kSharedLine, true>();
+    const std::uint64_t ticks = TickClock::now() - t0;
+    rtt_ns.record(clock.to_ns_fast(ticks));
+    state.SetIterationTime(clock.to_ns(ticks) * kSecondsPerNs);
   }
+  partner.end_protocol();
   state.SetItemsProcessed(state.iterations());
+  state.counters["rtt_p50_ns"] = rtt_ns.quantile(0.50);
+  state.counters["rtt_p99_ns"] = rtt_ns.quantile(0.99);
 }
 
 void bm_memcpy(benchmark::State& state, const Placement& p, std::size_t bytes) {

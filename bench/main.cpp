@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> warnings;
   if (!cl.list_only) {
     warn_if_busy("at the start of", warnings);
-    s.floors_start = measure_floors(s.placement);
+    s.floors_start = measure_floors(s.placement, profile.sizes);
   }
   if (cl.calibration_delay_ns > 0) {
     char rate[32];
@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
   std::optional<nlohmann::json> end_of_run;
   EndOfRun end = [&]() -> const nlohmann::json& {
     if (!end_of_run) {
-      const Floors floors_end = measure_floors(s.placement);
+      const Floors floors_end = measure_floors(s.placement, profile.sizes);
       std::vector<std::string> all = warnings;
       warn_if_busy("at the end of", all);
       for (std::string& w : drift_warnings(s.floors_start, floors_end, kFloorDriftWarn)) all.push_back(std::move(w));

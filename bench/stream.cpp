@@ -4,6 +4,8 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/suite.h"
+#include "harness/c2c_copy.h"
+#include "harness/floors.h"
 #include "harness/session.h"
 #include "harness/workload.h"
 
@@ -19,8 +21,10 @@ void run(benchmark::State& state, const LinkVariant& v) {
   opt.cfg.depth = kStreamWindow;
   opt.cfg.wait = v.wait.value_or(Wait::kBlock);
   opt.peer_cpu = peer_cpu_of(suite().placement);
-  // The reference is measured before the session exists, never while a peer spins.
+  // The references are measured before the session exists, never while a peer spins. The
+  // stream writes on the parent's CPU and reads on the peer's, as the copy floor does.
   const double memcpy_ref = memcpy_gbps(v.size);
+  const double copy_floor = c2c_copy_gbps(v.size, opt.peer_cpu, parent_cpu_of(suite().placement));
   Made<Session> made = Session::start(opt);
   if (!made) return skip(state, made.error);
   Session& s = *made.value;
@@ -43,7 +47,13 @@ void run(benchmark::State& state, const LinkVariant& v) {
   state.SetBytesProcessed(std::int64_t(seq * v.size));
   auto& c = state.counters;
   if (seq > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(seq);
-  if (seconds > 0 && memcpy_ref > 0) c["ratio_to_memcpy"] = double(seq * v.size) / seconds / (memcpy_ref * 1e9);
+  // Bytes over elapsed time on every side of these ratios (harness/c2c_copy.h).
+  const double bytes_per_second = double(seq * v.size) / seconds;
+  if (seconds > 0 && memcpy_ref > 0) c["ratio_to_memcpy"] = bytes_per_second / (memcpy_ref * 1e9);
+  if (seconds > 0 && copy_floor > 0) c["ratio_to_floor"] = bytes_per_second / (copy_floor * 1e9);
+  // What the row really had in flight: rings and queues hold the window, pipes and sockets
+  // hold what their buffer allows (tcp cannot tell, and the counter is then absent).
+  if (const auto w = s.window_msgs()) c["window_msgs"] = double(*w);
 }
 
 }  // namespace

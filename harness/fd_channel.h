@@ -2,6 +2,9 @@
 // link's fixed size, so framing is "read exactly msg_bytes".
 #pragma once
 
+#include <cstddef>
+#include <optional>
+
 #include "harness/buffer.h"
 #include "harness/transport.h"
 
@@ -32,5 +35,18 @@ bool parse_fd_pair_arg(const std::string& arg, int& rfd, int& wfd);
 Made<Channel> attach_fd_pair(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_process);
 
 void close_fd(int& fd) noexcept;
+
+// For a stream (cfg.depth > 1): sizes the pipe under fd to hold cfg.depth messages, as a ring
+// or a queue does, where the kernel allows (it rounds up to a power of two pages and caps an
+// unprivileged process at /proc/sys/fs/pipe-max-size). Returns the messages the pipe holds
+// afterwards, nullopt if the kernel does not say. A round trip (depth 1) keeps the default.
+std::optional<std::size_t> size_pipe_window(int fd, const ChannelConfig& cfg) noexcept;
+
+// For a connected pair of local stream sockets both held here: asks for send buffers that
+// hold cfg.depth messages (the kernel charges each message its bookkeeping too, so the ask
+// includes a margin) and then counts how many messages of cfg.msg_bytes really fit from
+// wfd before a non-blocking send would wait, draining them from rfd. nullopt if the count
+// could not be made.
+std::optional<std::size_t> size_socket_window(int wfd, int rfd, const ChannelConfig& cfg) noexcept;
 
 }  // namespace ipcm

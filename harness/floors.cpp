@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "harness/buffer.h"
+#include "harness/c2c_copy.h"
 #include "harness/check.h"
 #include "harness/clock.h"
 
@@ -27,8 +28,6 @@ namespace {
 
 // Batches per probe: the median of 11 shrugs off up to 5 preempted batches.
 constexpr int kBatches = 11;
-constexpr int kC2cWarmupTrips = 500;
-constexpr long kC2cTripsPerBatch = 2000;
 constexpr long kSyscallsPerBatch = 2000;
 constexpr long kTimerReadsPerBatch = 10000;
 
@@ -201,52 +200,6 @@ nlohmann::json or_null(const std::optional<double>& v) {
 
 }  // namespace
 
-CacheLineBouncer::CacheLineBouncer(int peer_cpu, bool share_cpu) : share_cpu_(share_cpu) {
-  try {
-    thread_ = std::thread([this, peer_cpu] { partner(peer_cpu); });
-  } catch (const std::system_error&) {
-    error_ = "the partner thread could not be started";
-    state_.store(kFailed, std::memory_order_release);
-  }
-  state_.wait(kStarting, std::memory_order_acquire);
-}
-
-CacheLineBouncer::~CacheLineBouncer() {
-  stop_.store(true, std::memory_order_relaxed);
-  if (thread_.joinable()) thread_.join();
-}
-
-void CacheLineBouncer::partner(int cpu) noexcept {
-  if (!pin_this_thread(cpu)) {
-    error_ = "the partner thread could not be pinned to the peer CPU";
-    state_.store(kFailed, std::memory_order_release);
-    state_.notify_one();
-    return;
-  }
-  state_.store(kRunning, std::memory_order_release);
-  state_.notify_one();
-  for (;;) {
-    const std::uint64_t v = line_.load(std::memory_order_acquire);
-    if (v & 1) {
-      line_.store(v + 1, std::memory_order_release);
-      continue;
-    }
-    // The caller stops only after its last answer, so no odd value is left unanswered.
-    if (stop_.load(std::memory_order_relaxed)) return;
-    wait_a_little();
-  }
-}
-
-double c2c_rtt_ns(int cpu_a, int cpu_b) {
-  TickClock::get();  // calibrate before any timestamp is taken
-  const ScopedPin pin(cpu_a);
-  if (!pin.ok()) return kNaN;
-  CacheLineBouncer bouncer(cpu_b, cpu_a == cpu_b);
-  if (!bouncer.ok()) return kNaN;
-  for (int i = 0; i < kC2cWarmupTrips; ++i) bouncer.round_trip();
-  return median_ns_per_op(kBatches, kC2cTripsPerBatch, [&bouncer] { bouncer.round_trip(); });
-}
-
 double memcpy_gbps(std::size_t bytes) {
   TickClock::get();
   const std::lock_guard lock(memcpy_mutex());
@@ -282,10 +235,10 @@ double timer_resolution_ns() {
   return best == ~0ull ? kNaN : TickClock::get().to_ns(best);
 }
 
-Floors measure_floors(const Placement& p) {
+Floors measure_floors(const Placement& p, std::span<const std::size_t> streamed_sizes) {
   TickClock::get();
   Floors f;
-  f.c2c_rtt_ns = known(c2c_rtt_ns(parent_cpu_of(p), peer_cpu_of(p)));
+  f.c2c = measure_c2c_floor(parent_cpu_of(p), peer_cpu_of(p));
   {
     // The one-thread probes run where the parent side runs; unpinned if that is refused,
     // since they do not depend on a pair of CPUs.
@@ -297,35 +250,47 @@ Floors measure_floors(const Placement& p) {
     f.timer_resolution_ns = known(timer_resolution_ns());
   }
   f.memcpy_gbps_by_size = memcpy_sizes_measured();
+  for (const std::size_t bytes : streamed_sizes) {
+    const double gbps = measure_c2c_copy_gbps(bytes, peer_cpu_of(p), parent_cpu_of(p));
+    if (std::isfinite(gbps)) f.c2c_copy_gbps_by_size[bytes] = gbps;
+  }
   return f;
 }
 
 nlohmann::json to_json(const Floors& f) {
-  nlohmann::json by_size = nlohmann::json::object();
-  for (const auto& [bytes, gbps] : f.memcpy_gbps_by_size) by_size[std::to_string(bytes)] = gbps;
-  return {
-      {"c2c_rtt_ns", or_null(f.c2c_rtt_ns)},
+  const auto by_size_json = [](const std::map<std::size_t, double>& m) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [bytes, gbps] : m) j[std::to_string(bytes)] = gbps;
+    return j;
+  };
+  nlohmann::json out = to_json(f.c2c);
+  out.update({
       {"memcpy_gbps_cache", or_null(f.memcpy_gbps_cache)},
       {"memcpy_gbps_dram", or_null(f.memcpy_gbps_dram)},
       {"syscall_ns", or_null(f.syscall_ns)},
       {"timer_ns", or_null(f.timer_ns)},
       {"timer_resolution_ns", or_null(f.timer_resolution_ns)},
-      {"memcpy_gbps_by_size", by_size},
-  };
+      {"memcpy_gbps_by_size", by_size_json(f.memcpy_gbps_by_size)},
+      {"c2c_copy_gbps_by_size", by_size_json(f.c2c_copy_gbps_by_size)},
+  });
+  return out;
 }
 
 std::vector<std::string> drift_warnings(const Floors& start, const Floors& end, double limit) {
   static const std::pair<const char*, std::optional<double> Floors::*> kProbes[] = {
-      {"c2c_rtt_ns", &Floors::c2c_rtt_ns},
       {"memcpy_gbps_cache", &Floors::memcpy_gbps_cache},
       {"memcpy_gbps_dram", &Floors::memcpy_gbps_dram},
       {"syscall_ns", &Floors::syscall_ns},
       {"timer_ns", &Floors::timer_ns},
   };
+  struct StartEnd {
+    const char* name;
+    std::optional<double> a, b;
+  };
+  std::vector<StartEnd> pairs{{"c2c_rtt_ns", start.c2c.p50_ns, end.c2c.p50_ns}};
+  for (const auto& [name, member] : kProbes) pairs.push_back({name, start.*member, end.*member});
   std::vector<std::string> warnings;
-  for (const auto& [name, member] : kProbes) {
-    const auto& a = start.*member;
-    const auto& b = end.*member;
+  for (const auto& [name, a, b] : pairs) {
     if (!a || !b || *a <= 0) continue;
     const double change = std::abs(*b - *a) / *a;
     if (!(change > limit)) continue;

@@ -34,6 +34,8 @@ class Session {
   ~Session();
 
   Channel& channel() noexcept { return *channel_; }
+  // The link's window in messages, as the system granted it (Link::window_msgs).
+  std::optional<std::size_t> window_msgs() const { return link_->window_msgs(); }
   // Bumped by the workload after every message; the watchdog reads it to tell a slow peer
   // from a stuck one.
   std::atomic<std::uint64_t>& progress() noexcept { return progress_; }

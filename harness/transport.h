@@ -76,6 +76,10 @@ class Link {
   virtual void close_peer_side() noexcept {}
   // From the watchdog thread: wake anything blocked in a way a signal cannot interrupt.
   virtual void interrupt() noexcept {}
+  // Messages one direction holds before the sender must wait, as the system granted it
+  // (a ring's slots, a queue's depth, a pipe's or socket's buffer measured in messages):
+  // the window a stream row really had. nullopt where the transport cannot tell.
+  virtual std::optional<std::size_t> window_msgs() const { return std::nullopt; }
 };
 
 struct TransportDef {

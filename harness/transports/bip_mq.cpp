@@ -88,6 +88,7 @@ class BipLink final : public Link {
   Made<Channel> open_parent() override {
     return {std::make_unique<BipChannel>(*to_peer, *from_peer, cfg), {}};
   }
+  std::optional<std::size_t> window_msgs() const override { return std::size_t(to_peer->get_max_msg()); }
   void interrupt() noexcept override {
     for (auto* q : {to_peer.get(), from_peer.get()}) {
       try {

@@ -19,6 +19,7 @@ class FifoLink final : public Link {
   std::string to_peer, from_peer;
   int wfd = -1, rfd = -1;
   ChannelConfig cfg;
+  std::optional<std::size_t> window;
 
   ~FifoLink() override {
     close_fd(wfd);
@@ -36,8 +37,12 @@ class FifoLink final : public Link {
     if (wfd < 0) return Made<Channel>::Fail(sys_error("open " + to_peer));
     rfd = open_interruptible(from_peer.c_str(), O_RDONLY | O_CLOEXEC, cfg);
     if (rfd < 0) return Made<Channel>::Fail(sys_error("open " + from_peer));
+    // Sized once both ends are open: a FIFO has no buffer before that.
+    window = size_pipe_window(wfd, cfg);
+    (void)size_pipe_window(rfd, cfg);
     return {std::make_unique<FdChannel>(rfd, wfd, cfg, false), {}};
   }
+  std::optional<std::size_t> window_msgs() const override { return window; }
 };
 
 Made<Link> create(const ChannelConfig& cfg) {

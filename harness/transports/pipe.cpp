@@ -13,6 +13,7 @@ class PipeLink final : public Link {
   int to_peer[2] = {-1, -1};    // parent writes [1], peer reads [0]
   int from_peer[2] = {-1, -1};  // peer writes [1], parent reads [0]
   ChannelConfig cfg;
+  std::optional<std::size_t> window;
 
   ~PipeLink() override {
     for (int* fd : {&to_peer[0], &to_peer[1], &from_peer[0], &from_peer[1]}) close_fd(*fd);
@@ -28,6 +29,7 @@ class PipeLink final : public Link {
     close_fd(to_peer[0]);
     close_fd(from_peer[1]);
   }
+  std::optional<std::size_t> window_msgs() const override { return window; }
 };
 
 Made<Link> create(const ChannelConfig& cfg) {
@@ -35,6 +37,8 @@ Made<Link> create(const ChannelConfig& cfg) {
   link->cfg = cfg;
   if (pipe2(link->to_peer, O_CLOEXEC) != 0 || pipe2(link->from_peer, O_CLOEXEC) != 0)
     return Made<Link>::Fail(sys_error("pipe2"));
+  link->window = size_pipe_window(link->to_peer[1], cfg);
+  (void)size_pipe_window(link->from_peer[1], cfg);
   return {std::move(link), {}};
 }
 

@@ -132,6 +132,8 @@ class MqLink final : public Link {
     }
     return {std::make_unique<MqChannel>(out, in, cfg), {}};
   }
+  // After create_queue, which lowers it to what msg_max allows.
+  std::optional<std::size_t> window_msgs() const override { return std::size_t(maxmsg); }
 };
 
 // Creates one queue exclusively, mode 0600; fewer slots when the unprivileged msg_max is lower.

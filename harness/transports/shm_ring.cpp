@@ -246,6 +246,7 @@ class RingLink final : public Link {
   std::string name;
   Mapping map;
   ChannelConfig cfg;
+  std::size_t slots = 0;
 
   ~RingLink() override {
     if (!name.empty()) {
@@ -257,6 +258,7 @@ class RingLink final : public Link {
   Made<Channel> open_parent() override {
     return {std::make_unique<RingChannel>(map.rings[0], map.rings[1], cfg), {}};
   }
+  std::optional<std::size_t> window_msgs() const override { return slots; }
 };
 
 Made<Link> create(const ChannelConfig& cfg) {
@@ -276,6 +278,7 @@ Made<Link> create(const ChannelConfig& cfg) {
   std::memset(link->map.region.get_address(), 0, g.total());
   auto* h = static_cast<Header*>(link->map.region.get_address());
   *h = Header{kMagic, cfg.msg_bytes, g.slots, g.stride, g.small};
+  link->slots = g.slots;
   link->map.bind();
   return {std::move(link), {}};
 }

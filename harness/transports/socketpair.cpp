@@ -11,6 +11,7 @@ class SocketpairLink final : public Link {
  public:
   int sv[2] = {-1, -1};  // parent uses [0], peer [1]
   ChannelConfig cfg;
+  std::optional<std::size_t> window;
 
   ~SocketpairLink() override {
     close_fd(sv[0]);
@@ -21,6 +22,7 @@ class SocketpairLink final : public Link {
     return {std::make_unique<FdChannel>(sv[0], sv[0], cfg, false), {}};
   }
   void close_peer_side() noexcept override { close_fd(sv[1]); }
+  std::optional<std::size_t> window_msgs() const override { return window; }
 };
 
 Made<Link> create(const ChannelConfig& cfg) {
@@ -28,6 +30,8 @@ Made<Link> create(const ChannelConfig& cfg) {
   link->cfg = cfg;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, link->sv) != 0)
     return Made<Link>::Fail(sys_error("socketpair"));
+  // Both ends are still here, so the window can be counted before the peer exists.
+  link->window = size_socket_window(link->sv[0], link->sv[1], cfg);
   return {std::move(link), {}};
 }
 

@@ -80,6 +80,7 @@ class TbbLink final : public Link {
   Made<Channel> open_parent() override {
     return {std::make_unique<TbbChannel>(to_peer, from_peer, cfg), {}};
   }
+  std::optional<std::size_t> window_msgs() const override { return std::size_t(to_peer.full.capacity()); }
   void interrupt() noexcept override {
     for (Direction* d : {&to_peer, &from_peer}) {
       d->full.abort();
