@@ -1,6 +1,7 @@
 #include "harness/clock.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -34,30 +35,61 @@ bool tsc_is_trustworthy() {
   return false;
 }
 
+#if IPCM_HAVE_TSC
+// Both clocks at one instant: a CLOCK_MONOTONIC read between two TSC reads, whose midpoint
+// stands for the TSC at that instant. An interrupt or a preemption between the reads widens
+// the bracket, so the tightest bracket of a few tries is kept.
+struct Reading {
+  std::uint64_t ns;
+  double tsc;
+};
+
+Reading read_both() {
+  constexpr int kTries = 8;
+  Reading best{};
+  std::uint64_t best_width = ~std::uint64_t(0);
+  for (int i = 0; i < kTries; ++i) {
+    const std::uint64_t c0 = __rdtsc();
+    const std::uint64_t t = mono_ns();
+    const std::uint64_t c1 = __rdtsc();
+    if (c1 - c0 < best_width) {
+      best_width = c1 - c0;
+      best = {t, (double(c0) + double(c1)) / 2};
+    }
+  }
+  return best;
+}
+#endif
+
+// ns per TSC tick over a few windows of about 4 ms. A window hit by something its brackets
+// did not catch errs either way, so the median is kept: the minimum would pick the window
+// whose error is most negative, a bias carried into every result.
+double calibrate_ns_per_tsc_tick() {
+#if IPCM_HAVE_TSC
+  constexpr int kWindows = 5;
+  constexpr std::uint64_t kWindowNs = 4'000'000;
+  std::array<double, kWindows> npt{};
+  for (double& w : npt) {
+    const Reading a = read_both();
+    while (mono_ns() - a.ns < kWindowNs) {
+    }
+    const Reading b = read_both();
+    w = double(b.ns - a.ns) / (b.tsc - a.tsc);
+  }
+  std::nth_element(npt.begin(), npt.begin() + kWindows / 2, npt.end());
+  return npt[kWindows / 2];
+#else
+  return 1.0;  // no TSC: the clock is clock_gettime's, in ns
+#endif
+}
+
 }  // namespace
 
 TickClock::TickClock() {
   use_tsc_ = tsc_is_trustworthy();
   if (!use_tsc_) return;
-  if (adopted_ > 0) {
-    ns_per_tick_ = adopted_;
-    mult_ = std::uint64_t(adopted_ * 4294967296.0);
-    return;
-  }
-  // Calibrate over ~20 ms; take the best of three windows so a preemption in one does not skew it.
-  double best = 0;
-  for (int i = 0; i < 3; ++i) {
-    const std::uint64_t t0 = mono_ns();
-    const std::uint64_t c0 = __rdtsc();
-    while (mono_ns() - t0 < 7'000'000) {
-    }
-    const std::uint64_t t1 = mono_ns();
-    const std::uint64_t c1 = __rdtsc();
-    const double npt = double(t1 - t0) / double(c1 - c0);
-    if (best == 0 || npt < best) best = npt;
-  }
-  ns_per_tick_ = best;
-  mult_ = std::uint64_t(best * 4294967296.0);
+  ns_per_tick_ = adopted_ > 0 ? adopted_ : calibrate_ns_per_tsc_tick();
+  mult_ = std::uint64_t(ns_per_tick_ * 4294967296.0);
 }
 
 void TickClock::adopt(double ns_per_tick) {

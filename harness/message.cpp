@@ -1,6 +1,7 @@
 #include "harness/message.h"
 
 #include <bit>
+#include <iterator>
 
 #include "harness/check.h"
 
@@ -54,19 +55,40 @@ Status verify_message(Bytes msg, std::size_t size, MsgKind kind, std::uint64_t s
   if (kind_of(h.seq_kind) != kind) return Status::Corrupt("message of an unexpected kind");
   if ((h.seq_kind & kSeqMask) != (std::uint32_t(seq) & kSeqMask))
     return Status::Corrupt("message out of sequence (lost, duplicated or reordered)");
-  const std::uint64_t ph = payload_hash(msg.data() + sizeof h, size - sizeof h);
+  std::uint32_t trailer;
+  std::memcpy(&trailer, msg.data() + trailer_offset(size), sizeof trailer);
+  if (trailer != h.seq_kind)
+    return Status::Corrupt("message ends with another message's bytes (a slot read before it was rewritten)");
+  const std::uint64_t ph = payload_hash(msg.data() + sizeof h, hashed_bytes(size));
   if (fold_checksum(ph, h.seq_kind) != h.checksum)
-    return Status::Corrupt("message failed its checksum (corrupted)");
+    return Status::Corrupt("message failed its checksum (corrupted, or partly another message's)");
   return Status::Ok();
 }
 
+namespace {
+
+// Odd primes, largest first: each shares no factor with any power of two.
+constexpr std::size_t kPatternCounts[] = {MessageSet::kMaxPatterns, 31, 13, 7, 5, 3};
+
+std::size_t pattern_count(std::size_t stride) {
+  for (std::size_t n : kPatternCounts)
+    if (n * stride <= MessageSet::kPatternBytesBudget) return n;
+  return kPatternCounts[std::size(kPatternCounts) - 1];
+}
+
+}  // namespace
+
 MessageSet::MessageSet(std::size_t size, std::uint64_t salt)
-    : size_(size), stride_((size + kCacheLine - 1) / kCacheLine * kCacheLine) {
+    : size_(size),
+      stride_((size + kCacheLine - 1) / kCacheLine * kCacheLine),
+      trailer_at_(trailer_offset(size)),
+      patterns_(pattern_count(stride_)),
+      mod_mul_(~std::uint64_t(0) / patterns_ + 1) {
   IPCM_CHECK(size >= kMinMessageBytes && size <= kMaxMessageBytes);
-  buf_ = AlignedBuffer(stride_ * kPatterns);
+  buf_ = AlignedBuffer(stride_ * patterns_);
   // xorshift fill: every pattern differs, so a stale buffer delivered again cannot pass.
   std::uint64_t x = 0x2545F4914F6CDD1Dull ^ (salt * 0x9E3779B97F4A7C15ull) ^ size;
-  for (std::size_t s = 0; s < kPatterns; ++s) {
+  for (std::size_t s = 0; s < patterns_; ++s) {
     std::byte* m = buf_.data() + s * stride_;
     for (std::size_t i = 0; i < size; ++i) {
       x ^= x << 13;
@@ -74,7 +96,10 @@ MessageSet::MessageSet(std::size_t size, std::uint64_t salt)
       x ^= x << 17;
       m[i] = std::byte(x);
     }
-    hashes_[s] = payload_hash(m + sizeof(MsgHeader), size - sizeof(MsgHeader));
+    // Random bytes could repeat in a payload of one to three bytes; the pattern's own
+    // number cannot.
+    if (hashed_bytes(size) != 0) m[sizeof(MsgHeader)] = std::byte(s);
+    hashes_[s] = payload_hash(m + sizeof(MsgHeader), hashed_bytes(size));
   }
 }
 

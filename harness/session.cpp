@@ -17,6 +17,7 @@
 
 #include "harness/check.h"
 #include "harness/clock.h"
+#include "harness/env.h"
 #include "harness/fault_hooks.h"
 #include "harness/fd_channel.h"
 #include "harness/limits.h"
@@ -35,12 +36,39 @@ constexpr auto kWedgedGrace = std::chrono::seconds(5);
 // How long a peer whose channel closed gets to finish exiting before it is killed.
 constexpr auto kExitGrace = std::chrono::milliseconds(1000);
 
-bool pin_thread(pthread_t t, int cpu) {
-  if (cpu < 0) return true;
+// Pins a thread to these CPUs (negative ones ignored); none leaves it where it is.
+bool pin_thread(pthread_t t, const std::vector<int>& cpus) {
   cpu_set_t set;
   CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
+  for (int cpu : cpus)
+    if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &set);
+  if (CPU_COUNT(&set) == 0) return true;
   return pthread_setaffinity_np(t, sizeof set, &set) == 0;
+}
+
+// The CPUs the process was started with, read before main() pins its thread to the measuring
+// CPU (namespace-scope initialisers run first), so the watchdog stays within what the user
+// allowed.
+const std::vector<int> kStartupCpus = thread_affinity();
+
+// Where the watchdog runs. It wakes every kWatchdogPoll for a few microseconds, and a thread
+// starts with its creator's affinity: left alone it would share the measuring CPU and preempt
+// the thread that reads the clock, inside a timed interval. It goes to CPUs neither side
+// uses; with two CPUs only the peer's is left. There a wake-up costs nothing while the peer
+// waits in a blocking receive and otherwise delays one echo, no worse than on the measuring
+// CPU, and the measuring thread (its clock reads, its CPU time, Google Benchmark's
+// bookkeeping) is never preempted by it. A caller pinned to no single CPU has no measuring
+// CPU to keep clear; with one CPU there is no choice. Returns the CPUs, or none to stay put.
+std::vector<int> watchdog_cpus(int peer_cpu) {
+  const std::vector<int> caller = thread_affinity();
+  if (caller.size() != 1) return {};
+  std::vector<int> spare, not_measuring;
+  for (int cpu : kStartupCpus) {
+    if (cpu == caller.front()) continue;
+    not_measuring.push_back(cpu);
+    if (cpu != peer_cpu) spare.push_back(cpu);
+  }
+  return spare.empty() ? not_measuring : spare;
 }
 
 std::string describe_wait_status(int status) {
@@ -88,7 +116,7 @@ Made<Session> Session::start(const SessionOptions& opt) {
 
   if (opt.peer == PeerKind::kThread) {
     s->thread_ = std::thread([s = s.get(), spec] {
-      pin_thread(pthread_self(), s->opt_.peer_cpu);
+      pin_thread(pthread_self(), {s->opt_.peer_cpu});
       Made<Channel> ch = s->opt_.transport->attach(spec, s->opt_.cfg, s->link_.get());
       if (!ch) {
         s->thread_code_ = kPeerAttachFailed;
@@ -154,7 +182,10 @@ Made<Session> Session::start(const SessionOptions& opt) {
     s->have_peer_clock_ = clock_getcpuclockid(s->pid_, &s->peer_clock_) == 0;
   }
 
-  s->watchdog_ = std::thread([p = s.get()] { p->watch(); });
+  s->watchdog_ = std::thread([p = s.get(), cpus = watchdog_cpus(opt.peer_cpu)] {
+    pin_thread(pthread_self(), cpus);
+    p->watch();
+  });
 
   Made<Channel> ch = s->link_->open_parent();
   if (!ch) return Made<Session>::Fail(s->explain(Status::Closed(ch.error.c_str())));

@@ -1,14 +1,17 @@
 """The committed reference baseline (results/baselines/reference-quick.json) is usable.
 
 It must be a quick-profile results file that meets the contract, carry the repetitions
-the unpaired comparison needs, compare cleanly with itself, and cover every benchmark
-the current build's quick profile lists; when a benchmark is added, refresh the file as
-docs/ci-gate.md says ("The reference baseline").
+the unpaired comparison needs, and cover every benchmark the current build's quick
+profile lists; when a benchmark is added, refresh the file as docs/ci-gate.md says
+("The reference baseline"). And the gate must work on it as CI runs it: compared with
+itself it flags nothing, and compared with a copy in which a few rows are 20% slower it
+flags exactly those rows.
 """
 
 import contextlib
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -19,9 +22,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-import compare  # noqa: E402
 import smoke_run  # noqa: E402
-from ipcmeter_results import base_name_of, load, parse_name  # noqa: E402
+from ipcmeter_results import (HIGHER_IS_BETTER, PRIMARY_METRICS, base_name_of, load,  # noqa: E402
+                              parse_name)
+
+COMPARE = os.path.join(ROOT, "scripts", "compare.py")
 
 BASELINE = os.path.join(ROOT, "results", "baselines", "reference-quick.json")
 REFRESH = "refresh results/baselines/reference-quick.json as docs/ci-gate.md says"
@@ -48,16 +53,49 @@ class Baseline(unittest.TestCase):
             if ok:
                 self.assertGreaterEqual(len(ok), BASELINE_REPETITIONS, name)
 
-    def test_compares_cleanly_with_itself(self):
+    def test_compared_with_itself_nothing_changes(self):
+        code, report = run_compare(BASELINE, BASELINE)
+        # 0: no regression with enough evidence; 3: nothing regressed but too many rows
+        # undecided (identical repetitions still leave noisy rows' intervals wide).
+        self.assertIn(code, (0, 3), "compare.py exit codes: 0 no regression, 3 inconclusive")
+        rows = report["comparisons"]
+        self.assertEqual([r["benchmark"] for r in rows if r["verdict"] in ("regressed", "improved")], [])
+        for r in rows:
+            if r.get("ratio") is not None:
+                self.assertAlmostEqual(r["ratio"], 1.0, places=12, msg=r["benchmark"])
+        self.assertEqual(report.get("only_in_base", []), [])
+        self.assertEqual(report.get("only_in_new", []), [])
+        # Every row that ran is judged on every primary metric it has, or says why not.
+        judged = {(r["benchmark"], r["metric"]) for r in rows}
+        explained = {nc["benchmark"] for nc in report["not_compared"]}
+        for name, recs in self.results.benchmarks().items():
+            ok = [r for r in recs if r.error is None]
+            if not ok or name in explained:
+                continue
+            for metric in PRIMARY_METRICS.get(ok[0].family, ["real_time_ns"]):
+                if all(metric in r.metrics for r in ok):
+                    self.assertIn((name, metric), judged)
+
+    def test_an_injected_slowdown_is_flagged(self):
+        targets = steady_rows(self.results)
+        self.assertGreaterEqual(len(targets), 4, "too few steady rows to inject into; " + REFRESH)
+        with open(BASELINE) as f:
+            doc = json.load(f)
+        for entry in doc["benchmarks"]:
+            family, params, _ = parse_name(entry["name"])
+            if base_name_of(family, params) in targets and entry.get("aggregate_name") != "cv":
+                slow_down(entry, PRIMARY_METRICS[family], SLOWDOWN)
         with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "c.json")
-            with contextlib.redirect_stdout(io.StringIO()):
-                code = compare.main([BASELINE, BASELINE, "--normalize-floors", "--json", out])
-            self.assertEqual(code, 0)
-            with open(out) as f:
-                report = json.load(f)
-        self.assertFalse([c for c in report["comparisons"]
-                          if c["verdict"] in ("regressed", "improved")])
+            slower = os.path.join(tmp, "slower.json")
+            with open(slower, "w") as f:
+                json.dump(doc, f)
+            code, report = run_compare(BASELINE, slower)
+        self.assertEqual(code, 1, "compare.py exit code 1: regression")
+        flagged = {(r["benchmark"], r["metric"]) for r in report["comparisons"]
+                   if r["verdict"] == "regressed"}
+        self.assertEqual(flagged, {(name, m) for name, family in targets.items()
+                                   for m in PRIMARY_METRICS[family]})
+        self.assertEqual([r["benchmark"] for r in report["comparisons"] if r["verdict"] == "improved"], [])
 
     @unittest.skipUnless(os.environ.get("IPCMETER_BIN"), "IPCMETER_BIN not set (ctest sets it)")
     def test_covers_the_quick_profile(self):
@@ -67,6 +105,60 @@ class Baseline(unittest.TestCase):
         have = set(self.results.benchmarks())
         missing = [n for n in listed if load_name(n) not in have]
         self.assertEqual(missing, [], "the baseline lacks these benchmarks; " + REFRESH)
+
+
+# As the workflow runs it (.github/workflows/ipcmeter-gate.yml), at its threshold.
+COMPARE_FLAGS = ("--normalize-floors", "--threshold", "5")
+SLOWDOWN = 1.2
+# A row whose repetitions all lie within this factor of each other is fully separated from
+# its 20% slower copy, so any sound test must flag it.
+STEADY_SPREAD = 1.1
+# Families whose primary metrics move with the code's speed (compute's speedup is a ratio
+# to its own workers:1 row; floors measure the machine).
+INJECTABLE = ("pingpong", "stream", "fanin", "spawn", "pool", "sync", "state")
+
+
+def run_compare(base, new):
+    """compare.py's exit code and its JSON report."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "c.json")
+        proc = subprocess.run([sys.executable, COMPARE, base, new, *COMPARE_FLAGS, "--json", out],
+                              capture_output=True, text=True, timeout=300)
+        if not os.path.exists(out):
+            raise AssertionError("compare.py wrote no report (exit %d): %s"
+                                 % (proc.returncode, proc.stderr.strip()))
+        with open(out) as f:
+            return proc.returncode, json.load(f)
+
+
+def steady_rows(results):
+    """base name -> family: the steadiest row of each injectable family, if steady enough."""
+    best = {}
+    for name, recs in results.benchmarks().items():
+        ok = [r for r in recs if r.error is None]
+        if len(ok) < BASELINE_REPETITIONS or ok[0].family not in INJECTABLE:
+            continue
+        spread = 0.0
+        for metric in PRIMARY_METRICS[ok[0].family]:
+            values = [r.metrics.get(metric) for r in ok]
+            if None in values or min(values) <= 0:
+                spread = math.inf
+                break
+            # pingpong and sync are normalised by the floor measured before each repetition
+            if "floor_c2c_rtt_ns" in ok[0].metrics and metric.endswith("_ns"):
+                values = [v / r.metrics["floor_c2c_rtt_ns"] for v, r in zip(values, ok)]
+            spread = max(spread, max(values) / min(values))
+        if spread <= STEADY_SPREAD and spread < best.get(ok[0].family, (math.inf,))[0]:
+            best[ok[0].family] = (spread, name)
+    return {name: family for family, (_, name) in best.items()}
+
+
+def slow_down(entry, metrics, factor):
+    """Makes one results entry `factor` times slower in these metrics."""
+    for metric in metrics:
+        if metric in entry:
+            higher = metric in HIGHER_IS_BETTER or metric.endswith("_per_second")
+            entry[metric] = entry[metric] / factor if higher else entry[metric] * factor
 
 
 def load_name(listed):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import statistics
 import sys
 import tempfile
 import unittest
@@ -110,13 +111,27 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(len(self.partial.noisy()), 1)   # the warning; drift already named in it
         self.assertAlmostEqual(self.partial.floor_drift()["c2c_rtt_ns"], 0.35)
 
-    def test_example_from_notes(self):
-        path = "/work/notes/results-example.json"
-        if not os.path.exists(path):
-            self.skipTest("no notes example")
+    def test_a_real_run(self):
+        """What the binary writes, not what make_fixtures.py imitates: the excerpt of the
+        reference baseline in results-example.json (ten repetitions with their aggregates,
+        /manual_time names, a floor probe, an errored row)."""
+        path = fixture("results-example.json")
         r = ir.load(path)
-        self.assertEqual(r.summary("rtt_p50_ns")["pingpong/transport:shm_ring/peer:fork/size:64/wait:spin"], 158.0)
-        self.assertEqual(len(r.errors()), 1)
+        with open(path) as f:
+            doc = json.load(f)
+        raw = doc["benchmarks"]
+        base = "pingpong/transport:shm_ring/peer:fork/size:64/wait:spin"
+        p50s = [b["rtt_p50_ns"] for b in raw
+                if b["name"] == base + "/manual_time" and b["run_type"] == "iteration"]
+        self.assertEqual(len(p50s), 10)
+        self.assertEqual([x.repetition_index for x in r.benchmarks()[base]], list(range(10)))
+        self.assertEqual(r.summary("rtt_p50_ns")[base], statistics.median(p50s))
+        self.assertEqual(set(r.aggregates(base)), {"mean", "median", "stddev", "cv"})
+        self.assertIn("floor/probe:c2c_rtt", r.benchmarks())
+        self.assertEqual(list(r.errors()), ["pingpong/transport:posix_mq/peer:thread/size:65536"])
+        self.assertIn("posix_mq's limit", r.errors()["pingpong/transport:posix_mq/peer:thread/size:65536"])
+        self.assertEqual(r.placement, doc["ipcmeter"]["placement"])
+        self.assertEqual(r.env, doc["ipcmeter"]["env"])
 
     def test_constants(self):
         self.assertEqual(ir.SCHEMA_VERSION, 1)

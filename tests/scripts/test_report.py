@@ -189,13 +189,14 @@ class PartialFixtureTest(ReportRun):
 
 
 class SeveralFilesTest(ReportRun):
-    FILES = ("results-partial.json", "/work/notes/results-example.json"
-             if os.path.exists("/work/notes/results-example.json") else "results-full.json")
+    # A hand-made file beside an excerpt of one the binary wrote.
+    FILES = ("results-partial.json", "results-example.json")
 
     def test_side_by_side(self):
         self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
         for text in (self.html, self.md):
             self.assertIn("fixture-b · 2026-11-21T09:30:00+00:00", text)
+            self.assertIn(ir.load(fixture("results-example.json")).label, text)
             self.assertRegex(text, r"Recommendation — fixture-b")
             self.assertEqual(len(re.findall(r"Recommendation — ", text)), 2)
         header = next(line for line in self.md.splitlines() if line.startswith("| file |"))
