@@ -13,29 +13,45 @@ first-runs-warm effect cancels. Each run is
       --benchmark_out=FILE --benchmark_out_format=json [ARGS]
 
 where ARGS (e.g. --candidate-args "--calibration_delay_ns=20") is split like a shell
-would (shlex) into argv words and never run through a shell.
+would (shlex) into argv words and never run through a shell. The paired test needs at
+least 3 rounds; see compare.py --help for how many make a change of a given size
+detectable.
 
-Written to DIR (default results/runs/ab-<UTC time>/): rounds/ (every run's results,
-stdout and stderr), baseline.json and candidate.json (valid results files: the first
-round's context and ipcmeter object, every round's repetitions renumbered, plus
-ipcmeter.ab describing the pairing), compare.md and compare.json. Then compare.py
-judges candidate against baseline with a paired test over rounds, and its table is
-printed.
+Before the first run and after every run, ab.py runs a floor probe with the BASELINE
+binary only:
 
-Exit status as compare.py: 0 no regression, 1 regression, 2 unusable input or a run
-that failed (one line on stderr).
+  BIN_A --profile P --benchmark_filter='^floor/probe:c2c_rtt(/|$)' --benchmark_out=...
+
+Its core-to-core round trip (the median of the run's start floor, the probe benchmark's
+p50 and the end floor) witnesses where the host placed the two vCPUs. compare.py leaves
+out a round whose three probes (before, between and after its two runs) differ by more
+than --floor-shift-limit times. The witness comes from the base build, never from the
+candidate, so a change under test cannot drop its own rounds from the gate. It sees
+moves between runs, not a move and a move back within one run.
+
+Written to DIR (default results/runs/ab-<UTC time>/): rounds/ (every run's and probe's
+results, stdout and stderr), baseline.json and candidate.json (valid results files: the
+first round's context and ipcmeter object, every round's repetitions renumbered, plus
+ipcmeter.ab describing the pairing and the probes), compare.md and compare.json. Then
+compare.py judges candidate against baseline with a paired test over rounds, and its
+table is printed.
+
+Exit status as compare.py: 0 no regression with enough evidence, 1 regression (or a
+benchmark newly erroring or missing), 2 unusable input or a run that failed (one line on
+stderr), 3 inconclusive.
 """
 
 import argparse
 import copy
 import datetime
 import json
+import math
 import os
 import re
 import shlex
+import statistics
 import subprocess
 import sys
-import tempfile
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +63,16 @@ from ipcmeter_results import ResultsError, load  # noqa: E402
 PROG = "ab.py"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIDES = {"A": "baseline", "B": "candidate"}
+# The gate's CI configuration; .github/workflows/ipcmeter-gate.yml and gate_trials.py
+# use the same numbers (tests/scripts/test_ab.py checks that they agree).
+ROUNDS = 8
+REPETITIONS = 3
+# The floor probe run with the baseline binary around every run (see the docstring).
+PROBE_FILTER = "^floor/probe:c2c_rtt(/|$)"
+PROBE_BENCHMARK = "floor/probe:c2c_rtt"
+PROBE_STATISTIC = ("median of floors.c2c_rtt_ns, the %s benchmark's rtt_p50_ns and "
+                   "floors_end.c2c_rtt_ns of one run of the baseline binary"
+                   % PROBE_BENCHMARK)
 
 
 class RunError(Exception):
@@ -70,6 +96,21 @@ def run_argv(binary, profile, filt, repetitions, out_file, extra):
     return argv + list(extra)
 
 
+def probe_argv(binary, profile, out_file):
+    return [binary, "--profile", profile, "--benchmark_filter=" + PROBE_FILTER,
+            "--benchmark_out=" + out_file, "--benchmark_out_format=json"]
+
+
+def probe_value(res):
+    """The witness of one probe run (ns), or None when it measured no floor."""
+    values = [res.floors.get("c2c_rtt_ns"), res.floors_end.get("c2c_rtt_ns")]
+    values += [r.metrics.get("rtt_p50_ns") for r in res.benchmarks().get(PROBE_BENCHMARK, [])
+               if r.error is None]
+    values = sorted(float(v) for v in values if isinstance(v, (int, float))
+                    and not isinstance(v, bool) and math.isfinite(v) and v > 0)
+    return statistics.median(values) if values else None
+
+
 def run_one(argv, stem, timeout, label):
     """Run one build, keeping its output beside the results; raise RunError."""
     with open(stem + ".stdout", "wb") as out, open(stem + ".stderr", "wb") as err:
@@ -85,8 +126,9 @@ def run_one(argv, stem, timeout, label):
                        % (label, argv[0], proc.returncode, stem))
 
 
-def merge(raws, per_round, role, binary, extra, pairing_id, files):
-    """One results file from the rounds of one side."""
+def merge(raws, per_round, role, binary, extra, pairing_id, files, probes=None):
+    """One results file from the rounds of one side; `probes` is the floor_probes
+    record (the same in both files, from the baseline binary)."""
     merged = copy.deepcopy(raws[0])
     rounds = len(raws)
     by_name = {}
@@ -115,22 +157,22 @@ def merge(raws, per_round, role, binary, extra, pairing_id, files):
         "round_floors_end": [raw["ipcmeter"].get("floors_end") for raw in raws],
         "round_warnings": [raw["ipcmeter"].get("warnings") for raw in raws],
     }
+    if probes is not None:
+        merged["ipcmeter"]["ab"]["floor_probes"] = copy.deepcopy(probes)
     return merged
 
 
+def probes_record(binary, values, files):
+    """ipcmeter.ab.floor_probes: probe k ran before run k (and after run k-1), so round
+    r, whose runs are 2r and 2r+1, is bracketed by probes 2r, 2r+1 and 2r+2."""
+    rounds = (len(values) - 1) // 2
+    return {"binary": binary, "filter": PROBE_FILTER, "statistic": PROBE_STATISTIC,
+            "values_ns": values, "files": files,
+            "round_probes_ns": [values[2 * r:2 * r + 3] for r in range(rounds)]}
+
+
 def write_json_atomic(path, doc):
-    fd, tmp = tempfile.mkstemp(prefix=".ab-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    compare.write_atomic({path: json.dumps(doc, indent=1) + "\n"})
 
 
 def executable(path, flag):
@@ -155,10 +197,10 @@ def build_parser():
                    help="the reference build (e.g. the PR's base)")
     p.add_argument("--candidate", required=True, metavar="BIN_B",
                    help="the build to judge (e.g. the PR's head)")
-    p.add_argument("--rounds", type=int, default=8,
-                   help="A/B pairs to run (default 8; the paired test needs >= 3)")
-    p.add_argument("--repetitions", type=int, default=3,
-                   help="--benchmark_repetitions of each run (default 3)")
+    p.add_argument("--rounds", type=int, default=ROUNDS,
+                   help="A/B pairs to run (default %d; the paired test needs >= 3)" % ROUNDS)
+    p.add_argument("--repetitions", type=int, default=REPETITIONS,
+                   help="--benchmark_repetitions of each run (default %d)" % REPETITIONS)
     p.add_argument("--filter", metavar="REGEX", help="--benchmark_filter for both builds")
     p.add_argument("--profile", default="quick", help="ipcmeter profile (default quick)")
     p.add_argument("--baseline-args", metavar="ARGS", default="",
@@ -173,6 +215,8 @@ def build_parser():
                    help="limit for one run (default 3600)")
     g = p.add_argument_group("passed to compare.py")
     g.add_argument("--threshold", type=float, metavar="PCT")
+    g.add_argument("--max-inconclusive", type=float, metavar="PCT")
+    g.add_argument("--allow-missing", action="store_true")
     g.add_argument("--alpha", type=float)
     g.add_argument("--metric", action="append", metavar="NAME")
     g.add_argument("--normalize-floors", action="store_true")
@@ -188,6 +232,7 @@ def compare_argv(args, base, cand, out_dir):
     argv = [base, cand, "--markdown", args.markdown or os.path.join(out_dir, "compare.md"),
             "--json", args.json or os.path.join(out_dir, "compare.json")]
     for flag, value in (("--threshold", args.threshold), ("--alpha", args.alpha),
+                        ("--max-inconclusive", args.max_inconclusive),
                         ("--single-run-band", args.single_run_band),
                         ("--floor-shift-limit", args.floor_shift_limit)):
         if value is not None:
@@ -198,6 +243,8 @@ def compare_argv(args, base, cand, out_dir):
         argv.append("--normalize-floors")
     if args.allow_env_mismatch:
         argv.append("--allow-env-mismatch")
+    if args.allow_missing:
+        argv.append("--allow-missing")
     return argv
 
 
@@ -222,6 +269,9 @@ def check(args):
         raise RunError("--threshold %g: must be a percentage above 0" % args.threshold)
     if args.alpha is not None and not 0 < args.alpha < 1:
         raise RunError("--alpha %g: must be between 0 and 1" % args.alpha)
+    if args.max_inconclusive is not None and not 0 <= args.max_inconclusive <= 100:
+        raise RunError("--max-inconclusive %g: must be a percentage from 0 to 100"
+                       % args.max_inconclusive)
     if args.floor_shift_limit is not None and args.floor_shift_limit != 0 \
             and not args.floor_shift_limit > 1:
         raise RunError("--floor-shift-limit %g: must be above 1, or 0 to keep every round"
@@ -243,6 +293,13 @@ def check(args):
             except compare.UsageError as e:
                 raise RunError(str(e))
     return bins, extra, out_dir
+
+
+def load_run(path, label):
+    try:
+        return load(path)
+    except ResultsError as e:
+        raise RunError("%s: %s" % (label, e))
 
 
 def join_arg_values(argv):
@@ -267,7 +324,18 @@ def main(argv=None):
         os.makedirs(rounds_dir, exist_ok=True)
         raws = {"A": [], "B": []}
         files = {"A": [], "B": []}
+        probes, probe_files = [], []
         plan = abba(args.rounds)
+
+        def probe(k):
+            stem = os.path.join(rounds_dir, "probe%02d-baseline" % k)
+            label = "floor probe %d/%d (baseline)" % (k + 1, len(plan) + 1)
+            run_one(probe_argv(bins["A"], args.profile, stem + ".json"), stem,
+                    args.timeout, label)
+            probes.append(probe_value(load_run(stem + ".json", label)))
+            probe_files.append(os.path.relpath(stem + ".json", out_dir))
+
+        probe(0)
         for step, (r, side) in enumerate(plan, 1):
             label = "round %d/%d %s" % (r + 1, args.rounds, SIDES[side])
             stem = os.path.join(rounds_dir, "round%02d-%s-%s" % (r + 1, side, SIDES[side]))
@@ -275,22 +343,21 @@ def main(argv=None):
             print("%s: [%d/%d] %s" % (PROG, step, len(plan), label), file=sys.stderr)
             run_one(run_argv(bins[side], args.profile, args.filter, args.repetitions,
                              out_file, extra[side]), stem, args.timeout, label)
-            try:
-                res = load(out_file)
-            except ResultsError as e:
-                raise RunError("%s: %s" % (label, e))
+            res = load_run(out_file, label)
             if not res.benchmarks():
                 raise RunError("%s: no benchmark ran (does --filter %r match any?)"
                                % (label, args.filter))
             raws[side].append(res.raw)
             files[side].append(os.path.relpath(out_file, out_dir))
+            probe(step)
         pairing_id = uuid.uuid4().hex
+        witness = probes_record(bins["A"], probes, probe_files)
         paths = {}
         for side in ("A", "B"):
             paths[side] = os.path.join(out_dir, SIDES[side] + ".json")
             write_json_atomic(paths[side], merge(raws[side], args.repetitions, SIDES[side],
                                                  bins[side], extra[side], pairing_id,
-                                                 files[side]))
+                                                 files[side], witness))
     except RunError as e:
         print("%s: %s" % (PROG, e), file=sys.stderr)
         return 2

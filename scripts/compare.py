@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Compare two ipcmeter results files and give a verdict per benchmark and metric.
 
-  compare.py BASE.json NEW.json [--threshold PCT] [--metric NAME] [--normalize-floors]
-                                [--markdown FILE] [--json FILE]
+  compare.py BASE.json NEW.json [--threshold PCT] [--max-inconclusive PCT]
+                                [--markdown FILE] [--json FILE] [--allow-missing]
+                                [--metric NAME] [--normalize-floors] ...
 
 Benchmarks are matched by name. Each family's primary metrics are compared (pingpong:
 rtt_p50_ns and rtt_p99_ns; stream, fanin: bytes_per_second and items_per_second;
@@ -11,26 +12,44 @@ spawn: ready_p50_ns; others: their time), or the --metric ones.
 Verdicts: regressed / improved (significant after Benjamini-Hochberg control across
 all comparisons AND at least --threshold in size), unchanged (the confidence interval
 lies inside +-threshold), inconclusive (too few repetitions, or too noisy to tell;
-the reason is printed). The test depends on the input:
+the reason and what would decide it are printed). Every row also carries mde_pct: the
+smallest worsening its own data could have flagged were it the only change in the
+report (significance alpha / number of tests).
+
+The test depends on the input, and each needs a minimum of data:
   paired      both files written by one scripts/ab.py run: a t-test on the per-round
               log ratios (each round ran both builds back to back, so machine drift
-              cancels). A round in which the core-to-core floor measured right before
-              each repetition (floor_c2c_rtt_ns; median per build) differs between the
-              builds by more than --floor-shift-limit times is left out of that
-              benchmark's test, and the verdict says so: the host moved the vCPUs
-              between the two builds' runs, so that round's ratio compares two
-              placements, not two builds;
-  unpaired    repetitions (--benchmark_repetitions) on both sides: Mann-Whitney U and
-              a bootstrap interval of the ratio of medians; repetitions of one run do
-              not see run-to-run drift, so prefer scripts/ab.py;
-  single      one value per side: inconclusive unless the change exceeds
-              --single-run-band.
+              cancels). Needs >= 3 rounds; with fewer, every row is inconclusive. A
+              round is left out when the floor probes that ab.py ran with the BASELINE
+              binary before, between and after the round's two runs differ by more
+              than --floor-shift-limit times (the host moved the vCPUs during the
+              round). The witness is the baseline's, so the candidate's code cannot
+              drop its own rounds;
+  unpaired    repetitions (--benchmark_repetitions) on both sides: Mann-Whitney U
+              (exact) and a bootstrap interval of the ratio of medians. Needs >= 3
+              repetitions per side for a test; the rank test can flag a lone change
+              among m comparisons only once 2 / C(2n, n) <= alpha / m: n = 4 per side
+              for 1 comparison, 6 for 10, 8 for 100, 9 for the ~330 of the quick
+              profile. Below that, and whenever the test does not decide, the medians
+              are still judged by the --single-run-band rule, so more repetitions never
+              give a weaker verdict than fewer. Repetitions of one run do not see
+              run-to-run drift: prefer scripts/ab.py;
+  single      one value per side (or fewer than 3 on one side): inconclusive unless
+              the change exceeds --single-run-band (a smoke check, not a gate).
 
 Environments that differ in CPU model, core count, kernel or build type are refused
 (exit 2) unless --allow-env-mismatch, which compares anyway under a loud warning.
 
-Exit status: 0 no regression, 1 regression, 2 unusable input (one line on stderr,
-nothing written).
+Exit status:
+  0  no regression, with enough evidence: at most --max-inconclusive percent (default
+     10) of the rows compared are undecided;
+  1  regression: a row significantly worse beyond the threshold, a row that errors in
+     NEW but not in BASE, or a BASE benchmark or primary metric missing from NEW
+     (unless --allow-missing, for a deliberate rename or removal);
+  2  unusable input (one line on stderr, nothing written);
+  3  inconclusive: nothing regressed, but more than --max-inconclusive percent of the
+     rows compared could not be decided.
+Rows only in NEW are listed as new, never a failure.
 """
 
 import argparse
@@ -49,7 +68,13 @@ from ipcmeter_results import (PRIMARY_METRICS, HIGHER_IS_BETTER, ResultsError,  
                               load)
 
 PROG = "compare.py"
-REPORT_SCHEMA = 1
+# 2: exit status 3 (inconclusive), the "gate" object, mde_pct and decide per row.
+REPORT_SCHEMA = 2
+
+EXIT_OK, EXIT_REGRESSION, EXIT_UNUSABLE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+STATUS = {EXIT_OK: "no regression", EXIT_REGRESSION: "regression",
+          EXIT_INCONCLUSIVE: "inconclusive"}
+MAX_INCONCLUSIVE = 10.0   # percent of the rows compared that may stay undecided
 
 # Environment keys that make two runs measure different machines: refused.
 CRITICAL_ENV = ("cpu_model", "logical_cpus", "physical_cores", "kernel", "build_type")
@@ -70,12 +95,14 @@ NORMALIZATION_TEXT = ("pingpong and sync latencies divided by the core-to-core r
                       "memcpy_gbps_cache); other metrics compared raw")
 
 
-# The per-repetition counter that witnesses where the host placed the two CPUs: the
-# core-to-core round trip measured right before the repetition (bench/pingpong.cpp).
-FLOOR_WITNESS = "floor_c2c_rtt_ns"
-# On the development VM that floor sits near 50, 130 or 500 ns depending on how the host
-# places the vCPUs, and varies by about +-15% within one placement; when the two builds'
-# median floors in a round differ by more than this factor, they ran on two placements.
+# The per-repetition counter measured right before each pingpong repetition
+# (bench/pingpong.cpp); --normalize-floors divides by it. It is measured by the code
+# under test, so it never decides which rounds are left out (see round_probes()).
+FLOOR_OF_THE_MOMENT = "floor_c2c_rtt_ns"
+# On the development VM the core-to-core floor sits near 50, 130 or 500 ns depending on
+# how the host places the vCPUs, and varies by about +-15% within one placement; when
+# the probes around a round's two runs differ by more than this factor, the placement
+# changed during the round.
 FLOOR_SHIFT_LIMIT = 1.5
 
 
@@ -153,7 +180,7 @@ def floor_divisor(record, metric, floors):
     family, params = record.family, record.params
     if family in LATENCY_FLOOR_FAMILIES and metric.endswith("_ns"):
         # The floor of the moment, when the benchmark measured one, beats the run's.
-        v = record.metrics.get(FLOOR_WITNESS)
+        v = record.metrics.get(FLOOR_OF_THE_MOMENT)
         if not _positive_number(v):
             v = floors.get("c2c_rtt_ns")
         return (float(v) if _positive_number(v) else None), "c2c_rtt_ns"
@@ -179,36 +206,42 @@ def _median(values):
     return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
 
 
-def witness_by_round(records, per_round):
-    """{round: median FLOOR_WITNESS of these repetitions}, for the rounds that have one."""
-    seen = {}
-    for r in records:
-        v = r.metrics.get(FLOOR_WITNESS)
-        if _positive_number(v):
-            seen.setdefault(round_of(r, per_round), []).append(float(v))
-    return {rnd: _median(vs) for rnd, vs in seen.items()}
+def round_probes(base, rounds):
+    """{round: [ns, ...]}: the floor probes that ab.py ran with the BASELINE binary just
+    before, between and after the round's two runs (ipcmeter.ab.floor_probes of the
+    BASE file; the NEW file's copy is never read, nor any number the candidate measured
+    itself). None when BASE holds no probes (files from an older ab.py)."""
+    ab = base.meta.get("ab")
+    probes = ab.get("floor_probes") if isinstance(ab, dict) else None
+    per_round = probes.get("round_probes_ns") if isinstance(probes, dict) else None
+    if not isinstance(per_round, list):
+        return None
+    out = {}
+    for rnd, values in enumerate(per_round[:rounds] if rounds else per_round):
+        if isinstance(values, list):
+            out[rnd] = [float(v) for v in values if _positive_number(v)]
+    return out
 
 
-def shifted_rounds(base_records, new_records, per_round, limit):
-    """{round: (base floor, new floor)} for the rounds whose median FLOOR_WITNESS differs
-    between the two builds by more than `limit` times: the host moved the vCPUs between
-    the builds' runs. Medians, like the per-round statistic itself, so one repetition on
-    another placement moves neither. Empty when limit is 0 or there is no witness."""
-    if not limit:
+def shifted_rounds(probes, limit):
+    """{round: (lowest, highest probe)} for the rounds whose probes differ by more than
+    `limit` times: the host moved the vCPUs at some point between the first and the last
+    probe, so the two builds may have run on different placements. The decision uses only
+    the baseline binary's probes, never the metric judged nor anything the candidate
+    measured, so it cannot favour either build. Empty when limit is 0 or without probes."""
+    if not limit or not probes:
         return {}
-    wb = witness_by_round(base_records, per_round)
-    wn = witness_by_round(new_records, per_round)
-    return {rnd: (wb[rnd], wn[rnd]) for rnd in sorted(set(wb) & set(wn))
-            if max(wb[rnd], wn[rnd]) > limit * min(wb[rnd], wn[rnd])}
+    return {rnd: (min(vs), max(vs)) for rnd, vs in sorted(probes.items())
+            if len(vs) >= 2 and max(vs) > limit * min(vs)}
 
 
 def shift_text(shifted):
     one = len(shifted) == 1
-    return "%d round%s left out because the core-to-core floor differed between the " \
-           "builds' runs (%s): the host moved the vCPUs in between" % (
+    return "%d round%s left out because the baseline build's core-to-core floor probes " \
+           "around the runs differed (%s): the host moved the vCPUs during the round" % (
                len(shifted), "" if one else "s",
-               ", ".join("round %d %.0f vs %.0f ns" % (rnd + 1, fb, fn)
-                         for rnd, (fb, fn) in sorted(shifted.items())))
+               ", ".join("round %d %.0f-%.0f ns" % (rnd + 1, lo, hi)
+                         for rnd, (lo, hi) in sorted(shifted.items())))
 
 
 def samples(results, recs, metric, per_round, normalize, skip_rounds=()):
@@ -231,62 +264,89 @@ def samples(results, recs, metric, per_round, normalize, skip_rounds=()):
     return out, used
 
 
-def compare(base, new, args):
-    """The whole report as a dict; raise UsageError on unusable input."""
+def check_inputs(base, new):
+    """Raise UsageError when the two files cannot be compared at all."""
     vb, vn = base.meta.get("schema_version"), new.meta.get("schema_version")
     if vb != vn:
         raise UsageError("%s has schema_version %s but %s has %s; compare files of one "
                          "schema" % (base.path, vb, new.path, vn))
     for res in (base, new):
-        benches = res.benchmarks()
-        if not benches:
+        if not res.benchmarks():
             raise UsageError("%s: no benchmarks in the file" % res.path)
         if res.all_errored():
             raise UsageError("%s: every benchmark errored (%s); nothing to compare"
                              % (res.path, next(iter(res.errors().values()), "?")))
-    env_lines = check_environments(base, new, args.allow_env_mismatch)
 
+
+def _has_metric(records, metric):
+    return any(metric in r.metrics for r in records)
+
+
+class Collected:
+    """What the walk over the common benchmarks found, before any statistics."""
+
+    def __init__(self):
+        self.rows = []            # comparisons with an estimate
+        self.not_compared = []    # {"benchmark", ["metric"], "reason", "kind"}
+        self.missing_metrics = []  # {"benchmark", "metric"}: in BASE, absent from NEW
+        self.new_metrics = []     # {"benchmark", "metric"}: absent from BASE, in NEW
+        self.new_errors = []      # {"benchmark", "error"}: runs in BASE, errors in NEW
+
+    def skip(self, name, reason, kind, metric=None):
+        entry = {"benchmark": name, "reason": reason, "kind": kind}
+        if metric is not None:
+            entry["metric"] = metric
+        self.not_compared.append(entry)
+
+
+# not_compared kinds that count as undecided rows: the data could not settle them.
+UNDECIDED_KINDS = ("no_round_left", "floor_unknown")
+
+
+def collect(base, new, args, per_round, shifted, confidence):
+    """Walk the benchmarks both files hold: an estimate per benchmark and metric, and
+    every row that cannot be compared sorted by why (errors, missing or new metrics,
+    floors unknown, every round left out)."""
     bb, nb = base.benchmarks(), new.benchmarks()
-    common = [name for name in bb if name in nb]
-    if not common:
-        raise UsageError("%s and %s have no benchmark in common" % (base.path, new.path))
-
-    pair = None if args.unpaired else pairing(base, new)
-    per_round = pair[0] if pair else None
-    threshold = args.threshold / 100.0
-    confidence = 1.0 - args.alpha
-
-    rows, not_compared = [], []
-    for name in common:
+    found = Collected()
+    for name in (n for n in bb if n in nb):
         b_ok = [r for r in bb[name] if r.error is None]
         n_ok = [r for r in nb[name] if r.error is None]
         if not b_ok or not n_ok:
-            if b_ok or n_ok:
-                side, recs = ("NEW", nb[name]) if b_ok else ("BASE", bb[name])
-                reason = "errored in %s only: %s" % (side, recs[0].error)
+            if b_ok:
+                found.new_errors.append({"benchmark": name, "error": nb[name][0].error})
+                found.skip(name, "errored in NEW only: %s" % nb[name][0].error, "errored_in_new")
+            elif n_ok:
+                found.skip(name, "errored in BASE only (runs in NEW): %s" % bb[name][0].error,
+                           "errored_in_base")
             else:
-                reason = "errored on both sides: %s" % nb[name][0].error
-            not_compared.append({"benchmark": name, "reason": reason})
+                found.skip(name, "errored on both sides: %s" % nb[name][0].error,
+                           "errored_on_both")
             continue
         family = b_ok[0].family
-        metrics = args.metric or PRIMARY_METRICS.get(family, ["real_time_ns"])
-        shifted = shifted_rounds(b_ok, n_ok, per_round, args.floor_shift_limit) \
-            if per_round else {}
-        for metric in metrics:
+        for metric in args.metric or PRIMARY_METRICS.get(family, ["real_time_ns"]):
+            in_base, in_new = _has_metric(b_ok, metric), _has_metric(n_ok, metric)
+            if not in_new:
+                if in_base:
+                    found.missing_metrics.append({"benchmark": name, "metric": metric})
+                continue
+            if not in_base:
+                found.new_metrics.append({"benchmark": name, "metric": metric})
+                continue
             xs, fb = samples(base, b_ok, metric, per_round, args.normalize_floors, shifted)
             ys, fn = samples(new, n_ok, metric, per_round, args.normalize_floors, shifted)
             if xs is None or ys is None:
                 side = "BASE" if xs is None else "NEW"
                 floor = (fb if xs is None else fn).split(":", 1)[1]
-                not_compared.append({"benchmark": name, "metric": metric,
-                                     "reason": "cannot normalise: floor %s unknown in %s"
-                                     % (floor, side)})
+                found.skip(name, "cannot normalise: floor %s unknown in %s" % (floor, side),
+                           "floor_unknown", metric)
                 continue
             if not xs or not ys:
+                # Data there, every round of it left out: undecided, not silently gone.
                 if shifted and samples(base, b_ok, metric, per_round, False)[0] \
                         and samples(new, n_ok, metric, per_round, False)[0]:
-                    not_compared.append({"benchmark": name, "metric": metric,
-                                         "reason": "no round left: " + shift_text(shifted)})
+                    found.skip(name, "no round left: " + shift_text(shifted),
+                               "no_round_left", metric)
                 continue
             if per_round:
                 est = gate_stats.estimate_paired(xs, ys, confidence)
@@ -294,29 +354,51 @@ def compare(base, new, args):
                 est = gate_stats.estimate_unpaired(xs.get(0, []), ys.get(0, []), confidence)
             if est is None:
                 continue
-            rows.append({"benchmark": name, "family": family, "metric": metric,
-                         "higher_is_better": higher_is_better(metric),
-                         "normalized_by": fb or fn,
-                         "base": _median_of(xs), "new": _median_of(ys), "est": est,
-                         "rounds_left_out": sorted(rnd + 1 for rnd in shifted),
-                         "shift": shift_text(shifted) if shifted else None})
-    if not rows:
-        what = ("metric " + ", ".join(args.metric)) if args.metric else "primary metric"
-        raise UsageError("%s and %s: no common benchmark has a %s to compare"
-                         % (base.path, new.path, what))
+            found.rows.append({"benchmark": name, "family": family, "metric": metric,
+                               "higher_is_better": higher_is_better(metric),
+                               "normalized_by": fb or fn,
+                               "base": _median_of(xs), "new": _median_of(ys), "est": est,
+                               "rounds_left_out": sorted(rnd + 1 for rnd in shifted)})
+    return found
 
+
+def decide_text(decide, threshold_pct):
+    unit, count, at_least = decide["unit"], decide["count"], decide["at_least"]
+    per = " per side" if unit == "repetitions" else ""
+    if count is None:
+        return ("more than %d %s%s would be needed to resolve +-%g%% at this spread: "
+                "too noisy here" % (gate_stats.MAX_SUGGESTED, unit, per, threshold_pct))
+    if at_least:
+        return "at least %d %s%s would be needed (the spread is unknown)" % (count, unit, per)
+    return "about %d %s%s would resolve +-%g%% at this spread" % (count, unit, per,
+                                                                  threshold_pct)
+
+
+def judge(rows, args, shifted):
+    """Benjamini-Hochberg over the rows' tests, then a verdict, mde_pct and (when
+    inconclusive) what would decide it for every row. Returns the number of tests."""
     qs = gate_stats.benjamini_hochberg([r["est"].p for r in rows])
-    single = args.single_run_band / 100.0
+    tested = sum(1 for r in rows if r["est"].p is not None)
+    # A lone change must pass the first step of Benjamini-Hochberg: p <= alpha / m.
+    lone_level = args.alpha / max(tested, 1)
+    threshold = args.threshold / 100.0
+    band = args.single_run_band / 100.0
     for row, q in zip(rows, qs):
         est = row.pop("est")
         if est.ratio is None:
             verdict, reason = INCONCLUSIVE, est.note
         else:
             verdict, reason = gate_stats.classify(est, q, threshold, args.alpha,
-                                                  row["higher_is_better"], single)
-        shift = row.pop("shift")
-        if shift:
-            reason = "%s; %s" % (reason, shift)
+                                                  row["higher_is_better"], band)
+        mde = gate_stats.resolution(est, lone_level, band, row["higher_is_better"]) \
+            if est.ratio is not None else None
+        decide = None
+        if verdict == INCONCLUSIVE and est.ratio is not None:
+            unit, count, at_least = gate_stats.needed(est, lone_level, threshold)
+            decide = {"unit": unit, "count": count, "at_least": at_least}
+            reason = "%s; %s" % (reason, decide_text(decide, args.threshold))
+        if row["rounds_left_out"]:
+            reason = "%s; %s" % (reason, shift_text(shifted))
         row.update({
             "verdict": verdict, "reason": reason, "test": est.method,
             "n_base": est.n_base, "n_new": est.n_new,
@@ -324,23 +406,103 @@ def compare(base, new, args):
             "change_pct": None if est.ratio is None else (est.ratio - 1.0) * 100.0,
             "ci_low_pct": None if est.ci is None else (est.ci[0] - 1.0) * 100.0,
             "ci_high_pct": None if est.ci is None else (est.ci[1] - 1.0) * 100.0,
-            "p_value": est.p, "q_value": q})
-    order = {name: i for i, name in enumerate(common)}
-    rows.sort(key=lambda r: (VERDICT_ORDER[r["verdict"]], order[r["benchmark"]]))
+            "p_value": est.p, "q_value": q,
+            "mde_pct": None if mde is None else mde * 100.0,
+            "decide": decide})
+    return tested, lone_level
 
-    tested = sum(1 for r in rows if r["p_value"] is not None)
+
+def gate_outcome(found, counts, only_in_base, args):
+    """The exit status and the facts behind it (the report's "gate" object)."""
+    undecided_other = sum(1 for nc in found.not_compared if nc["kind"] in UNDECIDED_KINDS)
+    judged = len(found.rows) + undecided_other
+    undecided = counts[INCONCLUSIVE] + undecided_other
+    missing = len(only_in_base) + len(found.missing_metrics)
+    failures = []
+    if counts[REGRESSED]:
+        failures.append("%d row%s regressed" % _n(counts[REGRESSED]))
+    if found.new_errors:
+        failures.append("%d benchmark%s newly erroring in NEW" % _n(len(found.new_errors)))
+    if missing and not args.allow_missing:
+        failures.append("%s missing from NEW (--allow-missing for a deliberate rename)"
+                        % missing_text(only_in_base, found.missing_metrics))
+    pct = 100.0 * undecided / judged if judged else 0.0
+    if failures:
+        code = EXIT_REGRESSION
+    elif judged == 0:
+        raise UsageError("no common benchmark has a %s to compare"
+                         % (("metric " + ", ".join(args.metric)) if args.metric
+                            else "primary metric"))
+    elif pct > args.max_inconclusive:
+        code = EXIT_INCONCLUSIVE
+    else:
+        code = EXIT_OK
+    evidence = ("%d of %d rows compared undecided (%.1f%%; at most %g%% allowed by "
+                "--max-inconclusive)" % (undecided, judged, pct, args.max_inconclusive))
+    return {
+        "exit_code": code, "status": STATUS[code],
+        "why": "; ".join(failures) if failures else evidence,
+        "evidence": evidence,
+        "rows_compared": judged, "rows_undecided": undecided,
+        "undecided_pct": pct, "max_inconclusive_pct": args.max_inconclusive,
+        "regressed": counts[REGRESSED], "new_errors": len(found.new_errors),
+        "missing_benchmarks": len(only_in_base), "missing_metrics": len(found.missing_metrics),
+        "missing_allowed": bool(args.allow_missing),
+    }
+
+
+def _n(count):
+    return count, "" if count == 1 else "s"
+
+
+def missing_text(only_in_base, missing_metrics):
+    parts = []
+    if only_in_base:
+        parts.append("%d benchmark%s" % _n(len(only_in_base)))
+    if missing_metrics:
+        parts.append("%d metric%s" % _n(len(missing_metrics)))
+    return " and ".join(parts)
+
+
+def compare(base, new, args):
+    """The whole report as a dict; raise UsageError on unusable input."""
+    check_inputs(base, new)
+    env_lines = check_environments(base, new, args.allow_env_mismatch)
+    bb, nb = base.benchmarks(), new.benchmarks()
+    if not any(name in nb for name in bb):
+        raise UsageError("%s and %s have no benchmark in common" % (base.path, new.path))
+
+    pair = None if args.unpaired else pairing(base, new)
+    per_round = pair[0] if pair else None
+    probes = round_probes(base, pair[1]) if pair else None
+    shifted = shifted_rounds(probes, args.floor_shift_limit)
+    found = collect(base, new, args, per_round, shifted, 1.0 - args.alpha)
+    rows = found.rows
+    tested, lone_level = judge(rows, args, shifted)
+    order = {name: i for i, name in enumerate(bb)}
+    rows.sort(key=lambda r: (VERDICT_ORDER[r["verdict"]], order[r["benchmark"]]))
     counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in gate_stats.VERDICTS}
+    only_in_base = [n for n in bb if n not in nb]
+    gate = gate_outcome(found, counts, only_in_base, args)
+
     if pair:
         mode_key = "paired"
         mode = ("paired: %s rounds from one ab.py run (ABBA order), t-test on per-round "
                 "log ratios" % (pair[1] if pair[1] is not None else "?"))
-        mode += ("; a round whose core-to-core floor differs more than %gx between the "
-                 "builds is left out" % args.floor_shift_limit if args.floor_shift_limit
-                 else "; every round kept (--floor-shift-limit 0)")
-    elif any(r["test"] == "mann-whitney" for r in rows):
+        if probes is None:
+            mode += ("; BASE holds no floor probes from ab.py, so every round is kept "
+                     "(a round on two vCPU placements widens the interval)")
+        elif args.floor_shift_limit:
+            mode += ("; a round is left out when the baseline build's floor probes around "
+                     "its runs differ more than %gx (%d left out)"
+                     % (args.floor_shift_limit, len(shifted)))
+        else:
+            mode += "; every round kept (--floor-shift-limit 0)"
+    elif any(r["test"] == gate_stats.MANN_WHITNEY for r in rows):
         mode_key = "unpaired"
-        mode = ("unpaired: repetitions of one run per side, Mann-Whitney U; run-to-run "
-                "drift is not captured, prefer scripts/ab.py")
+        mode = ("unpaired: repetitions of one run per side, Mann-Whitney U (the +-%g%% "
+                "band still judges the medians); run-to-run drift is not captured, prefer "
+                "scripts/ab.py" % args.single_run_band)
     else:
         mode_key = "single"
         mode = ("single values: no repetitions, so only changes beyond +-%g%% are called; "
@@ -356,14 +518,11 @@ def compare(base, new, args):
             notes.append("floors differ between the runs (%s): the host itself changed "
                          "speed; consider --normalize-floors"
                          % ", ".join("%s %+.0f%%" % (f["floor"], f["change_pct"]) for f in drifted))
-    moved = sum(1 for r in rows if r["rounds_left_out"])
-    if moved:
-        notes.append("%d of %d comparisons had rounds left out because the host moved the "
-                     "vCPUs between the builds' runs (see each verdict's reason)"
-                     % (moved, len(rows)))
-    for nc in not_compared:
-        if nc["reason"].startswith("errored in NEW"):
-            notes.append("%s ran in BASE but errored in NEW" % nc["benchmark"])
+    if shifted:
+        notes.append(shift_text(shifted) + "; every comparison lost %s"
+                     % ("that round" if len(shifted) == 1 else "those rounds"))
+    for e in found.new_errors:
+        notes.append("%s ran in BASE but errored in NEW: %s" % (e["benchmark"], e["error"]))
     return {
         "schema_version": REPORT_SCHEMA, "tool": PROG,
         "base": describe(base), "new": describe(new),
@@ -372,15 +531,24 @@ def compare(base, new, args):
         "threshold_pct": args.threshold, "alpha": args.alpha,
         "multiple_comparisons": ("Benjamini-Hochberg over %d tests" % tested if tested
                                  else "no statistical tests"),
+        "mde_level": lone_level,
+        "mde_text": ("mde: the smallest worsening each row could have flagged were it the "
+                     "only change (significance %.2g = alpha / %d tests)"
+                     % (lone_level, max(tested, 1))),
         "single_run_band_pct": args.single_run_band,
         "normalized": bool(args.normalize_floors),
         "normalization": NORMALIZATION_TEXT if args.normalize_floors else None,
+        "rounds_left_out": sorted(rnd + 1 for rnd in shifted),
         "floors": floors, "notes": notes,
-        "only_in_base": [n for n in bb if n not in nb],
+        "only_in_base": only_in_base,
         "only_in_new": [n for n in nb if n not in bb],
-        "not_compared": not_compared,
-        "counts": counts, "regression": counts[REGRESSED] > 0,
-        "exit_code": 1 if counts[REGRESSED] else 0,
+        "missing_metrics": found.missing_metrics,
+        "new_metrics": found.new_metrics,
+        "new_errors": found.new_errors,
+        "not_compared": found.not_compared,
+        "counts": counts, "gate": gate,
+        "regression": gate["exit_code"] == EXIT_REGRESSION,
+        "exit_code": gate["exit_code"],
         "comparisons": rows,
     }
 
@@ -434,15 +602,22 @@ def fmt_ci(row):
     return "%+.1f%% .. %+.1f%%" % (row["ci_low_pct"], row["ci_high_pct"])
 
 
+def fmt_mde(row):
+    if row["mde_pct"] is None:
+        return "no test"
+    return "%.1f%%" % row["mde_pct"]
+
+
 def table_cells(row):
     return [row["verdict"], row["benchmark"], row["metric"],
             fmt_value(row["base"], row["metric"], row["normalized_by"]),
             fmt_value(row["new"], row["metric"], row["normalized_by"]),
-            fmt_pct(row["change_pct"]), fmt_ci(row), gate_stats.fmt_p(row["q_value"])]
+            fmt_pct(row["change_pct"]), fmt_ci(row), fmt_mde(row),
+            gate_stats.fmt_p(row["q_value"])]
 
 
 HEADER = ["verdict", "benchmark", "metric", "base", "new", "change",
-          "%d%% interval", "q"]
+          "%d%% interval", "mde", "q"]
 
 
 def header(report):
@@ -466,7 +641,8 @@ def side_text(side):
 def settings_lines(report):
     lines = ["mode: " + report["mode_text"],
              "threshold +-%g%%, alpha %g, %s" % (report["threshold_pct"], report["alpha"],
-                                                report["multiple_comparisons"])]
+                                                report["multiple_comparisons"]),
+             report["mde_text"]]
     if report["normalized"]:
         lines.append("NORMALIZED by floors: " + report["normalization"])
     else:
@@ -484,6 +660,25 @@ def _g(v):
     return "?" if v is None else "%g" % v if isinstance(v, (int, float)) else str(v)
 
 
+def listing_lines(report):
+    """(label, item) pairs for everything outside the verdict table, failures first."""
+    missing_tag = "missing from NEW%s" % (" (allowed)" if report["gate"]["missing_allowed"]
+                                          else "")
+    out = [("newly erroring in NEW", "%s: %s" % (e["benchmark"], e["error"]))
+           for e in report["new_errors"]]
+    out += [(missing_tag, n) for n in report["only_in_base"]]
+    out += [(missing_tag, "%s metric %s" % (m["benchmark"], m["metric"]))
+            for m in report["missing_metrics"]]
+    out += [("not compared", "%s%s: %s" % (nc["benchmark"],
+                                           " " + nc["metric"] if "metric" in nc else "",
+                                           nc["reason"]))
+            for nc in report["not_compared"] if nc["kind"] != "errored_in_new"]
+    out += [("new (only in NEW)", n) for n in report["only_in_new"]]
+    out += [("new metric (only in NEW)", "%s metric %s" % (m["benchmark"], m["metric"]))
+            for m in report["new_metrics"]]
+    return out
+
+
 def render_text(report):
     out = ["ipcmeter compare: %s -> %s" % (side_text(report["base"]), side_text(report["new"]))]
     out += settings_lines(report)
@@ -499,15 +694,11 @@ def render_text(report):
     for r in report["comparisons"]:
         if r["verdict"] != UNCHANGED:
             out.append("%s %s %s: %s" % (r["verdict"], r["benchmark"], r["metric"], r["reason"]))
-    for nc in report["not_compared"]:
-        out.append("not compared: %s%s: %s" % (nc["benchmark"],
-                                               " " + nc["metric"] if "metric" in nc else "",
-                                               nc["reason"]))
-    for key, side in (("only_in_base", "BASE"), ("only_in_new", "NEW")):
-        if report[key]:
-            out.append("only in %s: %s" % (side, ", ".join(report[key])))
-    out.append("result: %s -> %s" % (summary_line(report),
-                                     "REGRESSION" if report["regression"] else "no regression"))
+    out += ["%s: %s" % pair for pair in listing_lines(report)]
+    gate = report["gate"]
+    out.append("result: %s -> %s (%s)" % (summary_line(report), gate["status"].upper()
+                                          if gate["exit_code"] else gate["status"],
+                                          gate["why"]))
     return "\n".join(out) + "\n"
 
 
@@ -526,10 +717,22 @@ def md_table(report, rows):
     return lines
 
 
+# The Markdown headline per exit status. "✅ no regression" only ever means exit 0.
+HEADLINE = {
+    EXIT_OK: ("✅ no regression", "No regression, with enough evidence"),
+    EXIT_REGRESSION: ("❌ regression", "Regression"),
+    EXIT_INCONCLUSIVE: ("⚠️ inconclusive", "Inconclusive: not enough evidence to say "
+                                           "there is no regression"),
+}
+
+
 def render_markdown(report):
-    status = ("❌ regression" if report["regression"] else "✅ no regression")
-    out = ["## ipcmeter gate: %s" % status, "",
-           "**%s**" % md_escape(summary_line(report)), "",
+    gate = report["gate"]
+    badge, words = HEADLINE[gate["exit_code"]]
+    tail = "" if gate["why"] == gate["evidence"] else " " + gate["evidence"] + "."
+    out = ["## ipcmeter gate: %s" % badge, "",
+           "**%s** — %s." % (words, md_escape(gate["why"])), "",
+           md_escape("%s.%s" % (summary_line(report), tail)), "",
            "- base: `%s`" % side_text(report["base"]).replace("`", "'"),
            "- new: `%s`" % side_text(report["new"]).replace("`", "'")]
     out += ["- " + md_escape(line) for line in settings_lines(report)]
@@ -547,17 +750,15 @@ def render_markdown(report):
     if hidden:
         out += ["<details><summary>%d unchanged</summary>" % len(hidden), ""]
         out += md_table(report, hidden) + ["", "</details>", ""]
-    extra = ["- not compared: `%s`%s: %s" % (nc["benchmark"],
-                                            " " + nc["metric"] if "metric" in nc else "",
-                                            md_escape(nc["reason"]))
-             for nc in report["not_compared"]]
-    for key, side in (("only_in_base", "base"), ("only_in_new", "new")):
-        extra += ["- only in %s: `%s`" % (side, n) for n in report[key]]
+    extra = ["- %s: %s" % (label, md_escape(item)) for label, item in listing_lines(report)]
     if extra:
         out += extra + [""]
     out.append("Verdicts: *regressed*/*improved* = significant after Benjamini-Hochberg "
                "control and beyond the threshold; *unchanged* = interval inside the "
-               "threshold; *inconclusive* = too few repetitions or too noisy to tell.")
+               "threshold; *inconclusive* = too few repetitions or too noisy to tell. "
+               "*mde* = the smallest worsening the row could have flagged were it the only "
+               "change. Exit 0 = no regression with enough evidence, 1 = regression (or a "
+               "benchmark newly erroring or missing), 3 = inconclusive.")
     return "\n".join(out) + "\n"
 
 
@@ -565,18 +766,26 @@ def render_json(report):
     return json.dumps(report, indent=2, sort_keys=False) + "\n"
 
 
-def write_atomic(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".compare-", dir=directory)
+def write_atomic(outputs):
+    """Write {path: text} so that either every file appears whole or none changes: each
+    text goes to a temporary file beside its target first, and only when all are written
+    are they renamed into place."""
+    done = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        for path, text in outputs.items():
+            fd, tmp = tempfile.mkstemp(prefix=".compare-",
+                                       dir=os.path.dirname(os.path.abspath(path)))
+            done.append(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+        for tmp, path in zip(done, outputs):
+            os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        for tmp in done:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise
 
 
@@ -613,13 +822,20 @@ def build_parser():
     p.add_argument("--allow-env-mismatch", action="store_true",
                    help="compare even when CPU model, core count, kernel or build type "
                         "differ (a loud warning is printed)")
+    p.add_argument("--max-inconclusive", type=float, default=MAX_INCONCLUSIVE,
+                   metavar="PCT",
+                   help="exit 3 (inconclusive) when more than PCT percent of the rows "
+                        "compared stay undecided and nothing regressed (default %g)"
+                        % MAX_INCONCLUSIVE)
+    p.add_argument("--allow-missing", action="store_true",
+                   help="a BASE benchmark or primary metric missing from NEW is listed "
+                        "but is not a failure (a deliberate rename or removal)")
     p.add_argument("--floor-shift-limit", type=float, default=FLOOR_SHIFT_LIMIT,
                    metavar="RATIO",
-                   help="paired files: leave out a round whose core-to-core floor "
-                        "(median floor_c2c_rtt_ns, measured before each repetition) "
-                        "differs between the builds by more than RATIO times (default "
-                        "%g; 0 keeps every round)"
-                        % FLOOR_SHIFT_LIMIT)
+                   help="paired files: leave out a round whose floor probes (run by "
+                        "ab.py with the baseline binary before, between and after the "
+                        "round's runs) differ by more than RATIO times (default %g; 0 "
+                        "keeps every round)" % FLOOR_SHIFT_LIMIT)
     p.add_argument("--unpaired", action="store_true",
                    help="ignore the round pairing of files written by ab.py")
     p.add_argument("--single-run-band", type=float, default=50.0, metavar="PCT",
@@ -643,23 +859,28 @@ def main(argv=None):
                              "round" % args.floor_shift_limit)
         if not args.single_run_band > 0:
             raise UsageError("--single-run-band %g: must be above 0" % args.single_run_band)
+        if not 0 <= args.max_inconclusive <= 100:
+            raise UsageError("--max-inconclusive %g: must be a percentage from 0 to 100"
+                             % args.max_inconclusive)
         for path, flag in ((args.markdown, "--markdown"), (args.json, "--json")):
             if path:
                 check_output_path(path, flag)
         report = compare(load(args.base), load(args.new), args)
     except (ResultsError, UsageError) as e:
         print("%s: %s" % (PROG, e), file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     text = render_text(report)
+    outputs = {}
+    if args.markdown:
+        outputs[args.markdown] = render_markdown(report)
+    if args.json:
+        outputs[args.json] = render_json(report)
     try:
-        if args.markdown:
-            write_atomic(args.markdown, render_markdown(report))
-        if args.json:
-            write_atomic(args.json, render_json(report))
+        write_atomic(outputs)
     except OSError as e:
         print("%s: cannot write %s: %s" % (PROG, e.filename or "output", e.strerror or e),
               file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     sys.stdout.write(text)
     return report["exit_code"]
 

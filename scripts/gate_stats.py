@@ -13,11 +13,29 @@ Why these tests:
   are corrected for many benchmarks (its smallest two-sided p with 6 rounds is 0.031);
   an outlier round widens the t interval, which errs towards "inconclusive".
 * Unpaired (two ordinary results files with repetitions): Mann-Whitney U on the
-  repetitions and a bootstrap interval of the ratio of medians.
+  repetitions (exact p-values while there are no ties) and a bootstrap interval of the
+  ratio of medians.
 * Single values (or too few repetitions): no test is honest; only a difference
   beyond a wide noise band is called, and the verdict says so.
 
 p-values of all comparisons in one report are adjusted with Benjamini-Hochberg.
+
+More data never gives a weaker verdict. A rank test has a smallest possible p-value
+(2 / C(n1+n2, n1): 0.1 with 3 against 3), so below some number of repetitions it can
+never pass the corrected level, and an unpaired row with 3 repetitions could once miss a
+doubling that 1 or 2 repetitions (judged by the noise band) caught. The band therefore
+applies to the medians at every number of repetitions: a test can only add verdicts the
+band would not reach. Paired rounds are not given the band (see classify()); with fewer
+than MIN_ROUNDS they are always inconclusive, so adding rounds cannot weaken them either.
+
+Power: resolution() gives each comparison the smallest change its own data could have
+called significant if it were the only change in the report (level alpha / m, the first
+step of Benjamini-Hochberg over m tests): paired, from the t distribution with the
+observed spread of the per-round log ratios; unpaired, from the bootstrap spread of the
+log ratio of medians (normal approximation), or the band when the rank test cannot
+reach that level at these repetitions; single values, the band. needed() says how many
+rounds or repetitions per side would bring that resolution down to the threshold at
+the observed spread.
 """
 
 import math
@@ -31,10 +49,22 @@ UNCHANGED = "unchanged"
 INCONCLUSIVE = "inconclusive"
 VERDICTS = (REGRESSED, IMPROVED, INCONCLUSIVE, UNCHANGED)
 
+# Test names, as Estimate.method.
+PAIRED_T = "paired-t"
+MANN_WHITNEY = "mann-whitney"
+SINGLE = "single"
+FEW_ROUNDS = "few-rounds"
+
 MIN_REPETITIONS = 3      # per side, for the unpaired test
 MIN_ROUNDS = 3           # for the paired test (t with 2 degrees of freedom at least)
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20240601
+# scipy's exact Mann-Whitney distribution is cheap up to here; beyond it the normal
+# approximation is close. (scipy 1.10's default switches to the approximation above 8
+# values per side, whose smallest p with 10 against 10 is 17 times the exact one.)
+EXACT_RANK_TEST_MAX = 30
+# needed() stops counting here: a row that needs more is called out as such.
+MAX_SUGGESTED = 1000
 
 
 class Estimate:
@@ -43,13 +73,16 @@ class Estimate:
     ratio: new / base of the typical value (>1: the metric went up).
     ci: (low, high) of that ratio at the report's confidence level, or None.
     p: two-sided p-value of "no change", or None when no test was possible.
-    method: "paired-t", "mann-whitney", "single" (too few values per side for a test),
-            or "few-rounds" (paired, too few rounds for a test).
+    method: PAIRED_T, MANN_WHITNEY, SINGLE (too few values per side for a test), or
+            FEW_ROUNDS (paired, too few rounds for a test).
     n_base, n_new: repetitions (unpaired) or rounds (paired) used.
     note: why no test was possible, when so.
+    log_sd: the spread behind the interval, in natural-log units: the standard
+            deviation of the per-round log ratios (paired) or of the bootstrap log
+            ratios of medians (unpaired); None when unknown.
     """
 
-    def __init__(self, ratio, ci, p, method, n_base, n_new, note=""):
+    def __init__(self, ratio, ci, p, method, n_base, n_new, note="", log_sd=None):
         self.ratio = ratio
         self.ci = ci
         self.p = p
@@ -57,6 +90,7 @@ class Estimate:
         self.n_base = n_base
         self.n_new = n_new
         self.note = note
+        self.log_sd = log_sd
 
 
 def _positive(values):
@@ -70,23 +104,27 @@ def estimate_unpaired(base, new, confidence):
     if len(x) == 0 or len(y) == 0:
         return None
     if np.any(x <= 0) or np.any(y <= 0):
-        return Estimate(None, None, None, "single", len(x), len(y),
+        return Estimate(None, None, None, SINGLE, len(x), len(y),
                         "values are not all positive; no ratio")
     ratio = float(np.median(y) / np.median(x))
     if len(x) < MIN_REPETITIONS or len(y) < MIN_REPETITIONS:
-        return Estimate(ratio, None, None, "single", len(x), len(y),
+        return Estimate(ratio, None, None, SINGLE, len(x), len(y),
                         "%d vs %d values; a test needs %d repetitions per side"
                         % (len(x), len(y), MIN_REPETITIONS))
     if np.all(x == x[0]) and np.array_equal(np.sort(x), np.sort(y)):
         p = 1.0
     else:
-        p = float(stats.mannwhitneyu(x, y, alternative="two-sided").pvalue)
+        ties = len(np.unique(np.concatenate([x, y]))) < len(x) + len(y)
+        exact = not ties and max(len(x), len(y)) <= EXACT_RANK_TEST_MAX
+        p = float(stats.mannwhitneyu(x, y, alternative="two-sided",
+                                     method="exact" if exact else "asymptotic").pvalue)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     bx = np.median(rng.choice(x, size=(BOOTSTRAP_SAMPLES, len(x))), axis=1)
     by = np.median(rng.choice(y, size=(BOOTSTRAP_SAMPLES, len(y))), axis=1)
     tail = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(by / bx, [tail, 1.0 - tail])
-    return Estimate(ratio, (float(lo), float(hi)), p, "mann-whitney", len(x), len(y))
+    return Estimate(ratio, (float(lo), float(hi)), p, MANN_WHITNEY, len(x), len(y),
+                    log_sd=float(np.std(np.log(by / bx), ddof=1)))
 
 
 def estimate_paired(base_rounds, new_rounds, confidence):
@@ -107,20 +145,88 @@ def estimate_paired(base_rounds, new_rounds, confidence):
     d = np.asarray(logs)
     centre = float(np.mean(d))
     ratio = math.exp(centre)
+    spread = float(np.std(d, ddof=1)) if n > 1 else None
     if n < MIN_ROUNDS:
-        return Estimate(ratio, None, None, "few-rounds", n, n,
+        return Estimate(ratio, None, None, FEW_ROUNDS, n, n,
                         "%d paired round%s; a test needs %d"
-                        % (n, "" if n == 1 else "s", MIN_ROUNDS))
-    spread = float(np.std(d, ddof=1))
+                        % (n, "" if n == 1 else "s", MIN_ROUNDS), log_sd=spread)
     if spread == 0.0:
         # Every round gave the same ratio (identical inputs, typically).
         p = 1.0 if centre == 0.0 else 0.0
-        return Estimate(ratio, (ratio, ratio), p, "paired-t", n, n)
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * spread / math.sqrt(n)
+        return Estimate(ratio, (ratio, ratio), p, PAIRED_T, n, n, log_sd=0.0)
+    half = t_half_width(spread, n, 1.0 - confidence)
     tstat = centre / (spread / math.sqrt(n))
     p = float(2.0 * stats.t.sf(abs(tstat), n - 1))
     return Estimate(ratio, (math.exp(centre - half), math.exp(centre + half)), p,
-                    "paired-t", n, n)
+                    PAIRED_T, n, n, log_sd=spread)
+
+
+def t_half_width(log_sd, n, level):
+    """Half-width, in log units, of the two-sided t interval at significance `level`."""
+    return float(stats.t.ppf(1.0 - level / 2.0, n - 1)) * log_sd / math.sqrt(n)
+
+
+def min_rank_p(n1, n2):
+    """The smallest two-sided p-value Mann-Whitney U can give with n1 and n2 values:
+    every value of one side below every value of the other, with no ties."""
+    return min(1.0, 2.0 / math.comb(n1 + n2, n1))
+
+
+def rank_test_min_repetitions(level):
+    """Repetitions per side at which Mann-Whitney can reach `level` at all."""
+    n = MIN_REPETITIONS
+    while min_rank_p(n, n) > level:
+        n += 1
+    return n
+
+
+def _worse_fraction(log_change, higher_is_better):
+    """A change of `log_change` (log units, > 0) in the direction that is worse, as a
+    fraction of the metric: +x for a time that grows, -x (reported as x) for a rate."""
+    if log_change is None:
+        return None
+    return -math.expm1(-log_change) if higher_is_better else math.expm1(log_change)
+
+
+def resolution(est, level, band, higher_is_better):
+    """The smallest worsening (fraction, 0.05 = 5%) this comparison's own data could
+    have called, were it the only change in the report; `level` is that lone change's
+    significance level (alpha / m). None: no change at all could be called."""
+    if est.method == FEW_ROUNDS:
+        return None
+    if est.method == SINGLE:
+        return band
+    if est.method == PAIRED_T:
+        return _worse_fraction(t_half_width(est.log_sd, est.n_base, level), higher_is_better)
+    # Unpaired: the band is always there; the rank test adds to it only when it can
+    # reach the level at these repetitions at all.
+    if min_rank_p(est.n_base, est.n_new) > level or est.log_sd is None:
+        return band
+    z = float(stats.norm.ppf(1.0 - level / 2.0))
+    return min(band, _worse_fraction(z * est.log_sd, higher_is_better))
+
+
+def needed(est, level, threshold):
+    """What would resolve a change of `threshold` (a fraction) at `level` with the
+    observed spread: (unit, count, at_least). unit is "rounds" (paired) or "repetitions"
+    (per side, unpaired and single); at_least is True when the spread is unknown and the
+    count is only the least that could do it; count is None beyond MAX_SUGGESTED."""
+    target = math.log1p(threshold)
+    if est.method in (PAIRED_T, FEW_ROUNDS):
+        if est.log_sd is None:
+            return "rounds", MIN_ROUNDS, True
+        for n in range(MIN_ROUNDS, MAX_SUGGESTED + 1):
+            if t_half_width(est.log_sd, n, level) <= target:
+                return "rounds", n, False
+        return "rounds", None, False
+    least = rank_test_min_repetitions(level)
+    if est.method == SINGLE or est.log_sd is None:
+        return "repetitions", least, True
+    # The bootstrap spread of a log ratio of medians scales as sqrt(1/n1 + 1/n2).
+    z = float(stats.norm.ppf(1.0 - level / 2.0))
+    per_unit = est.log_sd ** 2 / (1.0 / est.n_base + 1.0 / est.n_new)
+    n = max(least, math.ceil(2.0 * per_unit * (z / target) ** 2))
+    return "repetitions", (n if n <= MAX_SUGGESTED else None), False
 
 
 def benjamini_hochberg(pvalues):
@@ -146,21 +252,42 @@ def classify(est, q, threshold, alpha, higher_is_better, single_band):
     A regression must be both significant after correction (q < alpha) and at least
     `threshold` in size; "unchanged" needs the whole interval inside +-threshold, or a
     significant change smaller than the threshold whose interval stays below it.
+    Unpaired rows the test leaves undecided still get the band that decides single
+    values, so that more repetitions never give a weaker verdict than one or two.
     """
     change = est.ratio - 1.0
-    worse = -change if higher_is_better else change   # > 0: the code got worse
-    if est.method == "few-rounds":
+    if est.method == FEW_ROUNDS:
         # Never the single-value band here: on a busy VM one round's ratio of p99s or
         # pool overheads passes 1.5 between identical builds (7 of 334 did in a 2-round
         # A/A dry run), and leaving rounds out must never make a verdict easier to reach.
         return INCONCLUSIVE, "too few rounds: %s; run scripts/ab.py with more --rounds" % est.note
-    if est.method == "single":
-        if abs(change) >= single_band:
-            verdict = REGRESSED if worse > 0 else IMPROVED
-            return verdict, ("no test (%s); the change is beyond the +-%.0f%% noise band "
-                             "for single values" % (est.note, single_band * 100))
+    if est.method == SINGLE:
+        band = _band_verdict(change, higher_is_better, single_band)
+        if band:
+            return band[0], "no test (%s); %s" % (est.note, band[1])
         return INCONCLUSIVE, ("too few repetitions: %s; within the +-%.0f%% noise band "
                               "for single values" % (est.note, single_band * 100))
+    verdict, reason = _classify_tested(est, change, q, threshold, alpha, higher_is_better)
+    if verdict == INCONCLUSIVE and est.method == MANN_WHITNEY:
+        band = _band_verdict(change, higher_is_better, single_band)
+        if band:
+            return band[0], "%s; but %s, which decides with fewer repetitions too" % (
+                reason, band[1])
+    return verdict, reason
+
+
+def _band_verdict(change, higher_is_better, band):
+    """(verdict, why) when a change of the typical value lies beyond the noise band."""
+    if abs(change) < band:
+        return None
+    worse = -change if higher_is_better else change   # > 0: the code got worse
+    return (REGRESSED if worse > 0 else IMPROVED,
+            "the change of the medians is beyond the +-%.0f%% noise band for single "
+            "values" % (band * 100))
+
+
+def _classify_tested(est, change, q, threshold, alpha, higher_is_better):
+    worse = -change if higher_is_better else change
     lo, hi = est.ci[0] - 1.0, est.ci[1] - 1.0
     significant = q is not None and q < alpha
     if significant and abs(change) >= threshold:

@@ -3,16 +3,21 @@
 The fake accepts the real binary's flags (--profile, --benchmark_filter=,
 --benchmark_repetitions=, --benchmark_out=, --benchmark_out_format=json,
 --calibration_delay_ns=) and writes a results file with chosen numbers. It logs every
-invocation's argv to $FAKE_IPCMETER_LOG; FAKE_DRIFT=1 makes each consecutive pair of
-invocations (one ABBA round) share a machine speed that changes from round to round;
-FAKE_MOVE=K puts invocation K (0-based) on a placement 3.7 times slower, floor included,
-as when the host moves the vCPUs between the two halves of a round.
+invocation as {"bin": argv[0], "argv": argv[1:]} to $FAKE_IPCMETER_LOG. ab.py runs a
+floor probe (the baseline binary, filter ^floor/probe:c2c_rtt) before the first run and
+after every run, so a round's two runs are invocations 4r+1 and 4r+3. FAKE_DRIFT=1 gives
+each round a machine speed (not a placement: floors stay) that changes from round to
+round; FAKE_MOVE=K, K-L or K- puts invocations K..L (0-based; K- to the end) on a
+placement 3.7 times slower, floors included, as when the host moves the vCPUs.
+--fake_floor=NS makes a run report that floor in every repetition and in its floors
+objects, as a candidate that fakes its own witness would.
 """
 
 import contextlib
 import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -38,8 +43,9 @@ FAKE = textwrap.dedent('''\
     log = os.environ["FAKE_IPCMETER_LOG"]
     count = sum(1 for _ in open(log)) if os.path.exists(log) else 0
     with open(log, "a") as f:
-        f.write(json.dumps(argv) + "\\n")
-    if "fake_fail" in opts:
+        f.write(json.dumps({"bin": sys.argv[0], "argv": argv}) + "\\n")
+    probe = opts.get("benchmark_filter", "").startswith("^floor/probe")
+    if "fake_fail" in opts or (probe and os.environ.get("FAKE_FAIL_PROBE")):
         sys.stderr.write("fake failure\\n")
         sys.exit(3)
     out = opts["benchmark_out"]
@@ -49,9 +55,14 @@ FAKE = textwrap.dedent('''\
     reps = int(opts.get("benchmark_repetitions", "1"))
     factor = float(opts.get("fake_factor", "1"))
     delay = float(opts.get("calibration_delay_ns", "0"))
-    drift = [1.0, 1.3, 0.85, 1.2, 0.9, 1.1][(count // 2) % 6] if os.environ.get("FAKE_DRIFT") else 1.0
-    if os.environ.get("FAKE_MOVE") == str(count):
-        drift *= 3.7
+    drift = [1.0, 1.3, 0.85, 1.2, 0.9, 1.1][(count // 4) % 6] if os.environ.get("FAKE_DRIFT") else 1.0
+    place = 1.0
+    move = os.environ.get("FAKE_MOVE")
+    if move:
+        lo, _, hi = move.partition("-")
+        if int(lo) <= count and (count <= int(hi) if hi else _ == "-" or count == int(lo)):
+            place = 3.7
+    floor = float(opts.get("fake_floor", 120.0 * place))
     noise = float(os.environ.get("FAKE_NOISE", "0.01"))
     rng = random.Random(count)
     filt = re.compile(opts.get("benchmark_filter", "."))
@@ -63,14 +74,14 @@ FAKE = textwrap.dedent('''\
         if not filt.search(name):
             continue
         for rep in range(reps):
-            j = lambda v: v * drift * (1 + rng.gauss(0, noise))
+            j = lambda v: v * drift * place * (1 + rng.gauss(0, noise))
             e = {"name": name, "run_name": name, "run_type": "iteration", "repetitions": reps,
                  "repetition_index": rep, "threads": 1, "iterations": 1000, "time_unit": "ns",
                  "real_time": j(p50), "cpu_time": j(p50)}
             if p99 is not None:
                 e["rtt_p50_ns"] = j(p50 * factor + delay)
                 e["rtt_p99_ns"] = j(p99 * factor + delay)
-                e["floor_c2c_rtt_ns"] = j(120.0)
+                e["floor_c2c_rtt_ns"] = floor * (1 + rng.gauss(0, noise))
             benchmarks.append(e)
         if reps > 1:
             benchmarks.append({"name": name + "_mean", "run_name": name, "run_type": "aggregate",
@@ -84,8 +95,8 @@ FAKE = textwrap.dedent('''\
                         "env": {"cpu_model": "Fake CPU", "logical_cpus": 2, "physical_cores": 2,
                                 "kernel": "6.1", "build_type": "Release",
                                 "git_revision": "fake", "hostname": "fake"},
-                        "floors": {"c2c_rtt_ns": 120.0 * drift, "memcpy_gbps_cache": 40.0},
-                        "floors_end": {"c2c_rtt_ns": 120.0 * drift},
+                        "floors": {"c2c_rtt_ns": floor, "memcpy_gbps_cache": 40.0},
+                        "floors_end": {"c2c_rtt_ns": floor},
                         "placement": {}, "transports": {}, "warnings": ["run %d" % count]}}
     open(out, "w").write(json.dumps(doc))
 ''')
@@ -95,20 +106,27 @@ PIPE = "pingpong/transport:pipe/peer:fork/size:64"
 
 
 class FakeBinary(unittest.TestCase):
+    ENV = ("FAKE_IPCMETER_LOG", "FAKE_DRIFT", "FAKE_MOVE", "FAKE_FAIL_PROBE")
+
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory()
         self.tmp = self._tmp.name
-        self.bin = os.path.join(self.tmp, "ipcmeter")
-        with open(self.bin, "w") as f:
-            f.write("#!%s\n%s" % (sys.executable, FAKE))
-        os.chmod(self.bin, os.stat(self.bin).st_mode | stat.S_IXUSR)
+        # Two copies of the fake, so the log tells which build each run used.
+        self.bin = self.fake("ipcmeter")
+        self.cand = self.fake("ipcmeter-candidate")
         self.log = os.path.join(self.tmp, "invocations.log")
         self.env = {"FAKE_IPCMETER_LOG": self.log}
-        self._old_env = {k: os.environ.get(k)
-                         for k in ("FAKE_IPCMETER_LOG", "FAKE_DRIFT", "FAKE_MOVE")}
+        self._old_env = {k: os.environ.get(k) for k in self.ENV}
+        for k in self.ENV:
+            os.environ.pop(k, None)
         os.environ.update(self.env)
-        os.environ.pop("FAKE_DRIFT", None)
-        os.environ.pop("FAKE_MOVE", None)
+
+    def fake(self, name):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write("#!%s\n%s" % (sys.executable, FAKE))
+        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
+        return path
 
     def tearDown(self):
         for k, v in self._old_env.items():
@@ -118,16 +136,20 @@ class FakeBinary(unittest.TestCase):
                 os.environ[k] = v
         self._tmp.cleanup()
 
-    def invocations(self):
+    def calls(self):
         with open(self.log) as f:
             return [json.loads(line) for line in f]
 
-    def ab(self, *argv, out="ab"):
+    def invocations(self):
+        """argv of every run that is not a floor probe."""
+        return [c["argv"] for c in self.calls() if not is_probe(c)]
+
+    def ab(self, *argv, out="ab", candidate=None):
         out_dir = os.path.join(self.tmp, out)
         o, e = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
             try:
-                code = ab.main(["--baseline", self.bin, "--candidate", self.bin,
+                code = ab.main(["--baseline", self.bin, "--candidate", candidate or self.bin,
                                 "--out-dir", out_dir] + list(argv))
             except SystemExit as ex:
                 code = ex.code
@@ -136,6 +158,15 @@ class FakeBinary(unittest.TestCase):
             with open(os.path.join(out_dir, "compare.json")) as f:
                 report = json.load(f)
         return code, o.getvalue(), e.getvalue(), out_dir, report
+
+
+def is_probe(call):
+    return "--benchmark_filter=" + ab.PROBE_FILTER in call["argv"]
+
+
+def p50(report, name=SHM):
+    return [c for c in report["comparisons"]
+            if c["benchmark"] == name and c["metric"] == "rtt_p50_ns"][0]
 
 
 class AB(FakeBinary):
@@ -154,6 +185,28 @@ class AB(FakeBinary):
         self.assertIn("--benchmark_repetitions=2", first)
         self.assertIn("--benchmark_out_format=json", first)
         self.assertIn("--fake_note=a b", calls[1])     # one argv word, no shell
+
+    def test_floor_probes_run_the_baseline_around_every_run(self):
+        code, _, _, out_dir, report = self.ab("--rounds", "3", "--filter", "shm_ring",
+                                              "--candidate-args", "--fake_tag=B",
+                                              candidate=self.cand)
+        self.assertEqual(code, 0)
+        kinds = ["P" if is_probe(c) else "A" if c["bin"] == self.bin else "B"
+                 for c in self.calls()]
+        self.assertEqual("".join(kinds), "PAPBPBPAPAPBP")
+        probes = [c for c in self.calls() if is_probe(c)]
+        self.assertTrue(all(c["bin"] == self.bin for c in probes))
+        self.assertTrue(all("--fake_tag=B" not in c["argv"] for c in probes))
+        base = load(os.path.join(out_dir, "baseline.json"))
+        record = base.meta["ab"]["floor_probes"]
+        self.assertEqual(record["binary"], os.path.abspath(self.bin))
+        self.assertEqual(record["values_ns"], [120.0] * 7)
+        self.assertEqual(len(record["round_probes_ns"]), 3)
+        self.assertEqual(record["round_probes_ns"][1], [120.0] * 3)
+        self.assertTrue(os.path.exists(os.path.join(out_dir, record["files"][0])))
+        cand = load(os.path.join(out_dir, "candidate.json"))
+        self.assertEqual(cand.meta["ab"]["floor_probes"], record)
+        self.assertEqual(report["rounds_left_out"], [])
 
     def test_merged_files_are_valid_results(self):
         code, _, _, out_dir, report = self.ab("--rounds", "4", "--repetitions", "3")
@@ -195,22 +248,37 @@ class AB(FakeBinary):
                           if c["metric"] == "rtt_p50_ns"], ["regressed"])
 
     def test_round_with_moved_vcpus_is_left_out(self):
-        # Invocation 3 is round 2's baseline (ABBA: A B | B A): it alone runs on the
-        # slow placement, so that round's ratio says "3.7x faster" about a 15% slowdown.
-        os.environ["FAKE_MOVE"] = "3"
+        # From invocation 3 on (round 1's candidate run: P A P *B* P ...) the host runs
+        # everything on a placement 3.7x slower: round 1's probes read 120, 120 and 444
+        # ns, and its ratio says "4x slower" about a 15% slowdown.
+        os.environ["FAKE_MOVE"] = "3-"
         argv = ("--rounds", "5", "--filter", "shm_ring",
                 "--candidate-args", "--calibration_delay_ns=24")
         code, _, _, _, report = self.ab(*argv)
         self.assertEqual(code, 1)
-        row = [c for c in report["comparisons"] if c["metric"] == "rtt_p50_ns"][0]
+        row = p50(report)
         self.assertEqual(row["verdict"], "regressed")
-        self.assertEqual(row["rounds_left_out"], [2])
-        self.assertIn("1 round left out because the core-to-core floor differed", row["reason"])
+        self.assertEqual(row["rounds_left_out"], [1])
+        self.assertIn("1 round left out because the baseline build's core-to-core floor "
+                      "probes around the runs differed (round 1 120-444 ns)", row["reason"])
         os.unlink(self.log)
         code, _, _, _, report = self.ab(*argv, "--floor-shift-limit", "0", out="ab-keep")
-        row = [c for c in report["comparisons"] if c["metric"] == "rtt_p50_ns"][0]
+        row = p50(report)
         self.assertEqual(row["rounds_left_out"], [])
         self.assertEqual(row["verdict"], "inconclusive")
+        self.assertEqual(code, 3)
+
+    def test_a_candidate_cannot_drop_its_own_rounds(self):
+        # The candidate reports a core-to-core floor 4x off in every repetition and in
+        # its floors: none of it is the witness, so no round is left out and its 15%
+        # slowdown is flagged.
+        code, _, _, _, report = self.ab(
+            "--rounds", "5", "--filter", "shm_ring",
+            "--candidate-args", "--calibration_delay_ns=24 --fake_floor=480",
+            candidate=self.cand)
+        self.assertEqual(code, 1)
+        self.assertEqual(report["rounds_left_out"], [])
+        self.assertEqual(p50(report)["verdict"], "regressed")
 
     def test_aa_under_drift_is_clean(self):
         os.environ["FAKE_DRIFT"] = "1"
@@ -218,6 +286,20 @@ class AB(FakeBinary):
         self.assertEqual(code, 0)
         self.assertFalse([c for c in report["comparisons"]
                           if c["verdict"] in ("regressed", "improved")])
+        self.assertEqual(report["rounds_left_out"], [])
+
+    def test_inconclusive_is_exit_3(self):
+        os.environ["FAKE_NOISE"] = "0.2"
+        try:
+            code, out, _, _, report = self.ab("--rounds", "3")
+        finally:
+            os.environ.pop("FAKE_NOISE")
+        self.assertEqual(code, 3)
+        self.assertEqual(report["gate"]["status"], "inconclusive")
+        self.assertIn("INCONCLUSIVE", out)
+        code, _, _, _, report = self.ab("--rounds", "3", "--max-inconclusive", "100",
+                                        out="ab-lenient")
+        self.assertEqual(report["gate"]["max_inconclusive_pct"], 100.0)
 
     def test_failing_binary_is_unusable(self):
         code, out, err, out_dir, _ = self.ab("--candidate-args", "--fake_fail=1")
@@ -226,6 +308,14 @@ class AB(FakeBinary):
         self.assertTrue(last.startswith("ab.py: round 1/8 candidate"), last)
         self.assertIn("status 3", last)
         self.assertFalse(os.path.exists(os.path.join(out_dir, "candidate.json")))
+
+    def test_failing_probe_is_unusable(self):
+        os.environ["FAKE_FAIL_PROBE"] = "1"
+        code, out, err, out_dir, _ = self.ab("--rounds", "3")
+        self.assertEqual(code, 2)
+        last = err.strip().splitlines()[-1]
+        self.assertTrue(last.startswith("ab.py: floor probe 1/7 (baseline)"), last)
+        self.assertFalse(os.path.exists(os.path.join(out_dir, "baseline.json")))
 
     def test_garbage_output_is_unusable(self):
         code, _, err, _, _ = self.ab("--rounds", "1", "--baseline-args", "--fake_garbage=1")
@@ -238,6 +328,7 @@ class AB(FakeBinary):
                 (["--filter", "("], "--filter"),
                 (["--candidate-args", "'unterminated"], "--candidate-args"),
                 (["--threshold", "-1"], "--threshold"),
+                (["--max-inconclusive", "150"], "--max-inconclusive"),
                 (["--floor-shift-limit", "0.5"], "--floor-shift-limit")):
             code, out, err, out_dir, _ = self.ab(*argv)
             self.assertEqual(code, 2, argv)
@@ -254,48 +345,151 @@ class AB(FakeBinary):
         self.assertIn("no such file", e.getvalue())
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "x")))
 
+    def test_allow_missing_is_passed_to_compare(self):
+        argv = ab.compare_argv(ab.build_parser().parse_args(
+            ["--baseline", "a", "--candidate", "b", "--allow-missing",
+             "--max-inconclusive", "20"]), "A.json", "B.json", self.tmp)
+        self.assertIn("--allow-missing", argv)
+        self.assertEqual(argv[argv.index("--max-inconclusive") + 1], "20.0")
+
     def test_abba_helper(self):
         self.assertEqual(ab.abba(2), [(0, "A"), (0, "B"), (1, "B"), (1, "A")])
 
 
 class Workflow(unittest.TestCase):
-    """The CI recipe calls the scripts with flags they have."""
+    """The CI recipe calls the scripts with flags they have, and gate_trials.py proves the
+    gate with the recipe's numbers."""
+
+    def setUp(self):
+        with open(os.path.join(ROOT, ".github", "workflows", "ipcmeter-gate.yml")) as f:
+            self.text = f.read()
 
     def test_flags_exist(self):
-        import re
         import compare
-        with open(os.path.join(ROOT, ".github", "workflows", "ipcmeter-gate.yml")) as f:
-            text = f.read()
-        for start, end, parser in (('"$gate"', 'echo "exit', ab.build_parser()),
-                                   ("scripts/compare.py", "code=$?", compare.build_parser())):
-            block = text[text.index(start):text.index(end)]
+        for start, end, parser in (("gate=base/scripts/ab.py", 'echo "exit', ab.build_parser()),
+                                   ("inputs.allow_missing", "code=$?", compare.build_parser())):
+            block = self.text[self.text.index(start):self.text.index(end)]
             known = set(parser._option_string_actions)
             flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", block))
             self.assertTrue(flags)
             self.assertEqual(flags - known, set(), start)
+            self.assertIn("--max-inconclusive", flags)
+            self.assertIn("--allow-missing", flags)
+        # The PR job passes --allow-missing by label, the baseline job by input.
+        self.assertIn("'ipcmeter-allow-missing'", self.text)
+        self.assertIn("inputs.allow_missing", self.text)
+
+    def test_exit_codes_are_handled(self):
+        verdict = self.text[self.text.index("- name: Verdict"):]
+        self.assertRegex(verdict, r"3\) echo \"::warning::")
+        self.assertRegex(verdict, r"1\) echo \"::error::[^\n]*\n\s*exit 1")
+        self.assertRegex(verdict, r"\*\) echo \"::error::[^\n]*\n\s*exit 1")
+        summary = self.text[self.text.index("- name: Job summary"):]
+        self.assertIn("inconclusive", summary[:summary.index("- name:", 10)])
+
+    def test_gate_trials_use_the_workflow_numbers(self):
+        import compare
+        import gate_trials
+        found = gate_trials.workflow_settings()
+        self.assertEqual(found, {"rounds": ab.ROUNDS, "repetitions": ab.REPETITIONS,
+                                 "threshold": 5.0, "profile": "quick",
+                                 "max_inconclusive": compare.MAX_INCONCLUSIVE})
+        self.assertEqual(compare.build_parser().get_default("threshold"), found["threshold"])
 
 
 class Trials(FakeBinary):
     def run_trials(self, *argv):
         proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, "gate_trials.py")]
-                              + list(argv), capture_output=True, text=True, timeout=120,
+                              + list(argv), capture_output=True, text=True, timeout=300,
                               env=dict(os.environ, **self.env))
         return proc
 
-    def test_aa_trials(self):
+    def ab_calls(self):
+        """Invocations of the fake by ab.py runs (probes and runs, no calibration)."""
+        return [c for c in self.calls() if "--benchmark_repetitions=5" not in c["argv"]]
+
+    def test_aa_runs_the_whole_profile_with_the_workflow_numbers(self):
         out = os.path.join(self.tmp, "aa")
-        proc = self.run_trials("aa", "--bin", self.bin, "--trials", "2", "--rounds", "3",
-                               "--out-dir", out)
+        proc = self.run_trials("aa", "--bin", self.bin, "--trials", "1", "--out-dir", out)
         self.assertEqual(proc.returncode, 0, proc.stderr)
+        runs = [c["argv"] for c in self.calls() if not is_probe(c)]
+        self.assertEqual(len(runs), 2 * ab.ROUNDS)
+        self.assertFalse([a for c in runs for a in c if a.startswith("--benchmark_filter")])
+        self.assertTrue(all("--benchmark_repetitions=%d" % ab.REPETITIONS in c for c in runs))
         with open(os.path.join(out, "summary.json")) as f:
             summary = json.load(f)
-        self.assertEqual(summary["trials"], 2)
+        self.assertEqual((summary["rounds"], summary["repetitions"], summary["threshold_pct"],
+                          summary["max_inconclusive_pct"], summary["filter"]),
+                         (ab.ROUNDS, ab.REPETITIONS, 5.0, 10.0, None))
+        self.assertEqual(summary["trials"], 1)
+        self.assertEqual(summary["exit_codes"], {"0": 1, "1": 0, "3": 0})
+        self.assertEqual(summary["trials_not_exit_0"], 0)
         self.assertEqual(summary["flagged"], 0)
         self.assertTrue(summary["goal_met"])
-        self.assertIn("A/A: 2 trials", proc.stdout)
+        self.assertIn("every benchmark (the CI configuration)", proc.stdout)
+        self.assertIn("trials ending in anything but exit 0: 0 of 1", proc.stdout)
+        self.assertRegex(proc.stdout, r"minutes per trial: median \d+\.\d")
+        header = [line for line in proc.stdout.splitlines() if "minutes" in line][0]
+        self.assertIn("undecided", header)
+
+    def test_aa_counts_inconclusive_trials_against_the_goal(self):
+        os.environ["FAKE_NOISE"] = "0.2"
+        try:
+            proc = self.run_trials("aa", "--bin", self.bin, "--trials", "1", "--rounds", "3",
+                                   "--out-dir", os.path.join(self.tmp, "aa"))
+        finally:
+            os.environ.pop("FAKE_NOISE")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("trials ending in anything but exit 0: 1 of 1", proc.stdout)
+        self.assertIn("NOT met", proc.stdout)
+
+    def test_trials_resume(self):
+        out = os.path.join(self.tmp, "aa")
+        argv = ["aa", "--bin", self.bin, "--rounds", "3", "--out-dir", out]
+        per_trial = 2 * 3 + (2 * 3 + 1)    # runs and probes of one trial
+        proc = self.run_trials(*argv, "--trials", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(len(self.ab_calls()), per_trial)
+        with open(os.path.join(out, "trial-01.json")) as f:
+            record = json.load(f)
+        self.assertEqual((record["trial"], record["exit_code"]), (1, 0))
+        self.assertIn("minutes", record)
+        # More trials: only the new one runs.
+        proc = self.run_trials(*argv, "--trials", "2")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(len(self.ab_calls()), 2 * per_trial)
+        self.assertIn("trial 1/2 already finished", proc.stderr)
+        # A trial cut short (its ab.py output there, its record not written) runs again.
+        os.unlink(os.path.join(out, "trial-01.json"))
+        self.assertTrue(os.path.isdir(os.path.join(out, "trial-01")))
+        proc = self.run_trials(*argv, "--trials", "2")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(len(self.ab_calls()), 3 * per_trial)
+        self.assertIn("trial 2/2 already finished", proc.stderr)
+        with open(os.path.join(out, "summary.json")) as f:
+            self.assertEqual(json.load(f)["trials"], 2)
+        # Other settings in the same directory are refused, nothing run.
+        proc = self.run_trials("aa", "--bin", self.bin, "--rounds", "4", "--out-dir", out)
+        self.assertEqual(proc.returncode, 2)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertIn("other settings (rounds 3, now 4)", proc.stderr)
+        self.assertEqual(len(self.ab_calls()), 3 * per_trial)
+
+    def test_a_failed_trial_keeps_the_finished_ones(self):
+        out = os.path.join(self.tmp, "aa")
+        proc = self.run_trials("aa", "--bin", self.bin, "--rounds", "3", "--trials", "1",
+                               "--out-dir", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        os.environ["FAKE_FAIL_PROBE"] = "1"
+        proc = self.run_trials("aa", "--bin", self.bin, "--rounds", "3", "--trials", "2",
+                               "--out-dir", out)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("trial 2: ab.py failed (exit 2)", proc.stderr.strip().splitlines()[-1])
+        self.assertTrue(os.path.exists(os.path.join(out, "trial-01.json")))
+        self.assertFalse(os.path.exists(os.path.join(out, "trial-02.json")))
 
     def calibrations(self):
-        return [c for c in self.invocations() if "--benchmark_repetitions=5" in c]
+        return [c["argv"] for c in self.calls() if "--benchmark_repetitions=5" in c["argv"]]
 
     def test_sensitivity_trials_calibrate_the_delay(self):
         out = os.path.join(self.tmp, "sens")
@@ -309,15 +503,20 @@ class Trials(FakeBinary):
         self.assertEqual(summary["calibration"], "before every trial")
         self.assertEqual(len(self.calibrations()), 2)
         self.assertEqual(summary["detected"], 2)
-        trial = summary["per_trial"][0]
-        self.assertAlmostEqual(trial["delay_pct_of_base_p50"][SHM], 20.0, delta=1.0)
+        self.assertEqual(summary["detected_as_lone_change"], 2)
         self.assertIn("--calibration_delay_ns=32", self.invocations()[-1])
-        self.assertIn("delay 20.", proc.stdout)
+        # The whole profile runs; the delay slows the pipe rows too.
+        self.assertFalse([a for c in self.invocations() if "--benchmark_repetitions=5" not in c
+                          for a in c if a.startswith("--benchmark_filter")])
+        with open(os.path.join(out, "trial-01.json")) as f:
+            trial = json.load(f)
+        self.assertEqual([r["benchmark"] for r in trial["target_rows"]], [SHM, SHM])
+        self.assertAlmostEqual(trial["expected_slowdown_pct"][SHM], 20.0, delta=1.0)
         # The fake's delay adds exactly its length, so the measured change is on target.
         self.assertEqual(summary["on_target_pct"], [14.0, 30.0])
-        self.assertTrue(trial["on_target"])
         self.assertEqual((summary["on_target_trials"], summary["detected_on_target"]), (2, 2))
         self.assertIn("on target (14-30%) in 2 of 2 trials; detected in 2 of those", proc.stdout)
+        self.assertRegex(proc.stdout, r"minutes per trial")
 
     def test_sensitivity_calibrate_once_and_fixed_delay(self):
         proc = self.run_trials("sensitivity", "--bin", self.bin, "--target", "shm_ring",
@@ -336,15 +535,20 @@ class Trials(FakeBinary):
         with open(os.path.join(out, "summary.json")) as f:
             summary = json.load(f)
         self.assertEqual(summary["detected"], 0)
-        self.assertIn("-> missed", proc.stdout)
-        self.assertFalse(summary["per_trial"][0]["on_target"])
         self.assertEqual(summary["on_target_trials"], 0)
-        self.assertIn("off target (not 7-15%)", proc.stdout)
+        self.assertIn("NOT met", proc.stdout)
 
-    def test_bad_bin(self):
-        proc = self.run_trials("aa", "--bin", os.path.join(self.tmp, "nope"))
-        self.assertEqual(proc.returncode, 2)
-        self.assertEqual(len(proc.stderr.strip().splitlines()), 1)
+    def test_bad_input(self):
+        for argv, expect in (
+                (["aa", "--bin", os.path.join(self.tmp, "nope")], "--bin"),
+                (["aa", "--bin", self.bin, "--rounds", "2"], "--rounds"),
+                (["aa", "--bin", self.bin, "--filter", "("], "--filter"),
+                (["sensitivity", "--bin", self.bin, "--target", "("], "--target")):
+            proc = self.run_trials(*argv, "--out-dir", os.path.join(self.tmp, "bad"))
+            self.assertEqual(proc.returncode, 2, argv)
+            self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+            self.assertIn(expect, proc.stderr)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "bad")))
 
 
 if __name__ == "__main__":
