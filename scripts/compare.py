@@ -468,6 +468,11 @@ def compare(base, new, args):
     """The whole report as a dict; raise UsageError on unusable input."""
     check_inputs(base, new)
     env_lines = check_environments(base, new, args.allow_env_mismatch)
+    if args.normalize_floors and base.c2c_definition() != new.c2c_definition():
+        raise UsageError(
+            "--normalize-floors: the core-to-core floors are different statistics (BASE %s, "
+            "NEW %s), so ratios to them cannot be compared; compare without "
+            "--normalize-floors" % (base.c2c_definition(), new.c2c_definition()))
     bb, nb = base.benchmarks(), new.benchmarks()
     if not any(name in nb for name in bb):
         raise UsageError("%s and %s have no benchmark in common" % (base.path, new.path))

@@ -74,6 +74,11 @@ NOISY_CV = 0.10
 # Floors drifting more than this between start and end mark the run noisy.
 NOISY_DRIFT = 0.20
 
+# floors.c2c_definition: the per-trip p50 of the best protocol (harness/c2c_floor.h); files
+# without it used the median of batch means of one shared line, a different statistic.
+C2C_DEFINITION = "per_trip_p50_best_protocol"
+C2C_LEGACY_DEFINITION = "batch_mean_median_shared_line"
+
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse held to the suite's rule for bad input: one line on stderr, exit 2 (argparse
@@ -277,11 +282,18 @@ class Results:
         return out
 
     def c2c_floor_ns(self) -> float | None:
+        """The run's core-to-core floor, or the floor/probe:c2c_rtt row's per-trip p50 when the
+        floors are missing; never that row's time, a mean, which a p50 must not be divided by."""
         value = self.floors.get("c2c_rtt_ns")
         if _is_number(value) and value > 0:
             return float(value)
-        probe = self.summary("real_time_ns").get("floor/probe:c2c_rtt")
-        return probe
+        return self.summary("rtt_p50_ns").get("floor/probe:c2c_rtt")
+
+    def c2c_definition(self) -> str:
+        """What floors.c2c_rtt_ns means: C2C_DEFINITION, or C2C_LEGACY_DEFINITION for files
+        written before the floor was a per-trip p50 (they carry no c2c_definition)."""
+        value = self.floors.get("c2c_definition")
+        return value if isinstance(value, str) else C2C_LEGACY_DEFINITION
 
     def noisy(self) -> list[str]:
         """Why this run as a whole is noisy (empty when it is not)."""

@@ -27,7 +27,7 @@ OPTIONAL_LAST_KEY = {"pingpong", "stream"}
 COUNTERS = {
     "pingpong": ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
                  "cpu_ns_per_msg", "ratio_to_floor", "items_per_second"],
-    "stream": ["items_per_second", "bytes_per_second", "cpu_ns_per_msg", "ratio_to_memcpy"],
+    "stream": ["items_per_second", "bytes_per_second", "cpu_ns_per_msg", "ratio_to_memcpy", "ratio_to_floor"],
     "fanin": ["items_per_second", "bytes_per_second", "cpu_ns_per_msg"],
     "spawn": ["ready_p50_ns", "ready_p99_ns", "lifecycle_p50_ns"],
     "compute": ["speedup", "efficiency"],
@@ -40,6 +40,8 @@ ENV_KEYS = ["cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", 
             "governor", "turbo", "mitigations", "thp", "clocksource", "compiler", "cxx_flags", "build_type",
             "git_revision", "hostname"]
 FLOOR_KEYS = ["c2c_rtt_ns", "memcpy_gbps_cache", "memcpy_gbps_dram", "syscall_ns"]
+# floors.c2c_rtt_ns is the per-trip p50 of the best protocol, and says so.
+C2C_DEFINITION = "per_trip_p50_best_protocol"
 PEERS = {"thread", "fork", "spawn", "forkserver"}
 WAITS = {"spin", "hybrid", "block"}
 KINDS = {"pipe", "queue", "shm"}
@@ -72,6 +74,26 @@ def parse(name):
     return fam, keys, kv
 
 
+def check_c2c_floor(part, floors):
+    """The floor is the lowest per-trip p50 of the protocols it lists, and says what it is."""
+    if floors.get("c2c_definition") != C2C_DEFINITION:
+        fail(f"{part}.c2c_definition = {floors.get('c2c_definition')!r}")
+    protocols = floors.get("c2c_protocols")
+    if not isinstance(protocols, dict) or not protocols:
+        fail(f"{part}.c2c_protocols = {protocols!r}")
+    for name, p in protocols.items():
+        if not all(isinstance(p.get(k), (int, float)) and p[k] > 0 for k in ("p50_ns", "p99_ns", "mean_ns", "trips")):
+            fail(f"{part}.c2c_protocols.{name} = {p!r}")
+        if p["p99_ns"] < p["p50_ns"]:
+            fail(f"{part}.c2c_protocols.{name}: p99 below p50")
+    best = min(protocols, key=lambda n: protocols[n]["p50_ns"])
+    if floors.get("c2c_rtt_ns") != protocols[best]["p50_ns"]:
+        fail(f"{part}.c2c_rtt_ns {floors.get('c2c_rtt_ns')} is not the lowest protocol p50 ({best})")
+    copies = floors.get("c2c_copy_gbps_by_size")
+    if not isinstance(copies, dict) or {int(k) for k in copies} != QUICK_SIZES:
+        fail(f"{part}.c2c_copy_gbps_by_size = {copies!r}: expected every streamed size")
+
+
 def check_results(path, transports_expected=None):
     with open(path) as f:
         d = json.load(f)
@@ -93,6 +115,7 @@ def check_results(path, transports_expected=None):
             v = m[part][k]
             if v is not None and not (isinstance(v, (int, float)) and v > 0):
                 fail(f"{part}.{k} = {v!r}")
+        check_c2c_floor(part, m[part])
     if not isinstance(m.get("placement"), dict) or "pinned" not in m["placement"]:
         fail("placement missing")
     if not isinstance(m.get("warnings"), list):

@@ -748,6 +748,26 @@ class Floors(Case):
         self.assertTrue(any("c2c_rtt_ns unknown in NEW" in nc["reason"]
                             for nc in rep["not_compared"]))
 
+    def test_refuses_to_normalise_across_floor_definitions(self):
+        # NEW's floor is the per-trip p50 of the best protocol; BASE (no c2c_definition)
+        # predates it: its floor was a median of batch means, a different statistic.
+        base = fixtures.build(seed=3)
+        base["ipcmeter"]["floors"].pop("c2c_definition", None)
+        doc = fixtures.build(seed=2)
+        doc["ipcmeter"]["floors"]["c2c_definition"] = "per_trip_p50_best_protocol"
+        b, n = self.write("b.json", base), self.write("n.json", doc)
+        code, stdout, stderr = run_compare(b, n, "--normalize-floors")
+        self.assertEqual(code, 2)
+        self.assertEqual(len(stderr.strip().splitlines()), 1)
+        self.assertIn("different statistics", stderr)
+        # Without normalisation the raw values are still comparable.
+        code, _, stderr = run_compare(b, n)
+        self.assertIn(code, (0, 1, 3), stderr)
+        # The same definition on both sides normalises as before.
+        base["ipcmeter"]["floors"]["c2c_definition"] = "per_trip_p50_best_protocol"
+        code, _, stderr = run_compare(self.write("b2.json", base), n, "--normalize-floors")
+        self.assertIn(code, (0, 1, 3), stderr)
+
 
 class Environment(Case):
     def test_different_cpu_is_refused(self):
