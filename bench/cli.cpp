@@ -184,6 +184,17 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
       cl.calibration_delay_ns = std::uint64_t(n);
       continue;
     }
+    if (key == "calibration_delay_filter") {
+      try {
+        if (!has_value || value.empty()) throw std::regex_error(std::regex_constants::error_collate);
+        (void)std::regex(value);
+      } catch (const std::regex_error&) {
+        error = "--calibration_delay_filter=" + value + ": expected a regular expression (ECMAScript) naming benchmarks";
+        return false;
+      }
+      cl.calibration_delay_filter = value;
+      continue;
+    }
     if (key.rfind("benchmark_", 0) == 0 || key == "v") {
       if (std::string e = check_benchmark_flag(key, value, has_value, cl); !e.empty()) {
         error = e;
@@ -199,7 +210,8 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
 }
 
 std::string usage() {
-  return "usage: ipcmeter [--profile " + profile_names() + "] [--calibration_delay_ns=N] [Google Benchmark flags]\n"
+  return "usage: ipcmeter [--profile " + profile_names() + "] [--calibration_delay_ns=N [--calibration_delay_filter=REGEX]]\n"
+         "                [Google Benchmark flags]\n"
          "\n"
          "Measures what it costs to hand messages between two workers — threads, forked and\n"
          "spawned processes — over pipes, sockets, FIFOs, TCP, message queues and shared memory.\n"
@@ -209,6 +221,8 @@ std::string usage() {
          "  --calibration_delay_ns=N  busy-wait N ns (a timed loop, no clock reads) before every message\n"
          "                            the measuring side sends: a known slowdown for checking a regression\n"
          "                            gate; never for real runs\n"
+         "  --calibration_delay_filter=REGEX  slow only the benchmarks whose name matches (pingpong,\n"
+         "                            stream): one row slowed, as a real regression would be\n"
          "\n"
          "Google Benchmark 1.7.1 flags keep their meaning: --benchmark_filter=REGEX,\n"
          "--benchmark_list_tests, --benchmark_repetitions=N, --benchmark_min_time=SECONDS (a plain\n"

@@ -12,6 +12,7 @@ namespace ipcm {
 struct CommandLine {
   std::string profile;                 // a name from profiles()
   std::uint64_t calibration_delay_ns = 0;
+  std::string calibration_delay_filter;  // empty: every benchmark
   bool help = false;
   bool list_only = false;              // --benchmark_list_tests
   std::string out_path;                // --benchmark_out, empty when not given

@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
   s.profile = &profile;
   s.placement = choose_placement();
   s.calibration_delay_ns = cl.calibration_delay_ns;
+  if (!cl.calibration_delay_filter.empty()) s.calibration_delay_filter.emplace(cl.calibration_delay_filter);
   register_all_families(profile, s.placement);
 
   std::size_t selected = 0;
@@ -176,7 +177,10 @@ int main(int argc, char** argv) {
     std::snprintf(rate, sizeof rate, "%.2f", loops_per_ns);
     warnings.push_back("calibration delay of " + std::to_string(cl.calibration_delay_ns) + " ns per message (" +
                        std::to_string(s.calibration_delay_loops) + " iterations of a busy loop timed at " + rate +
-                       " per ns) is on: these results are slowed on purpose");
+                       " per ns) is on" +
+                       (cl.calibration_delay_filter.empty() ? std::string()
+                                                            : " for benchmarks matching " + cl.calibration_delay_filter) +
+                       ": these results are slowed on purpose");
   }
 
 
@@ -197,6 +201,9 @@ int main(int argc, char** argv) {
           {"placement", to_json(s.placement)},
           {"transports", transports_json()},
           {"calibration_delay_ns", cl.calibration_delay_ns},
+          {"calibration_delay_filter", cl.calibration_delay_filter.empty()
+                                           ? nlohmann::json(nullptr)
+                                           : nlohmann::json(cl.calibration_delay_filter)},
           {"warnings", all},
       };
       end_of_run = std::move(meta);

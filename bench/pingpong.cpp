@@ -20,7 +20,7 @@ constexpr std::size_t kPingpongDepth = 1;
 // caches and the peer's first wake-up, none of which is the steady state reported.
 constexpr int kWarmupRoundTrips = 64;
 
-void run(benchmark::State& state, const LinkVariant& v) {
+void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loops) {
   SessionOptions opt;
   opt.transport = v.transport;
   opt.peer = v.peer;
@@ -39,14 +39,14 @@ void run(benchmark::State& state, const LinkVariant& v) {
   {
     Histogram discarded;
     int warmup = kWarmupRoundTrips;
-    const Status st = pingpong_loop(s.channel(), ms, discarded, s.progress(), suite().calibration_delay_loops,
-                                    seq, [&] { return warmup-- > 0; });
+    const Status st =
+        pingpong_loop(s.channel(), ms, discarded, s.progress(), delay_loops, seq, [&] { return warmup-- > 0; });
     if (!st) return skip(state, s.explain(st));
   }
 
   const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
-  Status st = pingpong_loop(s.channel(), ms, rtt, s.progress(), suite().calibration_delay_loops, seq,
-                            [&] { return state.KeepRunning(); });
+  Status st =
+      pingpong_loop(s.channel(), ms, rtt, s.progress(), delay_loops, seq, [&] { return state.KeepRunning(); });
   if (st) st = s.request_stop(ms, seq);
   const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
   if (st) st = s.finish(ms, seq);
@@ -79,7 +79,9 @@ void run(benchmark::State& state, const LinkVariant& v) {
 
 void register_pingpong_family(const Profile& p, const Placement&) {
   for_each_link_variant(p, [](const LinkVariant& v) {
-    add_benchmark("pingpong/" + v.name(), [v](benchmark::State& st) { run(st, v); }, true)
+    const std::string name = "pingpong/" + v.name();
+    add_benchmark(name, [v, name](benchmark::State& st) { run(st, v, suite().calibration_delay_loops_for(name)); },
+                  true)
         ->Unit(benchmark::kNanosecond);
   });
 }

@@ -12,7 +12,7 @@
 namespace ipcm {
 namespace {
 
-void run(benchmark::State& state, const LinkVariant& v) {
+void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loops) {
   SessionOptions opt;
   opt.transport = v.transport;
   opt.peer = v.peer;
@@ -33,8 +33,7 @@ void run(benchmark::State& state, const LinkVariant& v) {
 
   const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
   const std::uint64_t t0 = TickClock::now();
-  Status st = stream_loop(s.channel(), ms, s.progress(), suite().calibration_delay_loops, seq,
-                          [&] { return state.KeepRunning(); });
+  Status st = stream_loop(s.channel(), ms, s.progress(), delay_loops, seq, [&] { return state.KeepRunning(); });
   if (st) st = s.request_stop(ms, seq);
   const std::uint64_t t1 = TickClock::now();
   const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
@@ -60,7 +59,9 @@ void run(benchmark::State& state, const LinkVariant& v) {
 
 void register_stream_family(const Profile& p, const Placement&) {
   for_each_link_variant(p, [](const LinkVariant& v) {
-    add_benchmark("stream/" + v.name(), [v](benchmark::State& st) { run(st, v); }, true)
+    const std::string name = "stream/" + v.name();
+    add_benchmark(name, [v, name](benchmark::State& st) { run(st, v, suite().calibration_delay_loops_for(name)); },
+                  true)
         ->Unit(benchmark::kNanosecond);
   });
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,15 @@ struct Suite {
   Floors floors_start;
   std::uint64_t calibration_delay_ns = 0;
   std::uint64_t calibration_delay_loops = 0;
+  // --calibration_delay_filter: only benchmarks whose name matches are slowed, so a gate's
+  // sensitivity trial slows one row as a real regression would, not the whole candidate.
+  std::optional<std::regex> calibration_delay_filter;
+
+  // The delay for the benchmark of this name (without Google Benchmark's suffixes).
+  std::uint64_t calibration_delay_loops_for(const std::string& benchmark) const {
+    if (calibration_delay_filter && !std::regex_search(benchmark, *calibration_delay_filter)) return 0;
+    return calibration_delay_loops;
+  }
 };
 Suite& suite();
 

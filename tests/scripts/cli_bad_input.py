@@ -28,6 +28,8 @@ BAD = [
     (["positional"], "unexpected argument"),
     (["--calibration_delay_ns=-5"], "nanoseconds"),
     (["--calibration_delay_ns=1e99"], "nanoseconds"),
+    (["--calibration_delay_filter=("], "regular expression"),
+    (["--calibration_delay_filter="], "regular expression"),
     (["--benchmark_out="], "file path"),
 ]
 
