@@ -3,16 +3,26 @@
 // large array; shared: filling a result array all workers share) is split over N workers
 // that are threads, forked children or spawned copies of this binary, all on one shared
 // segment. Workers are started before the timed rounds (the spawn family prices starting);
-// each iteration is one round, timed from the go to the last worker's done. After the rounds
-// the result is checked against a serial run. speedup = mean round at workers:1 of the same
-// kernel and peer / mean round here; efficiency = speedup / N. The workers:1 time is cached
-// when that row runs, and measured on the spot when it was filtered out.
+// each iteration is one round, timed from the go to the last worker's done, and a row takes
+// at least kMinSamples rounds. After the rounds the result is checked against a serial run.
+// speedup = median round at workers:1 of the same kernel and peer / median round here;
+// speedup_min and speedup_max divide the same workers:1 median by this row's slowest and
+// fastest round; efficiency = speedup / N. The workers:1 rounds are kept when that row runs,
+// and measured on the spot when it was filtered out.
+//
+// membw's array is at least 4x the last-level cache (harness/kernels.h), written before the
+// workers start and read once by all of them before the timed rounds, so it streams from
+// DRAM and no timed round takes a page fault; working_set_mib says how big it was.
+//
+// A speedup above min(N, CPUs) x 1.1 cannot be real (a round cannot do more than the CPUs
+// allow): the row is then an error naming the figure, not a result.
 //
 // The task farm: kernel:farm_unbounded/peer:P/workers:T starts one process per task, all at
 // once (the naive loop); kernel:farm_pool/peer:P/workers:N runs the same T tasks on a pool
 // of N processes that take tasks until none are left — the measured answer to "how do I cap
 // concurrent processes". Both are timed from the first start to the last reap. Their speedup
-// is against farm_pool/workers:1 (one process running all T tasks) of the same peer.
+// is against farm_pool/workers:1 (one process running all T tasks) of the same peer, with the
+// same medians, spread and check.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -20,6 +30,7 @@
 
 #include "bench/suite.h"
 #include "harness/kernels.h"
+#include "harness/rss.h"
 #include "harness/workers.h"
 
 namespace ipcm {
@@ -35,11 +46,14 @@ struct ComputeSweep {
 };
 
 // Rounds of ~5-20 ms of serial work: long against a futex wake-up, short for the budget.
+// membw_bytes is a floor: the array grows to 4x the last-level cache (membw_working_set).
 const ComputeSweep kSweeps[] = {
-    {"quick", {1 << 16, 64, 32u << 20, 2, 1 << 19, 8}, 4, false, {0, 1 << 13, 64}, 2},
+    {"quick", {1 << 16, 64, 32u << 20, 2, 1 << 19, 8}, 5, false, {0, 1 << 13, 64}, 5},
     {"default", {1 << 17, 64, 64u << 20, 2, 1 << 20, 8}, 12, true, {0, 1 << 14, 64}, 6},
     {"full", {1 << 18, 64, 128u << 20, 2, 1 << 21, 8}, 30, true, {0, 1 << 14, 64}, 15},
 };
+// Fewer rounds than this give no median worth the name; every profile takes at least these.
+constexpr std::int64_t kMinSamples = 5;
 constexpr unsigned kOversubscription = 4;
 constexpr unsigned kFarmTasksPerCpu = 4;
 constexpr PeerKind kFarmPeers[] = {PeerKind::kFork, PeerKind::kSpawn};
@@ -61,87 +75,120 @@ std::vector<unsigned> worker_counts(const ComputeSweep& sw, unsigned cpus) {
   return v;
 }
 
-// Mean seconds per round at workers:1, per "kernel/peer".
-std::map<std::string, double>& baseline() {
-  static std::map<std::string, double> m;
+// The seconds of each round at workers:1, per "kernel/peer" (and "farm/peer").
+std::map<std::string, std::vector<double>>& baseline() {
+  static std::map<std::string, std::vector<double>> m;
   return m;
 }
 
-// Runs `rounds` rounds on a started team; mean seconds per round, or an error.
-Status timed_rounds(ComputeTeam& team, std::int64_t rounds, double& mean_s, std::string& why,
-                    benchmark::State* state) {
-  double total = 0;
+// One sample by `once` per iteration of `state` (a row), or `rounds` samples (a baseline
+// measured on the spot); the seconds of each, or the first error.
+template <class Once>
+Status samples(benchmark::State* state, std::int64_t rounds, std::vector<double>& seconds, Once&& once) {
+  seconds.clear();
   auto one = [&]() -> Status {
-    const auto t0 = std::chrono::steady_clock::now();
-    Status st = team.round(why);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    total += s;
+    double s = 0;
+    if (Status st = once(s); !st) return st;
+    seconds.push_back(s);
     if (state) state->SetIterationTime(s);
-    return st;
+    return Status::Ok();
   };
-  std::int64_t n = 0;
   if (state) {
-    for (auto _ : *state) {
+    for (auto _ : *state)
       if (Status st = one(); !st) return st;
-      ++n;
-    }
   } else {
-    for (; n < rounds; ++n)
+    for (std::int64_t n = 0; n < rounds; ++n)
       if (Status st = one(); !st) return st;
   }
-  mean_s = total / double(std::max<std::int64_t>(n, 1));
   return Status::Ok();
 }
 
-void run_kernel(benchmark::State& state, Kernel k, PeerKind peer, unsigned workers, const ComputeSweep& sw) {
+Status timed_rounds(ComputeTeam& team, std::int64_t rounds, std::vector<double>& seconds, std::string& why,
+                    benchmark::State* state) {
+  return samples(state, rounds, seconds, [&](double& s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Status st = team.round(why);
+    s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return st;
+  });
+}
+
+std::string ms_text(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g ms", seconds * 1e3);
+  return buf;
+}
+
+// speedup (the medians), its spread and efficiency; or the row's error when the speedup is
+// more than the CPUs allow, with the rounds that produced it.
+void report_speedup(benchmark::State& state, const std::vector<double>& base, const std::vector<double>& here,
+                    unsigned workers) {
+  const Speedup s = speedup_of(base, here);
+  const unsigned cpus = cpu_count(suite().placement);
+  if (std::string no = impossible_speedup(s.median, workers, cpus); !no.empty())
+    return skip(state, no + " (median round " + ms_text(median_of(here)) + " over " + std::to_string(here.size()) +
+                           " rounds vs " + ms_text(median_of(base)) + " at workers:1 over " +
+                           std::to_string(base.size()) + ")");
+  auto& c = state.counters;
+  c["speedup"] = s.median;
+  c["speedup_min"] = s.min;
+  c["speedup_max"] = s.max;
+  c["efficiency"] = s.median / workers;
+  c["samples"] = double(here.size());
+}
+
+// membw's array for this machine: the profile's size, grown to stream from DRAM.
+KernelSize sized_for_machine(KernelSize size) {
+  size.membw_bytes = membw_working_set(size.membw_bytes, llc_bytes(), mem_available_bytes());
+  return size;
+}
+
+void run_kernel(benchmark::State& state, Kernel k, PeerKind peer, unsigned workers, const KernelSize& size,
+                std::int64_t rounds) {
   ScopedAffinity free_cpus(suite().placement.allowed_cpus);
   const std::string key = std::string(kernel_name(k)) + "/" + peer_name(peer);
   std::string why;
-  double base = 0;
-  if (auto it = baseline().find(key); it != baseline().end()) {
-    base = it->second;
-  } else if (workers != 1) {
-    Made<ComputeTeam> one = ComputeTeam::start(k, peer, 1, sw.size);
+  if (workers != 1 && !baseline().count(key)) {
+    std::vector<double> base;
+    Made<ComputeTeam> one = ComputeTeam::start(k, peer, 1, size);
     if (!one) return skip(state, "workers:1 baseline: " + one.error);
-    if (Status st = timed_rounds(*one.value, sw.rounds, base, why, nullptr); !st) return skip(state, "workers:1 baseline: " + why);
+    if (Status st = timed_rounds(*one.value, rounds, base, why, nullptr); !st) return skip(state, "workers:1 baseline: " + why);
     if (Status st = one.value->stop(why); !st) return skip(state, "workers:1 baseline: " + why);
     baseline()[key] = base;
   }
-  Made<ComputeTeam> team = ComputeTeam::start(k, peer, workers, sw.size);
+  Made<ComputeTeam> team = ComputeTeam::start(k, peer, workers, size);
   if (!team) return skip(state, team.error);
-  double mean = 0;
-  if (Status st = timed_rounds(*team.value, sw.rounds, mean, why, &state); !st) return skip(state, why);
+  std::vector<double> here;
+  if (Status st = timed_rounds(*team.value, rounds, here, why, &state); !st) return skip(state, why);
   if (Status st = team.value->verify(why); !st) return skip(state, why);
   if (Status st = team.value->stop(why); !st) return skip(state, why);
-  if (workers == 1) base = baseline()[key] = mean;
-  state.counters["speedup"] = base / mean;
-  state.counters["efficiency"] = base / mean / workers;
+  if (workers == 1) baseline()[key] = here;
+  if (k == Kernel::kMembw) {
+    state.counters["working_set_mib"] = double(size.membw_bytes) / double(kMiB);
+    if (const auto llc = llc_bytes()) state.counters["llc_mib"] = double(*llc) / double(kMiB);
+  }
+  report_speedup(state, baseline()[key], here, workers);
 }
 
-void run_farm_row(benchmark::State& state, PeerKind peer, bool pool, unsigned workers, FarmSize size) {
+void run_farm_row(benchmark::State& state, PeerKind peer, bool pool, unsigned workers, FarmSize size,
+                  std::int64_t rounds) {
   ScopedAffinity free_cpus(suite().placement.allowed_cpus);
   const std::string key = std::string("farm/") + peer_name(peer);
   std::string why;
-  double base = 0, s = 0;
-  if (auto it = baseline().find(key); it != baseline().end()) {
-    base = it->second;
-  } else if (!(pool && workers == 1)) {
-    if (Status st = run_farm(peer, true, 1, size, base, why); !st) return skip(state, "farm_pool/workers:1 baseline: " + why);
+  auto farm = [&](bool as_pool, unsigned n) {
+    return [&, as_pool, n](double& s) { return run_farm(peer, as_pool, n, size, s, why); };
+  };
+  if (!(pool && workers == 1) && !baseline().count(key)) {
+    std::vector<double> base;
+    if (Status st = samples(nullptr, rounds, base, farm(true, 1)); !st)
+      return skip(state, "farm_pool/workers:1 baseline: " + why);
     baseline()[key] = base;
   }
-  double total = 0;
-  std::int64_t n = 0;
-  for (auto _ : state) {
-    if (Status st = run_farm(peer, pool, workers, size, s, why); !st) return skip(state, why);
-    state.SetIterationTime(s);
-    total += s;
-    ++n;
-  }
-  const double mean = total / double(std::max<std::int64_t>(n, 1));
-  if (pool && workers == 1) base = baseline()[key] = mean;
-  state.counters["speedup"] = base / mean;
-  state.counters["efficiency"] = base / mean / workers;
+  std::vector<double> here;
+  if (Status st = samples(&state, rounds, here, farm(pool, workers)); !st) return skip(state, why);
+  if (pool && workers == 1) baseline()[key] = here;
   state.counters["tasks"] = size.tasks;
+  report_speedup(state, baseline()[key], here, workers);
 }
 
 }  // namespace
@@ -149,18 +196,22 @@ void run_farm_row(benchmark::State& state, PeerKind peer, bool pool, unsigned wo
 void register_compute_family(const Profile& p, const Placement& pl) {
   const ComputeSweep& sw = sweep_for(p);
   const unsigned cpus = cpu_count(pl);
+  // Sized once per run, so a row and its workers:1 baseline always do the same work.
+  const KernelSize size = sized_for_machine(sw.size);
+  const std::int64_t rounds = std::max(sw.rounds, kMinSamples);
   for (Kernel k : kAllKernels) {
     for (PeerKind peer : kAllPeers) {
       for (unsigned w : worker_counts(sw, cpus)) {
         add_benchmark(std::string("compute/kernel:") + kernel_name(k) + "/peer:" + peer_name(peer) + "/workers:" + std::to_string(w),
-                      [k, peer, w, &sw](benchmark::State& st) { run_kernel(st, k, peer, w, sw); }, true)
-            ->Iterations(sw.rounds)
+                      [k, peer, w, size, rounds](benchmark::State& st) { run_kernel(st, k, peer, w, size, rounds); }, true)
+            ->Iterations(rounds)
             ->Unit(benchmark::kMillisecond);
       }
     }
   }
   FarmSize farm = sw.farm;
   farm.tasks = kFarmTasksPerCpu * cpus;
+  const std::int64_t farm_rounds = std::max(sw.farm_rounds, kMinSamples);
   for (PeerKind peer : kFarmPeers) {
     struct Row {
       const char* kernel;
@@ -170,8 +221,11 @@ void register_compute_family(const Profile& p, const Placement& pl) {
     for (Row r : {Row{"farm_pool", true, 1}, Row{"farm_pool", true, cpus}, Row{"farm_unbounded", false, farm.tasks}}) {
       if (r.pool && r.workers == cpus && cpus == 1) continue;  // the same row as workers:1
       add_benchmark(std::string("compute/kernel:") + r.kernel + "/peer:" + peer_name(peer) + "/workers:" + std::to_string(r.workers),
-                    [peer, r, farm](benchmark::State& st) { run_farm_row(st, peer, r.pool, r.workers, farm); }, true)
-          ->Iterations(sw.farm_rounds)
+                    [peer, r, farm, farm_rounds](benchmark::State& st) {
+                      run_farm_row(st, peer, r.pool, r.workers, farm, farm_rounds);
+                    },
+                    true)
+          ->Iterations(farm_rounds)
           ->Unit(benchmark::kMillisecond);
     }
   }

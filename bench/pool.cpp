@@ -1,10 +1,19 @@
 // pool/executor:E/task_us:N/chunk:C — how small a task can be before handing it to a pool
-// costs more than running it. Each job is `tasks` busy tasks of task_us µs (busy-waited on
-// the calibrated tick clock) handed out in chunks of C, to as many workers as there are
-// CPUs. The executor (its threads or processes) is made before the timed jobs, as a program
-// makes its Pool once; process_per_task alone starts a process per chunk inside the job, as
-// that is its cost. overhead_ns_per_task = (wall − ideal) / tasks with ideal = tasks ×
-// task_us / workers. Every job's task sum is checked.
+// costs more than running it. Each job is `tasks` tasks of N µs of work each, handed out in
+// chunks of C, to as many workers as there are CPUs. A task is a fixed number of busy-loop
+// iterations (harness/pool.h), calibrated once per run on the main thread's pinned CPU
+// (median of kWorkWindows windows) so that it is N µs on an idle CPU; a worker that loses its
+// CPU takes longer, as with real work. The executor (its threads or processes) is made before
+// the timed jobs, as a program makes its Pool once; process_per_task alone starts a process
+// per chunk inside the job, as that is its cost.
+//
+// overhead_ns_per_task = (wall − ideal) / tasks, with wall the mean job's time and ideal =
+// tasks × task_us / workers, the job's work spread evenly over idle CPUs: everything the
+// executor adds — dispatch, wake-ups, results, and the CPU it takes from the workers — per
+// task. Fixed work can finish sooner than calibrated (the CPU ran faster than in the median
+// calibration window); an overhead smaller than that error cannot be told from 0 and reads
+// 0, and the signed figure is kept as wall_minus_ideal_ns_per_task. work_iters_per_us and
+// work_rate_spread report the calibration. Every job's task sum is checked.
 //
 // TBB and fork: the process executors fork their workers, so they are registered (and run)
 // before the TBB ones and refuse to fork if any other thread is alive; each TBB executor
@@ -54,13 +63,21 @@ std::uint32_t tasks_for(Executor e, std::uint32_t task_us, std::uint32_t chunk, 
   return std::uint32_t(std::max(1.0, std::floor(t / round)) * round);
 }
 
+// Once per run, before any row lets its workers loose: the main thread is still pinned.
+const WorkRate& work_rate() {
+  static const WorkRate rate = calibrate_work_rate();
+  return rate;
+}
+
 void run(benchmark::State& state, Executor e, std::uint32_t task_us, std::uint32_t chunk, const PoolSweep& sw) {
+  const WorkRate& rate = work_rate();
+  if (!(rate.iters_per_us > 0)) return skip(state, "the busy loop could not be calibrated (no window was timed)");
   ScopedAffinity free_cpus(suite().placement.allowed_cpus);
   const unsigned workers = std::max<unsigned>(1, unsigned(suite().placement.allowed_cpus.size()));
   PoolJob job;
   job.tasks = tasks_for(e, task_us, chunk, workers, sw.job_ms);
   job.chunk = chunk;
-  job.task_ticks = std::uint64_t(task_us * 1000.0 / TickClock::get().ns_per_tick());
+  job.task_iters = task_iterations(task_us, rate);
   std::string why;
   std::uint64_t sum = 0;
   double wall_ns = 0;
@@ -80,9 +97,13 @@ void run(benchmark::State& state, Executor e, std::uint32_t task_us, std::uint32
     }
   }
   const double ideal_ns = double(job.tasks) * task_us * 1000.0 / workers;
-  state.counters["overhead_ns_per_task"] = (wall_ns / double(jobs) - ideal_ns) / job.tasks;
+  const double wall_minus_ideal_ns = (wall_ns / double(jobs) - ideal_ns) / job.tasks;
+  state.counters["overhead_ns_per_task"] = std::max(0.0, wall_minus_ideal_ns);
+  state.counters["wall_minus_ideal_ns_per_task"] = wall_minus_ideal_ns;
   state.counters["tasks"] = job.tasks;
   state.counters["workers"] = workers;
+  state.counters["work_iters_per_us"] = rate.iters_per_us;
+  state.counters["work_rate_spread"] = rate.spread;
 }
 
 }  // namespace

@@ -6,6 +6,15 @@
 // counters; the benchmark's time is the mean lifecycle. On fork rows, cow_ns_per_page is the
 // price of the first write to an inherited page in a forked child.
 //
+// What each method execs (harness/starts.h): vfork, posix_spawn and fork_exec run the tiny
+// static exec helper that sits beside this binary, so they time the mechanism; their *_self
+// twins run this binary, so they add the loading of ipcmeter's own image. A missing helper
+// makes its rows errors that say so; the *_self rows still run.
+//
+// forkserver rows time a child forked by a small server started at the beginning of the
+// run: such a child inherits none of the parent's data, so whatever it needs must then be
+// sent to it, and that transfer is not in this figure.
+//
 // The ballast is made and written before the first timed start and released before the
 // benchmark returns. Each benchmark runs once (Iterations(1)) and takes as many starts as its
 // profile's budget allows: the function is not re-run by Google Benchmark, so a 1 GiB ballast

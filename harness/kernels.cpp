@@ -3,11 +3,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "harness/limits.h"
 #include "harness/names.h"
@@ -142,6 +144,78 @@ std::string workers_refusal(PeerKind peer, unsigned workers) {
 
 }  // namespace
 
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  const auto mid = v.begin() + std::ptrdiff_t(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  if (v.size() % 2) return *mid;
+  return (*mid + *std::max_element(v.begin(), mid)) / 2;
+}
+
+namespace {
+
+// sysfs cache sizes read "32768K" or "32M".
+std::optional<std::uint64_t> sysfs_size(const std::string& text) {
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
+  if (end == text.c_str() || n == 0) return std::nullopt;
+  switch (*end) {
+    case 'K': return std::uint64_t(n) << 10;
+    case 'M': return std::uint64_t(n) << 20;
+    case 'G': return std::uint64_t(n) << 30;
+    case '\0': return std::uint64_t(n);
+    default: return std::nullopt;
+  }
+}
+
+std::string first_word(const std::string& path) {
+  std::ifstream in(path);
+  std::string w;
+  in >> w;
+  return w;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> llc_bytes() {
+  int best_level = 0;
+  std::optional<std::uint64_t> best;
+  for (int i = 0;; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    const std::string level = first_word(dir + "level");
+    if (level.empty()) break;
+    if (first_word(dir + "type") == "Instruction") continue;
+    const int l = std::atoi(level.c_str());
+    if (const auto size = sysfs_size(first_word(dir + "size")); size && l > best_level) best_level = l, best = size;
+  }
+  return best;
+}
+
+std::uint64_t membw_working_set(std::uint64_t at_least, std::optional<std::uint64_t> llc,
+                                std::optional<std::uint64_t> mem_available) {
+  std::uint64_t bytes = std::max(at_least, kLlcMultiple * llc.value_or(kAssumedLlcBytes));
+  if (mem_available) bytes = std::min(bytes, *mem_available / kMembwMemDivisor);
+  return bytes / 4096 * 4096;
+}
+
+Speedup speedup_of(const std::vector<double>& base_s, const std::vector<double>& here_s) {
+  const double base = median_of(base_s), here = median_of(here_s);
+  if (!(base > 0) || !(here > 0)) return {};
+  const auto [fastest, slowest] = std::minmax_element(here_s.begin(), here_s.end());
+  return {base / here, base / *slowest, base / *fastest};
+}
+
+std::string impossible_speedup(double speedup, unsigned workers, unsigned cpus) {
+  const unsigned bound = std::max(1u, std::min(workers, cpus));
+  if (speedup <= bound * kSuperlinearTolerance) return "";
+  char buf[200];
+  std::snprintf(buf, sizeof buf,
+                "measurement error, not a result: speedup %.2fx with %u workers on %u CPUs is above the "
+                "possible %u x %.1f",
+                speedup, workers, cpus, bound, kSuperlinearTolerance);
+  return buf;
+}
+
 const char* kernel_name(Kernel k) {
   switch (k) {
     case Kernel::kCpu: return "cpu";
@@ -184,10 +258,13 @@ Made<ComputeTeam> ComputeTeam::start(Kernel k, PeerKind peer, unsigned workers, 
   h->partial_off = partial_off;
   h->input_off = input_off;
   h->output_off = output_off;
+  // Every page is written here, before any worker exists, so no timed round pays for the
+  // segment's pages being allocated; the warm-up round below then maps them into each worker.
   if (k == Kernel::kMembw) {
     auto* in = reinterpret_cast<std::uint64_t*>(t->seg_->data() + input_off);
     for (std::uint64_t i = 0; i < elements; ++i) in[i] = mix(i);
   }
+  if (output > 0) std::memset(t->seg_->data() + output_off, 0, output);
   std::string err;
   for (unsigned w = 0; w < workers; ++w) {
     if (peer == PeerKind::kThread) {

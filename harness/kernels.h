@@ -41,6 +41,32 @@ struct KernelSize {
   std::uint32_t shared_rounds = 8;
 };
 
+// The median of `v` (the mean of the middle two for an even count); 0 for none.
+double median_of(std::vector<double> v);
+
+// Sizing membw so that it streams from DRAM: the array is at least kLlcMultiple times the
+// last-level cache, read from sysfs (cpu0's highest-level data or unified cache; nullopt when
+// sysfs does not say, as in some VMs, and then kAssumedLlcBytes stands in), and at most
+// MemAvailable / kMembwMemDivisor.
+inline constexpr std::uint64_t kLlcMultiple = 4;
+inline constexpr std::uint64_t kAssumedLlcBytes = 32u << 20;
+inline constexpr std::uint64_t kMembwMemDivisor = 4;
+std::optional<std::uint64_t> llc_bytes();
+std::uint64_t membw_working_set(std::uint64_t at_least, std::optional<std::uint64_t> llc,
+                                std::optional<std::uint64_t> mem_available);
+
+// A row's speedup from the seconds of its rounds and of the workers:1 rounds: the median is
+// median(base) / median(here); min and max are median(base) over this row's slowest and
+// fastest round, the spread of what one round would have said.
+struct Speedup {
+  double median = 0, min = 0, max = 0;
+};
+Speedup speedup_of(const std::vector<double>& base_s, const std::vector<double>& here_s);
+// N workers on C CPUs can at best be min(N, C) times faster; above that by more than the
+// tolerance the figure is a measurement error, not a result. "" when possible, else why not.
+inline constexpr double kSuperlinearTolerance = 1.1;
+std::string impossible_speedup(double speedup, unsigned workers, unsigned cpus);
+
 // The most workers a team or a farm accepts (4x the CPUs of any machine we expect).
 inline constexpr unsigned kMaxWorkers = 1024;
 

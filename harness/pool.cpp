@@ -14,17 +14,18 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "harness/clock.h"
 #include "harness/kernels.h"
 #include "harness/limits.h"
 #include "harness/names.h"
 #include "harness/peer.h"
-#include "harness/workload.h"
 #include "harness/workers.h"
 
 namespace ipcm {
@@ -33,11 +34,11 @@ namespace {
 constexpr auto kParentPoll = std::chrono::milliseconds(20);
 const auto kReapLimit = std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout);
 
-// Runs tasks [first, first + count): each busy-waits, then counts (index + 1) into the sum.
-std::uint64_t run_tasks(std::uint32_t first, std::uint32_t count, std::uint64_t ticks) noexcept {
+// Runs tasks [first, first + count): each does its work, then counts (index + 1) into the sum.
+std::uint64_t run_tasks(std::uint32_t first, std::uint32_t count, std::uint64_t iters) noexcept {
   std::uint64_t sum = 0;
   for (std::uint32_t i = first; i < first + count; ++i) {
-    spin_ticks(ticks);
+    busy_loop(iters);
     sum += i + 1;
   }
   return sum;
@@ -64,14 +65,14 @@ class TbbExecutor final : public PoolExecutor {
         tbb::parallel_for(
             tbb::blocked_range<std::uint32_t>(0, job.tasks, job.chunk),
             [&](const tbb::blocked_range<std::uint32_t>& r) {
-              total.fetch_add(run_tasks(r.begin(), r.end() - r.begin(), job.task_ticks), std::memory_order_relaxed);
+              total.fetch_add(run_tasks(r.begin(), r.end() - r.begin(), job.task_iters), std::memory_order_relaxed);
             },
             tbb::simple_partitioner());
       } else {
         tbb::task_group tg;
         for (std::uint32_t c = 0, n = chunks_of(job); c < n; ++c)
           tg.run([&, c] {
-            total.fetch_add(run_tasks(c * job.chunk, chunk_len(job, c), job.task_ticks), std::memory_order_relaxed);
+            total.fetch_add(run_tasks(c * job.chunk, chunk_len(job, c), job.task_iters), std::memory_order_relaxed);
           });
         tg.wait();
       }
@@ -126,7 +127,7 @@ class ThreadPool final : public PoolExecutor {
       if (next_ == chunks_) seen = generation_;
       const PoolJob job = job_;
       l.unlock();
-      const std::uint64_t s = run_tasks(c * job.chunk, chunk_len(job, c), job.task_ticks);
+      const std::uint64_t s = run_tasks(c * job.chunk, chunk_len(job, c), job.task_iters);
       l.lock();
       sum_ += s;
       if (++done_ == chunks_) cv_done_.notify_one();
@@ -145,7 +146,7 @@ class ThreadPool final : public PoolExecutor {
 
 struct alignas(kCacheLine) PoolShm {
   std::uint32_t tasks, chunk, chunks;
-  std::uint64_t task_ticks;
+  std::uint64_t task_iters;
   alignas(kCacheLine) std::atomic<std::uint32_t> generation;
   alignas(kCacheLine) std::atomic<std::uint32_t> stop;
   alignas(kCacheLine) std::atomic<std::uint32_t> next;  // next chunk to take
@@ -164,7 +165,7 @@ int shm_pool_worker(PoolShm* s) noexcept {
     if (s->stop.load(std::memory_order_acquire)) return 0;
     for (std::uint32_t c; (c = s->next.fetch_add(1, std::memory_order_acq_rel)) < s->chunks;) {
       const std::uint32_t len = std::min(s->chunk, s->tasks - c * s->chunk);
-      s->sum.fetch_add(run_tasks(c * s->chunk, len, s->task_ticks), std::memory_order_relaxed);
+      s->sum.fetch_add(run_tasks(c * s->chunk, len, s->task_iters), std::memory_order_relaxed);
       if (s->done.fetch_add(1, std::memory_order_acq_rel) + 1 == s->chunks) futex_wake_all(&s->done);
     }
   }
@@ -198,7 +199,7 @@ class ProcessPoolShm final : public PoolExecutor {
     s_->tasks = job.tasks;
     s_->chunk = job.chunk;
     s_->chunks = chunks_of(job);
-    s_->task_ticks = job.task_ticks;
+    s_->task_iters = job.task_iters;
     s_->next.store(0, std::memory_order_relaxed);
     s_->done.store(0, std::memory_order_relaxed);
     s_->sum.store(0, std::memory_order_relaxed);
@@ -228,7 +229,7 @@ class ProcessPoolShm final : public PoolExecutor {
 
 struct TaskMsg {
   std::uint32_t first, count;
-  std::uint64_t ticks;
+  std::uint64_t iters;
 };
 struct ResultMsg {
   std::uint64_t sum;
@@ -246,7 +247,7 @@ int pipe_pool_worker(int task_r, int result_w) noexcept {
     while (n < 0 && errno == EINTR);
     if (n == 0) return 0;  // the parent closed the task pipe: done
     if (n != sizeof m) return kPeerMessageBad;
-    const ResultMsg r{run_tasks(m.first, m.count, m.ticks)};
+    const ResultMsg r{run_tasks(m.first, m.count, m.iters)};
     if (write(result_w, &r, sizeof r) != sizeof r) return kPeerChannelFailed;
   }
 }
@@ -305,7 +306,7 @@ class ProcessPoolPipe final : public PoolExecutor {
         std::size_t k = 0;
         for (; k < kTaskBatch && sent + k < chunks; ++k) {
           const std::uint32_t c = sent + std::uint32_t(k);
-          tasks_[k] = TaskMsg{c * job.chunk, chunk_len(job, c), job.task_ticks};
+          tasks_[k] = TaskMsg{c * job.chunk, chunk_len(job, c), job.task_iters};
         }
         const ssize_t w = write(task_w_, tasks_.data(), k * sizeof(TaskMsg));
         if (w > 0) sent += std::uint32_t(std::size_t(w) / sizeof(TaskMsg));
@@ -364,14 +365,14 @@ class ProcessPerTask final : public PoolExecutor {
     while (got < chunks) {
       while (started < chunks && alive_.size() < workers_) {
         const std::uint32_t first = started * job.chunk, len = chunk_len(job, started);
-        const std::uint64_t ticks = job.task_ticks;
+        const std::uint64_t iters = job.task_iters;
         const int w = result_w_;
         const pid_t pid = fork();
         if (pid == 0) {
           const struct {
             pid_t pid;
             std::uint64_t sum;
-          } m{getpid(), run_tasks(first, len, ticks)};
+          } m{getpid(), run_tasks(first, len, iters)};
           _exit(write(w, &m, sizeof m) == sizeof m ? 0 : 1);
         }
         if (pid < 0) {
@@ -416,6 +417,36 @@ class ProcessPerTask final : public PoolExecutor {
 };
 
 }  // namespace
+
+WorkRate work_rate_of(std::vector<double> rates) {
+  if (rates.empty()) return {};
+  const double mid = median_of(rates);
+  const auto [lo, hi] = std::minmax_element(rates.begin(), rates.end());
+  return {mid, mid > 0 ? (*hi - *lo) / mid : 0};
+}
+
+WorkRate calibrate_work_rate() {
+  const TickClock& clock = TickClock::get();
+  auto window_us = [&](std::uint64_t iters) {
+    const std::uint64_t t0 = TickClock::now();
+    busy_loop(iters);
+    return clock.to_ns(TickClock::now() - t0) / 1000.0;
+  };
+  // Grow the window until it lasts about kWorkWindowUs, so the timer's cost is negligible.
+  std::uint64_t iters = 1 << 16;
+  for (double us; (us = window_us(iters)) < kWorkWindowUs / 2 && iters < (std::uint64_t(1) << 40);)
+    iters = us > 0 ? std::uint64_t(double(iters) * kWorkWindowUs / us) + 1 : iters * 2;
+  std::vector<double> rates;
+  for (int w = 0; w < kWorkWindows; ++w) {
+    const double us = window_us(iters);
+    if (us > 0) rates.push_back(double(iters) / us);
+  }
+  return work_rate_of(std::move(rates));
+}
+
+std::uint64_t task_iterations(double task_us, const WorkRate& rate) {
+  return std::max<std::uint64_t>(1, std::uint64_t(std::llround(task_us * rate.iters_per_us)));
+}
 
 const char* executor_name(Executor e) {
   switch (e) {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "harness/clock.h"
+#include "harness/exec_helper.h"
 #include "harness/forkserver.h"
 #include "harness/names.h"
 #include "harness/peer.h"
@@ -20,7 +21,7 @@ extern char** environ;
 namespace ipcm {
 namespace {
 
-constexpr char kReadyByte = 'r';
+constexpr char kReadyByte = IPCM_READY_BYTE;
 
 bool read_ready(int fd) noexcept {
   char c = 0;
@@ -48,6 +49,9 @@ const char* start_method_name(StartMethod m) {
     case StartMethod::kPosixSpawn: return "posix_spawn";
     case StartMethod::kForkExec: return "fork_exec";
     case StartMethod::kForkserver: return "forkserver";
+    case StartMethod::kVforkSelf: return "vfork_self";
+    case StartMethod::kPosixSpawnSelf: return "posix_spawn_self";
+    case StartMethod::kForkExecSelf: return "fork_exec_self";
   }
   return "?";
 }
@@ -58,7 +62,35 @@ std::optional<StartMethod> parse_start_method(std::string_view s) {
   return std::nullopt;
 }
 
-bool start_method_forks_caller(StartMethod m) { return m == StartMethod::kFork || m == StartMethod::kForkExec; }
+bool start_method_forks_caller(StartMethod m) {
+  return m == StartMethod::kFork || m == StartMethod::kForkExec || m == StartMethod::kForkExecSelf;
+}
+
+ExecTarget exec_target(StartMethod m) {
+  switch (m) {
+    case StartMethod::kVfork:
+    case StartMethod::kPosixSpawn:
+    case StartMethod::kForkExec: return ExecTarget::kHelper;
+    case StartMethod::kVforkSelf:
+    case StartMethod::kPosixSpawnSelf:
+    case StartMethod::kForkExecSelf: return ExecTarget::kSelf;
+    default: return ExecTarget::kNone;
+  }
+}
+
+std::string exec_helper_path(const std::string& dir) { return dir + "/" + IPCM_EXEC_HELPER_NAME; }
+
+std::string exec_helper_path() {
+  const std::string& me = self_exe();
+  return exec_helper_path(me.substr(0, me.rfind('/')));
+}
+
+std::string exec_helper_refusal(const std::string& path) {
+  if (access(path.c_str(), X_OK) == 0) return "";
+  return "the exec helper " + path + " cannot be run (" + std::strerror(errno) +
+         "): it is built beside ipcmeter by `cmake --build build` (target ipcmeter_exec_helper); "
+         "the *_self methods exec ipcmeter itself instead";
+}
 
 Made<Starter> Starter::make(std::string_view method_name) {
   const auto m = parse_start_method(method_name);
@@ -67,8 +99,16 @@ Made<Starter> Starter::make(std::string_view method_name) {
 }
 
 Made<Starter> Starter::make(StartMethod m) {
+  return make(m, exec_target(m) == ExecTarget::kHelper ? exec_helper_path() : std::string());
+}
+
+Made<Starter> Starter::make(StartMethod m, const std::string& helper) {
   if (start_method_forks_caller(m)) {
     if (std::string no = fork_unsafe_reason(); !no.empty()) return Made<Starter>::Fail(no);
+  }
+  const ExecTarget target = exec_target(m);
+  if (target == ExecTarget::kHelper) {
+    if (std::string no = exec_helper_refusal(helper); !no.empty()) return Made<Starter>::Fail(no);
   }
   std::unique_ptr<Starter> s(new Starter());
   s->m_ = m;
@@ -81,12 +121,14 @@ Made<Starter> Starter::make(StartMethod m) {
   if (pipe2(p, O_CLOEXEC) != 0) return Made<Starter>::Fail(sys_error("pipe2"));
   s->ready_r_ = p[0];
   s->ready_w_ = p[1];
-  if (m == StartMethod::kVfork || m == StartMethod::kPosixSpawn || m == StartMethod::kForkExec) {
-    s->argv_ = {self_exe(), kWorkerFlag, "hello", std::to_string(s->ready_w_)};
+  const std::string fd = std::to_string(s->ready_w_);
+  if (target == ExecTarget::kHelper) s->argv_ = {helper, fd};
+  if (target == ExecTarget::kSelf) s->argv_ = {self_exe(), kWorkerFlag, "hello", fd};
+  if (target != ExecTarget::kNone) {
     for (auto& a : s->argv_) s->cargv_.push_back(a.data());
     s->cargv_.push_back(nullptr);
   }
-  if (m == StartMethod::kPosixSpawn) {
+  if (m == StartMethod::kPosixSpawn || m == StartMethod::kPosixSpawnSelf) {
     posix_spawn_file_actions_init(&s->fa_);
     posix_spawn_file_actions_adddup2(&s->fa_, s->ready_w_, s->ready_w_);
     posix_spawnattr_init(&s->attr_);
@@ -162,10 +204,13 @@ Status Starter::start_once(StartSample& out, std::string& why) noexcept {
       return finish_process(pid, t0, out, why);
     }
     case StartMethod::kVfork:
-    case StartMethod::kForkExec: {
+    case StartMethod::kVforkSelf:
+    case StartMethod::kForkExec:
+    case StartMethod::kForkExecSelf: {
       char* const* argv = cargv_.data();
       const int fd = ready_w_;
-      const pid_t pid = m_ == StartMethod::kVfork ? vfork() : fork();
+      const bool use_vfork = m_ == StartMethod::kVfork || m_ == StartMethod::kVforkSelf;
+      const pid_t pid = use_vfork ? vfork() : fork();
       if (pid == 0) {
         // Only the descriptor table is the child's own after vfork: clearing close-on-exec
         // here leaves the parent's flag alone.
@@ -179,7 +224,8 @@ Status Starter::start_once(StartSample& out, std::string& why) noexcept {
       }
       return finish_process(pid, t0, out, why);
     }
-    case StartMethod::kPosixSpawn: {
+    case StartMethod::kPosixSpawn:
+    case StartMethod::kPosixSpawnSelf: {
       pid_t pid = -1;
       if (int rc = posix_spawn(&pid, cargv_[0], &fa_, &attr_, cargv_.data(), environ); rc != 0) {
         why = "posix_spawn: " + std::string(std::strerror(rc));

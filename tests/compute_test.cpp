@@ -1,6 +1,7 @@
 // The compute family's harness: every kernel gives the serial answer for every peer and worker
 // count (oversubscribed included), every worker is reaped, no shared memory is left, and bad
-// counts are refused with a reason.
+// counts are refused with a reason. The arithmetic behind the counters — medians, the
+// speedup's spread, the superlinear check, membw's sizing — is checked on made-up numbers.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -44,6 +45,42 @@ TEST(Compute, FarmMatchesSerialPooledAndUnbounded) {
     }
   EXPECT_TRUE(no_children_left());
   EXPECT_EQ(my_objects().size(), 0u);
+}
+
+TEST(Compute, SpeedupIsTheRatioOfMediansWithItsSpread) {
+  // workers:1 rounds 10, 12, 11 ms (median 11); here 5, 6, 50 (a preempted round), 5.5 ms.
+  const Speedup s = speedup_of({0.010, 0.012, 0.011}, {0.005, 0.006, 0.050, 0.0055});
+  EXPECT_DOUBLE_EQ(s.median, 0.011 / 0.00575);
+  EXPECT_DOUBLE_EQ(s.min, 0.011 / 0.050);
+  EXPECT_DOUBLE_EQ(s.max, 0.011 / 0.005);
+  EXPECT_EQ(speedup_of({}, {0.01}).median, 0);
+  EXPECT_EQ(speedup_of({0.01}, {0}).median, 0);
+  EXPECT_DOUBLE_EQ(median_of({3, 1, 2}), 2);
+  EXPECT_DOUBLE_EQ(median_of({4, 1, 3, 2}), 2.5);
+  EXPECT_EQ(median_of({}), 0);
+}
+
+TEST(Compute, SpeedupAboveWhatTheCpusAllowIsAnErrorNamingTheFigure) {
+  // The reported case: 2 threads 2.97x faster than 1 on 2 CPUs.
+  const std::string no = impossible_speedup(2.97, 2, 2);
+  EXPECT_NE(no.find("measurement error"), std::string::npos) << no;
+  EXPECT_NE(no.find("2.97x"), std::string::npos) << no;
+  EXPECT_NE(no.find("2 workers on 2 CPUs"), std::string::npos) << no;
+  EXPECT_EQ(impossible_speedup(2.19, 2, 2), "");   // within 10% of the bound
+  EXPECT_NE(impossible_speedup(2.3, 8, 2), "");    // oversubscribed: the CPUs bound it
+  EXPECT_NE(impossible_speedup(1.2, 1, 2), "");    // one worker: the workers bound it
+  EXPECT_EQ(impossible_speedup(3.9, 4, 8), "");
+  EXPECT_EQ(impossible_speedup(0.5, 2, 2), "");    // slower is a result, not an error
+}
+
+TEST(Compute, MembwArrayIsFourTimesTheCacheWithinMemory) {
+  constexpr std::uint64_t MiB = 1 << 20;
+  EXPECT_EQ(membw_working_set(32 * MiB, 32 * MiB, std::nullopt), 128 * MiB);
+  EXPECT_EQ(membw_working_set(256 * MiB, 32 * MiB, std::nullopt), 256 * MiB);  // the profile's floor
+  EXPECT_EQ(membw_working_set(32 * MiB, std::nullopt, std::nullopt), kLlcMultiple * kAssumedLlcBytes);
+  EXPECT_EQ(membw_working_set(32 * MiB, 1024 * MiB, 2048 * MiB), 2048 * MiB / kMembwMemDivisor);
+  EXPECT_EQ(membw_working_set(1, 3 * 1000, std::nullopt) % 4096, 0u);  // whole pages
+  if (const auto llc = llc_bytes()) EXPECT_GT(*llc, 0u);
 }
 
 TEST(Compute, BadCountsAreRefusedWithAReason) {

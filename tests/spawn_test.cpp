@@ -1,7 +1,8 @@
-// The spawn family's harness: every start method starts, is ready and is reaped; the fork
-// server shuts down when asked and when its client goes; the ballast is resident while held
-// and released after; bad methods and sizes are refused with a reason; fork is refused while
-// another thread is alive.
+// The spawn family's harness: every start method starts, is ready and is reaped; a missing
+// exec helper refuses the helper methods with a reason while the *_self ones still run; the
+// fork server shuts down when asked and when its client goes; the ballast is resident while
+// held and released after; bad methods and sizes are refused with a reason; fork is refused
+// while another thread is alive.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -20,10 +21,13 @@ namespace {
 
 constexpr int kStarts = 5;
 
+// The test binary is built in tests/, not beside the helper: CMake says where the helper is.
+const std::string kHelper = exec_helper_path(IPCM_EXEC_HELPER_DIR);
+
 TEST(Spawn, EveryMethodStartsAndReapsItsChildren) {
   for (StartMethod m : kAllStartMethods) {
     SCOPED_TRACE(start_method_name(m));
-    Made<Starter> s = Starter::make(m);
+    Made<Starter> s = Starter::make(m, kHelper);
     ASSERT_TRUE(s) << s.error;
     for (int i = 0; i < kStarts; ++i) {
       StartSample sample;
@@ -32,6 +36,38 @@ TEST(Spawn, EveryMethodStartsAndReapsItsChildren) {
       EXPECT_GT(sample.ready_ns, 0u);
       EXPECT_GE(sample.lifecycle_ns, sample.ready_ns);
     }
+  }
+  stop_shared_forkserver();
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(Spawn, EveryMethodNameParsesBackAndHelperMethodsHaveASelfTwin) {
+  int helper = 0, self = 0;
+  for (StartMethod m : kAllStartMethods) {
+    EXPECT_EQ(parse_start_method(start_method_name(m)), m);
+    if (exec_target(m) == ExecTarget::kHelper) {
+      ++helper;
+      EXPECT_EQ(exec_target(*parse_start_method(std::string(start_method_name(m)) + "_self")), ExecTarget::kSelf);
+    }
+    self += exec_target(m) == ExecTarget::kSelf;
+  }
+  EXPECT_EQ(helper, 3);
+  EXPECT_EQ(self, 3);
+}
+
+TEST(Spawn, MissingHelperRefusesHelperMethodsWithAReason) {
+  const std::string missing = exec_helper_path("/nonexistent-ipcmeter-dir");
+  for (StartMethod m : kAllStartMethods) {
+    if (start_method_forks_caller(m) && !fork_unsafe_reason().empty()) continue;
+    SCOPED_TRACE(start_method_name(m));
+    Made<Starter> s = Starter::make(m, missing);
+    if (exec_target(m) != ExecTarget::kHelper) {
+      EXPECT_TRUE(s) << s.error;
+      continue;
+    }
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error.find(missing), std::string::npos) << s.error;
+    EXPECT_NE(s.error.find("cmake --build"), std::string::npos) << s.error;
   }
   stop_shared_forkserver();
   EXPECT_TRUE(no_children_left());
@@ -90,8 +126,8 @@ TEST(Spawn, ForkIsRefusedWhileAnotherThreadLives) {
     std::unique_lock<std::mutex> l(mu);
     cv.wait(l, [&] { return go; });
   });
-  for (StartMethod m : {StartMethod::kFork, StartMethod::kForkExec}) {
-    Made<Starter> s = Starter::make(m);
+  for (StartMethod m : {StartMethod::kFork, StartMethod::kForkExec, StartMethod::kForkExecSelf}) {
+    Made<Starter> s = Starter::make(m, kHelper);
     ASSERT_FALSE(s);
     EXPECT_NE(s.error.find("threads are alive"), std::string::npos);
   }
