@@ -369,6 +369,9 @@ def recommend_spawn(r: ir.Results, rss_mib: float | None) -> list[dict]:
         if "thread" in curves:
             tv, _ = interpolate(curves["thread"], size)
             text = text[:-1] + f" (a thread: {fmt_ns(tv)})."
+        if best_m == "forkserver":
+            text += (" A fork server's children inherit none of the parent's data: whatever they "
+                     "need must then be sent to them, and that transfer is not in this figure.")
         claims.append(_claim("spawn", text, rss_mib=size, winner=winner, fork_ns=fork,
                              spawn_method=best_m, spawn_ns=best_v))
     if rss_mib is None and len(claims) > 1:
