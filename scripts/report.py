@@ -10,9 +10,16 @@ The recommendation is computed from the measured numbers and quotes them: per
 message-size band (small <= 1 KiB, medium <= 64 KiB, large) the lowest-latency
 option, the cheapest in CPU, the highest throughput and the queue / pipe /
 shared-memory verdict; fork vs spawn at your memory size (--rss-mib); whether
-processes or threads scale better. Families absent from a file are skipped with
-a note. Runs with warnings, floors drifting > 20% or repetitions with cv > 10%
-are flagged noisy.
+processes or threads scale better; the cheapest pool per task size.
+
+It recommends only what the repetitions (--benchmark_repetitions) support: every
+figure is the median with its range and n; an option is called better only when
+the 95% interval of the ratio of medians excludes 1 and lies beyond +-5%, "no
+measurable difference" otherwise; with fewer than 3 repetitions a comparison is
+"inconclusive", with what would decide it. A speedup above min(workers, CPUs) is
+reported as a measurement error, never as advice. Families absent from a file
+are skipped with a note. Runs with warnings, floors drifting > 20% or
+repetitions with cv > 10% are flagged noisy.
 
 Exit status: 0 report written; 2 unusable input (one line on stderr, nothing
 written in DIR).
@@ -30,8 +37,11 @@ import shutil
 import sys
 import tempfile
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ipcmeter_results as ir  # noqa: E402
+import recommend as rc  # noqa: E402
 
 PROG = "report.py"
 
@@ -83,10 +93,6 @@ def fmt_size(b) -> str:
     return f"{b:g} B"
 
 
-def fmt_factor(x: float) -> str:
-    return f"{x:.1f}×" if x < 100 else f"{x:.0f}×"
-
-
 def _sig(v: float) -> str:
     if v == 0:
         return "0"
@@ -117,17 +123,25 @@ def peer_key(peer):
 # ---------------------------------------------------------------- data access
 
 class Point:
-    """One benchmark's summary: params plus median metrics, or an error."""
+    """One benchmark's summary: params plus median metrics, or an error.
 
-    def __init__(self, base, params, metrics, error, cv):
+    values: metric -> its value in each repetition (the median alone when the file holds
+    aggregates only), the evidence behind the recommendation's comparisons.
+    """
+
+    def __init__(self, base, params, metrics, error, cv, values):
         self.base, self.params, self.metrics, self.error, self.cv = base, params, metrics, error, cv
+        self.values = values
 
     def get(self, key, default=None):
         return self.params.get(key, default)
 
-    @property
-    def noisy_note(self) -> str:
-        return f" [noisy: cv {self.cv * 100:.0f}%]" if self.cv else ""
+    def option(self, metric, keys=("transport", "peer", "wait")) -> rc.Option:
+        """This benchmark as a choice the recommendation weighs; a row that reports the spread
+        of its own rounds (metric_min, metric_max) keeps it for when there is one repetition."""
+        lo, hi = self.metrics.get(metric + "_min"), self.metrics.get(metric + "_max")
+        return rc.Option(option_label(self, keys), self.values[metric],
+                         rounds=(lo, hi) if lo is not None and hi is not None else None)
 
 
 _POINTS: dict = {}
@@ -152,7 +166,14 @@ def _points(r: ir.Results, family: str) -> list[Point]:
         if recs[0].family != family:
             continue
         metrics = {m: medians[m][base] for m in metric_names if base in medians[m]}
-        out.append(Point(base, recs[0].params, metrics, errors.get(base), noisy.get(base)))
+        values: dict = {}
+        for rec in recs:
+            if rec.error is None and rec.run_type != "aggregate":
+                for m, v in rec.metrics.items():
+                    values.setdefault(m, []).append(v)
+        for m, v in metrics.items():
+            values.setdefault(m, [v])
+        out.append(Point(base, recs[0].params, metrics, errors.get(base), noisy.get(base), values))
     return out
 
 
@@ -202,21 +223,33 @@ def representative_size(pts: list[Point], band: int):
     return min(counts, key=lambda s: (-counts[s], s))
 
 
-def _best(pts, metric, higher=False):
+def _claim(kind, text, **numbers):
+    return {"kind": kind, "text": text, **numbers}
+
+
+def _rank(pts, metric, keys=("transport", "peer", "wait")):
+    """(Ranking of the points that have `metric`, the point that ranks first), or None."""
     pts = [p for p in pts if metric in p.metrics]
     if not pts:
         return None
-    return (max if higher else min)(pts, key=lambda p: p.metrics[metric])
+    opts = [p.option(metric, keys) for p in pts]
+    rk = rc.Ranking(opts, ir.is_higher_better(metric))
+    return rk, next(p for p, o in zip(pts, opts) if o is rk.best)
 
 
-def _runner_up(pts, metric, winner, higher=False):
-    """Best option of another transport, for contrast."""
-    others = [p for p in pts if metric in p.metrics and p.get("transport") != winner.get("transport")]
-    return _best(others, metric, higher)
+def _ranked_claim(kind, lead, rk, fmt, worse, about="", more="", **numbers):
+    """A claim naming what ranks first; `about` (more on the winner) only once decided, then
+    `more`."""
+    about = about if rk.decided else ""
+    return _claim(kind, f"{lead}{rk.sentence(fmt, worse)}{about}{more}.", option=rk.best.label,
+                  value=rk.best.median, n=rk.best.n, status=rk.status, **numbers)
 
 
-def _claim(kind, text, **numbers):
-    return {"kind": kind, "text": text, **numbers}
+def _formatter(metric):
+    return lambda v: fmt_metric(metric, v)
+
+
+_speedup = _formatter("speedup")
 
 
 def recommend_bands(r: ir.Results) -> list[dict]:
@@ -233,45 +266,33 @@ def recommend_bands(r: ir.Results) -> list[dict]:
         entry = {"band": name, "bounds": bounds, "size": size, "stream_size": ssize,
                  "claims": claims}
         at = [p for p in pp if p.get("size") == size]
-        best = _best(at, "rtt_p50_ns")
-        if best:
-            v = best.metrics["rtt_p50_ns"]
-            text = (f"Lowest latency: {option_label(best)}, {fmt_ns(v)} p50 round trip at "
-                    f"{fmt_size(size)}{best.noisy_note}")
-            nxt = _runner_up(at, "rtt_p50_ns", best)
-            if len([p for p in at if "rtt_p50_ns" in p.metrics]) == 1:
-                text += " (the only option measured at this size)"
-            elif nxt:
-                nv = nxt.metrics["rtt_p50_ns"]
-                text += f" (next transport: {option_label(nxt)}, {fmt_ns(nv)}, {fmt_factor(nv / v)} slower)"
-            claims.append(_claim("lowest_latency", text + ".", option=option_label(best), value=v))
-            procs = [p for p in at if p.get("peer") != "thread"]
-            pbest = _best(procs, "rtt_p50_ns")
-            if pbest and best.get("peer") == "thread":
-                pv = pbest.metrics["rtt_p50_ns"]
-                claims.append(_claim(
-                    "lowest_latency_processes",
-                    f"Lowest latency between processes: {option_label(pbest)}, {fmt_ns(pv)} p50 "
-                    f"at {fmt_size(size)}{pbest.noisy_note}.", option=option_label(pbest), value=pv))
-        cheap = _best(at, "cpu_ns_per_msg")
+        lowest = _rank(at, "rtt_p50_ns")
+        if lowest:
+            rk, best = lowest
+            claims.append(_ranked_claim("lowest_latency", f"Lowest latency at {fmt_size(size)}, "
+                                        "p50 round trip: ", rk, fmt_ns, "slower"))
+            procs = best.get("peer") == "thread" and _rank(
+                [p for p in at if p.get("peer") != "thread"], "rtt_p50_ns")
+            if procs:
+                claims.append(_ranked_claim("lowest_latency_processes", "Lowest latency between "
+                                            f"processes at {fmt_size(size)}: ", procs[0], fmt_ns,
+                                            "slower"))
+        cheap = _rank(at, "cpu_ns_per_msg")
         if cheap:
-            v = cheap.metrics["cpu_ns_per_msg"]
-            lat = cheap.metrics.get("rtt_p50_ns")
-            claims.append(_claim(
-                "cheapest_cpu",
-                f"Cheapest in CPU: {option_label(cheap)}, {fmt_ns(v)} CPU per message at "
-                f"{fmt_size(size)}" + (f" (p50 {fmt_ns(lat)})" if lat else "") + f"{cheap.noisy_note}.",
-                option=option_label(cheap), value=v))
-        sat = [p for p in st if p.get("size") == ssize]
-        fast = _best(sat, "bytes_per_second", higher=True)
+            rk, best = cheap
+            tail = (f" (its p50 round trip: {rc.figure(best.option('rtt_p50_ns'), fmt_ns)})"
+                    if "rtt_p50_ns" in best.metrics else "")
+            claims.append(_ranked_claim("cheapest_cpu", f"Cheapest in CPU at {fmt_size(size)}, CPU "
+                                        "time per message: ", rk, fmt_ns, "more CPU", tail))
+        fast = _rank([p for p in st if p.get("size") == ssize], "bytes_per_second")
         if fast:
-            v = fast.metrics["bytes_per_second"]
-            text = f"Highest throughput: {option_label(fast)}, {fmt_bps(v)} at {fmt_size(ssize)}"
-            ratio = fast.metrics.get("ratio_to_memcpy")
-            if ratio is not None:
-                text += f" ({ratio:.2f} of one-core memcpy)"
-            claims.append(_claim("highest_throughput", text + fast.noisy_note + ".",
-                                 option=option_label(fast), value=v))
+            rk, best = fast
+            memcpy = "ratio_to_memcpy"
+            tail = (f" (its ratio to one-core memcpy: {rc.figure(best.option(memcpy), _formatter(memcpy))})"
+                    if memcpy in best.metrics else "")
+            claims.append(_ranked_claim("highest_throughput", f"Highest throughput at "
+                                        f"{fmt_size(ssize)}, one-way stream: ", rk, fmt_bps,
+                                        "lower", tail))
         if size is not None:
             verdict = kind_verdict(r, pp_all, size)
             if verdict:
@@ -281,7 +302,8 @@ def recommend_bands(r: ir.Results) -> list[dict]:
 
 
 def kind_verdict(r: ir.Results, pts: list[Point], size) -> dict | None:
-    """Queue vs pipe vs shared memory at one size, between one kind of peer."""
+    """Queue vs pipe vs shared memory at one size, between one kind of peer: each kind's
+    fastest option against the fastest kind's, as far as the repetitions tell them apart."""
     at = [p for p in pts if p.get("size") == size]
     kinds_by_peer: dict = {}
     for p in at:
@@ -298,42 +320,56 @@ def kind_verdict(r: ir.Results, pts: list[Point], size) -> dict | None:
     for kind in kinds:
         mine = [p for p in at if p.get("peer") == peer
                 and (r.transport_kind(p.get("transport")) or "unknown") == kind]
-        best = _best([p for p in mine if p.error is None], "rtt_p50_ns")
+        best = _rank([p for p in mine if p.error is None], "rtt_p50_ns", ("transport", "wait"))
         if best:
-            ranking.append((kind, best))
+            ranking.append((kind, best[1]))
         elif mine:
             cannot[kind] = next(p for p in mine if p.error)
     if len(ranking) + len(cannot) < 2:
         return None
     ranking.sort(key=lambda kb: kb[1].metrics["rtt_p50_ns"])
-    top = ranking[0][1].metrics["rtt_p50_ns"]
-    parts, factors = [], {}
-    for i, (kind, p) in enumerate(ranking):
-        v = p.metrics["rtt_p50_ns"]
-        factors[kind] = v / top
-        part = f"{kind} ({p.get('transport')}{' · ' + p.get('wait') if p.get('wait') else ''}) {fmt_ns(v)}"
-        if i:
-            part += f", {fmt_factor(v / top)} slower"
-        parts.append(part + p.noisy_note)
+    top_kind, top = ranking[0]
+    options = {kind: p.option("rtt_p50_ns", ("transport", "wait")) for kind, p in ranking}
+    parts = [f"{top_kind} ({options[top_kind].label}) {rc.figure(options[top_kind], fmt_ns)}"]
+    factors, statuses, hint = {top_kind: 1.0}, {}, False
+    for kind, p in ranking[1:]:
+        c = rc.Comparison(options[top_kind], options[kind], higher_is_better=False)
+        factors[kind] = p.metrics["rtt_p50_ns"] / top.metrics["rtt_p50_ns"]
+        statuses[kind] = c.status
+        if c.decided:
+            how = c.gap_text("slower")
+        elif c.status == rc.SAME:
+            how = f"no measurable difference from {top_kind} ({c.interval_text()})"
+        else:
+            how = f"inconclusive against {top_kind} ({c.why_undecided()})"
+            hint = hint or c.too_few
+        parts.append(f"{kind} ({options[kind].label}) {rc.figure(options[kind], fmt_ns)}, {how}")
     for kind, p in cannot.items():
         parts.append(f"{kind} ({p.get('transport')}) cannot run: {p.error}")
     text = (f"Queue vs pipe vs shared memory between {peer} peers at {fmt_size(size)}, "
-            f"p50 round trip: " + "; ".join(parts) + ".")
+            f"p50 round trip: " + "; ".join(parts) + (f"; {rc.DECIDE_HINT}" if hint else "") + ".")
     return _claim("kinds", text, peer=peer, order=[k for k, _ in ranking], factors=factors,
-                  values={k: p.metrics["rtt_p50_ns"] for k, p in ranking})
+                  statuses=statuses, values={k: p.metrics["rtt_p50_ns"] for k, p in ranking})
 
 
-def interpolate(xs_ys: list[tuple[float, float]], x: float):
-    """Linear interpolation; outside the measured range the nearest value (flagged)."""
-    xs_ys = sorted(xs_ys)
-    if x <= xs_ys[0][0]:
-        return xs_ys[0][1], x < xs_ys[0][0]
-    if x >= xs_ys[-1][0]:
-        return xs_ys[-1][1], x > xs_ys[-1][0]
-    for (x0, y0), (x1, y1) in zip(xs_ys, xs_ys[1:]):
-        if x0 <= x <= x1:
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0), False
-    return xs_ys[-1][1], True  # unreachable
+def values_at(curve: list[tuple[float, list]], x: float):
+    """(repetition values at parent size x, outside the measured range?) from [(size, values)].
+
+    Between two measured sizes each quantile is interpolated linearly, so the spread is
+    carried along with the median; outside the range, the nearest size's values.
+    """
+    curve = sorted(curve, key=lambda c: c[0])
+    for xi, vi in curve:
+        if xi == x:
+            return vi, False
+    if x < curve[0][0]:
+        return curve[0][1], True
+    if x > curve[-1][0]:
+        return curve[-1][1], True
+    (x0, v0), (x1, v1) = next((a, b) for a, b in zip(curve, curve[1:]) if a[0] < x < b[0])
+    t = (x - x0) / (x1 - x0)
+    q = np.linspace(0.0, 1.0, min(len(v0), len(v1)))
+    return list((1 - t) * np.quantile(v0, q) + t * np.quantile(v1, q)), False
 
 
 def recommend_spawn(r: ir.Results, rss_mib: float | None) -> list[dict]:
@@ -341,7 +377,7 @@ def recommend_spawn(r: ir.Results, rss_mib: float | None) -> list[dict]:
     curves: dict = {}
     for p in pts:
         if isinstance(p.get("rss_mib"), (int, float)):
-            curves.setdefault(p.get("method"), []).append((p.get("rss_mib"), p.metrics["ready_p50_ns"]))
+            curves.setdefault(p.get("method"), []).append((p.get("rss_mib"), p.values["ready_p50_ns"]))
     if "fork" not in curves:
         return []
     spawners = {m: c for m, c in curves.items() if m not in ("fork", "thread")}
@@ -351,33 +387,43 @@ def recommend_spawn(r: ir.Results, rss_mib: float | None) -> list[dict]:
     sizes = [rss_mib] if rss_mib is not None else measured
     claims = []
     for size in sizes:
-        fork, f_out = interpolate(curves["fork"], size)
-        best_m, (best_v, b_out) = min(((m, interpolate(c, size)) for m, c in spawners.items()),
-                                      key=lambda mv: mv[1][0])
+        fork_values, f_out = values_at(curves["fork"], size)
+        fork = rc.Option("fork", fork_values)
+        at = {m: values_at(c, size) for m, c in spawners.items()}
+        spawned = rc.Ranking([rc.Option(m, v) for m, (v, _) in at.items()], higher_is_better=False)
+        best = spawned.best
+        best_m = best.label
         how = ""
         if rss_mib is not None:
-            how = (" (outside the measured range; nearest measurement used)" if f_out or b_out
+            how = (" (outside the measured range; nearest measurement used)" if f_out or at[best_m][1]
                    else "" if size in measured else " (interpolated between measured sizes)")
-        if fork <= best_v:
-            verdict = f"fork, {fmt_factor(best_v / fork)} faster"
-            winner = "fork"
+        c = rc.Comparison(fork, best, higher_is_better=False)
+        winner = {rc.BETTER: "fork", rc.WORSE: best_m}.get(c.status)
+        if c.status == rc.BETTER:
+            verdict = f"use fork, {c.gap_text('faster')}"
+        elif c.status == rc.WORSE:
+            verdict = f"use {best_m}, {c.gap_text('faster than fork')}"
+            if spawned.ties:
+                verdict += (" (no measurable difference from "
+                            + ", ".join(t.b.label for t in spawned.ties) + ")")
+        elif c.status == rc.SAME:
+            verdict = f"no measurable difference between fork and {best_m} ({c.interval_text()})"
         else:
-            verdict = f"{best_m}, {fmt_factor(fork / best_v)} faster than fork"
-            winner = best_m
-        text = (f"At {size:g} MiB parent memory: fork {fmt_ns(fork)} vs {best_m} {fmt_ns(best_v)} "
-                f"to the child's first message{how} -> use {verdict}.")
+            verdict = c.inconclusive_text()
+        thread = ""
         if "thread" in curves:
-            tv, _ = interpolate(curves["thread"], size)
-            text = text[:-1] + f" (a thread: {fmt_ns(tv)})."
+            thread = f" (a thread: {rc.figure(rc.Option('thread', values_at(curves['thread'], size)[0]), fmt_ns)})"
+        text = (f"At {size:g} MiB parent memory, asked → the child's first message: fork "
+                f"{rc.figure(fork, fmt_ns)} vs {best_m} {rc.figure(best, fmt_ns)}{thread}{how} "
+                f"-> {verdict}.")
         if best_m == "forkserver":
             text += (" A fork server's children inherit none of the parent's data: whatever they "
                      "need must then be sent to them, and that transfer is not in this figure.")
-        claims.append(_claim("spawn", text, rss_mib=size, winner=winner, fork_ns=fork,
-                             spawn_method=best_m, spawn_ns=best_v))
+        claims.append(_claim("spawn", text, rss_mib=size, winner=winner, status=c.status,
+                             fork_ns=fork.median, spawn_method=best_m, spawn_ns=best.median))
     if rss_mib is None and len(claims) > 1:
-        wins = [c["winner"] == "fork" for c in claims]
-        for a, b, wa, wb in zip(claims, claims[1:], wins, wins[1:]):
-            if wa and not wb:
+        for a, b in zip(claims, claims[1:]):
+            if a["winner"] == "fork" and b["winner"] not in (None, "fork"):
                 claims.append(_claim("spawn_crossover",
                                      f"fork stops being the faster between {a['rss_mib']:g} and "
                                      f"{b['rss_mib']:g} MiB; pass --rss-mib for your own size."))
@@ -385,53 +431,77 @@ def recommend_spawn(r: ir.Results, rss_mib: float | None) -> list[dict]:
 
 
 def recommend_scaling(r: ir.Results) -> list[dict]:
+    """Threads against the best process peer at the most workers the CPUs can run at once;
+    a speedup the CPUs cannot give is reported as a measurement error and left out."""
     pts = ok_points(r, "compute", "speedup")
     cpus = logical_cpus(r)
+    on = f" on {cpus} CPUs" if cpus else ""
     claims = []
     for kernel in sorted({p.get("kernel") for p in pts}, key=str):
         mine = [p for p in pts if p.get("kernel") == kernel and isinstance(p.get("workers"), int)]
-        within = [p for p in mine if cpus is None or p.get("workers") <= cpus] or mine
-        t = _best([p for p in within if p.get("peer") == "thread"], "speedup", higher=True)
-        pr = _best([p for p in within if p.get("peer") != "thread"], "speedup", higher=True)
-        if not t or not pr:
+        sound = []
+        for p in mine:
+            limit = rc.superlinear(p.metrics["speedup"], p.get("workers"), cpus)
+            if limit is None:
+                sound.append(p)
+                continue
+            claims.append(_claim(
+                "scaling_error",
+                f"{kernel}: measurement error, not a result: {p.get('peer')} with {p.get('workers')} "
+                f"workers{on} measured a speedup of {rc.figure(p.option('speedup', ('peer',)), _speedup)}, "
+                f"more than the {limit}× that is possible; this row is left out of the advice.",
+                kernel=kernel, peer=p.get("peer"), workers=p.get("workers"),
+                speedup=p.metrics["speedup"], limit=limit))
+        within = [p for p in sound if 1 < p.get("workers") <= (cpus or p.get("workers"))]
+        both = ({p.get("workers") for p in within if p.get("peer") == "thread"}
+                & {p.get("workers") for p in within if p.get("peer") != "thread"})
+        if not both:
             continue
-        tv, pv = t.metrics["speedup"], pr.metrics["speedup"]
-        if abs(tv - pv) <= 0.02 * max(tv, pv):
-            who = "threads and processes scale about the same"
-        elif tv > pv:
-            who = "threads scale better"
+        w = max(both)
+        thread = next(p for p in within if p.get("workers") == w and p.get("peer") == "thread")
+        thread = thread.option("speedup", ("peer",))
+        proc = rc.Ranking([p.option("speedup", ("peer",)) for p in within
+                           if p.get("workers") == w and p.get("peer") != "thread"], True).best
+        c = rc.Comparison(thread, proc, higher_is_better=True)
+        figures = (f"threads {rc.figure(thread, _speedup)} vs {proc.label} {rc.figure(proc, _speedup)} "
+                   f"with {w} workers{on}")
+        winner = {rc.BETTER: "thread", rc.WORSE: "process"}.get(c.status)
+        if winner:
+            text = (f"{kernel}: {'threads' if winner == 'thread' else 'processes'} scale better "
+                    f"here: {figures}, {c.gap_text('the speedup')}")
+        elif c.status == rc.SAME:
+            text = (f"{kernel}: no measurable difference between threads and processes: {figures} "
+                    f"({c.interval_text()})")
         else:
-            who = "processes scale better"
-        text = (f"{kernel}: {who} here: threads {tv:.2f}× with {t.get('workers')} workers vs "
-                f"{pr.get('peer')} {pv:.2f}× with {pr.get('workers')} workers"
-                + (f" (up to {cpus} CPUs)" if cpus else ""))
-        over = [p for p in mine if cpus is not None and p.get("workers") > cpus]
+            text = f"{kernel}: threads vs processes, {figures}: {c.inconclusive_text()}"
+        over = [p for p in sound if cpus is not None and p.get("workers") > cpus]
         if over:
-            w = max(p.get("workers") for p in over)
-            at = {p.get("peer"): p.metrics["speedup"] for p in over if p.get("workers") == w}
-            text += (f"; oversubscribed at {w} workers: "
-                     + ", ".join(f"{peer} {v:.2f}×" for peer, v in sorted(at.items(), key=lambda kv: peer_key(kv[0]))))
-        claims.append(_claim("scaling", text + ".", kernel=kernel, thread=tv, process=pv,
-                             process_peer=pr.get("peer"),
-                             winner="thread" if tv > pv else "process"))
+            most = max(p.get("workers") for p in over)
+            at = sorted((p for p in over if p.get("workers") == most), key=lambda p: peer_key(p.get("peer")))
+            text += (f"; oversubscribed at {most} workers: "
+                     + ", ".join(f"{p.get('peer')} {rc.figure(p.option('speedup', ('peer',)), _speedup)}"
+                                 for p in at))
+        claims.append(_claim("scaling", text + ".", kernel=kernel, workers=w, thread=thread.median,
+                             process=proc.median, process_peer=proc.label, winner=winner,
+                             status=c.status))
     return claims
 
 
 def recommend_pool(r: ir.Results) -> list[dict]:
     pts = ok_points(r, "pool", "overhead_ns_per_task")
+    keys = ("executor", "chunk")
     claims = []
     for task in sorted({p.get("task_us") for p in pts}, key=sort_key):
         at = [p for p in pts if p.get("task_us") == task]
-        best = _best(at, "overhead_ns_per_task")
-        procs = _best([p for p in at if str(p.get("executor")).startswith("process")],
-                      "overhead_ns_per_task")
-        text = (f"Tasks of {task} µs: lowest overhead {option_label(best, ('executor', 'chunk'))}"
-                f" at {fmt_ns(best.metrics['overhead_ns_per_task'])} per task")
-        if procs and procs is not best:
-            text += (f"; best across processes {option_label(procs, ('executor', 'chunk'))} at "
-                     f"{fmt_ns(procs.metrics['overhead_ns_per_task'])}")
-        claims.append(_claim("pool", text + ".", task_us=task,
-                             executor=best.get("executor"), value=best.metrics["overhead_ns_per_task"]))
+        rk, best = _rank(at, "overhead_ns_per_task", keys)
+        procs = [p for p in at if str(p.get("executor")).startswith("process")]
+        more = ""
+        if procs and best not in procs:
+            more = ("; across processes: "
+                    + _rank(procs, "overhead_ns_per_task", keys)[0].sentence(fmt_ns, "more overhead"))
+        claims.append(_ranked_claim("pool", f"Tasks of {task} µs, lowest overhead per task: ", rk,
+                                    fmt_ns, "more overhead", more=more, task_us=task,
+                                    executor=best.get("executor")))
     return claims
 
 

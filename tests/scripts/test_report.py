@@ -12,6 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCRIPTS = os.path.join(ROOT, "scripts")
 sys.path.insert(0, SCRIPTS)
 import ipcmeter_results as ir  # noqa: E402
+import recommend as rc  # noqa: E402
 import report  # noqa: E402
 
 FIX = os.path.join(ROOT, "tests", "fixtures")
@@ -93,11 +94,18 @@ class FullFixtureTest(ReportRun):
             self.assertIn("cannot run: tbb_queue connects threads of one process only", text)
 
     def test_recommendation_in_text(self):
-        self.assertIn("Lowest latency: shm_ring · thread · spin, 150 ns p50 round trip at 64 B", self.md)
-        self.assertIn("shm (shm_ring · spin) 180 ns; pipe (pipe) 5.50 µs, 30.6× slower", self.md)
-        self.assertIn("At 32 MiB parent memory: fork 400 µs vs posix_spawn 603 µs", self.md)
-        self.assertIn("cpu: threads scale better here: threads 3.80×", self.md)
-        self.assertIn("membw: processes scale better here", self.md)
+        # Most rows have one repetition: figures say n, comparisons give no verdict.
+        self.assertIn("Lowest latency at 64 B, p50 round trip: shm_ring · thread · spin measured "
+                      "lowest, 150 ns (median of n=3, range 148 ns–155 ns), against shm_ring · fork "
+                      "· spin, 180 ns (n=1): inconclusive (n=3 vs n=1", self.md)
+        self.assertIn("shm (shm_ring · spin) 180 ns (n=1); pipe (pipe) 5.50 µs (median of n=3, "
+                      "range 5.00 µs–7.00 µs), inconclusive against shm (n=1 vs n=3", self.md)
+        self.assertIn("At 32 MiB parent memory, asked → the child's first message: fork 400 µs "
+                      "(n=1) vs posix_spawn 603 µs (n=1)", self.md)
+        self.assertIn("cpu: threads vs processes, threads 3.80× (n=1) vs fork 3.60× (n=1) with 4 "
+                      "workers on 4 CPUs: inconclusive", self.md)
+        self.assertNotIn("scale better", self.md)
+        self.assertNotIn("-> use", self.md)
 
 
 class RecommendationValuesTest(unittest.TestCase):
@@ -146,26 +154,213 @@ class RecommendationValuesTest(unittest.TestCase):
 
     def test_spawn_at_user_size(self):
         (claim,) = self.rec["spawn"]
-        self.assertEqual(claim["winner"], "fork")
+        self.assertEqual((claim["winner"], claim["status"]), (None, rc.INCONCLUSIVE))  # n=1
         self.assertAlmostEqual(claim["fork_ns"], (80 + 10 * 32) * 1e3)      # interpolated 1..64 MiB
         self.assertEqual(claim["spawn_method"], "posix_spawn")
         self.assertAlmostEqual(claim["spawn_ns"], (600 + 0.1 * 32) * 1e3)
 
     def test_spawn_at_measured_sizes(self):
         claims = report.recommend(self.r)["spawn"]
-        self.assertEqual([c.get("winner") for c in claims], ["fork", "posix_spawn", "posix_spawn", None])
-        self.assertIn("between 1 and 64 MiB", claims[-1]["text"])
+        self.assertEqual([c.get("winner") for c in claims], [None, None, None])  # no crossover
+        self.assertEqual([c["spawn_method"] for c in claims], ["posix_spawn"] * 3)
 
     def test_scaling(self):
         by_kernel = {c["kernel"]: c for c in self.rec["scaling"]}
         self.assertEqual((by_kernel["cpu"]["winner"], by_kernel["cpu"]["thread"],
-                          by_kernel["cpu"]["process"]), ("thread", 3.8, 3.6))
+                          by_kernel["cpu"]["process"]), (None, 3.8, 3.6))
         self.assertEqual((by_kernel["membw"]["winner"], by_kernel["membw"]["process"],
-                          by_kernel["membw"]["process_peer"]), ("process", 2.1, "fork"))
+                          by_kernel["membw"]["process_peer"]), (None, 2.1, "fork"))
 
     def test_pool(self):
         first = self.rec["pool"][0]
         self.assertEqual((first["task_us"], first["executor"], first["value"]), (1, "tbb_parallel_for", 100))
+
+
+def all_claims(rec):
+    """Every claim of report.recommend(), bands first."""
+    return ([c for band in rec["bands"] for c in band["claims"]]
+            + rec["spawn"] + rec["scaling"] + rec["pool"])
+
+
+# The comparisons tests/fixtures/make_fixtures.py's decision_rows() sets up.
+COMPARED = ("lowest_latency", "lowest_latency_processes", "cheapest_cpu", "highest_throughput",
+            "spawn", "scaling", "pool")
+
+
+class ClearWinnerTest(ReportRun):
+    """5 repetitions, each winner 20% or more ahead: named, with its spread and interval."""
+    FILES = ("results-reps5-clear.json",)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.r = ir.load(fixture(cls.FILES[0]))
+        cls.claims = all_claims(report.recommend(cls.r))
+
+    def test_exit(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+
+    def test_winners_named_with_spread(self):
+        for text in (self.md, self.html):
+            self.assertIn("Lowest latency at 64 B, p50 round trip: shm_ring · thread · spin, 150 ns "
+                          "(median of n=5, range 147 ns–153 ns); runner-up shm_ring · fork · spin, "
+                          "180 ns (median of n=5, range 176 ns–184 ns), 1.20× slower (95% interval "
+                          "1.16×–1.24×).", text)
+        self.assertIn("pipe (pipe) 5.50 µs (median of n=5, range 5.39 µs–5.61 µs), 30.6× slower (95% "
+                      "interval", self.md)
+        self.assertIn("fork 90.0 µs (median of n=5, range 88.2 µs–91.8 µs) vs posix_spawn 600 µs "
+                      "(median of n=5, range 588 µs–612 µs)", self.md)
+        self.assertRegex(self.md, r"-> use fork, 6\.67× faster \(95% interval 6\.\d+×–6\.\d+×\)")
+        self.assertIn("-> use posix_spawn, 4.16× faster than fork (95% interval", self.md)
+        self.assertIn("fork stops being the faster between 1 and 256 MiB", self.md)
+        self.assertIn("cpu: threads scale better here: threads 1.95× (median of n=5, range "
+                      "1.91×–1.99×) vs fork 1.60× (median of n=5, range 1.57×–1.63×) with 2 workers "
+                      "on 2 CPUs, 1.22× the speedup (95% interval", self.md)
+        self.assertIn("Tasks of 1 µs, lowest overhead per task: tbb_parallel_for · chunk 1, 100 ns "
+                      "(median of n=5", self.md)
+
+    def test_every_comparison_decided(self):
+        compared = [c for c in self.claims if c["kind"] in COMPARED]
+        self.assertEqual(len(compared), 8)   # cpu scaling only: membw's is an error
+        for c in compared:
+            self.assertIn(c["status"], (rc.BETTER, rc.WORSE), c["text"])
+            self.assertIn("median of n=5", c["text"])
+            self.assertRegex(c["text"], r"95% interval \d")
+        kinds = next(c for c in self.claims if c["kind"] == "kinds")
+        self.assertEqual(kinds["statuses"], {"pipe": rc.BETTER, "queue": rc.BETTER})
+        self.assertEqual([c["winner"] for c in self.claims if c["kind"] == "spawn"], ["fork", "posix_spawn"])
+        self.assertNotIn("inconclusive", self.md)
+        self.assertNotIn("no measurable difference", self.md)
+
+    def test_interpolated_size_keeps_the_spread(self):
+        (claim,) = report.recommend(self.r, rss_mib=128)["spawn"]
+        self.assertEqual((claim["winner"], claim["status"]), ("posix_spawn", rc.WORSE))
+        self.assertIn("(interpolated between measured sizes)", claim["text"])
+        self.assertIn("fork 1.34 ms (median of n=5, range", claim["text"])
+
+    def test_superlinear_speedup_flagged_not_recommended(self):
+        (error,) = [c for c in self.claims if c["kind"] == "scaling_error"]
+        self.assertEqual((error["kernel"], error["peer"], error["workers"], error["limit"]),
+                         ("membw", "thread", 2, 2))
+        self.assertIn("membw: measurement error, not a result: thread with 2 workers on 2 CPUs "
+                      "measured a speedup of 2.97× (median of n=5, range 2.91×–3.03×), more than the "
+                      "2× that is possible", self.md)
+        self.assertEqual([c["kernel"] for c in self.claims if c["kind"] == "scaling"], ["cpu"])
+        self.assertNotRegex(self.md, r"membw: (threads|processes) scale")
+
+
+class OverlapTest(ReportRun):
+    """5 repetitions, rivals 1-2% apart within ±6% noise: no measurable difference."""
+    FILES = ("results-reps5-overlap.json",)
+
+    def test_no_measurable_difference(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        for text in (self.md, self.html):
+            self.assertIn("Lowest latency at 64 B, p50 round trip: no measurable difference between "
+                          "shm_ring · thread · spin, 150 ns (median of n=5, range 141 ns–159 ns), and "
+                          "shm_ring · thread · hybrid, 152 ns (median of n=5, range 143 ns–161 ns) "
+                          "(ratio 0.99, 95% interval 0.9", text)
+        self.assertIn("about 15 repetitions of each would resolve ±5%", self.md)
+        self.assertIn("-> no measurable difference between fork and posix_spawn (ratio", self.md)
+        self.assertIn("cpu: no measurable difference between threads and processes: threads 1.95× "
+                      "(median of n=5", self.md)
+        self.assertIn("Tasks of 1 µs, lowest overhead per task: no measurable difference between "
+                      "tbb_parallel_for · chunk 1", self.md)
+        self.assertNotIn("scale better", self.md)
+
+    def test_statuses(self):
+        claims = all_claims(report.recommend(ir.load(fixture(self.FILES[0]))))
+        by_kind = {}
+        for c in claims:
+            by_kind.setdefault(c["kind"], []).append(c)
+        for kind in ("lowest_latency", "lowest_latency_processes", "highest_throughput", "pool",
+                     "scaling"):
+            self.assertEqual([c["status"] for c in by_kind[kind]], [rc.SAME], kind)
+        self.assertEqual([(c["winner"], c["status"]) for c in by_kind["spawn"]],
+                         [(None, rc.SAME), ("posix_spawn", rc.WORSE)])
+        # The rivals far behind are still told apart.
+        self.assertEqual(by_kind["kinds"][0]["statuses"], {"pipe": rc.BETTER, "queue": rc.BETTER})
+        self.assertNotIn("spawn_crossover", by_kind)
+
+
+class SingleRepetitionTest(ReportRun):
+    """One repetition: every comparison inconclusive, saying what would decide it."""
+    FILES = ("results-reps1.json",)
+
+    def test_inconclusive_with_what_decides(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        self.assertIn("Lowest latency at 64 B, p50 round trip: shm_ring · thread · spin measured "
+                      "lowest, 150 ns (n=1), against shm_ring · fork · spin, 180 ns (n=1): "
+                      "inconclusive (n=1 vs n=1; a comparison needs 3 repetitions of each); run "
+                      "with --benchmark_repetitions=3 or more to decide.", self.md)
+        self.assertIn("fork 90.0 µs (n=1) vs posix_spawn 600 µs (n=1) (a thread: 20.0 µs (n=1)) -> "
+                      "inconclusive", self.md)
+        for verdict in ("runner-up", "-> use", "scale better", "no measurable difference",
+                        "fork stops being", "95% interval"):
+            self.assertNotIn(verdict, self.md)
+
+    def test_every_comparison_inconclusive(self):
+        claims = all_claims(report.recommend(ir.load(fixture(self.FILES[0]))))
+        compared = [c for c in claims if c["kind"] in COMPARED + ("kinds",)]
+        self.assertEqual(len(compared), 9)
+        for c in compared:
+            self.assertIn("inconclusive", c["text"])
+            self.assertIn(rc.DECIDE_HINT, c["text"])
+            self.assertNotIn("median of", c["text"])
+            if c["kind"] != "kinds":
+                self.assertEqual(c["status"], rc.INCONCLUSIVE)
+                self.assertIsNone(c.get("winner"))
+
+    def test_superlinear_flagged_from_one_sample(self):
+        self.assertIn("membw: measurement error, not a result: thread with 2 workers on 2 CPUs "
+                      "measured a speedup of 2.97× (n=1)", self.md)
+
+
+class RulesTest(unittest.TestCase):
+    """scripts/recommend.py on hand-made values."""
+
+    def test_within_margin_is_no_measurable_difference(self):
+        a = rc.Option("a", [100, 100.5, 101, 101.5, 102])
+        b = rc.Option("b", [103, 103.5, 104, 104.5, 105])
+        c = rc.Comparison(a, b, higher_is_better=False)
+        self.assertLess(c.ci[1], 1.0)   # a real difference, but inside ±5%
+        self.assertEqual(c.status, rc.SAME)
+        self.assertIn("within ±5%", c.interval_text())
+
+    def test_two_repetitions_are_too_few(self):
+        c = rc.Comparison(rc.Option("a", [100, 101]), rc.Option("b", [200, 201, 202]), False)
+        self.assertEqual(c.status, rc.INCONCLUSIVE)
+        self.assertEqual(c.inconclusive_text(), "inconclusive (n=2 vs n=3; a comparison needs 3 "
+                         "repetitions of each); " + rc.DECIDE_HINT)
+
+    def test_three_repetitions_decide_a_clear_gap(self):
+        c = rc.Comparison(rc.Option("a", [100, 101, 102]), rc.Option("b", [200, 201, 202]), False)
+        self.assertEqual(c.status, rc.BETTER)
+        self.assertTrue(c.gap_text("slower").startswith("1.99× slower (95% interval"))
+
+    def test_non_positive_values_no_ratio(self):
+        c = rc.Comparison(rc.Option("a", [-5, 1, 2]), rc.Option("b", [10, 11, 12]), False)
+        self.assertEqual(c.status, rc.INCONCLUSIVE)
+        self.assertIn("not all positive", c.inconclusive_text())
+        self.assertNotIn(rc.DECIDE_HINT, c.inconclusive_text())
+
+    def test_figure(self):
+        self.assertEqual(rc.figure(rc.Option("x", [3, 1, 2]), str), "2.0 (median of n=3, range 1.0–3.0)")
+        self.assertEqual(rc.figure(rc.Option("x", [2], rounds=(1, 3)), str), "2.0 (n=1; its rounds 1–3)")
+        self.assertEqual(rc.figure(rc.Option("x", [170.2, 169.9]), "{:.0f} ns".format),
+                         "170 ns (median of n=2, all 170 ns)")
+
+    def test_superlinear(self):
+        self.assertEqual(rc.superlinear(2.97, 2, 2), 2)
+        self.assertIsNone(rc.superlinear(2.05, 2, 2))     # within the 5% margin
+        self.assertEqual(rc.superlinear(2.5, 8, 2), 2)    # oversubscribed: the CPUs bound it
+        self.assertEqual(rc.superlinear(1.2, 1, None), 1)
+        self.assertIsNone(rc.superlinear(3.9, 4, None))
+
+    def test_values_at_interpolates_each_quantile(self):
+        values, outside = report.values_at([(0, [10, 20, 30]), (10, [30, 40, 50])], 5)
+        self.assertEqual((values, outside), ([20, 30, 40], False))
+        self.assertEqual(report.values_at([(0, [1, 2]), (10, [3])], 20), ([3], True))
 
 
 class PartialFixtureTest(ReportRun):
