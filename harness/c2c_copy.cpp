@@ -53,7 +53,10 @@ class Writer {
   void fill(std::uint64_t gen) noexcept {
     request_.store(gen, std::memory_order_release);
     request_.notify_one();
-    while (done_.load(std::memory_order_acquire) != gen) done_.wait(done_.load(), std::memory_order_acquire);
+    // wait() must be given the value just compared: reloading it could pick up gen itself
+    // and then sleep waiting for it to change, for ever.
+    for (std::uint64_t seen; (seen = done_.load(std::memory_order_acquire)) != gen;)
+      done_.wait(seen, std::memory_order_acquire);
   }
 
  private:

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <random>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "harness/c2c_copy.h"
 #include "harness/c2c_floor.h"
 #include "harness/env.h"
 
@@ -128,6 +130,29 @@ TEST(C2cFloor, LiveProbeRunsEveryProtocol) {
   EXPECT_TRUE(names.count(f.protocol));
   // The caller's affinity is restored.
   EXPECT_EQ(thread_affinity(), cpus);
+}
+
+}  // namespace
+}  // namespace ipcm
+
+namespace ipcm {
+namespace {
+
+// The cross-core copy floor's hand-off between writer and reader completes every batch, at a
+// small and a large size, many times over (a lost wake-up here once hung a whole run), and
+// the first result per size is the one kept.
+TEST(C2cCopyFloor, EveryBatchCompletesAndTheFirstResultIsKept) {
+  const std::vector<int> cpus = thread_affinity();
+  ASSERT_FALSE(cpus.empty());
+  for (int i = 0; i < 20; ++i) {
+    for (const std::size_t bytes : {std::size_t(64), std::size_t(65536)}) {
+      const double gbps = measure_c2c_copy_gbps(bytes, cpus.back(), cpus.front());
+      EXPECT_TRUE(std::isfinite(gbps) && gbps > 0) << bytes << " bytes: " << gbps;
+    }
+  }
+  const double kept = c2c_copy_sizes_measured().at(64);
+  EXPECT_EQ(c2c_copy_gbps(64, cpus.back(), cpus.front()), kept);
+  EXPECT_TRUE(std::isnan(measure_c2c_copy_gbps(0, cpus.back(), cpus.front())));
 }
 
 }  // namespace
