@@ -152,6 +152,12 @@ C2cFloor summarise_c2c(std::span<const Histogram> by_protocol) {
   return f;
 }
 
+const C2cFloor& lower_floor(const C2cFloor& a, const C2cFloor& b) noexcept {
+  if (!a.p50_ns) return b;
+  if (!b.p50_ns) return a;
+  return *b.p50_ns < *a.p50_ns ? b : a;
+}
+
 double ratio_to_floor(const Histogram& rtt, const C2cFloor& floor) noexcept {
   if (!floor.p50_ns || rtt.count() == 0) return kNaN;
   return rtt.quantile(0.50) / *floor.p50_ns;

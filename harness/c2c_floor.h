@@ -72,6 +72,10 @@ struct C2cFloor {
 // An empty histogram is left out of the choice.
 C2cFloor summarise_c2c(std::span<const Histogram> by_protocol);
 
+// The one with the lower p50 (a known one over an unknown one): of two probes around a
+// benchmark, the one that did not land in a slow moment of the host.
+const C2cFloor& lower_floor(const C2cFloor& a, const C2cFloor& b) noexcept;
+
 // The pingpong ratio: p50 of the transport's round trips over the floor's p50, the same
 // statistic on both sides. NaN when the floor is unknown.
 double ratio_to_floor(const Histogram& rtt, const C2cFloor& floor) noexcept;

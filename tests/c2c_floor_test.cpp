@@ -157,3 +157,20 @@ TEST(C2cCopyFloor, EveryBatchCompletesAndTheFirstResultIsKept) {
 
 }  // namespace
 }  // namespace ipcm
+
+namespace ipcm {
+namespace {
+
+TEST(C2cFloor, OfTwoProbesTheLowerP50IsTheRowsFloor) {
+  C2cFloor slow, fast, unknown;
+  slow.p50_ns = 550;
+  fast.p50_ns = 460;
+  EXPECT_EQ(&lower_floor(slow, fast), &fast);
+  EXPECT_EQ(&lower_floor(fast, slow), &fast);
+  EXPECT_EQ(&lower_floor(unknown, slow), &slow);
+  EXPECT_EQ(&lower_floor(slow, unknown), &slow);
+  EXPECT_FALSE(lower_floor(unknown, unknown).p50_ns.has_value());
+}
+
+}  // namespace
+}  // namespace ipcm
