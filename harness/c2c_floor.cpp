@@ -10,14 +10,14 @@
 namespace ipcm {
 namespace {
 
-// The protocols take turns in blocks: a host that moves the vCPUs mid-probe (the floor here
-// jumps between ~90 and ~1100 ns) then shifts every protocol's histogram alike instead of
-// handing the win to whichever ran in the quiet moment.
-constexpr int kBlocks = 8;
-// Brings both lines into the two caches and the partner into its serve loop before timing.
+// One block per protocol and address, the protocols taking turns at each address: a host
+// that moves the vCPUs mid-probe (the floor here jumps between ~90 and ~1100 ns) then
+// shifts every protocol alike instead of handing the win to whichever ran in the quiet
+// moment.
+// Brings the lines into the two caches and the partner into its serve loop before timing.
 constexpr int kWarmupTripsPerBlock = 64;
-// 8 x 400 = 3200 trips per protocol: the p50 of that many is stable to a bucket or two.
-constexpr int kTimedTripsPerBlock = 400;
+// The p50 of 300 trips is stable to a bucket or two.
+constexpr int kTimedTripsPerBlock = 300;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -35,13 +35,9 @@ void timed_block(C2cPartner& partner, Histogram& rtt_ns) noexcept {
   }
 }
 
-void run_block(C2cPartner& partner, const C2cProtocol& p, Histogram& rtt_ns) noexcept {
-  partner.begin_protocol(p);
-  const bool shared = p.layout == LineLayout::kSharedLine;
-  if (shared && p.pause) timed_block<LineLayout::kSharedLine, true>(partner, rtt_ns);
-  if (shared && !p.pause) timed_block<LineLayout::kSharedLine, false>(partner, rtt_ns);
-  if (!shared && p.pause) timed_block<LineLayout::kTwoLines, true>(partner, rtt_ns);
-  if (!shared && !p.pause) timed_block<LineLayout::kTwoLines, false>(partner, rtt_ns);
+void run_block(C2cPartner& partner, const C2cProtocol& p, std::size_t address, Histogram& rtt_ns) noexcept {
+  partner.begin_protocol(p, address);
+  with_protocol(p, [&]<LineLayout kLayout, bool kPause>() { timed_block<kLayout, kPause>(partner, rtt_ns); });
   partner.end_protocol();
 }
 
@@ -69,10 +65,13 @@ C2cPartner::~C2cPartner() {
   thread_.join();
 }
 
-void C2cPartner::begin_protocol(const C2cProtocol& p) noexcept {
-  // The partner is idle here, so the lines can be reset without a race.
-  ping_.store(0, std::memory_order_relaxed);
-  pong_.store(0, std::memory_order_relaxed);
+void C2cPartner::begin_protocol(const C2cProtocol& p, std::size_t address) noexcept {
+  // The partner is idle here, so the lines can be moved and reset without a race.
+  address %= kC2cAddresses;
+  ping_ = &lines_[address * kLinesPerAddress].value;
+  pong_ = &lines_[address * kLinesPerAddress + 2].value;
+  ping_->store(0, std::memory_order_relaxed);
+  pong_->store(0, std::memory_order_relaxed);
   stop_.store(false, std::memory_order_relaxed);
   next_ = 1;
   protocol_ = p;
@@ -89,16 +88,18 @@ void C2cPartner::end_protocol() noexcept {
 template <LineLayout kLayout, bool kPause>
 void C2cPartner::serve() noexcept {
   std::uint64_t answered = 0;
+  std::atomic<std::uint64_t>& ping = *ping_;
+  std::atomic<std::uint64_t>& pong = *pong_;
   for (;;) {
-    const std::uint64_t v = ping_.load(std::memory_order_acquire);
+    const std::uint64_t v = ping.load(std::memory_order_acquire);
     if constexpr (kLayout == LineLayout::kSharedLine) {
       if (v & 1) {
-        ping_.store(v + 1, std::memory_order_release);
+        ping.store(v + 1, std::memory_order_release);
         continue;
       }
     } else {
       if (v != answered) {
-        pong_.store(v, std::memory_order_release);
+        pong.store(v, std::memory_order_release);
         answered = v;
         continue;
       }
@@ -120,35 +121,50 @@ void C2cPartner::partner(int cpu) noexcept {
   for (;;) {
     command_.wait(kIdle, std::memory_order_acquire);
     if (command_.load(std::memory_order_acquire) == kQuit) return;
-    const bool shared = protocol_.layout == LineLayout::kSharedLine;
-    if (shared && protocol_.pause) serve<LineLayout::kSharedLine, true>();
-    if (shared && !protocol_.pause) serve<LineLayout::kSharedLine, false>();
-    if (!shared && protocol_.pause) serve<LineLayout::kTwoLines, true>();
-    if (!shared && !protocol_.pause) serve<LineLayout::kTwoLines, false>();
+    with_protocol(protocol_, [this]<LineLayout kLayout, bool kPause>() { serve<kLayout, kPause>(); });
     // kQuit only arrives while idle, so this cannot overwrite it.
     command_.store(kIdle, std::memory_order_release);
     command_.notify_one();
   }
 }
 
-C2cFloor summarise_c2c(std::span<const Histogram> by_protocol) {
+C2cFloor summarise_c2c(std::span<const Histogram> by_candidate) {
   C2cFloor f;
-  const C2cProtocolFigures* best = nullptr;
-  for (std::size_t i = 0; i < by_protocol.size() && i < kC2cProtocols.size(); ++i) {
-    const Histogram& h = by_protocol[i];
-    if (h.count() == 0) continue;
-    f.protocols.push_back({kC2cProtocols[i].name, h.quantile(0.50), h.quantile(0.99), h.mean(), h.count()});
+  const Histogram* best = nullptr;
+  for (std::size_t p = 0; p < kC2cProtocols.size(); ++p) {
+    C2cProtocolFigures fig;
+    fig.name = kC2cProtocols[p].name;
+    const Histogram* mine = nullptr;
+    for (std::size_t a = 0; a < kC2cAddresses; ++a) {
+      const std::size_t i = p * kC2cAddresses + a;
+      const Histogram* h = i < by_candidate.size() ? &by_candidate[i] : nullptr;
+      const bool timed = h != nullptr && h->count() > 0;
+      fig.p50_ns_by_address.push_back(timed ? h->quantile(0.50) : 0.0);
+      if (!timed) continue;
+      fig.trips += h->count();
+      if (mine == nullptr || h->quantile(0.50) < mine->quantile(0.50)) {
+        mine = h;
+        fig.best_address = a;
+      }
+    }
+    if (mine == nullptr) continue;
+    fig.p50_ns = mine->quantile(0.50);
+    fig.p99_ns = mine->quantile(0.99);
+    fig.mean_ns = mine->mean();
+    if (best == nullptr || fig.p50_ns < best->quantile(0.50)) {
+      best = mine;
+      f.protocol = fig.name;
+    }
+    f.protocols.push_back(std::move(fig));
   }
-  for (const C2cProtocolFigures& p : f.protocols)
-    if (best == nullptr || p.p50_ns < best->p50_ns) best = &p;
-  if (best == nullptr || !(best->p50_ns > 0)) {
+  if (best == nullptr || !(best->quantile(0.50) > 0)) {
     f.error = "no round trip between the two CPUs could be timed";
+    f.protocol.clear();
     return f;
   }
-  f.p50_ns = best->p50_ns;
-  f.p99_ns = best->p99_ns;
-  f.mean_ns = best->mean_ns;
-  f.protocol = best->name;
+  f.p50_ns = best->quantile(0.50);
+  f.p99_ns = best->quantile(0.99);
+  f.mean_ns = best->mean();
   return f;
 }
 
@@ -176,11 +192,11 @@ C2cFloor measure_c2c_floor(int cpu_a, int cpu_b) {
     failed.error = partner.error();
     return failed;
   }
-  std::array<Histogram, kC2cProtocols.size()> rtt_ns;
-  for (int block = 0; block < kBlocks; ++block) {
+  std::vector<Histogram> rtt_ns(kC2cCandidates);
+  for (std::size_t a = 0; a < kC2cAddresses; ++a) {
     for (std::size_t k = 0; k < kC2cProtocols.size(); ++k) {
-      const std::size_t i = (std::size_t(block) + k) % kC2cProtocols.size();
-      run_block(partner, kC2cProtocols[i], rtt_ns[i]);
+      const std::size_t p = (a + k) % kC2cProtocols.size();
+      run_block(partner, kC2cProtocols[p], a, rtt_ns[p * kC2cAddresses + a]);
     }
   }
   return summarise_c2c(rtt_ns);
@@ -189,7 +205,9 @@ C2cFloor measure_c2c_floor(int cpu_a, int cpu_b) {
 nlohmann::json to_json(const C2cFloor& f) {
   nlohmann::json protocols = nlohmann::json::object();
   for (const C2cProtocolFigures& p : f.protocols)
-    protocols[p.name] = {{"p50_ns", p.p50_ns}, {"p99_ns", p.p99_ns}, {"mean_ns", p.mean_ns}, {"trips", p.trips}};
+    protocols[p.name] = {{"p50_ns", p.p50_ns},         {"p99_ns", p.p99_ns},
+                         {"mean_ns", p.mean_ns},       {"trips", p.trips},
+                         {"best_address", p.best_address}, {"p50_ns_by_address", p.p50_ns_by_address}};
   return {
       {"c2c_rtt_ns", or_null(f.p50_ns)},
       {"c2c_rtt_p99_ns", or_null(f.p99_ns)},

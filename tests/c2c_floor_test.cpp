@@ -20,6 +20,12 @@ namespace {
 
 constexpr std::size_t kProtocols = kC2cProtocols.size();
 
+// One empty histogram per candidate; at(h, p, a) is protocol p at address a.
+std::vector<Histogram> candidates() { return std::vector<Histogram>(kC2cCandidates); }
+Histogram& at(std::vector<Histogram>& h, std::size_t protocol, std::size_t address = 0) {
+  return h[protocol * kC2cAddresses + address];
+}
+
 // A right-skewed round-trip distribution like the one the issue recorded on this VM: most
 // trips near 530 ns, a tail of slow ones that pulls the mean to ~650 ns.
 std::vector<std::uint64_t> skewed_trips(unsigned seed, std::uint64_t base_ns) {
@@ -42,18 +48,18 @@ Histogram histogram_of(const std::vector<std::uint64_t>& samples, std::uint64_t 
 }
 
 TEST(C2cFloor, TheWinnerIsTheLowestP50NotTheLowestMean) {
-  std::array<Histogram, kProtocols> h;
+  std::vector<Histogram> h = candidates();
   // Protocol 1: low p50, heavy tail (high mean). Protocol 2: higher p50, no tail (low mean).
-  h[1] = histogram_of(skewed_trips(1, 500));
+  at(h, 1) = histogram_of(skewed_trips(1, 500));
   std::vector<std::uint64_t> flat(4000, 560);
-  h[2] = histogram_of(flat);
-  ASSERT_LT(h[2].mean(), h[1].mean());
+  at(h, 2) = histogram_of(flat);
+  ASSERT_LT(at(h, 2).mean(), at(h, 1).mean());
   const C2cFloor f = summarise_c2c(h);
   ASSERT_TRUE(f.p50_ns.has_value());
   EXPECT_EQ(f.protocol, kC2cProtocols[1].name);
-  EXPECT_DOUBLE_EQ(*f.p50_ns, h[1].quantile(0.5));
-  EXPECT_DOUBLE_EQ(*f.p99_ns, h[1].quantile(0.99));
-  EXPECT_DOUBLE_EQ(*f.mean_ns, h[1].mean());
+  EXPECT_DOUBLE_EQ(*f.p50_ns, at(h, 1).quantile(0.5));
+  EXPECT_DOUBLE_EQ(*f.p99_ns, at(h, 1).quantile(0.99));
+  EXPECT_DOUBLE_EQ(*f.mean_ns, at(h, 1).mean());
   // Empty histograms (protocols 0 and 3) are not candidates and not listed.
   ASSERT_EQ(f.protocols.size(), 2u);
   EXPECT_EQ(f.protocols[0].name, kC2cProtocols[1].name);
@@ -62,15 +68,34 @@ TEST(C2cFloor, TheWinnerIsTheLowestP50NotTheLowestMean) {
 }
 
 TEST(C2cFloor, ATieKeepsTheEarlierProtocol) {
-  std::array<Histogram, kProtocols> h;
+  std::vector<Histogram> h = candidates();
   for (auto& x : h) x = histogram_of(std::vector<std::uint64_t>(100, 300));
   EXPECT_EQ(summarise_c2c(h).protocol, kC2cProtocols[0].name);
-  h[0] = histogram_of(std::vector<std::uint64_t>(100, 310));
+  for (std::size_t a = 0; a < kC2cAddresses; ++a) at(h, 0, a) = histogram_of(std::vector<std::uint64_t>(100, 310));
   EXPECT_EQ(summarise_c2c(h).protocol, kC2cProtocols[1].name);
 }
 
+// The floor is the best address of the best protocol: a protocol that is slow at most
+// addresses but fast at one wins, and each protocol reports its own best address.
+TEST(C2cFloor, TheBestAddressCounts) {
+  std::vector<Histogram> h = candidates();
+  for (std::size_t p = 0; p < kProtocols; ++p)
+    for (std::size_t a = 0; a < kC2cAddresses; ++a) at(h, p, a) = histogram_of(std::vector<std::uint64_t>(100, 690));
+  at(h, 3, 5) = histogram_of(std::vector<std::uint64_t>(100, 420));
+  at(h, 0, 2) = histogram_of(std::vector<std::uint64_t>(100, 450));
+  const C2cFloor f = summarise_c2c(h);
+  EXPECT_EQ(f.protocol, kC2cProtocols[3].name);
+  EXPECT_DOUBLE_EQ(*f.p50_ns, at(h, 3, 5).quantile(0.5));
+  ASSERT_EQ(f.protocols.size(), kProtocols);
+  EXPECT_EQ(f.protocols[3].best_address, 5u);
+  EXPECT_EQ(f.protocols[0].best_address, 2u);
+  EXPECT_EQ(f.protocols[0].trips, 100u * kC2cAddresses);
+  ASSERT_EQ(f.protocols[3].p50_ns_by_address.size(), kC2cAddresses);
+  EXPECT_DOUBLE_EQ(f.protocols[3].p50_ns_by_address[4], at(h, 3, 4).quantile(0.5));
+}
+
 TEST(C2cFloor, NothingTimedIsAnErrorNotAZeroFloor) {
-  std::array<Histogram, kProtocols> h;
+  std::vector<Histogram> h = candidates();
   const C2cFloor f = summarise_c2c(h);
   EXPECT_FALSE(f.p50_ns.has_value());
   EXPECT_FALSE(f.error.empty());
@@ -86,27 +111,28 @@ TEST(C2cFloor, NothingTimedIsAnErrorNotAZeroFloor) {
 TEST(C2cFloor, TheSameStatisticOnBothSidesNeverPutsATransportBelowItsOwnTrips) {
   for (unsigned seed = 1; seed <= 20; ++seed) {
     const std::vector<std::uint64_t> trips = skewed_trips(seed, 520);
-    std::array<Histogram, kProtocols> floor_h;
-    floor_h[0] = histogram_of(trips);
+    std::vector<Histogram> floor_h = candidates();
+    at(floor_h, 0) = histogram_of(trips);
     const C2cFloor f = summarise_c2c(floor_h);
     EXPECT_DOUBLE_EQ(ratio_to_floor(histogram_of(trips), f), 1.0) << "seed " << seed;
     EXPECT_GE(ratio_to_floor(histogram_of(skewed_trips(seed + 100, 520), 10), f), 1.0) << "seed " << seed;
     // And it is what the old definition got wrong: its mean sits well above the p50.
-    EXPECT_GT(floor_h[0].mean(), 1.1 * floor_h[0].quantile(0.5));
+    EXPECT_GT(at(floor_h, 0).mean(), 1.1 * at(floor_h, 0).quantile(0.5));
   }
 }
 
 TEST(C2cFloor, JsonNamesTheDefinitionTheWinnerAndEveryProtocol) {
-  std::array<Histogram, kProtocols> h;
-  for (std::size_t i = 0; i < kProtocols; ++i) h[i] = histogram_of(std::vector<std::uint64_t>(50, 400 + 10 * i));
+  std::vector<Histogram> h = candidates();
+  for (std::size_t i = 0; i < kProtocols; ++i) at(h, i) = histogram_of(std::vector<std::uint64_t>(50, 400 + 10 * i));
   const nlohmann::json j = to_json(summarise_c2c(h));
   EXPECT_EQ(j["c2c_definition"], kC2cDefinition);
   EXPECT_EQ(j["c2c_protocol"], kC2cProtocols[0].name);
-  EXPECT_DOUBLE_EQ(j["c2c_rtt_ns"].get<double>(), h[0].quantile(0.5));
+  EXPECT_DOUBLE_EQ(j["c2c_rtt_ns"].get<double>(), at(h, 0).quantile(0.5));
   for (std::size_t i = 0; i < kProtocols; ++i) {
     const auto& p = j["c2c_protocols"][kC2cProtocols[i].name];
-    EXPECT_DOUBLE_EQ(p["p50_ns"].get<double>(), h[i].quantile(0.5));
+    EXPECT_DOUBLE_EQ(p["p50_ns"].get<double>(), at(h, i).quantile(0.5));
     EXPECT_EQ(p["trips"].get<std::uint64_t>(), 50u);
+    EXPECT_EQ(p["p50_ns_by_address"].size(), kC2cAddresses);
   }
 }
 
