@@ -80,6 +80,7 @@ std::string check_benchmark_flag(const std::string& key, const std::string& valu
     long n;
     if (!parse_long(value, n) || n < 1 || n > kMaxRepetitions)
       return bad + "expected a whole number from 1 to " + std::to_string(kMaxRepetitions);
+    cl.has_repetitions = true;
     return "";
   }
   if (key == "benchmark_filter") {
@@ -216,8 +217,10 @@ std::string usage() {
          "Measures what it costs to hand messages between two workers — threads, forked and\n"
          "spawned processes — over pipes, sockets, FIFOs, TCP, message queues and shared memory.\n"
          "\n"
-         "  --profile P               quick (64 B and 64 KiB, under a minute), default (five sizes,\n"
-         "                            a few minutes) or full (8 B to 1 MiB); default: default\n"
+         "  --profile P               quick (64 B and 64 KiB, once, under a minute), default (five\n"
+         "                            sizes, pingpong/stream/spawn/compute/pool 3 times each, under\n"
+         "                            10 minutes) or full (8 B to 1 MiB, 3 times); default: default.\n"
+         "                            --benchmark_repetitions, when given, applies to every family\n"
          "  --calibration_delay_ns=N  busy-wait N ns (a timed loop, no clock reads) before every message\n"
          "                            the measuring side sends: a known slowdown for checking a regression\n"
          "                            gate; never for real runs\n"

@@ -20,6 +20,7 @@ struct CommandLine {
   std::string display_format = "console";
   std::string filter;                  // --benchmark_filter, empty = all
   bool has_min_time = false;
+  bool has_repetitions = false;  // --benchmark_repetitions given: it then rules every family
   bool color = false;                  // resolved --benchmark_color
   bool tabular = false;                // --benchmark_counters_tabular
   // Google Benchmark's flags to pass on, --benchmark_out replaced by the caller.

@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
   Suite& s = suite();
   s.profile = &profile;
   s.placement = choose_placement();
+  s.family_repetitions = cl.has_repetitions ? 0 : profile.repetitions;
   s.calibration_delay_ns = cl.calibration_delay_ns;
   if (!cl.calibration_delay_filter.empty()) s.calibration_delay_filter.emplace(cl.calibration_delay_filter);
   register_all_families(profile, s.placement);

@@ -43,6 +43,10 @@ benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::func
   auto* b = benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); });
   names().push_back(manual_time ? name + "/manual_time" : name);
   if (manual_time) b->UseManualTime();
+  const std::string_view family = std::string_view(name).substr(0, name.find('/'));
+  if (suite().family_repetitions > 1 &&
+      std::find(std::begin(kComparedFamilies), std::end(kComparedFamilies), family) != std::end(kComparedFamilies))
+    b->Repetitions(suite().family_repetitions);
   return b;
 }
 

@@ -24,6 +24,9 @@ struct Suite {
   const Profile* profile = nullptr;
   Placement placement;
   Floors floors_start;
+  // The profile's repetitions for the compared families; 0 when --benchmark_repetitions was
+  // given, because a benchmark's own Repetitions() would override the user's flag.
+  int family_repetitions = 0;
   std::uint64_t calibration_delay_ns = 0;
   std::uint64_t calibration_delay_loops = 0;
   // --calibration_delay_filter: only benchmarks whose name matches are slowed, so a gate's

@@ -15,9 +15,9 @@ std::vector<std::size_t> powers_of_two(std::size_t from, std::size_t to) {
 
 const std::vector<Profile>& profiles() {
   static const std::vector<Profile> all = {
-      {"quick", {64, 64u << 10}, 0.1},
-      {"default", {64, 1u << 10, 16u << 10, 64u << 10, 1u << 20}, 0.25},
-      {"full", powers_of_two(kMinMessageBytes, kMaxMessageBytes), 0.5},
+      {"quick", {64, 64u << 10}, 0.1, 1},
+      {"default", {64, 1u << 10, 16u << 10, 64u << 10, 1u << 20}, 0.1, 3},
+      {"full", powers_of_two(kMinMessageBytes, kMaxMessageBytes), 0.5, 3},
   };
   return all;
 }
