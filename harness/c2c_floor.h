@@ -17,6 +17,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -114,6 +115,11 @@ double ratio_to_floor(const Histogram& rtt, const C2cFloor& floor) noexcept;
 // host that moves the vCPUs mid-probe shifts them alike. cpu_a == cpu_b measures two
 // context switches a trip instead. About 10 ms on a 500 ns floor.
 C2cFloor measure_c2c_floor(int cpu_a, int cpu_b);
+
+// The floor between these CPUs probed at most max_age ago (by measure_c2c_floor), else a new
+// probe. Google Benchmark runs a row several times to size it, back to back: the probe after
+// one run then serves as the probe before the next, halving the probes a row costs.
+C2cFloor recent_c2c_floor(int cpu_a, int cpu_b, std::chrono::milliseconds max_age);
 
 // {"c2c_rtt_ns", "c2c_rtt_p99_ns", "c2c_rtt_mean_ns", "c2c_protocol", "c2c_protocols",
 //  "c2c_definition"}: merged into the floors object.
