@@ -9,12 +9,14 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <optional>
 #include <thread>
 
 #include "bench/cli.h"
 #include "bench/report.h"
+#include "harness/results_file.h"
 #include "bench/suite.h"
 #include "harness/clock.h"
 #include "harness/names.h"
@@ -261,7 +263,8 @@ int main(int argc, char** argv) {
     bool complete = false;
     if (synced && cl.out_format == "json") {
       std::ifstream in(tmp_out);
-      complete = !nlohmann::json::parse(in, nullptr, false).is_discarded();
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      complete = is_complete_results_json(text);
     } else {
       complete = synced;
     }
