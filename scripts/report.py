@@ -416,6 +416,11 @@ def recommend_spawn(r: ir.Results, rss_mib: float | None) -> list[dict]:
         text = (f"At {size:g} MiB parent memory, asked → the child's first message: fork "
                 f"{rc.figure(fork, fmt_ns)} vs {best_m} {rc.figure(best, fmt_ns)}{thread}{how} "
                 f"-> {verdict}.")
+        if best_m + "_self" in spawners:
+            real = rc.Option(best_m + "_self", values_at(spawners[best_m + "_self"], size)[0])
+            text += (f" That {best_m} execs a tiny static helper: the mechanism's own cost. A child "
+                     f"that is a real program pays for loading it too ({best_m}_self, which execs "
+                     f"ipcmeter's own image: {rc.figure(real, fmt_ns)}).")
         if best_m == "forkserver":
             text += (" A fork server's children inherit none of the parent's data: whatever they "
                      "need must then be sent to them, and that transfer is not in this figure.")
