@@ -16,9 +16,9 @@ namespace {
 // shifts every protocol alike instead of handing the win to whichever ran in the quiet
 // moment.
 // Brings the lines into the two caches and the partner into its serve loop before timing.
-constexpr int kWarmupTripsPerBlock = 64;
-// The p50 of 200 trips is stable to a bucket or two.
-constexpr int kTimedTripsPerBlock = 200;
+constexpr int kWarmupTripsPerBlock = 32;
+// The p50 of 120 trips is stable to a bucket or two of the timer (10-20 ns here).
+constexpr int kTimedTripsPerBlock = 120;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -77,7 +77,6 @@ C2cPartner::C2cPartner(int peer_cpu, bool share_cpu) : share_cpu_(share_cpu) {
 C2cPartner::~C2cPartner() {
   if (!thread_.joinable()) return;
   command_.store(kQuit, std::memory_order_release);
-  command_.notify_one();
   thread_.join();
 }
 
@@ -92,13 +91,14 @@ void C2cPartner::begin_protocol(const C2cProtocol& p, std::size_t address) noexc
   next_ = 1;
   protocol_ = p;
   command_.store(kServe, std::memory_order_release);
-  command_.notify_one();
 }
 
 void C2cPartner::end_protocol() noexcept {
   // Every trip was answered before round_trip() returned, so nothing is left pending.
   stop_.store(true, std::memory_order_relaxed);
-  command_.wait(kServe, std::memory_order_acquire);
+  // Both sides spin between blocks (yielding when they share a CPU): a futex wake-up costs
+  // ~20-50 us on this VM, and a probe hands over 64 times.
+  while (command_.load(std::memory_order_acquire) == kServe) wait<true>();
 }
 
 template <LineLayout kLayout, bool kPause>
@@ -135,12 +135,11 @@ void C2cPartner::partner(int cpu) noexcept {
   started_.store(1, std::memory_order_release);
   started_.notify_one();
   for (;;) {
-    command_.wait(kIdle, std::memory_order_acquire);
+    while (command_.load(std::memory_order_acquire) == kIdle) wait<true>();
     if (command_.load(std::memory_order_acquire) == kQuit) return;
     with_protocol(protocol_, [this]<LineLayout kLayout, bool kPause>() { serve<kLayout, kPause>(); });
     // kQuit only arrives while idle, so this cannot overwrite it.
     command_.store(kIdle, std::memory_order_release);
-    command_.notify_one();
   }
 }
 
