@@ -63,6 +63,21 @@ std::optional<long> read_long(const std::string& path) {
   return v;
 }
 
+// sysfs cache sizes read "32768K" or "32M".
+std::optional<std::uint64_t> sysfs_size(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(text->c_str(), &end, 10);
+  if (end == text->c_str() || n == 0) return std::nullopt;
+  switch (*end) {
+    case 'K': return std::uint64_t(n) << 10;
+    case 'M': return std::uint64_t(n) << 20;
+    case 'G': return std::uint64_t(n) << 30;
+    case '\0': return std::uint64_t(n);
+    default: return std::nullopt;
+  }
+}
+
 json or_null(const std::optional<std::string>& s) {
   return s && !s->empty() ? json(*s) : json(nullptr);
 }
@@ -409,6 +424,22 @@ nlohmann::json to_json(const Placement& p) {
       {"allowed_cpus", p.allowed_cpus},
       {"reason", p.reason},
   };
+}
+
+std::optional<std::uint64_t> llc_bytes() {
+  long best_level = 0;
+  std::optional<std::uint64_t> best;
+  for (int i = 0;; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    const std::optional<long> level = read_long(dir + "level");
+    if (!level) break;
+    if (read_line(dir + "type") == "Instruction") continue;
+    if (const auto size = sysfs_size(read_line(dir + "size")); size && *level > best_level) {
+      best_level = *level;
+      best = size;
+    }
+  }
+  return best;
 }
 
 int parent_cpu_of(const Placement& p) {

@@ -44,6 +44,10 @@ bool pin_this_thread(int cpu);
 // The calling thread's affinity mask as CPU numbers, ascending; empty if unreadable.
 std::vector<int> thread_affinity();
 
+// The last-level cache in bytes: cpu0's highest-level data or unified cache in sysfs; nullopt
+// when sysfs does not say (as in some VMs).
+std::optional<std::uint64_t> llc_bytes();
+
 // Pins the calling thread for a scope and gives it back the mask it had before, so a probe
 // or a benchmark never leaves its caller pinned.
 class ScopedPin {

@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <mutex>
 #include <new>
@@ -22,6 +21,7 @@
 #include "harness/c2c_copy.h"
 #include "harness/check.h"
 #include "harness/clock.h"
+#include "harness/rss.h"
 
 namespace ipcm {
 namespace {
@@ -41,11 +41,10 @@ constexpr unsigned char kSourceFill = 0xA5;
 
 // Far beyond any last-level cache, so the copy streams from DRAM.
 constexpr std::size_t kDramMinBytes = 64u << 20;
-constexpr std::size_t kDramL3Multiple = 4;
+constexpr std::size_t kDramLlcMultiple = 4;
 // Two buffers together take at most this fraction of MemAvailable.
 constexpr std::size_t kDramMemAvailableDivisor = 8;
 constexpr std::size_t kPageBytes = 4096;
-constexpr std::size_t kKiB = 1024;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -81,46 +80,6 @@ double median_ns_per_op(int batches, long ops, Body&& body) {
 
 std::optional<double> known(double v) {
   return std::isfinite(v) && v > 0 ? std::optional<double>(v) : std::nullopt;
-}
-
-// "32768K" -> 33554432; 0 if unreadable.
-std::size_t parse_cache_size(const std::string& text) {
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
-  if (end == text.c_str()) return 0;
-  switch (*end) {
-    case 'K': return n * kKiB;
-    case 'M': return n * kKiB * kKiB;
-    case 'G': return n * kKiB * kKiB * kKiB;
-    default: return n;
-  }
-}
-
-std::size_t l3_bytes() {
-  std::size_t l3 = 0;
-  for (int index = 0;; ++index) {
-    const std::string dir =
-        "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
-    std::ifstream level_file(dir + "level");
-    int level = 0;
-    if (!(level_file >> level)) break;
-    std::ifstream size_file(dir + "size");
-    std::string size;
-    if (level == 3 && (size_file >> size)) l3 = std::max(l3, parse_cache_size(size));
-  }
-  return l3;
-}
-
-// 0 if /proc/meminfo does not say.
-std::size_t mem_available_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key, unit;
-  unsigned long long value = 0;
-  while (in >> key >> value) {
-    std::getline(in, unit);
-    if (key == "MemAvailable:") return value * kKiB;
-  }
-  return 0;
 }
 
 // Copies between two fresh buffers on the current CPU, uncached.
@@ -216,9 +175,9 @@ std::map<std::size_t, double> memcpy_sizes_measured() {
 }
 
 std::size_t dram_probe_bytes() {
-  std::size_t bytes = std::max(kDramL3Multiple * l3_bytes(), kDramMinBytes);
-  if (const std::size_t available = mem_available_bytes(); available > 0)
-    bytes = std::min(bytes, available / kDramMemAvailableDivisor / 2);
+  std::size_t bytes = std::max(kDramLlcMultiple * std::size_t(llc_bytes().value_or(0)), kDramMinBytes);
+  if (const auto available = mem_available_bytes(); available && *available > 0)
+    bytes = std::min(bytes, std::size_t(*available) / kDramMemAvailableDivisor / 2);
   return bytes / kPageBytes * kPageBytes;
 }
 

@@ -54,7 +54,7 @@ double memcpy_gbps(std::size_t bytes);
 // Sizes measured by memcpy_gbps() (and measure_floors) so far, with their results.
 std::map<std::size_t, double> memcpy_sizes_measured();
 
-// Per-buffer size of the DRAM probe: max(4 x L3, 64 MiB), both buffers together capped at
+// Per-buffer size of the DRAM probe: max(4 x last-level cache, 64 MiB), both buffers together capped at
 // 1/8 of MemAvailable.
 std::size_t dram_probe_bytes();
 

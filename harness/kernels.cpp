@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 
 #include "harness/limits.h"
 #include "harness/names.h"
@@ -150,45 +149,6 @@ double median_of(std::vector<double> v) {
   std::nth_element(v.begin(), mid, v.end());
   if (v.size() % 2) return *mid;
   return (*mid + *std::max_element(v.begin(), mid)) / 2;
-}
-
-namespace {
-
-// sysfs cache sizes read "32768K" or "32M".
-std::optional<std::uint64_t> sysfs_size(const std::string& text) {
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
-  if (end == text.c_str() || n == 0) return std::nullopt;
-  switch (*end) {
-    case 'K': return std::uint64_t(n) << 10;
-    case 'M': return std::uint64_t(n) << 20;
-    case 'G': return std::uint64_t(n) << 30;
-    case '\0': return std::uint64_t(n);
-    default: return std::nullopt;
-  }
-}
-
-std::string first_word(const std::string& path) {
-  std::ifstream in(path);
-  std::string w;
-  in >> w;
-  return w;
-}
-
-}  // namespace
-
-std::optional<std::uint64_t> llc_bytes() {
-  int best_level = 0;
-  std::optional<std::uint64_t> best;
-  for (int i = 0;; ++i) {
-    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
-    const std::string level = first_word(dir + "level");
-    if (level.empty()) break;
-    if (first_word(dir + "type") == "Instruction") continue;
-    const int l = std::atoi(level.c_str());
-    if (const auto size = sysfs_size(first_word(dir + "size")); size && l > best_level) best_level = l, best = size;
-  }
-  return best;
 }
 
 std::uint64_t membw_working_set(std::uint64_t at_least, std::optional<std::uint64_t> llc,

@@ -45,13 +45,11 @@ struct KernelSize {
 double median_of(std::vector<double> v);
 
 // Sizing membw so that it streams from DRAM: the array is at least kLlcMultiple times the
-// last-level cache, read from sysfs (cpu0's highest-level data or unified cache; nullopt when
-// sysfs does not say, as in some VMs, and then kAssumedLlcBytes stands in), and at most
-// MemAvailable / kMembwMemDivisor.
+// last-level cache (llc_bytes() in harness/env.h; when sysfs does not say, as in some VMs,
+// kAssumedLlcBytes stands in), and at most MemAvailable / kMembwMemDivisor.
 inline constexpr std::uint64_t kLlcMultiple = 4;
 inline constexpr std::uint64_t kAssumedLlcBytes = 32u << 20;
 inline constexpr std::uint64_t kMembwMemDivisor = 4;
-std::optional<std::uint64_t> llc_bytes();
 std::uint64_t membw_working_set(std::uint64_t at_least, std::optional<std::uint64_t> llc,
                                 std::optional<std::uint64_t> mem_available);
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "harness/env.h"
 #include "harness/kernels.h"
 #include "harness/names.h"
 #include "harness/workers.h"
@@ -80,7 +81,9 @@ TEST(Compute, MembwArrayIsFourTimesTheCacheWithinMemory) {
   EXPECT_EQ(membw_working_set(32 * MiB, std::nullopt, std::nullopt), kLlcMultiple * kAssumedLlcBytes);
   EXPECT_EQ(membw_working_set(32 * MiB, 1024 * MiB, 2048 * MiB), 2048 * MiB / kMembwMemDivisor);
   EXPECT_EQ(membw_working_set(1, 3 * 1000, std::nullopt) % 4096, 0u);  // whole pages
-  if (const auto llc = llc_bytes()) EXPECT_GT(*llc, 0u);
+  if (const auto llc = llc_bytes()) {
+    EXPECT_GT(*llc, 0u);
+  }
 }
 
 TEST(Compute, BadCountsAreRefusedWithAReason) {
