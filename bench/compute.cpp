@@ -5,10 +5,12 @@
 // segment. Workers are started before the timed rounds (the spawn family prices starting);
 // each iteration is one round, timed from the go to the last worker's done, and a row takes
 // at least kMinSamples rounds. After the rounds the result is checked against a serial run.
-// speedup = median round at workers:1 of the same kernel and peer / median round here;
-// speedup_min and speedup_max divide the same workers:1 median by this row's slowest and
-// fastest round; efficiency = speedup / N. The workers:1 rounds are kept when that row runs,
-// and measured on the spot when it was filtered out.
+// Each timed round of a row with N > 1 workers has a workers:1 reference round beside it: the
+// same team, memory and peer kind with worker 0 doing all the work (ComputeTeam::serial_round),
+// taken right before and right after the timed round in turn (ABBA), so the host's drift hits
+// both alike. speedup = the median over the pairs of reference / timed round; speedup_min and
+// speedup_max are the lowest and highest pair; efficiency = speedup / N. A workers:1 row is
+// its own reference (speedup 1). The reference rounds are not timed for Google Benchmark.
 //
 // membw's array is at least 4x the last-level cache (harness/kernels.h), written before the
 // workers start and read once by all of them before the timed rounds, so it streams from
@@ -21,12 +23,12 @@
 // once (the naive loop); kernel:farm_pool/peer:P/workers:N runs the same T tasks on a pool
 // of N processes that take tasks until none are left — the measured answer to "how do I cap
 // concurrent processes". Both are timed from the first start to the last reap. Their speedup
-// is against farm_pool/workers:1 (one process running all T tasks) of the same peer, with the
-// same medians, spread and check.
+// is against farm_pool/workers:1 (one process running all T tasks) of the same peer, paired
+// round by round the same way, with the same spread and check.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <map>
+#include <chrono>
 
 #include "bench/suite.h"
 #include "harness/kernels.h"
@@ -75,42 +77,39 @@ std::vector<unsigned> worker_counts(const ComputeSweep& sw, unsigned cpus) {
   return v;
 }
 
-// The seconds of each round at workers:1, per "kernel/peer" (and "farm/peer").
-std::map<std::string, std::vector<double>>& baseline() {
-  static std::map<std::string, std::vector<double>> m;
-  return m;
-}
-
-// One sample by `once` per iteration of `state` (a row), or `rounds` samples (a baseline
-// measured on the spot); the seconds of each, or the first error.
-template <class Once>
-Status samples(benchmark::State* state, std::int64_t rounds, std::vector<double>& seconds, Once&& once) {
-  seconds.clear();
-  auto one = [&]() -> Status {
-    double s = 0;
+// One timed sample of `once` per iteration of the row (a round, in seconds) and, when `paired`,
+// one untimed sample of `reference` beside it, before and after in turn (ABBA). Without a
+// reference (a workers:1 row) the row is its own reference. The first error ends the row.
+template <class Reference, class Once>
+Status paired_samples(benchmark::State& state, bool paired, std::vector<double>& base, std::vector<double>& here,
+                      Reference&& reference, Once&& once) {
+  base.clear();
+  here.clear();
+  base.reserve(std::size_t(state.max_iterations));
+  here.reserve(std::size_t(state.max_iterations));
+  bool reference_first = true;
+  for (auto _ : state) {
+    double r = 0, s = 0;
+    if (paired && reference_first)
+      if (Status st = reference(r); !st) return st;
     if (Status st = once(s); !st) return st;
-    seconds.push_back(s);
-    if (state) state->SetIterationTime(s);
-    return Status::Ok();
-  };
-  if (state) {
-    for (auto _ : *state)
-      if (Status st = one(); !st) return st;
-  } else {
-    for (std::int64_t n = 0; n < rounds; ++n)
-      if (Status st = one(); !st) return st;
+    if (paired && !reference_first)
+      if (Status st = reference(r); !st) return st;
+    reference_first = !reference_first;
+    state.SetIterationTime(s);
+    here.push_back(s);
+    base.push_back(paired ? r : s);
   }
   return Status::Ok();
 }
 
-Status timed_rounds(ComputeTeam& team, std::int64_t rounds, std::vector<double>& seconds, std::string& why,
-                    benchmark::State* state) {
-  return samples(state, rounds, seconds, [&](double& s) {
-    const auto t0 = std::chrono::steady_clock::now();
-    Status st = team.round(why);
-    s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return st;
-  });
+// Times one call of `round` (a Status(std::string&) member of the team) in seconds.
+template <class Round>
+Status seconds_of(Round&& round, double& seconds) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = round();
+  seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
 }
 
 std::string ms_text(double seconds) {
@@ -119,16 +118,15 @@ std::string ms_text(double seconds) {
   return buf;
 }
 
-// speedup (the medians), its spread and efficiency; or the row's error when the speedup is
-// more than the CPUs allow, with the rounds that produced it.
+// speedup (the median pair), its spread and efficiency; or the row's error when the speedup
+// is more than the CPUs allow, with the rounds that produced it.
 void report_speedup(benchmark::State& state, const std::vector<double>& base, const std::vector<double>& here,
                     unsigned workers) {
   const Speedup s = speedup_of(base, here);
   const unsigned cpus = cpu_count(suite().placement);
   if (std::string no = impossible_speedup(s.median, workers, cpus); !no.empty())
     return skip(state, no + " (median round " + ms_text(median_of(here)) + " over " + std::to_string(here.size()) +
-                           " rounds vs " + ms_text(median_of(base)) + " at workers:1 over " +
-                           std::to_string(base.size()) + ")");
+                           " rounds vs " + ms_text(median_of(base)) + " at workers:1 in the same pairs)");
   auto& c = state.counters;
   c["speedup"] = s.median;
   c["speedup_min"] = s.min;
@@ -143,52 +141,40 @@ KernelSize sized_for_machine(KernelSize size) {
   return size;
 }
 
-void run_kernel(benchmark::State& state, Kernel k, PeerKind peer, unsigned workers, const KernelSize& size,
-                std::int64_t rounds) {
+void run_kernel(benchmark::State& state, Kernel k, PeerKind peer, unsigned workers, const KernelSize& size) {
   ScopedAffinity free_cpus(suite().placement.allowed_cpus);
-  const std::string key = std::string(kernel_name(k)) + "/" + peer_name(peer);
   std::string why;
-  if (workers != 1 && !baseline().count(key)) {
-    std::vector<double> base;
-    Made<ComputeTeam> one = ComputeTeam::start(k, peer, 1, size);
-    if (!one) return skip(state, "workers:1 baseline: " + one.error);
-    if (Status st = timed_rounds(*one.value, rounds, base, why, nullptr); !st) return skip(state, "workers:1 baseline: " + why);
-    if (Status st = one.value->stop(why); !st) return skip(state, "workers:1 baseline: " + why);
-    baseline()[key] = base;
-  }
   Made<ComputeTeam> team = ComputeTeam::start(k, peer, workers, size);
   if (!team) return skip(state, team.error);
-  std::vector<double> here;
-  if (Status st = timed_rounds(*team.value, rounds, here, why, &state); !st) return skip(state, why);
-  if (Status st = team.value->verify(why); !st) return skip(state, why);
-  if (Status st = team.value->stop(why); !st) return skip(state, why);
-  if (workers == 1) baseline()[key] = here;
+  ComputeTeam& t = *team.value;
+  std::vector<double> base, here;
+  if (Status st = paired_samples(
+          state, workers != 1, base, here, [&](double& s) { return seconds_of([&] { return t.serial_round(why); }, s); },
+          [&](double& s) { return seconds_of([&] { return t.round(why); }, s); });
+      !st)
+    return skip(state, why);
+  if (Status st = t.verify(why); !st) return skip(state, why);
+  if (workers != 1)
+    if (Status st = t.verify(why, /*serial=*/true); !st) return skip(state, "workers:1 reference: " + why);
+  if (Status st = t.stop(why); !st) return skip(state, why);
   if (k == Kernel::kMembw) {
     state.counters["working_set_mib"] = double(size.membw_bytes) / double(kMiB);
     if (const auto llc = llc_bytes()) state.counters["llc_mib"] = double(*llc) / double(kMiB);
   }
-  report_speedup(state, baseline()[key], here, workers);
+  report_speedup(state, base, here, workers);
 }
 
-void run_farm_row(benchmark::State& state, PeerKind peer, bool pool, unsigned workers, FarmSize size,
-                  std::int64_t rounds) {
+void run_farm_row(benchmark::State& state, PeerKind peer, bool pool, unsigned workers, FarmSize size) {
   ScopedAffinity free_cpus(suite().placement.allowed_cpus);
-  const std::string key = std::string("farm/") + peer_name(peer);
   std::string why;
   auto farm = [&](bool as_pool, unsigned n) {
     return [&, as_pool, n](double& s) { return run_farm(peer, as_pool, n, size, s, why); };
   };
-  if (!(pool && workers == 1) && !baseline().count(key)) {
-    std::vector<double> base;
-    if (Status st = samples(nullptr, rounds, base, farm(true, 1)); !st)
-      return skip(state, "farm_pool/workers:1 baseline: " + why);
-    baseline()[key] = base;
-  }
-  std::vector<double> here;
-  if (Status st = samples(&state, rounds, here, farm(pool, workers)); !st) return skip(state, why);
-  if (pool && workers == 1) baseline()[key] = here;
+  std::vector<double> base, here;
+  if (Status st = paired_samples(state, !(pool && workers == 1), base, here, farm(true, 1), farm(pool, workers)); !st)
+    return skip(state, why);
   state.counters["tasks"] = size.tasks;
-  report_speedup(state, baseline()[key], here, workers);
+  report_speedup(state, base, here, workers);
 }
 
 }  // namespace
@@ -196,14 +182,14 @@ void run_farm_row(benchmark::State& state, PeerKind peer, bool pool, unsigned wo
 void register_compute_family(const Profile& p, const Placement& pl) {
   const ComputeSweep& sw = sweep_for(p);
   const unsigned cpus = cpu_count(pl);
-  // Sized once per run, so a row and its workers:1 baseline always do the same work.
+  // Sized once per run, so every row does the same work.
   const KernelSize size = sized_for_machine(sw.size);
   const std::int64_t rounds = std::max(sw.rounds, kMinSamples);
   for (Kernel k : kAllKernels) {
     for (PeerKind peer : kAllPeers) {
       for (unsigned w : worker_counts(sw, cpus)) {
         add_benchmark(std::string("compute/kernel:") + kernel_name(k) + "/peer:" + peer_name(peer) + "/workers:" + std::to_string(w),
-                      [k, peer, w, size, rounds](benchmark::State& st) { run_kernel(st, k, peer, w, size, rounds); }, true)
+                      [k, peer, w, size](benchmark::State& st) { run_kernel(st, k, peer, w, size); }, true)
             ->Iterations(rounds)
             ->Unit(benchmark::kMillisecond);
       }
@@ -221,9 +207,7 @@ void register_compute_family(const Profile& p, const Placement& pl) {
     for (Row r : {Row{"farm_pool", true, 1}, Row{"farm_pool", true, cpus}, Row{"farm_unbounded", false, farm.tasks}}) {
       if (r.pool && r.workers == cpus && cpus == 1) continue;  // the same row as workers:1
       add_benchmark(std::string("compute/kernel:") + r.kernel + "/peer:" + peer_name(peer) + "/workers:" + std::to_string(r.workers),
-                    [peer, r, farm, farm_rounds](benchmark::State& st) {
-                      run_farm_row(st, peer, r.pool, r.workers, farm, farm_rounds);
-                    },
+                    [peer, r, farm](benchmark::State& st) { run_farm_row(st, peer, r.pool, r.workers, farm); },
                     true)
           ->Iterations(farm_rounds)
           ->Unit(benchmark::kMillisecond);

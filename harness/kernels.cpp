@@ -21,8 +21,11 @@ struct alignas(kCacheLine) ComputeHeader {
   std::uint64_t elements;  // cpu/shared: elements; membw: 64-bit words
   std::uint32_t rounds;    // cpu/shared: mixing rounds per element; membw: passes
   std::uint64_t partial_off, input_off, output_off;
-  // Each written by different sides, each on its own line.
+  // Each written by different sides, each on its own line. `active` (workers 0 .. active-1
+  // split the work this round; the others only report done) is written by the parent before
+  // it bumps `generation`, which publishes it.
   alignas(kCacheLine) std::atomic<std::uint32_t> generation;
+  std::uint32_t active;
   alignas(kCacheLine) std::atomic<std::uint32_t> done;
   alignas(kCacheLine) std::atomic<std::uint32_t> attached;
   alignas(kCacheLine) std::atomic<std::uint32_t> stop;
@@ -93,7 +96,14 @@ std::uint64_t* partials(ComputeHeader* h, unsigned w) noexcept {
 
 void run_slice(ComputeHeader* h, unsigned w) noexcept {
   std::byte* base = reinterpret_cast<std::byte*>(h);
-  const std::uint64_t lo = h->elements * w / h->workers, hi = h->elements * (w + 1) / h->workers;
+  // Read once and validated: the header is shared with other processes.
+  const std::uint32_t active = h->active;
+  const std::uint64_t share = active >= 1 && active <= h->workers ? active : h->workers;
+  if (w >= share) {
+    *partials(h, w) = 0;
+    return;
+  }
+  const std::uint64_t lo = h->elements * w / share, hi = h->elements * (w + 1) / share;
   switch (Kernel(h->kernel)) {
     case Kernel::kCpu:
       *partials(h, w) = cpu_slice(lo, hi, h->rounds);
@@ -159,10 +169,15 @@ std::uint64_t membw_working_set(std::uint64_t at_least, std::optional<std::uint6
 }
 
 Speedup speedup_of(const std::vector<double>& base_s, const std::vector<double>& here_s) {
-  const double base = median_of(base_s), here = median_of(here_s);
-  if (!(base > 0) || !(here > 0)) return {};
-  const auto [fastest, slowest] = std::minmax_element(here_s.begin(), here_s.end());
-  return {base / here, base / *slowest, base / *fastest};
+  if (base_s.empty() || base_s.size() != here_s.size()) return {};
+  std::vector<double> ratios;
+  ratios.reserve(base_s.size());
+  for (std::size_t i = 0; i < base_s.size(); ++i) {
+    if (!(base_s[i] > 0) || !(here_s[i] > 0)) return {};
+    ratios.push_back(base_s[i] / here_s[i]);
+  }
+  const auto [lo, hi] = std::minmax_element(ratios.begin(), ratios.end());
+  return {median_of(ratios), *lo, *hi};
 }
 
 std::string impossible_speedup(double speedup, unsigned workers, unsigned cpus) {
@@ -241,6 +256,10 @@ Made<ComputeTeam> ComputeTeam::start(Kernel k, PeerKind peer, unsigned workers, 
   // One untimed round: each process maps the segment's pages into its own page tables on
   // first touch, which a thread (sharing the parent's) never pays; the rounds measure the work.
   if (Status st = t->round(err); !st) return Made<ComputeTeam>::Fail("warm-up round: " + err);
+  // And one serial round, in which worker 0 maps the other slices' pages too, so the first
+  // workers:1 reference round (serial_round) does not pay for them either.
+  if (workers > 1)
+    if (Status st = t->serial_round(err); !st) return Made<ComputeTeam>::Fail("warm-up serial round: " + err);
   return {std::move(t), {}};
 }
 
@@ -258,20 +277,25 @@ Status ComputeTeam::wait_for(std::atomic<std::uint32_t>& word, std::uint32_t tar
   return Status::Ok();
 }
 
-Status ComputeTeam::round(std::string& why) noexcept {
+Status ComputeTeam::round(std::string& why) noexcept { return run_round(workers_, why); }
+
+Status ComputeTeam::serial_round(std::string& why) noexcept { return run_round(1, why); }
+
+Status ComputeTeam::run_round(unsigned active, std::string& why) noexcept {
+  hdr_->active = active;
   hdr_->done.store(0, std::memory_order_relaxed);
   hdr_->generation.fetch_add(1, std::memory_order_acq_rel);
   futex_wake_all(&hdr_->generation);
   return wait_for(hdr_->done, workers_, why);
 }
 
-Status ComputeTeam::verify(std::string& why) {
+Status ComputeTeam::verify(std::string& why, bool serial) {
   ComputeHeader* h = hdr_;
   std::byte* base = seg_->data();
   auto* out = reinterpret_cast<std::uint64_t*>(base + h->output_off);
   for (unsigned w = 0; w < workers_; ++w) *partials(h, w) = ~0ull;
   if (Kernel(h->kernel) == Kernel::kShared) std::memset(out, 0, h->elements * 8);
-  if (Status st = round(why); !st) return st;
+  if (Status st = run_round(serial ? 1 : workers_, why); !st) return st;
   std::uint64_t got = 0;
   for (unsigned w = 0; w < workers_; ++w) got += *partials(h, w);
   switch (Kernel(h->kernel)) {

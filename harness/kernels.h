@@ -53,9 +53,12 @@ inline constexpr std::uint64_t kMembwMemDivisor = 4;
 std::uint64_t membw_working_set(std::uint64_t at_least, std::optional<std::uint64_t> llc,
                                 std::optional<std::uint64_t> mem_available);
 
-// A row's speedup from the seconds of its rounds and of the workers:1 rounds: the median is
-// median(base) / median(here); min and max are median(base) over this row's slowest and
-// fastest round, the spread of what one round would have said.
+// A row's speedup from pairs of neighbouring rounds: base_s[i] is the workers:1 round taken
+// next to this row's round here_s[i]. The median is the median of the pairs' ratios
+// base_s[i] / here_s[i]; min and max are the lowest and highest ratio, the spread of what one
+// pair would have said. Pairing cancels the host's drift between rows (a workers:1 row
+// measured seconds earlier once made 2 workers look 2.24x faster on 2 CPUs). Zero when the
+// lengths differ or a round is not positive.
 struct Speedup {
   double median = 0, min = 0, max = 0;
 };
@@ -82,13 +85,19 @@ class ComputeTeam {
 
   // One round of the kernel over all workers.
   Status round(std::string& why) noexcept;
-  // Clears the results, runs a round, and compares them with a serial run in this thread.
-  Status verify(std::string& why);
+  // The same round's work done by worker 0 alone while the others only report done: the
+  // workers:1 reference on the same memory and the same kind of peer, taken next to each
+  // timed round so the host's drift hits both alike.
+  Status serial_round(std::string& why) noexcept;
+  // Clears the results, runs a round (a serial_round when `serial`), and compares them with a
+  // serial run in this thread.
+  Status verify(std::string& why, bool serial = false);
   // Stops the workers and reaps them; an error if any worker failed.
   Status stop(std::string& why);
 
  private:
   ComputeTeam() = default;
+  Status run_round(unsigned active, std::string& why) noexcept;
   Status wait_for(std::atomic<std::uint32_t>& word, std::uint32_t target, std::string& why) noexcept;
   std::unique_ptr<ShmSegment> seg_;
   ComputeHeader* hdr_ = nullptr;

@@ -48,17 +48,43 @@ TEST(Compute, FarmMatchesSerialPooledAndUnbounded) {
   EXPECT_EQ(my_objects().size(), 0u);
 }
 
-TEST(Compute, SpeedupIsTheRatioOfMediansWithItsSpread) {
-  // workers:1 rounds 10, 12, 11 ms (median 11); here 5, 6, 50 (a preempted round), 5.5 ms.
-  const Speedup s = speedup_of({0.010, 0.012, 0.011}, {0.005, 0.006, 0.050, 0.0055});
-  EXPECT_DOUBLE_EQ(s.median, 0.011 / 0.00575);
+TEST(Compute, SpeedupIsTheMedianRatioOfNeighbouringRoundsWithItsSpread) {
+  // Pairs (workers:1, here) in ms: (10, 5), (12, 6), (30, 15) where the host slowed both, and
+  // (11, 50) where only the timed round was preempted. Ratios 2, 2, 2, 0.22: median 2.
+  const Speedup s = speedup_of({0.010, 0.012, 0.030, 0.011}, {0.005, 0.006, 0.015, 0.050});
+  EXPECT_DOUBLE_EQ(s.median, 2.0);
   EXPECT_DOUBLE_EQ(s.min, 0.011 / 0.050);
-  EXPECT_DOUBLE_EQ(s.max, 0.011 / 0.005);
-  EXPECT_EQ(speedup_of({}, {0.01}).median, 0);
+  EXPECT_DOUBLE_EQ(s.max, 2.0);
+  // The drift that made an unpaired ratio of medians impossible: the reference rounds slowed
+  // by the host while the timed ones were not still pair to a possible 2x.
+  const Speedup drift = speedup_of({0.0102, 0.0100, 0.0101}, {0.0051, 0.0050, 0.0051});
+  EXPECT_NEAR(drift.median, 2.0, 0.01);
+  EXPECT_EQ(impossible_speedup(drift.median, 2, 2), "");
+  EXPECT_EQ(speedup_of({}, {}).median, 0);
+  EXPECT_EQ(speedup_of({0.01, 0.01}, {0.01}).median, 0);  // unpaired: no figure
   EXPECT_EQ(speedup_of({0.01}, {0}).median, 0);
   EXPECT_DOUBLE_EQ(median_of({3, 1, 2}), 2);
   EXPECT_DOUBLE_EQ(median_of({4, 1, 3, 2}), 2.5);
   EXPECT_EQ(median_of({}), 0);
+}
+
+TEST(Compute, SerialRoundDoesAllTheWorkInWorkerZero) {
+  // The workers:1 reference inside a team of N must do the same work: its result is the
+  // serial one, and a full round afterwards still verifies.
+  for (Kernel k : kAllKernels)
+    for (PeerKind p : kAllPeers) {
+      SCOPED_TRACE(std::string(kernel_name(k)) + "/" + peer_name(p));
+      Made<ComputeTeam> t = ComputeTeam::start(k, p, 3, kSmall);
+      ASSERT_TRUE(t) << t.error;
+      std::string why;
+      ASSERT_TRUE(t.value->serial_round(why)) << why;
+      ASSERT_TRUE(t.value->verify(why, /*serial=*/true)) << why;
+      ASSERT_TRUE(t.value->verify(why)) << why;
+      ASSERT_TRUE(t.value->verify(why, /*serial=*/true)) << why;
+      ASSERT_TRUE(t.value->stop(why)) << why;
+    }
+  EXPECT_TRUE(no_children_left());
+  EXPECT_EQ(my_objects().size(), 0u);
 }
 
 TEST(Compute, SpeedupAboveWhatTheCpusAllowIsAnErrorNamingTheFigure) {
