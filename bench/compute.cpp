@@ -103,7 +103,7 @@ Status paired_samples(benchmark::State& state, bool paired, std::vector<double>&
   return Status::Ok();
 }
 
-// Times one call of `round` (a Status(std::string&) member of the team) in seconds.
+// Times one call of `round` (a callable returning Status) in seconds.
 template <class Round>
 Status seconds_of(Round&& round, double& seconds) {
   const auto t0 = std::chrono::steady_clock::now();
