@@ -35,7 +35,7 @@ inline constexpr auto kUnitNames = name_table<Unit>({{Unit::kName, "name"},
 static_assert(kUnitNames.well_formed());
 
 // Which way a counter is better. A fact about the row (how many tasks, how big the array)
-// has no direction: compare never judges it.
+// has no direction: its higher_is_better is null.
 enum class Better { kLower, kHigher, kNeither };
 
 struct CounterDef {
@@ -63,10 +63,11 @@ struct FamilyDef {
   std::vector<CounterDef> counters;
 };
 
-template <class E, std::size_t N>
-Words words_of(const E (&all)[N], const char* (*name)(E)) {
+// `all` is an enum's kAll* list (an array today, a NameTable's values() once converted).
+template <class Values, class Name>
+Words words_of(const Values& all, Name name) {
   Words w;
-  for (E e : all) w.push_back(name(e));
+  for (const auto& e : all) w.push_back(name(e));
   return w;
 }
 

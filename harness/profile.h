@@ -27,7 +27,7 @@ struct ComputeProfile {
   KernelSize size;  // membw_bytes is a floor: the array grows to 4x the last-level cache
   std::int64_t rounds;  // timed rounds per row
   bool all_powers;      // workers 1, 2, 4, ... up to 4x CPUs (else 1, CPUs, 4x CPUs)
-  FarmSize farm;        // farm.tasks is replaced by 4 x CPUs when the row is made
+  FarmSize farm;        // farm.tasks is replaced by kFarmTasksPerCpu x CPUs (bench/compute.cpp)
   std::int64_t farm_rounds;
 };
 
