@@ -146,12 +146,22 @@ bool filter_selects(const std::string& filter, const std::string& name, bool& se
 
 bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& error) {
   cl.profile = std::string(kDefaultProfile);
+  std::string other;  // the first argument that is neither --help nor --describe
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       cl.help = true;
       continue;
     }
+    if (arg == "--describe") {
+      cl.describe = true;
+      continue;
+    }
+    if (arg.rfind("--describe=", 0) == 0) {
+      error = arg + ": --describe takes no value";
+      return false;
+    }
+    if (other.empty()) other = arg;
     if (arg.rfind("--", 0) != 0) {
       error = "unexpected argument '" + arg + "' (flags start with --; see --help)";
       return false;
@@ -207,12 +217,19 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
     error = "unknown flag --" + key + " (see --help)";
     return false;
   }
+  // What the binary is does not depend on a profile or a filter: a flag beside --describe
+  // would be silently ignored, so it is refused.
+  if (cl.describe && !other.empty()) {
+    error = "--describe takes no other flags (got " + other + ")";
+    return false;
+  }
   return true;
 }
 
 std::string usage() {
   return "usage: ipcmeter [--profile " + profile_names() + "] [--calibration_delay_ns=N [--calibration_delay_filter=REGEX]]\n"
          "                [Google Benchmark flags]\n"
+         "       ipcmeter --describe\n"
          "\n"
          "Measures what it costs to hand messages between two workers — threads, forked and\n"
          "spawned processes — over pipes, sockets, FIFOs, TCP, message queues and shared memory.\n"
@@ -226,6 +243,10 @@ std::string usage() {
          "                            gate; never for real runs\n"
          "  --calibration_delay_filter=REGEX  slow only the benchmarks whose name matches (pingpong,\n"
          "                            stream): one row slowed, as a real regression would be\n"
+         "  --describe                print JSON describing the suite (families with their keys and\n"
+         "                            values, counters with unit, direction and which are primary,\n"
+         "                            profiles, peers, transports) and exit; results files carry the\n"
+         "                            same object as ipcmeter.schema\n"
          "\n"
          "Google Benchmark 1.7.1 flags keep their meaning: --benchmark_filter=REGEX,\n"
          "--benchmark_list_tests, --benchmark_repetitions=N, --benchmark_min_time=SECONDS (a plain\n"

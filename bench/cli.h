@@ -14,6 +14,7 @@ struct CommandLine {
   std::uint64_t calibration_delay_ns = 0;
   std::string calibration_delay_filter;  // empty: every benchmark
   bool help = false;
+  bool describe = false;               // --describe: print describe() and nothing else
   bool list_only = false;              // --benchmark_list_tests
   std::string out_path;                // --benchmark_out, empty when not given
   std::string out_format = "json";     // --benchmark_out_format

@@ -38,37 +38,15 @@
 namespace ipcm {
 namespace {
 
-struct ComputeSweep {
-  std::string_view profile;
-  KernelSize size;
-  std::int64_t rounds;       // timed rounds per row
-  bool all_powers;           // workers 1, 2, 4, ... up to 4x CPUs (else 1, CPUs, 4x CPUs)
-  FarmSize farm;             // farm.tasks is replaced by kFarmTasksPerCpu x CPUs
-  std::int64_t farm_rounds;
-};
-
-// Rounds of ~5-20 ms of serial work: long against a futex wake-up, short for the budget.
-// membw_bytes is a floor: the array grows to 4x the last-level cache (membw_working_set).
-const ComputeSweep kSweeps[] = {
-    {"quick", {1 << 16, 64, 32u << 20, 2, 1 << 19, 8}, 5, false, {0, 1 << 13, 64}, 5},
-    {"default", {1 << 17, 64, 64u << 20, 2, 1 << 20, 8}, 12, true, {0, 1 << 14, 64}, 6},
-    {"full", {1 << 18, 64, 128u << 20, 2, 1 << 21, 8}, 30, true, {0, 1 << 14, 64}, 15},
-};
 // Fewer rounds than this give no median worth the name; every profile takes at least these.
 constexpr std::int64_t kMinSamples = 5;
 constexpr unsigned kOversubscription = 4;
 constexpr unsigned kFarmTasksPerCpu = 4;
 constexpr PeerKind kFarmPeers[] = {PeerKind::kFork, PeerKind::kSpawn};
 
-const ComputeSweep& sweep_for(const Profile& p) {
-  for (const ComputeSweep& s : kSweeps)
-    if (s.profile == p.name) return s;
-  return kSweeps[1];
-}
-
 unsigned cpu_count(const Placement& pl) { return std::max<unsigned>(1, unsigned(pl.allowed_cpus.size())); }
 
-std::vector<unsigned> worker_counts(const ComputeSweep& sw, unsigned cpus) {
+std::vector<unsigned> worker_counts(const ComputeProfile& sw, unsigned cpus) {
   std::vector<unsigned> v = {1, cpus, kOversubscription * cpus};
   if (sw.all_powers)
     for (unsigned w = 2; w < kOversubscription * cpus; w *= 2) v.push_back(w);
@@ -180,7 +158,7 @@ void run_farm_row(benchmark::State& state, PeerKind peer, bool pool, unsigned wo
 }  // namespace
 
 void register_compute_family(const Profile& p, const Placement& pl) {
-  const ComputeSweep& sw = sweep_for(p);
+  const ComputeProfile& sw = p.compute;
   const unsigned cpus = cpu_count(pl);
   // Sized once per run, so every row does the same work.
   const KernelSize size = sized_for_machine(sw.size);

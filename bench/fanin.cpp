@@ -22,26 +22,6 @@ namespace {
 // Per producer, at least this many messages, so the queue fills and drains a few times.
 constexpr std::uint64_t kMinMessagesPerProducer = 256;
 
-struct FaninSweep {
-  std::vector<PeerKind> peers;
-  // (producers, consumers) as multiples of the CPUs (0 stands for one).
-  std::vector<std::pair<int, int>> shapes_per_cpu;
-  std::vector<std::size_t> sizes;
-};
-
-const std::map<std::string_view, FaninSweep>& sweeps() {
-  static const std::map<std::string_view, FaninSweep> m = {
-      {"quick", {{PeerKind::kThread, PeerKind::kFork}, {{0, 0}, {1, 0}}, {64}}},
-      {"default",
-       {{PeerKind::kThread, PeerKind::kFork, PeerKind::kSpawn}, {{0, 0}, {1, 0}, {2, 1}}, {64, 4096}}},
-      {"full",
-       {{PeerKind::kThread, PeerKind::kFork, PeerKind::kSpawn},
-        {{0, 0}, {1, 0}, {2, 0}, {2, 1}, {2, 2}},
-        {64, 4096, 65536}}},
-  };
-  return m;
-}
-
 void run(benchmark::State& state, FaninPlan plan) {
   const std::string refusal = fanin_refusal(*plan.transport, plan.peer, plan.size);
   if (!refusal.empty()) return skip(state, refusal);
@@ -63,8 +43,7 @@ void run(benchmark::State& state, FaninPlan plan) {
 }  // namespace
 
 void register_fanin_family(const Profile& p, const Placement&) {
-  const auto it = sweeps().find(p.name);
-  const FaninSweep& sw = it != sweeps().end() ? it->second : sweeps().at("default");
+  const FaninProfile& sw = p.fanin;
   const int cpus = std::max(1, int(sysconf(_SC_NPROCESSORS_ONLN)));
   auto count = [&](int k) { return k == 0 ? 1 : k * cpus; };
   std::set<std::pair<int, int>> shapes;

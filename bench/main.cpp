@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "bench/cli.h"
+#include "bench/describe.h"
 #include "bench/report.h"
 #include "harness/results_file.h"
 #include "bench/suite.h"
@@ -122,6 +123,10 @@ int main(int argc, char** argv) {
     std::cout << usage();
     return 0;
   }
+  if (cl.describe) {
+    std::cout << describe().dump(2) << "\n";
+    return 0;
+  }
   const Profile& profile = *find_profile(cl.profile);
 
   // Registration first: a filter that selects nothing is bad input, refused before anything
@@ -203,6 +208,7 @@ int main(int argc, char** argv) {
           {"floors_end", to_json(floors_end)},
           {"placement", to_json(s.placement)},
           {"transports", transports_json()},
+          {"schema", describe()},
           {"calibration_delay_ns", cl.calibration_delay_ns},
           {"calibration_delay_filter", cl.calibration_delay_filter.empty()
                                            ? nlohmann::json(nullptr)

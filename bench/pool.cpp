@@ -31,27 +31,8 @@
 namespace ipcm {
 namespace {
 
-struct PoolSweep {
-  std::string_view profile;
-  std::vector<std::uint32_t> task_us;
-  std::vector<std::uint32_t> chunks;
-  double job_ms;  // ideal length of one job
-  std::int64_t jobs;
-};
-
-const PoolSweep kSweeps[] = {
-    {"quick", {1, 1000}, {1, 16}, 8, 3},
-    {"default", {1, 10, 100, 1000, 10000}, {1, 4, 16, 64}, 15, 5},
-    {"full", {1, 10, 100, 1000, 10000}, {1, 2, 4, 8, 16, 32, 64}, 30, 10},
-};
 // A chunk longer than this is not swept: a pool with chunks of seconds answers nothing.
 constexpr double kMaxChunkMs = 64;
-
-const PoolSweep& sweep_for(const Profile& p) {
-  for (const PoolSweep& s : kSweeps)
-    if (s.profile == p.name) return s;
-  return kSweeps[1];
-}
 
 // Enough tasks for the job to last job_ms ideally and for every worker to get a chunk;
 // process_per_task is held to kMaxProcessChunks processes per job.
@@ -69,7 +50,7 @@ const WorkRate& work_rate() {
   return rate;
 }
 
-void run(benchmark::State& state, Executor e, std::uint32_t task_us, std::uint32_t chunk, const PoolSweep& sw) {
+void run(benchmark::State& state, Executor e, std::uint32_t task_us, std::uint32_t chunk, const PoolProfile& sw) {
   const WorkRate& rate = work_rate();
   if (!(rate.iters_per_us > 0)) return skip(state, "the busy loop could not be calibrated (no window was timed)");
   ScopedAffinity free_cpus(suite().placement.allowed_cpus);
@@ -109,7 +90,7 @@ void run(benchmark::State& state, Executor e, std::uint32_t task_us, std::uint32
 }  // namespace
 
 void register_pool_family(const Profile& p, const Placement&) {
-  const PoolSweep& sw = sweep_for(p);
+  const PoolProfile& sw = p.pool;
   for (Executor e : kAllExecutors) {
     for (std::uint32_t us : sw.task_us) {
       for (std::uint32_t c : sw.chunks) {

@@ -37,29 +37,7 @@
 namespace ipcm {
 namespace {
 
-struct SpawnSweep {
-  std::string_view profile;
-  std::vector<std::size_t> rss_mib;
-  double budget_s;       // time for one row's starts
-  std::size_t min_starts;
-  std::size_t max_starts;
-};
-
-// quick: the two ends; default: the curve; full adds sizes up to what a 24 GiB machine
-// holds (a size that does not fit reports why).
-const SpawnSweep kSweeps[] = {
-    {"quick", {1, 256}, 0.12, 10, 300},
-    {"default", {1, 64, 256, 1024}, 0.4, 20, 2000},
-    {"full", {1, 64, 256, 1024, 4096, 16384}, 1.0, 30, 5000},
-};
-
-const SpawnSweep& sweep_for(const Profile& p) {
-  for (const SpawnSweep& s : kSweeps)
-    if (s.profile == p.name) return s;
-  return kSweeps[1];
-}
-
-void run(benchmark::State& state, StartMethod method, std::size_t mib, const SpawnSweep& sw) {
+void run(benchmark::State& state, StartMethod method, std::size_t mib, const SpawnProfile& sw) {
   // Workers are not pinned in real programs: let children go to any allowed CPU.
   ScopedAffinity free_cpus(suite().placement.allowed_cpus);
   Made<Ballast> ballast = Ballast::make(mib);
@@ -109,7 +87,7 @@ void run(benchmark::State& state, StartMethod method, std::size_t mib, const Spa
 }  // namespace
 
 void register_spawn_family(const Profile& p, const Placement&) {
-  const SpawnSweep& sw = sweep_for(p);
+  const SpawnProfile& sw = p.spawn;
   for (StartMethod m : kAllStartMethods) {
     for (std::size_t mib : sw.rss_mib) {
       add_benchmark(std::string("spawn/method:") + start_method_name(m) + "/rss_mib:" + std::to_string(mib),

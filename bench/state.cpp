@@ -19,22 +19,6 @@ namespace {
 // Fewer ops than this and the gate and the finish dominate the run.
 constexpr std::uint64_t kMinStateOps = 1024;
 
-struct StateSweep {
-  std::vector<PeerKind> peers;
-  std::vector<int> workers_per_cpu;  // multiples of the CPUs; 2 workers are always run
-  bool one_worker;
-};
-
-const std::map<std::string_view, StateSweep>& sweeps() {
-  static const std::map<std::string_view, StateSweep> m = {
-      {"quick", {{PeerKind::kThread, PeerKind::kFork}, {}, false}},
-      // spawn shares the same memory the same way as fork once started: full only.
-      {"default", {{PeerKind::kThread, PeerKind::kFork}, {2}, true}},
-      {"full", {{PeerKind::kThread, PeerKind::kFork, PeerKind::kSpawn}, {1, 2, 4}, true}},
-  };
-  return m;
-}
-
 void run(benchmark::State& state, StatePlan plan) {
   plan.ops = std::max<std::uint64_t>(std::uint64_t(state.max_iterations), kMinStateOps);
   while (state.KeepRunningBatch(benchmark::IterationCount(plan.ops))) {
@@ -54,8 +38,7 @@ void run(benchmark::State& state, StatePlan plan) {
 }  // namespace
 
 void register_state_family(const Profile& p, const Placement&) {
-  const auto it = sweeps().find(p.name);
-  const StateSweep& sw = it != sweeps().end() ? it->second : sweeps().at("default");
+  const StateProfile& sw = p.state;
   const int cpus = std::max(1, int(sysconf(_SC_NPROCESSORS_ONLN)));
   std::set<int> counts = {2};
   if (sw.one_worker) counts.insert(1);

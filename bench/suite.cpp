@@ -70,10 +70,22 @@ std::size_t rank(const std::string& family) {
 
 FamilyRegistrar::FamilyRegistrar(const char* family, FamilyRegistration fn) { families().emplace_back(family, fn); }
 
-void register_all_families(const Profile& profile, const Placement& placement) {
+namespace {
+std::vector<std::pair<std::string, FamilyRegistration>> in_run_order() {
   auto v = families();
   std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
-  for (const auto& [name, fn] : v) fn(profile, placement);
+  return v;
+}
+}  // namespace
+
+void register_all_families(const Profile& profile, const Placement& placement) {
+  for (const auto& [name, fn] : in_run_order()) fn(profile, placement);
+}
+
+std::vector<std::string> family_run_order() {
+  std::vector<std::string> names;
+  for (const auto& [name, fn] : in_run_order()) names.push_back(name);
+  return names;
 }
 
 void skip(benchmark::State& state, std::string why) {

@@ -71,6 +71,8 @@ struct FamilyRegistrar {
   FamilyRegistrar(const char* family, FamilyRegistration fn);
 };
 void register_all_families(const Profile& profile, const Placement& placement);
+// The families compiled in, in the order they run.
+std::vector<std::string> family_run_order();
 
 // Ends a benchmark with an environment error. Google Benchmark 1.7.1 writes the message
 // into JSON unescaped, so quotes and backslashes are replaced.

@@ -21,25 +21,6 @@ namespace {
 // Below this many rounds a run has too few hand-offs to read a p99 from.
 constexpr std::uint64_t kMinSyncRounds = 256;
 
-struct SyncSweep {
-  std::vector<PeerKind> peers;
-  // Party counts, as multiples of the CPUs: 0 stands for one party (locks only, uncontended).
-  std::vector<int> parties_per_cpu;
-  bool lock_parties_one;
-};
-
-// quick: thread and fork only (spawn runs the same process-shared objects; it differs only in
-// how the party started, which is not timed here) and two parties. default: every peer, one
-// party for the uncontended lock cost, then 1x and 2x the CPUs for contention.
-const std::map<std::string_view, SyncSweep>& sweeps() {
-  static const std::map<std::string_view, SyncSweep> m = {
-      {"quick", {{PeerKind::kThread, PeerKind::kFork}, {}, true}},
-      {"default", {{PeerKind::kThread, PeerKind::kFork, PeerKind::kSpawn}, {1, 2}, true}},
-      {"full", {{PeerKind::kThread, PeerKind::kFork, PeerKind::kSpawn}, {1, 2, 4}, true}},
-  };
-  return m;
-}
-
 void run(benchmark::State& state, SyncPlan plan) {
   plan.rounds = std::max<std::uint64_t>(std::uint64_t(state.max_iterations), kMinSyncRounds);
   while (state.KeepRunningBatch(benchmark::IterationCount(plan.rounds))) {
@@ -69,8 +50,7 @@ void run(benchmark::State& state, SyncPlan plan) {
 }  // namespace
 
 void register_sync_family(const Profile& p, const Placement&) {
-  const auto it = sweeps().find(p.name);
-  const SyncSweep& sw = it != sweeps().end() ? it->second : sweeps().at("default");
+  const SyncProfile& sw = p.sync;
   const int cpus = std::max(1, int(sysconf(_SC_NPROCESSORS_ONLN)));
   for (Primitive prim : kAllPrimitives) {
     for (PeerKind peer : sw.peers) {

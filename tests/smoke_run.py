@@ -11,10 +11,14 @@ import subprocess
 import sys
 import tempfile
 
-# The contract's families: keys in order (a trailing optional key may be absent) and counters.
-FAMILY_KEYS = {
-    "pingpong": ["transport", "peer", "size", "wait"],
-    "stream": ["transport", "peer", "size", "wait"],
+# What docs/contract.md promises for the families this binary runs: keys in name order (a
+# trailing optional key may be absent) and counters. The rows are checked against the schema
+# the binary wrote into the file (ipcmeter.schema, its --describe output); these lists only
+# check that the schema still says what the contract does, so that a key or counter lost from
+# both the binary and its schema fails here.
+CONTRACT_FAMILY_KEYS = {
+    "pingpong": ["transport", "peer", "size", "wait?"],
+    "stream": ["transport", "peer", "size", "wait?"],
     "fanin": ["transport", "peer", "producers", "consumers", "size"],
     "spawn": ["method", "rss_mib"],
     "compute": ["kernel", "peer", "workers"],
@@ -23,8 +27,7 @@ FAMILY_KEYS = {
     "state": ["access", "peer", "workers"],
     "floor": ["probe"],
 }
-OPTIONAL_LAST_KEY = {"pingpong", "stream"}
-COUNTERS = {
+CONTRACT_COUNTERS = {
     "pingpong": ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
                  "cpu_ns_per_msg", "ratio_to_floor", "items_per_second"],
     "stream": ["items_per_second", "bytes_per_second", "cpu_ns_per_msg", "ratio_to_memcpy", "ratio_to_floor"],
@@ -36,16 +39,15 @@ COUNTERS = {
     "state": ["ops_per_second", "ns_per_op"],
     "floor": [],
 }
+CONTRACT_PEERS = {"thread", "fork", "spawn", "forkserver"}
+CONTRACT_WAITS = {"spin", "hybrid", "block"}
+CONTRACT_KINDS = {"pipe", "queue", "shm"}
 ENV_KEYS = ["cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", "kernel", "virtualization",
             "governor", "turbo", "mitigations", "thp", "clocksource", "compiler", "cxx_flags", "build_type",
             "git_revision", "hostname"]
 FLOOR_KEYS = ["c2c_rtt_ns", "memcpy_gbps_cache", "memcpy_gbps_dram", "syscall_ns"]
 # floors.c2c_rtt_ns is the per-trip p50 of the best protocol, and says so.
 C2C_DEFINITION = "per_trip_p50_best_protocol"
-PEERS = {"thread", "fork", "spawn", "forkserver"}
-WAITS = {"spin", "hybrid", "block"}
-KINDS = {"pipe", "queue", "shm"}
-QUICK_SIZES = {64, 65536}
 # The only reasons a quick-profile benchmark may fail to run on a healthy machine.
 ALLOWED_ERRORS = [r"connects threads of one process only", r"exceeds .*limit"]
 # A compute row may come out faster than its workers allow when the host slows one vCPU (here
@@ -54,6 +56,9 @@ ALLOWED_ERRORS = [r"connects threads of one process only", r"exceeds .*limit"]
 # of them would be a fault of ipcmeter's reference rounds.
 SUPERLINEAR = r"^measurement error, not a result: speedup "
 MAX_SUPERLINEAR_SHARE = 0.25
+
+
+DEFAULT_BINARY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "ipcmeter")
 
 
 def fail(msg):
@@ -80,7 +85,7 @@ def parse(name):
     return fam, keys, kv
 
 
-def check_c2c_floor(part, floors):
+def check_c2c_floor(part, floors, sizes):
     """The floor is the lowest per-trip p50 of the protocols it lists, and says what it is."""
     if floors.get("c2c_definition") != C2C_DEFINITION:
         fail(f"{part}.c2c_definition = {floors.get('c2c_definition')!r}")
@@ -96,17 +101,46 @@ def check_c2c_floor(part, floors):
     if floors.get("c2c_rtt_ns") != protocols[best]["p50_ns"]:
         fail(f"{part}.c2c_rtt_ns {floors.get('c2c_rtt_ns')} is not the lowest protocol p50 ({best})")
     copies = floors.get("c2c_copy_gbps_by_size")
-    if not isinstance(copies, dict) or {int(k) for k in copies} != QUICK_SIZES:
+    if not isinstance(copies, dict) or {int(k) for k in copies} != set(sizes):
         fail(f"{part}.c2c_copy_gbps_by_size = {copies!r}: expected every streamed size")
 
 
-def check_results(path, transports_expected=None):
-    with open(path) as f:
-        d = json.load(f)
-    for top in ("context", "benchmarks", "ipcmeter"):
-        if top not in d:
-            fail(f"no top-level {top}")
-    m = d["ipcmeter"]
+def describe(binary):
+    p = subprocess.run([binary, "--describe"], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        fail(f"{binary} --describe exited {p.returncode}: {p.stderr.strip()}")
+    return json.loads(p.stdout)
+
+
+def check_schema(schema, binary):
+    """ipcmeter.schema is the --describe output of the binary that wrote the file, and says at
+    least what the contract does. Returns {family: (keys, required counters)} for the rows."""
+    if binary and describe(binary) != schema:
+        fail("ipcmeter.schema is not what --describe prints")
+    families = schema.get("families", {})
+    out = {}
+    for fam, contract_keys in CONTRACT_FAMILY_KEYS.items():
+        if fam not in families:
+            fail(f"schema lacks family {fam}")
+        keys = families[fam]["keys"]
+        said = [k["name"] + ("?" if k["optional"] else "") for k in keys]
+        if said != contract_keys:
+            fail(f"schema's {fam} keys {said} are not the contract's {contract_keys}")
+        counters = families[fam]["counters"]
+        required = [c for c, v in counters.items() if v["required"]]
+        for c in CONTRACT_COUNTERS[fam]:
+            if c not in required:
+                fail(f"schema's {fam} does not require the contract's counter {c}")
+        out[fam] = (keys, required)
+    if not set(schema.get("peers", [])) <= CONTRACT_PEERS or not set(schema.get("waits", [])) <= CONTRACT_WAITS:
+        fail(f"schema's peers {schema.get('peers')} or waits {schema.get('waits')} are not the contract's")
+    for name, t in schema.get("transports", {}).items():
+        if t.get("kind") not in CONTRACT_KINDS or "max_msg_bytes" not in t:
+            fail(f"schema's transport {name} badly described: {t}")
+    return out
+
+
+def check_meta(m, sizes):
     if m.get("schema_version") != 1:
         fail("schema_version is not 1")
     if m.get("profile") != "quick":
@@ -121,57 +155,96 @@ def check_results(path, transports_expected=None):
             v = m[part][k]
             if v is not None and not (isinstance(v, (int, float)) and v > 0):
                 fail(f"{part}.{k} = {v!r}")
-        check_c2c_floor(part, m[part])
+        check_c2c_floor(part, m[part], sizes)
     if not isinstance(m.get("placement"), dict) or "pinned" not in m["placement"]:
         fail("placement missing")
     if not isinstance(m.get("warnings"), list):
         fail("warnings is not a list")
-    transports = m.get("transports", {})
-    for name, t in transports.items():
-        if t.get("kind") not in KINDS or "max_msg_bytes" not in t:
+    for name, t in m.get("transports", {}).items():
+        if t.get("kind") not in CONTRACT_KINDS or "max_msg_bytes" not in t:
             fail(f"transport {name} badly described: {t}")
+
+
+def check_name(name, families, profile):
+    """The name's keys are its family's, in order, each with a value the schema allows."""
+    fam, keys, kv = parse(name)
+    if fam not in families:
+        fail(f"unknown family in {name}")
+    described = families[fam][0]
+    order = [k["name"] for k in described]
+    optional = sum(1 for k in described if k["optional"])
+    if keys != order[:len(keys)] or len(keys) < len(order) - optional:
+        fail(f"keys out of contract order in {name}")
+    for k in described:
+        if k["name"] not in kv:
+            continue
+        v = kv[k["name"]]
+        if k["unit"] != "name":
+            if not v.isdigit():
+                fail(f"{name}: {k['name']} is not a number")
+            v = int(v)
+        allowed = k.get("values_by_profile", {}).get(profile, k.get("values"))
+        if allowed is not None and v not in allowed:
+            fail(f"{name}: {k['name']}:{v} is not among the schema's {allowed}")
+    return fam, kv
+
+
+def check_row(b, fam, required, superlinear):
+    if b.get("run_type") == "aggregate":
+        return  # Google Benchmark's mean/median/stddev/cv of repetitions: not percentiles
+    if b.get("error_occurred"):
+        msg = b.get("error_message", "")
+        if not msg:
+            fail(f"{b['name']}: error without a message")
+        if fam == "compute" and re.search(SUPERLINEAR, msg):
+            superlinear.append(b["name"])
+            return
+        if not any(re.search(p, msg) for p in ALLOWED_ERRORS):
+            fail(f"{b['name']}: unexpected error: {msg}")
+        return
+    want = required
+    if fam == "sync" and b.get("handoffs_sampled") == 0:
+        want = []  # a lock that was never handed off has no hand-off latency to report
+    for c in want:
+        if c not in b:
+            fail(f"{b['name']}: counter {c} missing")
+        if not b[c] >= 0:
+            fail(f"{b['name']}: counter {c} = {b[c]}")
+    if fam == "pingpong":
+        ps = [b[c] for c in ("rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns")]
+        if ps != sorted(ps):
+            fail(f"{b['name']}: percentiles not monotonic: {ps}")
+
+
+def check_results(path, binary=None):
+    with open(path) as f:
+        d = json.load(f)
+    for top in ("context", "benchmarks", "ipcmeter"):
+        if top not in d:
+            fail(f"no top-level {top}")
+    m = d["ipcmeter"]
+    schema = m.get("schema")
+    if schema is None and binary is None:
+        # A file written before ipcmeter.schema existed (a committed baseline): the build's
+        # binary describes the suite instead.
+        schema = describe(os.environ.get("IPCMETER_BIN", DEFAULT_BINARY))
+    if not isinstance(schema, dict):
+        fail("no ipcmeter.schema")
+    families = check_schema(schema, binary)
+    sizes = schema["profiles"]["quick"]["sizes"]
+    check_meta(m, sizes)
+    transports = m.get("transports", {})
 
     seen = set()
     superlinear = []
     for b in d["benchmarks"]:
-        fam, keys, kv = parse(b["name"])
-        if fam not in FAMILY_KEYS:
-            fail(f"unknown family in {b['name']}")
-        order = FAMILY_KEYS[fam]
-        if keys != order[:len(keys)] or len(keys) < len(order) - (1 if fam in OPTIONAL_LAST_KEY else 0):
-            fail(f"keys out of contract order in {b['name']}")
+        # An aggregate's name has its suffix (_mean, ...) on the last segment; run_name has not.
+        fam, kv = check_name(b["run_name"] if b.get("run_type") == "aggregate" else b["name"], families, "quick")
         if fam in ("pingpong", "stream"):
             if kv["transport"] not in transports:
                 fail(f"{b['name']}: transport not in ipcmeter.transports")
-            if kv["peer"] not in PEERS or int(kv["size"]) not in QUICK_SIZES:
-                fail(f"{b['name']}: bad peer or size")
-            if "wait" in kv and kv["wait"] not in WAITS:
-                fail(f"{b['name']}: bad wait")
             seen.add((fam, kv["transport"], kv["peer"], int(kv["size"]), kv.get("wait")))
-        if b.get("run_type") == "aggregate":
-            continue  # Google Benchmark's mean/median/stddev/cv of repetitions: not percentiles
-        if b.get("error_occurred"):
-            msg = b.get("error_message", "")
-            if not msg:
-                fail(f"{b['name']}: error without a message")
-            if fam == "compute" and re.search(SUPERLINEAR, msg):
-                superlinear.append(b["name"])
-                continue
-            if not any(re.search(p, msg) for p in ALLOWED_ERRORS):
-                fail(f"{b['name']}: unexpected error: {msg}")
-            continue
-        want = COUNTERS[fam]
-        if fam == "sync" and b.get("handoffs_sampled") == 0:
-            want = []  # a lock that was never handed off has no hand-off latency to report
-        for c in want:
-            if c not in b:
-                fail(f"{b['name']}: counter {c} missing")
-            if not b[c] >= 0:
-                fail(f"{b['name']}: counter {c} = {b[c]}")
-        if fam == "pingpong":
-            ps = [b[c] for c in ("rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns")]
-            if ps != sorted(ps):
-                fail(f"{b['name']}: percentiles not monotonic: {ps}")
+        check_row(b, fam, families[fam][1], superlinear)
     compared = [b for b in d["benchmarks"] if b["name"].startswith("compute/") and b.get("run_type") != "aggregate"
                 and "/workers:1/" not in b["name"]]
     if superlinear:
@@ -182,8 +255,8 @@ def check_results(path, transports_expected=None):
     # The matrix is complete: every transport x peer x size x wait, both families.
     for fam in ("pingpong", "stream"):
         for name, t in transports.items():
-            for peer in ("thread", "fork", "spawn"):
-                for size in QUICK_SIZES:
+            for peer in schema["peers"]:
+                for size in sizes:
                     for wait in (t["waits"] or [None]):
                         if (fam, name, peer, size, wait) not in seen:
                             fail(f"{fam} {name} {peer} {size} {wait}: missing from the results")
@@ -222,7 +295,7 @@ def main():
             fail(f"ipcmeter exited {proc.returncode}: {stderr[-2000:]}")
         if "ipcmeter summary" not in stdout:
             fail("no summary table printed")
-        d = check_results(out)
+        d = check_results(out, binary)
         left = leftovers(proc.pid)
         if left:
             fail(f"left behind: {left}")
