@@ -44,8 +44,6 @@ stderr), 3 inconclusive.
 import argparse
 import copy
 import datetime
-import json
-import math
 import os
 import re
 import shlex
@@ -57,8 +55,9 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
-import ipcmeter_results  # noqa: E402
-from ipcmeter_results import ResultsError, load  # noqa: E402
+from ipcmeter import atomic  # noqa: E402
+from ipcmeter.cli import ArgumentParser  # noqa: E402
+from ipcmeter.results import ResultsError, is_positive_number, load  # noqa: E402
 
 PROG = "ab.py"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,8 +105,7 @@ def probe_value(res):
     values = [res.floors.get("c2c_rtt_ns"), res.floors_end.get("c2c_rtt_ns")]
     values += [r.metrics.get("rtt_p50_ns") for r in res.benchmarks().get(PROBE_BENCHMARK, [])
                if r.error is None]
-    values = sorted(float(v) for v in values if isinstance(v, (int, float))
-                    and not isinstance(v, bool) and math.isfinite(v) and v > 0)
+    values = sorted(float(v) for v in values if is_positive_number(v))
     return statistics.median(values) if values else None
 
 
@@ -171,10 +169,6 @@ def probes_record(binary, values, files):
             "round_probes_ns": [values[2 * r:2 * r + 3] for r in range(rounds)]}
 
 
-def write_json_atomic(path, doc):
-    compare.write_atomic({path: json.dumps(doc, indent=1) + "\n"})
-
-
 def executable(path, flag):
     if not os.path.exists(path):
         raise RunError("%s %s: no such file" % (flag, path))
@@ -191,8 +185,8 @@ def split_args(text, flag):
 
 
 def build_parser():
-    p = ipcmeter_results.ArgumentParser(prog=PROG, description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog=PROG, description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--baseline", required=True, metavar="BIN_A",
                    help="the reference build (e.g. the PR's base)")
     p.add_argument("--candidate", required=True, metavar="BIN_B",
@@ -287,11 +281,9 @@ def check(args):
     elif not os.path.isdir(os.path.dirname(os.path.abspath(out_dir))):
         raise RunError("--out-dir %s: parent directory does not exist" % out_dir)
     for path, flag in ((args.markdown, "--markdown"), (args.json, "--json")):
-        if path:
-            try:
-                compare.check_output_path(path, flag)
-            except compare.UsageError as e:
-                raise RunError(str(e))
+        problem = path and atomic.output_path_problem(path, flag)
+        if problem:
+            raise RunError(problem)
     return bins, extra, out_dir
 
 
@@ -355,7 +347,7 @@ def main(argv=None):
         paths = {}
         for side in ("A", "B"):
             paths[side] = os.path.join(out_dir, SIDES[side] + ".json")
-            write_json_atomic(paths[side], merge(raws[side], args.repetitions, SIDES[side],
+            atomic.write_json(paths[side], merge(raws[side], args.repetitions, SIDES[side],
                                                  bins[side], extra[side], pairing_id,
                                                  files[side], witness))
     except RunError as e:

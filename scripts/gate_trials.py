@@ -56,9 +56,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import ipcmeter_results  # noqa: E402
-from ab import write_json_atomic  # noqa: E402
-from ipcmeter_results import ResultsError, load  # noqa: E402
+from ipcmeter.atomic import write_json  # noqa: E402
+from ipcmeter.cli import ArgumentParser  # noqa: E402
+from ipcmeter.results import ResultsError, load  # noqa: E402
 
 PROG = "gate_trials.py"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -117,8 +117,8 @@ def workflow_settings(path=WORKFLOW):
 
 
 def build_parser():
-    p = ipcmeter_results.ArgumentParser(prog=PROG, description=__doc__,
-                                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog=PROG, description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="mode", required=True)
     for mode in ("aa", "sensitivity"):
         s = sub.add_parser(mode, help="A/A false alarms" if mode == "aa"
@@ -223,7 +223,7 @@ def open_out_dir(out_dir, plan):
     if not os.path.isdir(os.path.dirname(os.path.abspath(out_dir))):
         raise TrialError("--out-dir %s: parent directory does not exist" % out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    write_json_atomic(plan_path, plan)
+    write_json(plan_path, plan)
 
 
 # ----------------------------------------------------------------- trials
@@ -378,7 +378,7 @@ def run_trials(args):
                 rec = run_aa_trial(args, n)
             else:
                 rec = run_sensitivity_trial(args, n, first_delay)
-            write_json_atomic(trial_path(args, n), rec)
+            write_json(trial_path(args, n), rec)
         else:
             print("%s: trial %d/%d already finished (%s)" % (PROG, n, args.trials,
                                                             trial_path(args, n)),
@@ -551,7 +551,7 @@ def main(argv=None):
         records = run_trials(args)
         summarize = summarize_aa if args.mode == "aa" else summarize_sensitivity
         summary, lines = summarize(args, records)
-        write_json_atomic(os.path.join(args.out_dir, "summary.json"), summary)
+        write_json(os.path.join(args.out_dir, "summary.json"), summary)
     except TrialError as e:
         print("%s: %s" % (PROG, e), file=sys.stderr)
         return 2

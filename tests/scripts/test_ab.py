@@ -30,7 +30,7 @@ SCRIPTS = os.path.join(ROOT, "scripts")
 sys.path.insert(0, SCRIPTS)
 
 import ab  # noqa: E402
-from ipcmeter_results import load  # noqa: E402
+from ipcmeter.results import load  # noqa: E402
 
 FAKE = textwrap.dedent('''\
     import json, os, random, re, sys

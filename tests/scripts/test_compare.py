@@ -25,7 +25,7 @@ sys.path.insert(0, SCRIPTS)
 
 import ab  # noqa: E402
 import compare  # noqa: E402
-import gate_stats  # noqa: E402
+from ipcmeter import gate_stats  # noqa: E402
 
 
 def _load_module(name, path):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import statistics
 
-import gate_stats as gs
+from . import gate_stats as gs
 
 CONFIDENCE = 0.95
 # A difference whose interval lies inside +-5% is too small to act on: "no measurable
