@@ -111,6 +111,11 @@ def band_of(size) -> int | None:
     return None
 
 
+def band_sizes(pts: list[Point]) -> list:
+    """Each band's representative size, smallest band first; bands without one left out."""
+    return [s for s in (representative_size(pts, b) for b in range(len(BANDS))) if s is not None]
+
+
 def representative_size(pts: list[Point], band: int):
     """The size in the band measured by the most options (ties: the smallest)."""
     counts: dict = {}

@@ -1,4 +1,4 @@
-"""Tests of scripts/compare.py and scripts/gate_stats.py against small results files.
+"""Tests of scripts/compare.py and scripts/ipcmeter/gate_stats.py against small results files.
 
 Checked-in fixtures: tests/fixtures/compare/*.json (regenerate with make_fixtures.py
 there); variants are built in a temporary directory with the same generator, including

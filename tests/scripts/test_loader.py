@@ -1,4 +1,4 @@
-"""Tests for scripts/ipcmeter_results.py against the fixtures in tests/fixtures."""
+"""Tests for scripts/ipcmeter/results.py (the loader) and names.py against the fixtures in tests/fixtures."""
 
 import json
 import os

@@ -319,7 +319,7 @@ class SingleRepetitionTest(ReportRun):
 
 
 class RulesTest(unittest.TestCase):
-    """scripts/recommend.py on hand-made values."""
+    """scripts/ipcmeter/rules.py on hand-made values."""
 
     def test_within_margin_is_no_measurable_difference(self):
         a = rc.Option("a", [100, 100.5, 101, 101.5, 102])

@@ -90,6 +90,39 @@ def lines(ax, pts, xkey, ykey, series_keys):
         ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", ms=3, label=label)
 
 
+def band_grid(plt, results, sizes_per, title):
+    """A row per results file and a panel per size band, sizes_per[i] being file i's band
+    sizes (points.band_sizes): (figure, [(ax, r, size)]); a file with fewer bands gets
+    panels saying so."""
+    ncols = max(len(s) for s in sizes_per)
+    fig, axes = grid(plt, results, ncols, title)
+    panels = []
+    for row, r in enumerate(results):
+        for col in range(ncols):
+            if col < len(sizes_per[row]):
+                panels.append((axes[row][col], r, sizes_per[row][col]))
+            else:
+                empty(axes[row][col], "no further size band")
+    return fig, panels
+
+
+def column(plt, results, family, metric, title, pick=None):
+    """One panel per results file for a plot of `metric` in `family`: (figure, [(ax, r, pts)])
+    with pts = pick(r) (default: the file's points that have the metric); a file without
+    such points gets a panel saying so instead. (None, []) when no file has the metric."""
+    if not any(ok_points(r, family, metric) for r in results):
+        return None, []
+    fig, axes = grid(plt, results, 1, title)
+    panels = []
+    for row, r in enumerate(results):
+        pts = pick(r) if pick else ok_points(r, family, metric)
+        if pts:
+            panels.append((axes[row][0], r, pts))
+        else:
+            empty(axes[row][0], f"no {family} results")
+    return fig, panels
+
+
 def size_curves(plt, results, labels, family, metric, title, ylabel, legend, references):
     """One panel per peer: `metric` against message size, a line per transport and wait;
     references(ax, r, pts) draws the run's own limits on top. None without data."""

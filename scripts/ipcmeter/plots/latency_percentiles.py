@@ -3,7 +3,7 @@
 import math
 
 from ..fmt import fmt_size
-from ..points import BANDS, ok_points, option_label, representative_size
+from ..points import band_sizes, ok_points, option_label
 from .common import finish, grid
 
 TITLE = "Latency distribution"
@@ -13,9 +13,10 @@ CAPTION = ("Percentile curve (p50 … max) of each transport's fastest configura
 PERCENTILES = (("p50", "rtt_p50_ns", 50.0), ("p90", "rtt_p90_ns", 90.0),
                ("p99", "rtt_p99_ns", 99.0), ("p99.9", "rtt_p999_ns", 99.9),
                ("max", "rtt_max_ns", None))
+
+
 def _nines(p):
     return -math.log10(1 - p / 100.0)
-
 
 
 def plot(plt, results, labels, rss_mib=None):
@@ -25,7 +26,7 @@ def plot(plt, results, labels, rss_mib=None):
     for row, r in enumerate(results):
         ax = axes[row][0]
         pts = ok_points(r, "pingpong", "rtt_p50_ns")
-        size = next((s for s in (representative_size(pts, b) for b in range(len(BANDS))) if s), None)
+        size = next((s for s in band_sizes(pts) if s), None)
         at = [p for p in pts if p.get("size") == size]
         best: dict = {}
         for p in at:  # per transport, its lowest-latency configuration

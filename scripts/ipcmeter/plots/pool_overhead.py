@@ -1,7 +1,6 @@
 """Each executor's overhead per task against the work in each task."""
 
-from ..points import ok_points
-from .common import empty, finish, grid, lines
+from .common import column, finish, lines
 
 TITLE = "Pool overhead"
 FAMILY = "pool"
@@ -9,15 +8,11 @@ CAPTION = "Per-task overhead of each executor against the work in each task."
 
 
 def plot(plt, results, labels, rss_mib=None):
-    if not any(ok_points(r, "pool", "overhead_ns_per_task") for r in results):
+    fig, panels = column(plt, results, "pool", "overhead_ns_per_task",
+                         "Pool overhead per task vs task size")
+    if fig is None:
         return None
-    fig, axes = grid(plt, results, 1, "Pool overhead per task vs task size")
-    for row, r in enumerate(results):
-        ax = axes[row][0]
-        pts = ok_points(r, "pool", "overhead_ns_per_task")
-        if not pts:
-            empty(ax, "no pool results")
-            continue
+    for ax, r, pts in panels:
         lines(ax, pts, "task_us", "overhead_ns_per_task", ("executor", "chunk"))
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -1,7 +1,6 @@
 """Time from asking for a worker to its first message, against the parent's memory."""
 
-from ..points import ok_points
-from .common import empty, finish, grid, lines
+from .common import column, finish, lines
 
 TITLE = "Worker start cost"
 FAMILY = "spawn"
@@ -9,15 +8,10 @@ CAPTION = "Time from asking for a worker to its first message, against the paren
 
 
 def plot(plt, results, labels, rss_mib=None):
-    if not any(ok_points(r, "spawn", "ready_p50_ns") for r in results):
+    fig, panels = column(plt, results, "spawn", "ready_p50_ns", "Worker start cost vs parent memory")
+    if fig is None:
         return None
-    fig, axes = grid(plt, results, 1, "Worker start cost vs parent memory")
-    for row, r in enumerate(results):
-        ax = axes[row][0]
-        pts = ok_points(r, "spawn", "ready_p50_ns")
-        if not pts:
-            empty(ax, "no spawn results")
-            continue
+    for ax, r, pts in panels:
         lines(ax, pts, "rss_mib", "ready_p50_ns", ("method",))
         if rss_mib is not None:
             ax.axvline(rss_mib, color="k", ls=":", lw=1, label=f"your size {rss_mib:g} MiB")

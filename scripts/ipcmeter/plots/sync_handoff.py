@@ -1,7 +1,7 @@
 """Hand-off latency of each primitive, threads against processes."""
 
-from ..points import ok_points, peer_key, points
-from .common import bars, empty, finish, grid
+from ..points import peer_key, points
+from .common import bars, column, finish
 
 TITLE = "Sync hand-off"
 FAMILY = "sync"
@@ -9,15 +9,13 @@ CAPTION = "Hand-off latency of each primitive between threads and between proces
 
 
 def plot(plt, results, labels, rss_mib=None):
-    if not any(ok_points(r, "sync", "handoff_p50_ns") for r in results):
+    # Every combination, errors included: a primitive that cannot run is drawn as a cross.
+    fig, panels = column(plt, results, "sync", "handoff_p50_ns",
+                         "Synchronisation hand-off per primitive, threads vs processes",
+                         pick=lambda r: points(r, "sync"))
+    if fig is None:
         return None
-    fig, axes = grid(plt, results, 1, "Synchronisation hand-off per primitive, threads vs processes")
-    for row, r in enumerate(results):
-        ax = axes[row][0]
-        pts = points(r, "sync")
-        if not pts:
-            empty(ax, "no sync results")
-            continue
+    for ax, r, pts in panels:
         parties = {}
         for p in pts:
             parties.setdefault(p.get("primitive"), set()).add(p.get("parties"))
