@@ -20,7 +20,6 @@ PROBE_STATISTIC = ("median of floors.c2c_rtt_ns, the %s benchmark's rtt_p50_ns a
                    % PROBE_BENCHMARK)
 
 
-
 def abba(rounds):
     """[(round, side), ...]: A B | B A | A B | ..."""
     order = []
@@ -50,7 +49,6 @@ def probe_value(res):
                if r.error is None]
     values = sorted(float(v) for v in values if is_positive_number(v))
     return statistics.median(values) if values else None
-
 
 
 def merge(raws, per_round, role, binary, extra, pairing_id, files, probes=None):

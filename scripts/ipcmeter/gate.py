@@ -57,7 +57,6 @@ class UsageError(Exception):
     """Unusable input found after loading; str(e) is the one line to print."""
 
 
-
 # ---------------------------------------------------------------- input checks
 
 def check_environments(base, new, allow_mismatch):
@@ -113,7 +112,6 @@ def round_floors(results, rnd):
     return results.floors
 
 
-
 def floor_divisor(record, metric, floors):
     """(divisor, floor name) to normalise this metric, (None, name) if unknown,
     (None, None) when the metric has no floor."""
@@ -138,7 +136,6 @@ def floor_divisor(record, metric, floors):
 
 def round_of(record, per_round):
     return (record.repetition_index or 0) // per_round if per_round else 0
-
 
 
 def round_probes(base, rounds):

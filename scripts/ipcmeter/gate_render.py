@@ -6,6 +6,7 @@ from . import gate_stats
 from .gate import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION
 from .gate_stats import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED
 
+
 def fmt_value(value, metric, normalized_by):
     if value is None:
         return "-"

@@ -14,7 +14,6 @@ BANDS = (("small", "<= 1 KiB", 0, 1024),
          ("large", "> 64 KiB", 64 * 1024 + 1, math.inf))
 
 
-
 def sort_key(value):
     return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
 

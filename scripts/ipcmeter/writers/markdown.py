@@ -6,6 +6,7 @@ from ..plots import MODULES, PLOTS
 from .tables import (FAMILY_TITLES, environment_rows, families, family_table, noisy_lines,
                      sections)
 
+
 def _md_cell(c: str) -> str:
     return c.replace("|", "\\|").replace("\n", " ")
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 
-from ..results import NOISY_CV, NOISY_DRIFT
 from ..fmt import fmt_metric, fmt_size
 from ..points import points
+from ..results import NOISY_CV, NOISY_DRIFT
 from ..schema import FAMILY_KEYS, PRIMARY_METRICS
+
 
 def _scalar(v) -> str:
     if v is None:
@@ -103,7 +104,6 @@ def family_table(results, family) -> list[list[str]] | None:
                     row.append("—")
         rows.append(row)
     return rows
-
 
 
 FAMILY_TITLES = {"floor": "Floors", "pingpong": "Ping-pong (round trip)",
