@@ -42,14 +42,10 @@ stderr), 3 inconclusive.
 """
 
 import argparse
-import copy
 import datetime
-import json
-import math
 import os
 import re
 import shlex
-import statistics
 import subprocess
 import sys
 import uuid
@@ -57,58 +53,18 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
-import ipcmeter_results  # noqa: E402
-from ipcmeter_results import ResultsError, load  # noqa: E402
+from ipcmeter import atomic  # noqa: E402
+from ipcmeter.cli import ArgumentParser  # noqa: E402
+from ipcmeter.ab_rounds import (REPETITIONS, ROUNDS, SIDES, abba, merge, probe_argv,  # noqa: E402
+                                probe_value, probes_record, run_argv)
+from ipcmeter.results import ResultsError, load  # noqa: E402
 
 PROG = "ab.py"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SIDES = {"A": "baseline", "B": "candidate"}
-# The gate's CI configuration; .github/workflows/ipcmeter-gate.yml and gate_trials.py
-# use the same numbers (tests/scripts/test_ab.py checks that they agree).
-ROUNDS = 8
-REPETITIONS = 3
-# The floor probe run with the baseline binary around every run (see the docstring).
-PROBE_FILTER = "^floor/probe:c2c_rtt(/|$)"
-PROBE_BENCHMARK = "floor/probe:c2c_rtt"
-PROBE_STATISTIC = ("median of floors.c2c_rtt_ns, the %s benchmark's rtt_p50_ns and "
-                   "floors_end.c2c_rtt_ns of one run of the baseline binary"
-                   % PROBE_BENCHMARK)
 
 
 class RunError(Exception):
     """A problem that makes the A/B run unusable; str(e) is the one line to print."""
-
-
-def abba(rounds):
-    """[(round, side), ...]: A B | B A | A B | ..."""
-    order = []
-    for r in range(rounds):
-        order += [(r, s) for s in (("A", "B") if r % 2 == 0 else ("B", "A"))]
-    return order
-
-
-def run_argv(binary, profile, filt, repetitions, out_file, extra):
-    argv = [binary, "--profile", profile]
-    if filt:
-        argv.append("--benchmark_filter=" + filt)
-    argv += ["--benchmark_repetitions=%d" % repetitions,
-             "--benchmark_out=" + out_file, "--benchmark_out_format=json"]
-    return argv + list(extra)
-
-
-def probe_argv(binary, profile, out_file):
-    return [binary, "--profile", profile, "--benchmark_filter=" + PROBE_FILTER,
-            "--benchmark_out=" + out_file, "--benchmark_out_format=json"]
-
-
-def probe_value(res):
-    """The witness of one probe run (ns), or None when it measured no floor."""
-    values = [res.floors.get("c2c_rtt_ns"), res.floors_end.get("c2c_rtt_ns")]
-    values += [r.metrics.get("rtt_p50_ns") for r in res.benchmarks().get(PROBE_BENCHMARK, [])
-               if r.error is None]
-    values = sorted(float(v) for v in values if isinstance(v, (int, float))
-                    and not isinstance(v, bool) and math.isfinite(v) and v > 0)
-    return statistics.median(values) if values else None
 
 
 def run_one(argv, stem, timeout, label):
@@ -124,55 +80,6 @@ def run_one(argv, stem, timeout, label):
     if proc.returncode != 0:
         raise RunError("%s: %s exited with status %d (see %s.stderr)"
                        % (label, argv[0], proc.returncode, stem))
-
-
-def merge(raws, per_round, role, binary, extra, pairing_id, files, probes=None):
-    """One results file from the rounds of one side; `probes` is the floor_probes
-    record (the same in both files, from the baseline binary)."""
-    merged = copy.deepcopy(raws[0])
-    rounds = len(raws)
-    by_name = {}
-    for r, raw in enumerate(raws):
-        for entry in raw["benchmarks"]:
-            if not isinstance(entry, dict) or entry.get("run_type") == "aggregate":
-                continue   # per-round aggregates would mislead once rounds are pooled
-            e = dict(entry)
-            idx = e.get("repetition_index")
-            idx = idx if isinstance(idx, int) and not isinstance(idx, bool) else 0
-            e["repetition_index"] = r * per_round + idx
-            e["repetitions"] = rounds * per_round
-            by_name.setdefault(e.get("name"), []).append(e)
-    merged["benchmarks"] = [e for entries in by_name.values() for e in entries]
-    merged["ipcmeter"]["ab"] = {
-        "pairing_id": pairing_id,
-        "role": role,
-        "binary": binary,
-        "extra_args": list(extra),
-        "order": "ABBA",
-        "rounds": rounds,
-        "repetitions_per_round": per_round,
-        "round_of_repetition": "repetition_index // repetitions_per_round",
-        "round_files": files,
-        "round_floors": [raw["ipcmeter"].get("floors") for raw in raws],
-        "round_floors_end": [raw["ipcmeter"].get("floors_end") for raw in raws],
-        "round_warnings": [raw["ipcmeter"].get("warnings") for raw in raws],
-    }
-    if probes is not None:
-        merged["ipcmeter"]["ab"]["floor_probes"] = copy.deepcopy(probes)
-    return merged
-
-
-def probes_record(binary, values, files):
-    """ipcmeter.ab.floor_probes: probe k ran before run k (and after run k-1), so round
-    r, whose runs are 2r and 2r+1, is bracketed by probes 2r, 2r+1 and 2r+2."""
-    rounds = (len(values) - 1) // 2
-    return {"binary": binary, "filter": PROBE_FILTER, "statistic": PROBE_STATISTIC,
-            "values_ns": values, "files": files,
-            "round_probes_ns": [values[2 * r:2 * r + 3] for r in range(rounds)]}
-
-
-def write_json_atomic(path, doc):
-    compare.write_atomic({path: json.dumps(doc, indent=1) + "\n"})
 
 
 def executable(path, flag):
@@ -191,8 +98,8 @@ def split_args(text, flag):
 
 
 def build_parser():
-    p = ipcmeter_results.ArgumentParser(prog=PROG, description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog=PROG, description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--baseline", required=True, metavar="BIN_A",
                    help="the reference build (e.g. the PR's base)")
     p.add_argument("--candidate", required=True, metavar="BIN_B",
@@ -287,11 +194,9 @@ def check(args):
     elif not os.path.isdir(os.path.dirname(os.path.abspath(out_dir))):
         raise RunError("--out-dir %s: parent directory does not exist" % out_dir)
     for path, flag in ((args.markdown, "--markdown"), (args.json, "--json")):
-        if path:
-            try:
-                compare.check_output_path(path, flag)
-            except compare.UsageError as e:
-                raise RunError(str(e))
+        problem = path and atomic.output_path_problem(path, flag)
+        if problem:
+            raise RunError(problem)
     return bins, extra, out_dir
 
 
@@ -355,7 +260,7 @@ def main(argv=None):
         paths = {}
         for side in ("A", "B"):
             paths[side] = os.path.join(out_dir, SIDES[side] + ".json")
-            write_json_atomic(paths[side], merge(raws[side], args.repetitions, SIDES[side],
+            atomic.write_json(paths[side], merge(raws[side], args.repetitions, SIDES[side],
                                                  bins[side], extra[side], pairing_id,
                                                  files[side], witness))
     except RunError as e:

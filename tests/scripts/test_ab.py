@@ -30,7 +30,8 @@ SCRIPTS = os.path.join(ROOT, "scripts")
 sys.path.insert(0, SCRIPTS)
 
 import ab  # noqa: E402
-from ipcmeter_results import load  # noqa: E402
+from ipcmeter import ab_rounds  # noqa: E402
+from ipcmeter.results import load  # noqa: E402
 
 FAKE = textwrap.dedent('''\
     import json, os, random, re, sys
@@ -161,7 +162,7 @@ class FakeBinary(unittest.TestCase):
 
 
 def is_probe(call):
-    return "--benchmark_filter=" + ab.PROBE_FILTER in call["argv"]
+    return "--benchmark_filter=" + ab_rounds.PROBE_FILTER in call["argv"]
 
 
 def p50(report, name=SHM):
@@ -353,7 +354,7 @@ class AB(FakeBinary):
         self.assertEqual(argv[argv.index("--max-inconclusive") + 1], "20.0")
 
     def test_abba_helper(self):
-        self.assertEqual(ab.abba(2), [(0, "A"), (0, "B"), (1, "B"), (1, "A")])
+        self.assertEqual(ab_rounds.abba(2), [(0, "A"), (0, "B"), (1, "B"), (1, "A")])
 
 
 class Workflow(unittest.TestCase):
@@ -391,7 +392,7 @@ class Workflow(unittest.TestCase):
         import compare
         import gate_trials
         found = gate_trials.workflow_settings()
-        self.assertEqual(found, {"rounds": ab.ROUNDS, "repetitions": ab.REPETITIONS,
+        self.assertEqual(found, {"rounds": ab_rounds.ROUNDS, "repetitions": ab_rounds.REPETITIONS,
                                  "threshold": 5.0, "profile": "quick",
                                  "max_inconclusive": compare.MAX_INCONCLUSIVE})
         self.assertEqual(compare.build_parser().get_default("threshold"), found["threshold"])
@@ -413,14 +414,14 @@ class Trials(FakeBinary):
         proc = self.run_trials("aa", "--bin", self.bin, "--trials", "1", "--out-dir", out)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         runs = [c["argv"] for c in self.calls() if not is_probe(c)]
-        self.assertEqual(len(runs), 2 * ab.ROUNDS)
+        self.assertEqual(len(runs), 2 * ab_rounds.ROUNDS)
         self.assertFalse([a for c in runs for a in c if a.startswith("--benchmark_filter")])
-        self.assertTrue(all("--benchmark_repetitions=%d" % ab.REPETITIONS in c for c in runs))
+        self.assertTrue(all("--benchmark_repetitions=%d" % ab_rounds.REPETITIONS in c for c in runs))
         with open(os.path.join(out, "summary.json")) as f:
             summary = json.load(f)
         self.assertEqual((summary["rounds"], summary["repetitions"], summary["threshold_pct"],
                           summary["max_inconclusive_pct"], summary["filter"]),
-                         (ab.ROUNDS, ab.REPETITIONS, 5.0, 10.0, None))
+                         (ab_rounds.ROUNDS, ab_rounds.REPETITIONS, 5.0, 10.0, None))
         self.assertEqual(summary["trials"], 1)
         self.assertEqual(summary["exit_codes"], {"0": 1, "1": 0, "3": 0})
         self.assertEqual(summary["trials_not_exit_0"], 0)

@@ -23,8 +23,9 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import smoke_run  # noqa: E402
-from ipcmeter_results import (HIGHER_IS_BETTER, PRIMARY_METRICS, base_name_of, load,  # noqa: E402
-                              parse_name)
+from ipcmeter.names import base_name_of, parse_name  # noqa: E402
+from ipcmeter.results import load  # noqa: E402
+from ipcmeter.schema import PRIMARY_METRICS, is_higher_better  # noqa: E402
 
 COMPARE = os.path.join(ROOT, "scripts", "compare.py")
 
@@ -157,7 +158,7 @@ def slow_down(entry, metrics, factor):
     """Makes one results entry `factor` times slower in these metrics."""
     for metric in metrics:
         if metric in entry:
-            higher = metric in HIGHER_IS_BETTER or metric.endswith("_per_second")
+            higher = is_higher_better(metric)
             entry[metric] = entry[metric] / factor if higher else entry[metric] * factor
 
 

@@ -1,4 +1,4 @@
-"""Tests of scripts/compare.py and scripts/gate_stats.py against small results files.
+"""Tests of scripts/compare.py and scripts/ipcmeter/gate_stats.py against small results files.
 
 Checked-in fixtures: tests/fixtures/compare/*.json (regenerate with make_fixtures.py
 there); variants are built in a temporary directory with the same generator, including
@@ -23,9 +23,9 @@ SCRIPTS = os.path.join(ROOT, "scripts")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "compare")
 sys.path.insert(0, SCRIPTS)
 
-import ab  # noqa: E402
+from ipcmeter import ab_rounds  # noqa: E402
 import compare  # noqa: E402
-import gate_stats  # noqa: E402
+from ipcmeter import gate_stats  # noqa: E402
 
 
 def _load_module(name, path):
@@ -74,9 +74,9 @@ def ab_pair(drift, factors=None, noise=0.01, reps=3, seed=100, noise_kind="gauss
                                          run_factor=d * pn, factors=factors,
                                          aggregates=False, noise_kind=noise_kind))
     files = ["r%d.json" % r for r in range(len(drift))]
-    witness = None if probes is None else ab.probes_record("/a", probes, [])
-    return (ab.merge(base_rounds, reps, "baseline", "/a", [], "pid", files, witness),
-            ab.merge(new_rounds, reps, "candidate", "/b", [], "pid", files, witness))
+    witness = None if probes is None else ab_rounds.probes_record("/a", probes, [])
+    return (ab_rounds.merge(base_rounds, reps, "baseline", "/a", [], "pid", files, witness),
+            ab_rounds.merge(new_rounds, reps, "candidate", "/b", [], "pid", files, witness))
 
 
 def steady_probes(rounds, ns=130.0):

@@ -1,4 +1,4 @@
-"""Tests for scripts/ipcmeter_results.py against the fixtures in tests/fixtures."""
+"""Tests for scripts/ipcmeter/results.py (the loader) and names.py against the fixtures in tests/fixtures."""
 
 import json
 import os
@@ -9,7 +9,8 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import ipcmeter_results as ir  # noqa: E402
+from ipcmeter import names, schema  # noqa: E402
+from ipcmeter import results as ir  # noqa: E402
 
 FIX = os.path.join(ROOT, "tests", "fixtures")
 
@@ -20,7 +21,7 @@ def fixture(name):
 
 class ParseNameTest(unittest.TestCase):
     def test_family_keys_become_fields(self):
-        fam, params, extra = ir.parse_name(
+        fam, params, extra = names.parse_name(
             "pingpong/transport:shm_ring/peer:fork/size:64/wait:spin/manual_time")
         self.assertEqual(fam, "pingpong")
         self.assertEqual(params, {"transport": "shm_ring", "peer": "fork", "size": 64, "wait": "spin"})
@@ -28,11 +29,11 @@ class ParseNameTest(unittest.TestCase):
         self.assertIsInstance(params["size"], int)
 
     def test_gb_segments_and_aggregate_suffix_ignored(self):
-        fam, params, extra = ir.parse_name(
+        fam, params, extra = names.parse_name(
             "stream/transport:pipe/peer:thread/size:4096/repeats:3/threads:2/real_time_median")
         self.assertEqual(params, {"transport": "pipe", "peer": "thread", "size": 4096})
         self.assertEqual(extra, ["repeats:3", "threads:2", "real_time", "_median"])
-        _, params, extra = ir.parse_name("spawn/method:fork/rss_mib:64_cv")
+        _, params, extra = names.parse_name("spawn/method:fork/rss_mib:64_cv")
         self.assertEqual(params, {"method": "fork", "rss_mib": 64})
         self.assertEqual(extra, ["_cv"])
 
@@ -46,13 +47,13 @@ class ParseNameTest(unittest.TestCase):
             "floor/probe:c2c_rtt": 1,
         }
         for name, n in cases.items():
-            fam, params, extra = ir.parse_name(name + "/iterations:100")
-            self.assertEqual(list(params), list(ir.FAMILY_KEYS[fam]))
+            fam, params, extra = names.parse_name(name + "/iterations:100")
+            self.assertEqual(list(params), list(schema.FAMILY_KEYS[fam]))
             self.assertEqual(len(params), n)
             self.assertEqual(extra, ["iterations:100"])
 
     def test_unknown_family_keeps_its_keys(self):
-        fam, params, extra = ir.parse_name("newfam/alpha:1/beta:x/min_time:0.1")
+        fam, params, extra = names.parse_name("newfam/alpha:1/beta:x/min_time:0.1")
         self.assertEqual((fam, params, extra), ("newfam", {"alpha": 1, "beta": "x"}, ["min_time:0.1"]))
 
 
@@ -71,7 +72,7 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(r.floors["c2c_rtt_ns"], 120.0)
         self.assertEqual(r.transport_kind("posix_mq"), "queue")
         self.assertIsNone(r.transport_kind("nonesuch"))
-        self.assertEqual(set(r.families()), set(ir.FAMILY_KEYS))
+        self.assertEqual(set(r.families()), set(schema.FAMILY_KEYS))
 
     def test_repetitions_and_aggregates(self):
         base = "pingpong/transport:shm_ring/peer:thread/size:64/wait:spin"
@@ -134,10 +135,10 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(r.env, doc["ipcmeter"]["env"])
 
     def test_constants(self):
-        self.assertEqual(ir.SCHEMA_VERSION, 1)
-        self.assertEqual(ir.PRIMARY_METRICS["pingpong"], ["rtt_p50_ns", "rtt_p99_ns"])
-        self.assertIn("speedup", ir.HIGHER_IS_BETTER)
-        self.assertNotIn("rtt_p50_ns", ir.HIGHER_IS_BETTER)
+        self.assertEqual(schema.SCHEMA_VERSION, 1)
+        self.assertEqual(schema.PRIMARY_METRICS["pingpong"], ["rtt_p50_ns", "rtt_p99_ns"])
+        self.assertIn("speedup", schema.HIGHER_IS_BETTER)
+        self.assertNotIn("rtt_p50_ns", schema.HIGHER_IS_BETTER)
 
 
 class BadInputTest(unittest.TestCase):

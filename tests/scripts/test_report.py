@@ -11,13 +11,14 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = os.path.join(ROOT, "scripts")
 sys.path.insert(0, SCRIPTS)
-import ipcmeter_results as ir  # noqa: E402
-import recommend as rc  # noqa: E402
-import report  # noqa: E402
+from ipcmeter import recommend as advice  # noqa: E402
+from ipcmeter import results as ir  # noqa: E402
+from ipcmeter import rules as rc  # noqa: E402
+from ipcmeter.plots import PLOTS  # noqa: E402
 
 FIX = os.path.join(ROOT, "tests", "fixtures")
 REPORT = os.path.join(SCRIPTS, "report.py")
-ALL_PLOTS = set(report.PLOTS)
+ALL_PLOTS = set(PLOTS)
 PINGPONG_STREAM_PLOTS = {"latency_vs_size", "peer_comparison", "throughput_vs_size",
                          "latency_percentiles", "latency_vs_cpu"}
 
@@ -114,7 +115,7 @@ class RecommendationValuesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.r = ir.load(fixture("results-full.json"))
-        cls.rec = report.recommend(cls.r, rss_mib=32)
+        cls.rec = advice.recommend(cls.r, rss_mib=32)
 
     def claims(self, band):
         entry = next(b for b in self.rec["bands"] if b["band"] == band)
@@ -160,7 +161,7 @@ class RecommendationValuesTest(unittest.TestCase):
         self.assertAlmostEqual(claim["spawn_ns"], (600 + 0.1 * 32) * 1e3)
 
     def test_spawn_at_measured_sizes(self):
-        claims = report.recommend(self.r)["spawn"]
+        claims = advice.recommend(self.r)["spawn"]
         self.assertEqual([c.get("winner") for c in claims], [None, None, None])  # no crossover
         self.assertEqual([c["spawn_method"] for c in claims], ["posix_spawn"] * 3)
 
@@ -177,7 +178,7 @@ class RecommendationValuesTest(unittest.TestCase):
 
 
 def all_claims(rec):
-    """Every claim of report.recommend(), bands first."""
+    """Every claim of advice.recommend(), bands first."""
     return ([c for band in rec["bands"] for c in band["claims"]]
             + rec["spawn"] + rec["scaling"] + rec["pool"])
 
@@ -195,7 +196,7 @@ class ClearWinnerTest(ReportRun):
     def setUpClass(cls):
         super().setUpClass()
         cls.r = ir.load(fixture(cls.FILES[0]))
-        cls.claims = all_claims(report.recommend(cls.r))
+        cls.claims = all_claims(advice.recommend(cls.r))
 
     def test_exit(self):
         self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
@@ -233,7 +234,7 @@ class ClearWinnerTest(ReportRun):
         self.assertNotIn("no measurable difference", self.md)
 
     def test_interpolated_size_keeps_the_spread(self):
-        (claim,) = report.recommend(self.r, rss_mib=128)["spawn"]
+        (claim,) = advice.recommend(self.r, rss_mib=128)["spawn"]
         self.assertEqual((claim["winner"], claim["status"]), ("posix_spawn", rc.WORSE))
         self.assertIn("(interpolated between measured sizes)", claim["text"])
         self.assertIn("fork 1.34 ms (median of n=5, range", claim["text"])
@@ -269,7 +270,7 @@ class OverlapTest(ReportRun):
         self.assertNotIn("scale better", self.md)
 
     def test_statuses(self):
-        claims = all_claims(report.recommend(ir.load(fixture(self.FILES[0]))))
+        claims = all_claims(advice.recommend(ir.load(fixture(self.FILES[0]))))
         by_kind = {}
         for c in claims:
             by_kind.setdefault(c["kind"], []).append(c)
@@ -301,7 +302,7 @@ class SingleRepetitionTest(ReportRun):
             self.assertNotIn(verdict, self.md)
 
     def test_every_comparison_inconclusive(self):
-        claims = all_claims(report.recommend(ir.load(fixture(self.FILES[0]))))
+        claims = all_claims(advice.recommend(ir.load(fixture(self.FILES[0]))))
         compared = [c for c in claims if c["kind"] in COMPARED + ("kinds",)]
         self.assertEqual(len(compared), 9)
         for c in compared:
@@ -318,7 +319,7 @@ class SingleRepetitionTest(ReportRun):
 
 
 class RulesTest(unittest.TestCase):
-    """scripts/recommend.py on hand-made values."""
+    """scripts/ipcmeter/rules.py on hand-made values."""
 
     def test_within_margin_is_no_measurable_difference(self):
         a = rc.Option("a", [100, 100.5, 101, 101.5, 102])
@@ -359,9 +360,9 @@ class RulesTest(unittest.TestCase):
         self.assertIsNone(rc.superlinear(3.9, 4, None))
 
     def test_values_at_interpolates_each_quantile(self):
-        values, outside = report.values_at([(0, [10, 20, 30]), (10, [30, 40, 50])], 5)
+        values, outside = advice.values_at([(0, [10, 20, 30]), (10, [30, 40, 50])], 5)
         self.assertEqual((values, outside), ([20, 30, 40], False))
-        self.assertEqual(report.values_at([(0, [1, 2]), (10, [3])], 20), ([3], True))
+        self.assertEqual(advice.values_at([(0, [1, 2]), (10, [3])], 20), ([3], True))
 
 
 class PartialFixtureTest(ReportRun):

@@ -1,146 +1,33 @@
 """Load an ipcmeter results file into records.
 
-The one place that knows the results format (Google Benchmark JSON plus the
-top-level "ipcmeter" object, see shared CONTRACT.md): benchmark names become
-fields, time fields are normalised to nanoseconds, repetitions and aggregates
-are told apart, and every problem with the file becomes a ResultsError whose
-str() is the one line a command prints before exiting 2.
-
-Library module, imported by report.py and compare.py; not a command.
+The one place that reads the results format (Google Benchmark JSON plus the
+top-level "ipcmeter" object, see docs/contract.md): benchmark names become
+fields (names.py), time fields are normalised to nanoseconds, repetitions and
+aggregates are told apart, and every problem with the file becomes a
+ResultsError whose str() is the one line a command prints before exiting 2.
+The facts it applies (families, units, schema version) come from schema.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import statistics
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
-
-# Parameter keys per family, in name order (CONTRACT.md "Benchmark names").
-# Any other segment is Google Benchmark's own (manual_time, repeats:N, ...).
-FAMILY_KEYS = {
-    "pingpong": ("transport", "peer", "size", "wait"),
-    "stream": ("transport", "peer", "size", "wait"),
-    "fanin": ("transport", "peer", "producers", "consumers", "size"),
-    "spawn": ("method", "rss_mib"),
-    "compute": ("kernel", "peer", "workers"),
-    "pool": ("executor", "task_us", "chunk"),
-    "sync": ("primitive", "peer", "parties"),
-    "state": ("access", "peer", "workers"),
-    "floor": ("probe",),
-}
-
-# key:value segments Google Benchmark appends itself; used only for families
-# the contract does not list (their keys are unknown, so everything else with
-# a colon is taken as a parameter).
-GB_KEYS = frozenset({"repeats", "iterations", "min_time", "min_warmup_time",
-                     "threads", "process_time", "real_time", "manual_time"})
-
-AGGREGATE_SUFFIXES = ("_mean", "_median", "_stddev", "_cv")
-
-PRIMARY_METRICS = {
-    "pingpong": ["rtt_p50_ns", "rtt_p99_ns"],
-    "stream": ["bytes_per_second", "items_per_second"],
-    "fanin": ["bytes_per_second", "items_per_second"],
-    "spawn": ["ready_p50_ns"],
-    "compute": ["speedup"],
-    "pool": ["overhead_ns_per_task"],
-    "sync": ["handoff_p50_ns"],
-    "state": ["ns_per_op"],
-    "floor": ["real_time_ns"],
-}
-
-HIGHER_IS_BETTER = frozenset({"bytes_per_second", "items_per_second",
-                              "ops_per_second", "speedup", "efficiency",
-                              "ratio_to_memcpy"})
-
-TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-
-# Fields of a Google Benchmark run that are not user counters.
-_GB_FIELDS = frozenset({
-    "name", "run_name", "run_type", "repetitions", "repetition_index",
-    "threads", "iterations", "real_time", "cpu_time", "time_unit",
-    "family_index", "per_family_instance_index", "aggregate_name",
-    "aggregate_unit", "error_occurred", "error_message", "label",
-    "skipped", "skip_message",
-})
+from .names import base_name_of, parse_name, strip_aggregate
+from .schema import (C2C_LEGACY_DEFINITION, GB_FIELDS, PRIMARY_METRICS, SCHEMA_VERSION,
+                     TIME_UNIT_NS)
 
 # A repetition coefficient of variation above this marks a result noisy.
 NOISY_CV = 0.10
 # Floors drifting more than this between start and end mark the run noisy.
 NOISY_DRIFT = 0.20
 
-# floors.c2c_definition: the per-trip p50 of the best protocol (harness/c2c_floor.h); files
-# without it used the median of batch means of one shared line, a different statistic.
-C2C_DEFINITION = "per_trip_p50_best_protocol"
-C2C_LEGACY_DEFINITION = "batch_mean_median_shared_line"
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse held to the suite's rule for bad input: one line on stderr, exit 2 (argparse
-    itself prints the whole usage first). Sub-parsers made from it inherit the rule."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
-
 
 class ResultsError(Exception):
     """str(e) is the one line to print"""
-
-
-def is_higher_better(metric: str) -> bool:
-    return metric in HIGHER_IS_BETTER or metric.endswith("_per_second")
-
-
-def _value(text: str):
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def _strip_aggregate(name: str, aggregate_name: str | None = None):
-    """Return (name without the aggregate suffix, suffix or None)."""
-    suffixes = (("_" + aggregate_name,) if aggregate_name else ()) + AGGREGATE_SUFFIXES
-    for suffix in suffixes:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)], suffix
-    return name, None
-
-
-def parse_name(name: str) -> tuple[str, dict, list]:
-    """Split a benchmark name into (family, {key: value}, gb_extra_segments).
-
-    Values that are integers become int, else str. Segments that are not
-    parameters of the family (Google Benchmark's /manual_time, /repeats:N,
-    /threads:N, ...) go to the extra list, and so does a trailing aggregate
-    suffix ("_mean", "_median", "_stddev", "_cv").
-    """
-    name, suffix = _strip_aggregate(name)
-    segments = name.split("/")
-    family = segments[0]
-    known = FAMILY_KEYS.get(family)
-    params: dict = {}
-    extra: list = []
-    for seg in segments[1:]:
-        key, sep, val = seg.partition(":")
-        is_param = bool(sep) and key and key not in params and (
-            key in known if known is not None else key not in GB_KEYS)
-        if is_param:
-            params[key] = _value(val)
-        else:
-            extra.append(seg)
-    if suffix:
-        extra.append(suffix)
-    return family, params, extra
-
-
-def base_name_of(family: str, params: dict) -> str:
-    return "/".join([family] + [f"{k}:{v}" for k, v in params.items()])
 
 
 @dataclass
@@ -176,6 +63,11 @@ class Results:
     date: str
     records: list
     _cache: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def context(self) -> dict:
+        """Google Benchmark's "context" object ({} when the file has none)."""
+        return as_dict(self.raw.get("context"))
 
     @property
     def label(self) -> str:
@@ -277,7 +169,7 @@ class Results:
         out: dict[str, float] = {}
         for key, start in self.floors.items():
             end = self.floors_end.get(key)
-            if (_is_number(start) and _is_number(end) and start):
+            if (is_number(start) and is_number(end) and start):
                 out[key] = (end - start) / start
         return out
 
@@ -285,7 +177,7 @@ class Results:
         """The run's core-to-core floor, or the floor/probe:c2c_rtt row's per-trip p50 when the
         floors are missing; never that row's time, a mean, which a p50 must not be divided by."""
         value = self.floors.get("c2c_rtt_ns")
-        if _is_number(value) and value > 0:
+        if is_number(value) and value > 0:
             return float(value)
         return self.summary("rtt_p50_ns").get("floor/probe:c2c_rtt")
 
@@ -317,12 +209,16 @@ class Results:
         return out
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
 
 
-def _dict(value) -> dict:
+def is_positive_number(value) -> bool:
+    return is_number(value) and value > 0
+
+
+def as_dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
@@ -342,7 +238,7 @@ def _record(entry, index: int, path: str) -> Record:
         raise ResultsError(f"{where}: aggregate_name is not a string")
     stripped = name
     if run_type == "aggregate":
-        stripped, suffix = _strip_aggregate(name, aggregate_name)
+        stripped, suffix = strip_aggregate(name, aggregate_name)
         if aggregate_name is None and suffix:
             aggregate_name = suffix[1:]
     family, params, _extra = parse_name(stripped)
@@ -362,7 +258,7 @@ def _record(entry, index: int, path: str) -> Record:
 
     metrics: dict[str, float] = {}
     for key, value in entry.items():
-        if key in _GB_FIELDS and key not in ("real_time", "cpu_time", "iterations"):
+        if key in GB_FIELDS and key not in ("real_time", "cpu_time", "iterations"):
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
@@ -437,15 +333,15 @@ def load(path) -> Results:
         records = [_record(e, i, path) for i, e in enumerate(raw["benchmarks"])]
     except RecursionError:
         raise ResultsError(f"{path}: JSON nested too deeply") from None
-    context = _dict(raw.get("context"))
-    env = _dict(meta.get("env"))
+    context = as_dict(raw.get("context"))
+    env = as_dict(meta.get("env"))
     host = env.get("hostname") or context.get("host_name") or os.path.basename(path)
     warnings = meta.get("warnings")
     profile = meta.get("profile")
     return Results(
         path=path, raw=raw, meta=meta, env=env,
-        floors=_dict(meta.get("floors")), floors_end=_dict(meta.get("floors_end")),
-        placement=_dict(meta.get("placement")), transports=_dict(meta.get("transports")),
+        floors=as_dict(meta.get("floors")), floors_end=as_dict(meta.get("floors_end")),
+        placement=as_dict(meta.get("placement")), transports=as_dict(meta.get("transports")),
         warnings=list(warnings) if isinstance(warnings, list) else [],
         profile=profile if isinstance(profile, str) else None,
         host=str(host), date=str(context.get("date") or ""), records=records)

@@ -1,7 +1,8 @@
 """Statistics for the regression gate (compare.py, ab.py): one verdict per comparison.
 
-Not a command; imported by compare.py. Every function is pure and deterministic (the
-bootstrap uses a fixed seed), so the same two files always give the same verdicts.
+Used by gate.py (compare.py) and rules.py (the report). Every function is pure and
+deterministic (the bootstrap uses a fixed seed), so the same two files always give the
+same verdicts.
 
 Why these tests:
 

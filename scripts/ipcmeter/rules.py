@@ -1,7 +1,7 @@
 """When the report may recommend: the rules that turn repetitions into a verdict.
 
-Library module, imported by report.py; not a command. report.py picks what to compare
-(which options, which metric); this module decides what the numbers support and words it.
+recommend.py picks what to compare (which options, which metric); this module decides
+what the numbers support and words it.
 
 The unit of evidence is the Google Benchmark repetition (--benchmark_repetitions): each
 option is the list of its repetitions' values. Two options are compared by the ratio of
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import statistics
 
-import gate_stats as gs
+from . import gate_stats as gs
 
 CONFIDENCE = 0.95
 # A difference whose interval lies inside +-5% is too small to act on: "no measurable

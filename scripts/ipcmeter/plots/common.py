@@ -1,0 +1,149 @@
+"""What the plots share: matplotlib set up once, one row of panels per results file, the
+message-size axis, grouped bars, one line per option, and the per-peer size curves that
+latency_vs_size and throughput_vs_size both draw."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fmt import fmt_size
+from ..points import machine, ok_points, option_label, peer_key
+
+
+def pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 7,
+                         "figure.dpi": 100})
+    return plt
+
+
+def unique_hosts(results):
+    seen, out = set(), []
+    for r in results:
+        if r.host not in seen:
+            seen.add(r.host)
+            out.append(r)
+    return out
+
+
+def grid(plt, results, ncols, title):
+    nrows = len(results)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(4.2 * ncols, 16) + 1.5, 3.3 * nrows + 0.6),
+                             squeeze=False)
+    fig.suptitle(f"{title} — " + "; ".join(machine(r) for r in unique_hosts(results)), fontsize=10)
+    return fig, axes
+
+
+def size_axis(ax, sizes):
+    ax.set_xscale("log", base=2)
+    sizes = sorted(set(sizes))
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([fmt_size(x) for x in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("message size (bytes)")
+
+
+def empty(ax, text):
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8,
+            color="#555", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def finish(fig):
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
+
+
+def bars(ax, groups, series, values, errors, ylabel):
+    """Grouped bars: values[(group, series)] -> float; errors[(group, series)] -> reason."""
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(groups))
+    ymin = min(values.values()) if values else 1.0
+    ymax = max(values.values()) if values else 10.0
+    bottom = ymin / 4
+    for i, s in enumerate(series):
+        ys = [values.get((g, s), bottom) - bottom for g in groups]
+        drawn = ax.bar(x + (i - (len(series) - 1) / 2) * width, ys, width, bottom=bottom, label=s)
+        for j, g in enumerate(groups):
+            if (g, s) not in values and (g, s) in errors:
+                ax.text(drawn[j].get_x() + width / 2, bottom * 1.15, "×", ha="center", va="bottom",
+                        color=drawn[j].get_facecolor(), fontsize=10, fontweight="bold")
+    ax.set_ylim(bottom, ymax * 2)
+    ax.set_yscale("log")
+    ax.set_xticks(x)
+    ax.set_xticklabels(groups, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+
+
+def lines(ax, pts, xkey, ykey, series_keys):
+    """One line per option (the labels of series_keys), ykey against xkey."""
+    series: dict = {}
+    for p in pts:
+        if isinstance(p.get(xkey), (int, float)):
+            series.setdefault(option_label(p, series_keys), []).append((p.get(xkey), p.metrics[ykey]))
+    for label, xy in sorted(series.items()):
+        xy.sort()
+        ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", ms=3, label=label)
+
+
+def band_grid(plt, results, sizes_per, title):
+    """A row per results file and a panel per size band, sizes_per[i] being file i's band
+    sizes (points.band_sizes): (figure, [(ax, r, size)]); a file with fewer bands gets
+    panels saying so."""
+    ncols = max(len(s) for s in sizes_per)
+    fig, axes = grid(plt, results, ncols, title)
+    panels = []
+    for row, r in enumerate(results):
+        for col in range(ncols):
+            if col < len(sizes_per[row]):
+                panels.append((axes[row][col], r, sizes_per[row][col]))
+            else:
+                empty(axes[row][col], "no further size band")
+    return fig, panels
+
+
+def column(plt, results, family, metric, title, pick=None):
+    """One panel per results file for a plot of `metric` in `family`: (figure, [(ax, r, pts)])
+    with pts = pick(r) (default: the file's points that have the metric); a file without
+    such points gets a panel saying so instead. (None, []) when no file has the metric."""
+    if not any(ok_points(r, family, metric) for r in results):
+        return None, []
+    fig, axes = grid(plt, results, 1, title)
+    panels = []
+    for row, r in enumerate(results):
+        pts = pick(r) if pick else ok_points(r, family, metric)
+        if pts:
+            panels.append((axes[row][0], r, pts))
+        else:
+            empty(axes[row][0], f"no {family} results")
+    return fig, panels
+
+
+def size_curves(plt, results, labels, family, metric, title, ylabel, legend, references):
+    """One panel per peer: `metric` against message size, a line per transport and wait;
+    references(ax, r, pts) draws the run's own limits on top. None without data."""
+    if not any(ok_points(r, family, metric) for r in results):
+        return None
+    peers = sorted({p.get("peer") for r in results for p in ok_points(r, family)}, key=peer_key)
+    fig, axes = grid(plt, results, len(peers), title)
+    for row, r in enumerate(results):
+        pts = ok_points(r, family, metric)
+        for col, peer in enumerate(peers):
+            ax = axes[row][col]
+            mine = [p for p in pts if p.get("peer") == peer and isinstance(p.get("size"), (int, float))]
+            if not mine:
+                empty(ax, f"no {family} results with a {peer} peer")
+                continue
+            lines(ax, mine, "size", metric, ("transport", "wait"))
+            references(ax, r, mine)
+            ax.set_yscale("log")
+            size_axis(ax, [p.get("size") for p in mine])
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"peer: {peer} — {labels[r.path]}")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(loc=legend)
+    return finish(fig)

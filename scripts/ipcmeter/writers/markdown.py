@@ -1,0 +1,47 @@
+"""The report as Markdown (summary.md): the same findings, plots named by file."""
+
+from __future__ import annotations
+
+from ..plots import MODULES, PLOTS
+from .tables import (FAMILY_TITLES, environment_rows, families, family_table, noisy_lines,
+                     sections)
+
+
+def _md_cell(c: str) -> str:
+    return c.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(rows) -> str:
+    lines = ["| " + " | ".join(_md_cell(c) for c in rows[0]) + " |",
+             "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def render_md(results, labels, recs, plots, skipped) -> str:
+    title = "ipcmeter report — " + ", ".join(labels[r.path] for r in results)
+    md = [f"# {title}", "", "## Environment", "", _md_table(environment_rows(results)), ""]
+    noisy = noisy_lines(results, labels)
+    if noisy:
+        md += ["**Noisy results**", ""] + [f"- ⚠ {x}" for x in noisy] + [""]
+    for title_, items in sections(results, recs, labels):
+        md += [f"## {title_}", ""]
+        for kind, payload in items:
+            if kind == "sub":
+                md += [f"### {payload}", ""]
+            elif kind == "list":
+                md += [f"- {x}" for x in payload] + [""]
+            elif kind == "warn":
+                md += [f"> ⚠ {payload}", ""]
+            else:
+                md += [f"_{payload}_", ""]
+    md += ["## Plots", ""]
+    for name in PLOTS:
+        heading = MODULES[name].TITLE
+        md.append(f"- {heading}: `{name}.png`" if name in plots else f"- {heading}: {skipped[name]}")
+    md += ["", "## All results", ""]
+    for family in families(results):
+        rows = family_table(results, family)
+        if rows:
+            md += [f"### {FAMILY_TITLES.get(family, family)}", "", _md_table(rows), ""]
+    return "\n".join(md) + "\n"
