@@ -129,6 +129,28 @@ std::uint64_t sumsq_below(std::uint64_t n) {
   return std::uint64_t((unsigned __int128)(n - 1) * n * (2 * n - 1) / 6);
 }
 
+// Every producer's seqs 0..n-1 arrived exactly once over all consumers: "" or what did not.
+std::string reconcile(const FaninPlan& plan, const FaninShared& s) {
+  std::string why;
+  for (int p = 0; p < plan.producers && why.empty(); ++p) {
+    const std::uint64_t n = plan.messages / std::uint64_t(plan.producers) +
+                            (std::uint64_t(p) < plan.messages % std::uint64_t(plan.producers) ? 1 : 0);
+    Tally t{0, 0, 0};
+    for (int c = 0; c < plan.consumers; ++c) {
+      t.count += s.tally[c][p].count;
+      t.sum += s.tally[c][p].sum;
+      t.sumsq += s.tally[c][p].sumsq;
+    }
+    if (t.count != n || t.sum != sum_below(n) || t.sumsq != sumsq_below(n))
+      why = "producer " + std::to_string(p) + ": " + std::to_string(t.count) + " of its " + std::to_string(n) +
+            " messages were delivered (or some twice and others never)";
+  }
+  if (why.empty() && s.processed.load() != plan.messages)
+    why = "task_done() was called " + std::to_string(s.processed.load()) + " times for " +
+          std::to_string(plan.messages) + " messages";
+  return why;
+}
+
 }  // namespace
 
 int fanin_party(PartyContext& ctx) {
@@ -213,23 +235,7 @@ FaninResult run_fanin(const FaninPlan& plan) {
     res.error = err;
     return res;
   }
-  // Reconcile: every producer's seqs 0..n-1 arrived exactly once over all consumers.
-  for (int p = 0; p < plan.producers && res.error.empty(); ++p) {
-    const std::uint64_t n = plan.messages / std::uint64_t(plan.producers) +
-                            (std::uint64_t(p) < plan.messages % std::uint64_t(plan.producers) ? 1 : 0);
-    Tally t{0, 0, 0};
-    for (int c = 0; c < plan.consumers; ++c) {
-      t.count += s->tally[c][p].count;
-      t.sum += s->tally[c][p].sum;
-      t.sumsq += s->tally[c][p].sumsq;
-    }
-    if (t.count != n || t.sum != sum_below(n) || t.sumsq != sumsq_below(n))
-      res.error = "producer " + std::to_string(p) + ": " + std::to_string(t.count) + " of its " + std::to_string(n) +
-                  " messages were delivered (or some twice and others never)";
-  }
-  if (res.error.empty() && s->processed.load() != plan.messages)
-    res.error = "task_done() was called " + std::to_string(s->processed.load()) + " times for " +
-                std::to_string(plan.messages) + " messages";
+  res.error = reconcile(plan, *s);
   if (!res.error.empty()) return res;
   res.messages = plan.messages;
   res.seconds = TickClock::get().to_ns(s->joined_tick - group.header().start_tick) * 1e-9;
