@@ -33,7 +33,9 @@ std::optional<Wait> parse_wait(std::string_view s) {
 }
 
 bool TransportDef::crosses_processes() const noexcept {
-  return peers != PeerSet{PeerKind::kThread} && peers != PeerSet{};
+  for (PeerKind p : kAllPeers)
+    if (p != PeerKind::kThread && reaches(p)) return true;
+  return false;
 }
 
 std::string TransportDef::refusal(PeerKind peer, std::size_t msg_bytes) const {

@@ -92,7 +92,8 @@ inline std::optional<std::size_t> no_size_limit() { return std::nullopt; }
 
 // The peer kinds a transport can reach. A thread shares the parent's address space, a forked
 // or spawned child does not, so a transport that lives in one address space reaches threads
-// only; the conformance test runs every transport against every peer kind it claims.
+// only. The conformance test holds every transport to its set: each kind in it must carry
+// messages, each kind outside it must be refused with TransportDef::refusal's sentence.
 class PeerSet {
  public:
   constexpr PeerSet(std::initializer_list<PeerKind> kinds) noexcept {
@@ -153,6 +154,7 @@ class SharedQueue {
   virtual void interrupt() noexcept {}
 };
 
+// It reaches the same peer kinds as its transport's Channel form, and has the same size limit.
 struct ManyToMany {
   // In the parent, before the parties exist.
   Made<SharedQueue> (*create)(const QueueConfig& cfg) = nullptr;
