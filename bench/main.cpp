@@ -59,7 +59,7 @@ nlohmann::json transports_json() {
     const auto limit = d->max_msg_bytes();
     t[std::string(d->name)] = {{"kind", kind_name(d->kind)},
                                {"max_msg_bytes", limit ? nlohmann::json(*limit) : nlohmann::json(nullptr)},
-                               {"crosses_processes", d->crosses_processes},
+                               {"crosses_processes", d->crosses_processes()},
                                {"survives_dead_peer", d->survives_dead_peer},
                                {"waits", waits}};
   }

@@ -3,12 +3,12 @@
 // parent joins until every message has been processed, then sends each consumer a stop.
 //
 // Why not Channel: a Channel is one end of a point-to-point link. Many-to-many needs every
-// party to reach the same queue object, so this file opens the queue kinds of the registry
-// directly, MPMC by nature: a Boost.Interprocess message_queue (one shared-memory segment,
-// every party opens it by name), a POSIX message queue (every party mq_opens the name), and a
-// oneTBB concurrent_bounded_queue of slot indices into a preallocated slab (threads only).
-// Names and limits come from the registry's TransportDef (name, crosses_processes,
-// max_msg_bytes), so a combination refused there is refused here with the same reason.
+// party to reach the same queue object, so fanin runs over a transport's many-to-many form
+// (TransportDef::many_to_many), which each queue transport implements in its own file: the
+// parent creates the queue, every party opens it by the address it finds in shared memory (a
+// thread party may use the parent's object). Reach and size limits come from the same
+// TransportDef::refusal the other families use, so a combination refused there is refused
+// here with the same sentence; a queue transport without the form is listed with the reason.
 //
 // Exactly once: every message carries (producer, seq) and a checksum of its payload. Each
 // consumer checks the checksum and that each producer's seqs arrive strictly increasing (the
@@ -50,7 +50,8 @@ struct FaninResult {
   std::uint64_t cpu_ns = 0;  // producers' and consumers' CPU over the run
 };
 
-// The transports fanin runs over: the registry's queue kind.
+// The transports fanin lists: the registry's queue kind (those without the many-to-many form
+// are refused with the reason).
 bool fanin_transport(const TransportDef& t);
 // Why the combination cannot run here, or "".
 std::string fanin_refusal(const TransportDef& t, PeerKind peer, std::size_t size);

@@ -101,13 +101,7 @@ Made<Session> Session::start(const SessionOptions& opt) {
   s->opt_.cfg.cancel = &s->cancel_;
   s->parent_thread_ = pthread_self();
   const TransportDef& def = *opt.transport;
-  if (!def.crosses_processes && opt.peer != PeerKind::kThread)
-    return Made<Session>::Fail(std::string(def.name) + " connects threads of one process only; it cannot reach a " +
-                               peer_name(opt.peer) + " peer");
-  if (auto limit = def.max_msg_bytes(); limit && opt.cfg.msg_bytes > *limit)
-    return Made<Session>::Fail("message size " + std::to_string(opt.cfg.msg_bytes) + " exceeds " +
-                               std::string(def.name) + "'s limit of " + std::to_string(*limit) + " bytes on this system" +
-                               (def.limit_note.empty() ? "" : " (" + std::string(def.limit_note) + ")"));
+  if (std::string why = def.refusal(opt.peer, opt.cfg.msg_bytes); !why.empty()) return Made<Session>::Fail(why);
 
   Made<Link> link = def.create(s->opt_.cfg);
   if (!link) return Made<Session>::Fail(link.error);

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "harness/peer.h"
+
 namespace ipcm {
 
 const char* kind_name(Kind k) {
@@ -28,6 +30,28 @@ std::optional<Wait> parse_wait(std::string_view s) {
   for (Wait w : {Wait::kSpin, Wait::kHybrid, Wait::kBlock})
     if (s == wait_name(w)) return w;
   return std::nullopt;
+}
+
+bool TransportDef::crosses_processes() const noexcept {
+  for (PeerKind p : kAllPeers)
+    if (p != PeerKind::kThread && reaches(p)) return true;
+  return false;
+}
+
+std::string TransportDef::refusal(PeerKind peer, std::size_t msg_bytes) const {
+  const std::string me(name);
+  if (!reaches(peer)) {
+    if (peers == PeerSet{PeerKind::kThread})
+      return me + " connects threads of one process only; it cannot reach a " + peer_name(peer) + " peer";
+    std::string which;
+    for (PeerKind p : kAllPeers)
+      if (reaches(p)) which += std::string(which.empty() ? "" : ", ") + peer_name(p);
+    return me + " cannot reach a " + peer_name(peer) + " peer (it reaches " + (which.empty() ? "none" : which) + ")";
+  }
+  if (auto limit = max_msg_bytes(); limit && msg_bytes > *limit)
+    return "message size " + std::to_string(msg_bytes) + " exceeds " + me + "'s limit of " + std::to_string(*limit) +
+           " bytes on this system" + (limit_note.empty() ? "" : " (" + std::string(limit_note) + ")");
+  return "";
 }
 
 const TransportDef* find_transport(std::string_view name) {

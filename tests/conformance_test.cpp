@@ -57,7 +57,7 @@ std::vector<Case> all_cases() {
 
 // Why a combination legitimately cannot run here, or "" if it must run.
 std::string expected_refusal(const Case& c) {
-  if (!c.transport->crosses_processes && c.peer != PeerKind::kThread) return "one process only";
+  if (!c.transport->reaches(c.peer)) return "cannot reach";
   if (auto limit = c.transport->max_msg_bytes(); limit && c.size > *limit) return "exceeds";
   return "";
 }
@@ -145,7 +145,7 @@ TEST(Faults, OutOfSequenceMessageIsReported) {
 TEST(Faults, KilledPeerIsNoticedAndReaped) {
   const std::set<std::string> before = my_objects();
   for (const TransportDef* t : transports()) {
-    if (!t->crosses_processes) continue;
+    if (!t->reaches(PeerKind::kFork)) continue;
     Case c{t, PeerKind::kFork, 64, t->waits.empty() ? Wait::kBlock : t->waits.front()};
     Made<Session> s = Session::start(options(c, Role::kEcho, 1));
     ASSERT_TRUE(s) << t->name << ": " << s.error;

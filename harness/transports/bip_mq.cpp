@@ -1,6 +1,8 @@
 // Boost.Interprocess message_queue: a bounded queue of framed messages in a shared-memory
 // segment guarded by a process-shared mutex and conditions — the native counterpart of
-// multiprocessing.Queue (which adds a pickling feeder thread on top of a pipe).
+// multiprocessing.Queue (which adds a pickling feeder thread on top of a pipe). One queue is
+// many-to-many by nature (every party opens the segment by name), so fanin uses it as it is.
+#include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/interprocess/permissions.hpp>
 
@@ -10,6 +12,7 @@
 #include "harness/buffer.h"
 #include "harness/limits.h"
 #include "harness/names.h"
+#include "harness/peer.h"
 #include "harness/transport.h"
 
 namespace ipcm {
@@ -141,10 +144,91 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_
   }
 }
 
+// ---- Many-to-many: one queue every party opens by name ----
+
+class BipEnd final : public QueueEnd {
+ public:
+  BipEnd(std::unique_ptr<bip::message_queue> q, const QueueConfig& cfg) : q_(std::move(q)), cfg_(cfg) {}
+  Status put(Bytes msg) noexcept override {
+    try {
+      while (!q_->timed_send(msg.data(), msg.size(), 0, poll_deadline()))
+        if (cfg_.cancelled()) return Status::Cancelled("message_queue::timed_send");
+    } catch (const bip::interprocess_exception& e) {
+      return Status::Sys("message_queue::timed_send", e.get_native_error() ? e.get_native_error() : EIO);
+    }
+    return Status::Ok();
+  }
+  Status get(std::span<std::byte> buf, std::size_t& got) noexcept override {
+    try {
+      bip::message_queue::size_type g = 0;
+      unsigned prio = 0;
+      while (!q_->timed_receive(buf.data(), buf.size(), g, prio, poll_deadline()))
+        if (cfg_.cancelled()) return Status::Cancelled("message_queue::timed_receive");
+      got = g;
+    } catch (const bip::interprocess_exception& e) {
+      return Status::Sys("message_queue::timed_receive", e.get_native_error() ? e.get_native_error() : EIO);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // timed_send/receive take an absolute UTC deadline.
+  static boost::posix_time::ptime poll_deadline() {
+    return boost::posix_time::microsec_clock::universal_time() +
+           boost::posix_time::milliseconds(kQueueCancelPoll.count());
+  }
+  std::unique_ptr<bip::message_queue> q_;
+  QueueConfig cfg_;
+};
+
+class SharedBip final : public SharedQueue {
+ public:
+  std::string name;
+  std::unique_ptr<bip::message_queue> q;
+  ~SharedBip() override {
+    if (q) {
+      q.reset();
+      bip::message_queue::remove(name.c_str());
+      forget_object(NameSpace::kShm, name);
+    }
+  }
+  std::string address() const override { return name; }
+};
+
+Made<SharedQueue> create_shared(const QueueConfig& cfg) {
+  auto s = std::make_unique<SharedBip>();
+  s->name = unique_name("fanin-bipmq");
+  try {
+    // create_only is O_CREAT|O_EXCL: an existing object of that name is an error, never reused.
+    s->q = std::make_unique<bip::message_queue>(bip::create_only, s->name.c_str(), cfg.depth, cfg.msg_bytes,
+                                                bip::permissions(0600));
+  } catch (const bip::interprocess_exception& e) {
+    return Made<SharedQueue>::Fail(std::string("boost message_queue: ") + e.what());
+  }
+  record_object(NameSpace::kShm, s->name);
+  return {std::move(s), {}};
+}
+
+Made<QueueEnd> open_shared(const std::string& address, const QueueConfig& cfg, SharedQueue*) {
+  try {
+    return {std::make_unique<BipEnd>(std::make_unique<bip::message_queue>(bip::open_only, address.c_str()), cfg), {}};
+  } catch (const bip::interprocess_exception& e) {
+    return Made<QueueEnd>::Fail("message_queue open " + address + ": " + e.what());
+  }
+}
+
 }  // namespace
 
-// Boost.Interprocess guards the queue with a process-shared mutex that is not robust: a peer
-// stopped or killed while holding it wedges the queue for everyone.
-extern const TransportDef kBipMqTransport{"bip_mq", Kind::kQueue, true, {}, no_size_limit, {}, create, attach, false};
+extern const TransportDef kBipMqTransport{
+    .name = "bip_mq",
+    .kind = Kind::kQueue,
+    .peers = kAllPeers,
+    .create = create,
+    .attach = attach,
+    // Boost.Interprocess guards the queue with a process-shared mutex that is not robust: a
+    // peer stopped or killed while holding it wedges the queue for everyone.
+    .survives_dead_peer = false,
+    .many_to_many = {.create = create_shared, .open = open_shared},
+};
 
 }  // namespace ipcm

@@ -6,6 +6,7 @@
 
 #include "harness/fd_channel.h"
 #include "harness/names.h"
+#include "harness/peer.h"
 
 namespace ipcm {
 namespace {
@@ -75,6 +76,12 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
 
 }  // namespace
 
-extern const TransportDef kFifoTransport{"fifo", Kind::kPipe, true, {}, no_size_limit, {}, create, attach};
+extern const TransportDef kFifoTransport{
+    .name = "fifo",
+    .kind = Kind::kPipe,
+    .peers = kAllPeers,
+    .create = create,
+    .attach = attach,
+};
 
 }  // namespace ipcm

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "harness/fd_channel.h"
+#include "harness/peer.h"
 
 namespace ipcm {
 namespace {
@@ -45,6 +46,11 @@ Made<Link> create(const ChannelConfig& cfg) {
 }  // namespace
 
 extern const TransportDef kPipeTransport{
-    "pipe", Kind::kPipe, true, {}, no_size_limit, {}, create, attach_fd_pair};
+    .name = "pipe",
+    .kind = Kind::kPipe,
+    .peers = kAllPeers,
+    .create = create,
+    .attach = attach_fd_pair,
+};
 
 }  // namespace ipcm

@@ -1,6 +1,7 @@
 // POSIX message queues (mq_open): kernel-held, message-framed queues, one per direction.
 // Their limits come from the system: /proc/sys/fs/mqueue/msgsize_max and msg_max bind
-// unprivileged users, RLIMIT_MSGQUEUE binds the bytes a user may hold in queues.
+// unprivileged users, RLIMIT_MSGQUEUE binds the bytes a user may hold in queues. A queue is
+// many-to-many by nature (every party mq_opens the name), so fanin uses it as it is.
 #include <fcntl.h>
 #include <mqueue.h>
 #include <sys/resource.h>
@@ -8,12 +9,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <fstream>
 
 #include "harness/buffer.h"
 #include "harness/fd_channel.h"
 #include "harness/limits.h"
 #include "harness/names.h"
+#include "harness/peer.h"
 
 namespace ipcm {
 namespace {
@@ -185,10 +188,104 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
   return {std::make_unique<MqChannel>(out, in, cfg), {}};
 }
 
+// ---- Many-to-many: one queue every party opens by name ----
+
+// mq_timed* take an absolute CLOCK_REALTIME deadline.
+timespec poll_deadline() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += long(std::chrono::nanoseconds(kQueueCancelPoll).count());
+  ts.tv_sec += ts.tv_nsec / 1'000'000'000;
+  ts.tv_nsec %= 1'000'000'000;
+  return ts;
+}
+
+class MqEnd final : public QueueEnd {
+ public:
+  MqEnd(mqd_t q, const QueueConfig& cfg) : q_(q), cfg_(cfg) {}
+  ~MqEnd() override { mq_close(q_); }
+  Status put(Bytes msg) noexcept override {
+    for (;;) {
+      const timespec ts = poll_deadline();
+      if (mq_timedsend(q_, reinterpret_cast<const char*>(msg.data()), msg.size(), 0, &ts) == 0) return Status::Ok();
+      if (errno != ETIMEDOUT && errno != EINTR) return Status::Sys("mq_timedsend");
+      if (cfg_.cancelled()) return Status::Cancelled("mq_timedsend");
+    }
+  }
+  Status get(std::span<std::byte> buf, std::size_t& got) noexcept override {
+    for (;;) {
+      const timespec ts = poll_deadline();
+      const ssize_t n = mq_timedreceive(q_, reinterpret_cast<char*>(buf.data()), buf.size(), nullptr, &ts);
+      if (n >= 0) {
+        got = std::size_t(n);
+        return Status::Ok();
+      }
+      if (errno != ETIMEDOUT && errno != EINTR) return Status::Sys("mq_timedreceive");
+      if (cfg_.cancelled()) return Status::Cancelled("mq_timedreceive");
+    }
+  }
+
+ private:
+  mqd_t q_;
+  QueueConfig cfg_;
+};
+
+class SharedMq final : public SharedQueue {
+ public:
+  std::string name;
+  ~SharedMq() override {
+    if (!name.empty()) {
+      mq_unlink(name.c_str());
+      forget_object(NameSpace::kMq, name);
+    }
+  }
+  std::string address() const override { return name; }
+};
+
+Made<SharedQueue> create_shared(const QueueConfig& cfg) {
+  auto q = std::make_unique<SharedMq>();
+  const std::string name = "/" + unique_name("fanin-mq");
+  long depth = long(cfg.depth);
+  for (;;) {
+    mq_attr attr{};
+    attr.mq_maxmsg = depth;
+    attr.mq_msgsize = long(cfg.msg_bytes);
+    const mqd_t fd = mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600, &attr);
+    if (fd != mqd_t(-1)) {
+      mq_close(fd);
+      break;
+    }
+    // Unprivileged callers get at most msg_max slots.
+    const auto msg_max = read_limit(kMsgMaxPath);
+    if (errno == EINVAL && msg_max && depth > long(*msg_max)) {
+      depth = long(*msg_max);
+      continue;
+    }
+    return Made<SharedQueue>::Fail(sys_error("mq_open " + name));
+  }
+  record_object(NameSpace::kMq, name);
+  q->name = name;
+  return {std::move(q), {}};
+}
+
+Made<QueueEnd> open_shared(const std::string& address, const QueueConfig& cfg, SharedQueue*) {
+  const mqd_t q = mq_open(address.c_str(), O_RDWR | O_CLOEXEC);
+  if (q == mqd_t(-1)) return Made<QueueEnd>::Fail(sys_error("mq_open " + address));
+  return {std::make_unique<MqEnd>(q, cfg), {}};
+}
+
 }  // namespace
 
-extern const TransportDef kPosixMqTransport{"posix_mq", Kind::kQueue, true, {}, max_msg_bytes,
-    "/proc/sys/fs/mqueue/msgsize_max binds callers without CAP_SYS_RESOURCE; raise it with sysctl fs.mqueue.msgsize_max",
-    create, attach};
+extern const TransportDef kPosixMqTransport{
+    .name = "posix_mq",
+    .kind = Kind::kQueue,
+    .peers = kAllPeers,
+    .max_msg_bytes = max_msg_bytes,
+    .limit_note = "/proc/sys/fs/mqueue/msgsize_max binds callers without CAP_SYS_RESOURCE; raise it with sysctl "
+                  "fs.mqueue.msgsize_max",
+    .create = create,
+    .attach = attach,
+    .many_to_many = {.create = create_shared, .open = open_shared},
+};
 
 }  // namespace ipcm

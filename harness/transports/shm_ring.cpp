@@ -26,6 +26,7 @@
 #include "harness/futex.h"
 #include "harness/limits.h"
 #include "harness/names.h"
+#include "harness/peer.h"
 #include "harness/transport.h"
 
 namespace ipcm {
@@ -321,6 +322,12 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_
 }  // namespace
 
 extern const TransportDef kShmRingTransport{
-    "shm_ring", Kind::kShm, true, {Wait::kSpin, Wait::kHybrid, Wait::kBlock}, no_size_limit, {}, create, attach};
+    .name = "shm_ring",
+    .kind = Kind::kShm,
+    .peers = kAllPeers,
+    .waits = {Wait::kSpin, Wait::kHybrid, Wait::kBlock},
+    .create = create,
+    .attach = attach,
+};
 
 }  // namespace ipcm

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "harness/fd_channel.h"
+#include "harness/peer.h"
 
 namespace ipcm {
 namespace {
@@ -38,7 +39,11 @@ Made<Link> create(const ChannelConfig& cfg) {
 }  // namespace
 
 extern const TransportDef kSocketpairTransport{
-    "socketpair", Kind::kPipe, true, {}, no_size_limit, {}, create,
-    attach_fd_pair};
+    .name = "socketpair",
+    .kind = Kind::kPipe,
+    .peers = kAllPeers,
+    .create = create,
+    .attach = attach_fd_pair,
+};
 
 }  // namespace ipcm

@@ -1,7 +1,8 @@
 // oneTBB concurrent_bounded_queue between threads of one process: the thread-only queue
 // (queue.Queue / ThreadPoolExecutor territory). The queues carry slot indices into a
 // preallocated slab — a "full" queue per direction, and a "free" queue that recycles the
-// slots — so no message is allocated and the sender blocks when the window is used up.
+// slots — so no message is allocated and the sender blocks when the window is used up. One
+// such pair of queues is many-to-many by nature, so fanin's threads share one.
 #include <oneapi/tbb/concurrent_queue.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "harness/buffer.h"
 #include "harness/limits.h"
+#include "harness/peer.h"
 #include "harness/transport.h"
 
 namespace ipcm {
@@ -105,8 +107,73 @@ Made<Channel> attach(const PeerSpec&, const ChannelConfig& cfg, Link* same_proce
   return {std::make_unique<TbbChannel>(link->from_peer, link->to_peer, cfg), {}};
 }
 
+// ---- Many-to-many: one Direction that every thread party shares ----
+
+class TbbEnd final : public QueueEnd {
+ public:
+  TbbEnd(Direction& q, const QueueConfig& cfg) : q_(q), cfg_(cfg) {}
+  Status put(Bytes msg) noexcept override {
+    try {
+      std::uint32_t i = 0;
+      q_.free.pop(i);
+      std::memcpy(q_.slot(i), msg.data(), msg.size());
+      q_.full.push(i);
+    } catch (const tbb::user_abort&) {
+      return Status::Cancelled("concurrent_bounded_queue::pop");
+    }
+    return Status::Ok();
+  }
+  // Copies out rather than reading in place: the slot goes back at once, for any party to use.
+  Status get(std::span<std::byte> buf, std::size_t& got) noexcept override {
+    try {
+      std::uint32_t i = 0;
+      q_.full.pop(i);
+      std::memcpy(buf.data(), q_.slot(i), cfg_.msg_bytes);
+      q_.free.push(i);
+      got = cfg_.msg_bytes;
+    } catch (const tbb::user_abort&) {
+      return Status::Cancelled("concurrent_bounded_queue::pop");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Direction& q_;
+  QueueConfig cfg_;
+};
+
+class SharedTbb final : public SharedQueue {
+ public:
+  Direction q;
+  std::string address() const override { return ""; }
+  // A thread blocked in pop() sees neither a signal nor the cancel flag; abort() wakes it.
+  void interrupt() noexcept override {
+    q.full.abort();
+    q.free.abort();
+  }
+};
+
+Made<SharedQueue> create_shared(const QueueConfig& cfg) {
+  auto s = std::make_unique<SharedTbb>();
+  s->q.init(cfg.depth, cfg.msg_bytes);
+  return {std::move(s), {}};
+}
+
+Made<QueueEnd> open_shared(const std::string&, const QueueConfig& cfg, SharedQueue* same_process) {
+  if (same_process == nullptr)
+    return Made<QueueEnd>::Fail("tbb_queue lives in one address space; only a thread can open it");
+  return {std::make_unique<TbbEnd>(static_cast<SharedTbb*>(same_process)->q, cfg), {}};
+}
+
 }  // namespace
 
-extern const TransportDef kTbbQueueTransport{"tbb_queue", Kind::kQueue, false, {}, no_size_limit, {}, create, attach};
+extern const TransportDef kTbbQueueTransport{
+    .name = "tbb_queue",
+    .kind = Kind::kQueue,
+    .peers = {PeerKind::kThread},
+    .create = create,
+    .attach = attach,
+    .many_to_many = {.create = create_shared, .open = open_shared},
+};
 
 }  // namespace ipcm

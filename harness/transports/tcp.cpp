@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "harness/fd_channel.h"
+#include "harness/peer.h"
 
 namespace ipcm {
 namespace {
@@ -125,6 +126,12 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
 
 }  // namespace
 
-extern const TransportDef kTcpTransport{"tcp", Kind::kPipe, true, {}, no_size_limit, {}, create, attach};
+extern const TransportDef kTcpTransport{
+    .name = "tcp",
+    .kind = Kind::kPipe,
+    .peers = kAllPeers,
+    .create = create,
+    .attach = attach,
+};
 
 }  // namespace ipcm
