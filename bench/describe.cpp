@@ -281,11 +281,15 @@ json transports_json() {
   for (const TransportDef* t : transports()) {
     json waits = json::array();
     for (Wait w : t->waits) waits.push_back(wait_name(w));
+    json reached = json::array();
+    for (PeerKind p : kAllPeers)
+      if (t->reaches(p)) reached.push_back(peer_name(p));
     const auto limit = t->max_msg_bytes();
     all[std::string(t->name)] = {{"kind", kind_name(t->kind)},
                                  {"max_msg_bytes", limit ? json(*limit) : json(nullptr)},
                                  {"limit_note", std::string(t->limit_note)},
-                                 {"crosses_processes", t->crosses_processes},
+                                 {"crosses_processes", t->crosses_processes()},
+                                 {"peers", reached},
                                  {"survives_dead_peer", t->survives_dead_peer},
                                  {"waits", waits},
                                  {"fanin", fanin_transport(*t)}};
