@@ -68,7 +68,7 @@ int state_party(PartyContext& ctx) {
     if (std::string e = client.connect_to(s.socket_path); !e.empty()) return ctx.fail(e);
   }
   if (!ctx.arrive_and_wait_start()) return ctx.fail("cancelled before the start");
-  const bool process = ctx.kind != PeerKind::kThread;
+  const bool process = crosses_processes(ctx.kind);
   switch (s.access) {
     case Access::kLock:
       if (process) {
@@ -137,7 +137,7 @@ StateResult run_state(const StatePlan& plan) {
   s->access = plan.access;
   s->workers = plan.workers;
   s->ops = plan.ops;
-  const bool process = plan.peer != PeerKind::kThread;
+  const bool process = crosses_processes(plan.peer);
   if (plan.access == Access::kLock) {
     if (process) {
       if (int rc = reinterpret_cast<RobustMutex*>(s->lock_storage)->init(false)) {
@@ -152,7 +152,7 @@ StateResult run_state(const StatePlan& plan) {
   std::unique_ptr<ManagerServer> server;
   ManagerClient admin;
   if (plan.access == Access::kProxy) {
-    Made<ManagerServer> m = ManagerServer::start(plan.peer == PeerKind::kSpawn ? PeerKind::kSpawn : PeerKind::kFork);
+    Made<ManagerServer> m = ManagerServer::start(process ? plan.peer : PeerKind::kFork);
     if (!m) {
       res.error = m.error;
       return res;

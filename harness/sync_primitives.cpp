@@ -26,9 +26,6 @@ namespace {
 namespace bip = boost::interprocess;
 using namespace std::chrono_literals;
 
-// Thread parties wait in slices this long and look at the cancel flag between them, so a
-// failed group can always be joined. (Process parties block; the parent kills them.)
-constexpr auto kCancelPoll = 100ms;
 constexpr std::size_t kSemNameBytes = 96;
 // BoundedSemaphore(1): a release beyond this value is an error, as Python's ValueError.
 constexpr int kBoundedSemaphoreMax = 1;
@@ -103,7 +100,7 @@ inline void record(std::uint32_t* samples, std::uint64_t& taken, std::uint64_t f
   ++taken;
 }
 
-bool process_peer(PeerKind k) { return k != PeerKind::kThread; }
+bool process_peer(PeerKind k) { return crosses_processes(k); }
 
 // ---- lock protocol ----
 
