@@ -28,6 +28,7 @@ using namespace std::chrono_literals;
 
 // Blocking queue calls wait in slices this long and look at the cancel flag between them, so
 // a failed group never leaves a party waiting for a message that will not come.
+constexpr auto kCancelPoll = 100ms;
 constexpr std::size_t kQueueNameBytes = 96;
 constexpr const char* kMsgMaxPath = "/proc/sys/fs/mqueue/msg_max";
 

@@ -67,7 +67,7 @@ ForkServer::~ForkServer() {
   if (pid_ > 0) {
     std::vector<pid_t> p{pid_};
     std::string why;
-    reap_all(p, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why);
+    reap_children(p, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why);
   }
 }
 

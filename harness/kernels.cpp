@@ -337,14 +337,14 @@ Status ComputeTeam::stop(std::string& why) {
   futex_wake_all(&hdr_->generation);
   for (auto& th : threads_) th.join();
   threads_.clear();
-  return reap_all(pids_, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why);
+  return reap_children(pids_, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why);
 }
 
 ComputeTeam::~ComputeTeam() {
   std::string why;
   if (!stopped_) {
     // A worker that failed may never see the stop word; do not wait kPeerTimeout for it.
-    if (a_worker_ended(pids_, why)) kill_all(pids_);
+    if (a_worker_ended(pids_, why)) kill_children(pids_);
     stop(why);
   }
 }
@@ -426,11 +426,11 @@ Status run_farm(PeerKind peer, bool pool, unsigned workers, const FarmSize& size
     const long task = pool ? -1 : long(w);
     if (!start_worker(peer, kFarmRole, {seg.value->name(), std::to_string(task)}, [h, task] { return farm_loop(h, task); },
                       pids, nullptr, why)) {
-      kill_all(pids);
+      kill_children(pids);
       return Status::Closed("farm start");
     }
   }
-  if (Status st = reap_all(pids, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why); !st)
+  if (Status st = reap_children(pids, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why); !st)
     return st;
   seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (std::uint32_t t = 0; t < size.tasks; ++t) {

@@ -305,7 +305,7 @@ bool reap_child(pid_t pid, std::chrono::steady_clock::time_point until, int& sta
   return !killed;
 }
 
-Status reap_all(std::vector<pid_t>& pids, std::chrono::milliseconds limit, std::string& why) {
+Status reap_children(std::vector<pid_t>& pids, std::chrono::milliseconds limit, std::string& why) {
   const auto until = std::chrono::steady_clock::now() + limit;
   bool ok = true;
   for (pid_t pid : pids) {
@@ -320,7 +320,7 @@ Status reap_all(std::vector<pid_t>& pids, std::chrono::milliseconds limit, std::
   return ok ? Status::Ok() : Status::Closed("a worker failed");
 }
 
-void kill_all(std::vector<pid_t>& pids) noexcept {
+void kill_children(std::vector<pid_t>& pids) noexcept {
   for (pid_t pid : pids) kill(pid, SIGKILL);
   for (pid_t pid : pids) {
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
@@ -328,6 +328,13 @@ void kill_all(std::vector<pid_t>& pids) noexcept {
     forget_child(pid);
   }
   pids.clear();
+}
+
+std::optional<int> try_reap(pid_t pid) noexcept {
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) != pid) return std::nullopt;
+  forget_child(pid);
+  return status;
 }
 
 bool no_children_left() { return waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD; }

@@ -74,7 +74,9 @@ std::vector<std::string> role_argv(std::string_view role, const std::vector<std:
 const std::string& self_exe();
 
 struct LaunchSpec {
-  std::string role;               // a registered role (what a spawned copy runs)
+  // A registered role: what a spawned copy runs, and a forked party without a body. With a
+  // body and a kind that never spawns (the pools fork by definition) it only names the party.
+  std::string role;
   std::vector<std::string> args;  // the role's own arguments
   // What a thread party runs, and a forked one when set (it then shares the parent's memory
   // as it was at the fork, and need not parse arguments). A forked party without a body runs
@@ -111,9 +113,11 @@ std::string describe_wait_status(int status);
 bool reap_child(pid_t pid, std::chrono::steady_clock::time_point until, int& status) noexcept;
 // Reaps every child in pids within `limit` (killing any still alive) and clears the vector.
 // An error when any child did not exit with status 0, naming how it ended.
-Status reap_all(std::vector<pid_t>& pids, std::chrono::milliseconds limit, std::string& why);
+Status reap_children(std::vector<pid_t>& pids, std::chrono::milliseconds limit, std::string& why);
 // Kills and reaps every child in pids (error paths).
-void kill_all(std::vector<pid_t>& pids) noexcept;
+void kill_children(std::vector<pid_t>& pids) noexcept;
+// Reaps `pid` if it has ended (and forgets it), returning its wait status; never waits.
+std::optional<int> try_reap(pid_t pid) noexcept;
 // True when no child of this process is left, not even a zombie.
 bool no_children_left();
 

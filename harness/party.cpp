@@ -211,12 +211,10 @@ std::string PartyGroup::check_parties() {
   }
   for (int i = 0; i < parties_; ++i) {
     if (reaped_[std::size_t(i)]) continue;
-    int status = 0;
-    const pid_t r = waitpid(pids_[std::size_t(i)], &status, WNOHANG);
-    if (r != pids_[std::size_t(i)]) continue;
+    const std::optional<int> status = try_reap(pids_[std::size_t(i)]);
+    if (!status) continue;
     reaped_[std::size_t(i)] = true;
-    forget_child(r);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != kPeerOk) return describe_failure(i, status, false);
+    if (!WIFEXITED(*status) || WEXITSTATUS(*status) != kPeerOk) return describe_failure(i, *status, false);
   }
   return "";
 }
@@ -308,14 +306,13 @@ void PartyGroup::kill_all() noexcept {
   header_->gate.store(kGateAbort);
   futex_wake_all(&header_->gate);
   if (on_cancel_) on_cancel_();
+  std::vector<pid_t> alive;
   for (std::size_t i = 0; i < pids_.size(); ++i) {
-    if (reaped_.size() > i && reaped_[i]) continue;
-    kill(pids_[i], SIGKILL);
-    while (waitpid(pids_[i], nullptr, 0) < 0 && errno == EINTR) {
-    }
-    if (reaped_.size() > i) reaped_[i] = true;
-    forget_child(pids_[i]);
+    if (reaped_[i]) continue;
+    alive.push_back(pids_[i]);
+    reaped_[i] = true;
   }
+  kill_children(alive);
   if (!threads_.empty()) {
     const auto until = std::chrono::steady_clock::now() + kPeerTimeout;
     for (int i = 0; i < parties_; ++i) {

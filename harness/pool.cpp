@@ -205,7 +205,7 @@ class ProcessPoolShm final : public PoolExecutor {
     s_->generation.fetch_add(1, std::memory_order_acq_rel);
     futex_wake_all(&s_->generation);
     std::string why;
-    reap_all(pids_, kReapLimit, why);
+    reap_children(pids_, kReapLimit, why);
   }
   Status run(const PoolJob& job, std::uint64_t& sum, std::string& why) noexcept override {
     s_->tasks = job.tasks;
@@ -293,7 +293,7 @@ class ProcessPoolPipe final : public PoolExecutor {
       *fd = -1;
     }
     std::string why;
-    reap_all(pids_, kReapLimit, why);
+    reap_children(pids_, kReapLimit, why);
     if (result_r_ >= 0) close(result_r_);
   }
   Status run(const PoolJob& job, std::uint64_t& sum, std::string& why) noexcept override {
@@ -357,7 +357,7 @@ class ProcessPerTask final : public PoolExecutor {
     return {std::move(p), {}};
   }
   ~ProcessPerTask() override {
-    kill_all(alive_);
+    kill_children(alive_);
     close(result_r_);
     close(result_w_);
   }
@@ -399,6 +399,8 @@ class ProcessPerTask final : public PoolExecutor {
         return Status::Closed("pool");
       }
       int status = 0;
+      // A blocking wait, not the launcher's polling reap_child: this child has sent its
+      // result and is exiting, and a poll's sleep would land inside the timed job.
       while (waitpid(m.pid, &status, 0) < 0 && errno == EINTR) {
       }
       forget_child(m.pid);

@@ -98,7 +98,7 @@ Status measure_cow_ns_per_page(const Ballast& b, double& ns_per_page, std::strin
   while (n < 0 && errno == EINTR);
   close(fds[0]);
   std::vector<pid_t> kids{pid};
-  if (Status st = reap_all(kids, std::chrono::seconds(10), why); !st) return st;
+  if (Status st = reap_children(kids, std::chrono::seconds(10), why); !st) return st;
   if (n != sizeof ns) {
     why = "the copy-on-write child sent no measurement";
     return Status::Closed("cow child");

@@ -129,7 +129,7 @@ TEST(Launcher, EveryKindRunsItsRoleAndIsReapedWithItsExitCode) {
       ASSERT_GT(l.pid, 0);
       std::vector<pid_t> pids{l.pid};
       std::string why;
-      const Status st = reap_all(pids, std::chrono::seconds(10), why);
+      const Status st = reap_children(pids, std::chrono::seconds(10), why);
       EXPECT_EQ(bool(st), code == kPeerOk) << why;
       if (code != kPeerOk) {
         EXPECT_NE(why.find("exited with status 4"), std::string::npos) << why;
@@ -171,7 +171,7 @@ TEST(Launcher, AProcessPartyKeepsOnlyTheDescriptorsItIsGiven) {
     watched.close_write();
     EXPECT_EQ(watched.read_byte(), 0) << "the child holds a descriptor it was not given";
     std::vector<pid_t> pids{pid};
-    kill_all(pids);
+    kill_children(pids);
   }
   EXPECT_TRUE(no_children_left());
 }
@@ -194,7 +194,7 @@ TEST(Launcher, AChildWhoseParentDiesDiesToo) {
     ASSERT_EQ(n, ssize_t(sizeof grandchild));
     ASSERT_FALSE(gone(grandchild));
     std::vector<pid_t> pids{parent};
-    kill_all(pids);
+    kill_children(pids);
     const auto until = std::chrono::steady_clock::now() + kBound;
     while (!gone(grandchild) && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(kReapPoll);
     EXPECT_TRUE(gone(grandchild)) << "pid " << grandchild << " outlived its parent";
@@ -214,7 +214,7 @@ TEST(Launcher, AHungChildIsKilledWithinTheLimit) {
     std::vector<pid_t> pids{pid};
     std::string why;
     const auto t0 = std::chrono::steady_clock::now();
-    EXPECT_FALSE(reap_all(pids, std::chrono::milliseconds(200), why));
+    EXPECT_FALSE(reap_children(pids, std::chrono::milliseconds(200), why));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200) + kBound);
     EXPECT_NE(why.find("did not finish in time and was killed"), std::string::npos) << why;
   }
