@@ -1,4 +1,4 @@
-// ipcmeter: the suite's entry point. Order matters here: the peer role is dispatched before
+// ipcmeter: the suite's entry point. Order matters here: a launcher role is dispatched before
 // anything else (a spawned peer must not start a benchmark run), stale objects are swept and
 // the floors measured before any benchmark, and the results file appears only complete.
 #include <benchmark/benchmark.h>
@@ -21,6 +21,7 @@
 #include "bench/suite.h"
 #include "harness/clock.h"
 #include "harness/names.h"
+#include "harness/launcher.h"
 #include "harness/peer.h"
 
 namespace ipcm {
@@ -114,7 +115,7 @@ void warn_if_busy(const char* when, std::vector<std::string>& warnings) {
 
 int main(int argc, char** argv) {
   using namespace ipcm;
-  peer_main_if_requested(argc, argv);
+  run_role_if_requested(argc, argv);
 
   CommandLine cl;
   std::string error;

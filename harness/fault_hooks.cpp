@@ -8,19 +8,10 @@
 #include <vector>
 
 #include "harness/limits.h"
-#include "harness/peer.h"
+#include "harness/launcher.h"
 
 namespace ipcm {
 namespace {
-
-std::chrono::seconds read_peer_timeout() {
-  const char* v = std::getenv("IPCMETER_PEER_TIMEOUT_S");
-  if (v == nullptr) return kPeerTimeout;
-  char* end = nullptr;
-  const long s = std::strtol(v, &end, 10);
-  if (end == v || *end != '\0' || s < 1 || s > kPeerTimeout.count()) return kPeerTimeout;
-  return std::chrono::seconds(s);
-}
 
 struct PeerFault {
   enum Kind { kNone, kExit, kGarbage } kind = kNone;
@@ -70,11 +61,6 @@ class FaultyChannel final : public Channel {
 };
 
 }  // namespace
-
-std::chrono::seconds peer_timeout() {
-  static const std::chrono::seconds t = read_peer_timeout();
-  return t;
-}
 
 std::unique_ptr<Channel> with_injected_fault(Channel& inner, std::size_t msg_bytes) {
   if (peer_fault().kind == PeerFault::kNone) return nullptr;

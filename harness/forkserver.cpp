@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,7 +14,7 @@
 #include "harness/clock.h"
 #include "harness/limits.h"
 #include "harness/names.h"
-#include "harness/peer.h"
+#include "harness/launcher.h"
 #include "harness/workers.h"
 
 namespace ipcm {
@@ -48,8 +47,12 @@ Made<ForkServer> ForkServer::start() {
     return Made<ForkServer>::Fail(e);
   }
   std::string err;
-  s->pid_ = spawn_worker({"forkserver", std::to_string(sv[1]), std::to_string(rp[1]), std::to_string(getpid())},
-                         {sv[1], rp[1]}, err);
+  LaunchSpec spec;
+  spec.role = kForkServerRole;
+  spec.args = {std::to_string(sv[1]), std::to_string(rp[1])};
+  spec.inherit = {sv[1], rp[1]};
+  // Spawned, whatever the run's peer kinds: the server must start small and single-threaded.
+  s->pid_ = launch(PeerKind::kSpawn, std::move(spec), err).pid;
   close(sv[1]);
   close(rp[1]);
   s->ctl_ = sv[0];
@@ -64,7 +67,7 @@ ForkServer::~ForkServer() {
   if (pid_ > 0) {
     std::vector<pid_t> p{pid_};
     std::string why;
-    reap_workers(p, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why);
+    reap_children(p, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why);
   }
 }
 
@@ -134,17 +137,19 @@ ForkServer* shared_forkserver(std::string& why) {
   return server.get();
 }
 
-void forkserver_main(int argc, char** argv) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  std::uint64_t ctl = 0, ready = 0, parent = 0;
-  if (argc != 3 || !parse_u64(argv[0], ctl) || !parse_u64(argv[1], ready) || !parse_u64(argv[2], parent)) _exit(kPeerUsage);
-  if (getppid() != pid_t(parent)) _exit(kPeerOrphaned);
-  signal(SIGPIPE, SIG_IGN);
+namespace {
+
+// The server's side. The launcher has armed its death signal and checked its parent.
+int forkserver_main(int argc, char** argv) {
+  std::uint64_t ctl = 0, ready = 0;
+  if (argc != 2 || !parse_u64(argv[0], ctl) || !parse_u64(argv[1], ready)) return kPeerUsage;
   for (;;) {
     char req = 0;
     const ssize_t n = read_full(int(ctl), &req, 1);
-    if (n <= 0) _exit(kPeerOk);  // the client is gone: the run is over
+    if (n <= 0) return kPeerOk;  // the client is gone: the run is over
     int status = 0;
+    // A bare fork, not the launcher's: this fork is what spawn/method:forkserver measures, and
+    // its child lives for one byte, reaped right below.
     const pid_t pid = fork();
     if (pid == 0) {
       // The minimal worker: its first message, then gone.
@@ -157,8 +162,12 @@ void forkserver_main(int argc, char** argv) {
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
     }
-    if (write(int(ctl), &status, sizeof status) != sizeof status) _exit(kPeerChannelFailed);
+    if (write(int(ctl), &status, sizeof status) != sizeof status) return kPeerChannelFailed;
   }
 }
+
+IPCM_REGISTER_ROLE(kForkServerRole, forkserver_main);
+
+}  // namespace
 
 }  // namespace ipcm

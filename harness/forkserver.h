@@ -45,7 +45,7 @@ ForkServer* shared_forkserver(std::string& why);
 // Shuts the run's fork server down now (tests; the next shared_forkserver starts a new one).
 void stop_shared_forkserver();
 
-// The server's side; never returns. Arguments: control fd, ready fd, parent pid.
-[[noreturn]] void forkserver_main(int argc, char** argv);
+// The launcher role of the server's side. Arguments: control fd, ready fd.
+inline constexpr const char* kForkServerRole = "forkserver";
 
 }  // namespace ipcm

@@ -9,7 +9,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
+#include "harness/check.h"
+#include "harness/futex.h"
+#include "harness/launcher.h"
 #include "harness/limits.h"
 #include "harness/names.h"
 
@@ -40,10 +44,6 @@ struct alignas(kCacheLine) FarmHeader {
 
 namespace {
 
-// How long a worker sleeps on a futex before looking again (whether its parent still lives is
-// the kernel's job, PR_SET_PDEATHSIG; this only bounds a lost wake-up).
-constexpr auto kWorkerPoll = std::chrono::milliseconds(100);
-constexpr auto kParentPoll = std::chrono::milliseconds(20);
 constexpr std::size_t kSlot = kCacheLine;  // one partial result per line: no false sharing
 
 // splitmix64's finaliser: a few cycles of dependent integer work per call.
@@ -134,22 +134,42 @@ int worker_loop(ComputeHeader* h, unsigned w) noexcept {
 // A child that ended while its team still needed it; waitid(WNOWAIT) looks without reaping.
 bool a_worker_ended(const std::vector<pid_t>& pids, std::string& why) {
   for (pid_t pid : pids) {
-    siginfo_t si{};
-    if (waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+    if (const std::optional<int> status = ended_status(pid)) {
       why = "worker " + std::to_string(pid) + " ended early (" +
-            (si.si_code == CLD_EXITED ? "status " + std::to_string(si.si_status) : std::string(strsignal(si.si_status))) + ")";
+            (WIFEXITED(*status) ? "status " + std::to_string(WEXITSTATUS(*status)) : std::string(strsignal(WTERMSIG(*status)))) +
+            ")";
       return true;
     }
   }
   return false;
 }
 
-std::string workers_refusal(PeerKind peer, unsigned workers) {
+std::string workers_refusal(PeerKind peer, PeerUse use, unsigned workers) {
   if (workers == 0 || workers > kMaxWorkers)
     return "workers must be between 1 and " + std::to_string(kMaxWorkers) + ", not " + std::to_string(workers);
-  if (peer == PeerKind::kFork) return fork_unsafe_reason();
-  return "";
+  return peer_refusal(peer, use);
 }
+
+// Starts one worker of `role` (a spawned copy gets `args`; a thread or a forked child runs
+// `body` over the memory it shares). Its pid or thread goes to the caller's lists.
+bool start_worker(PeerKind peer, const char* role, std::vector<std::string> args, std::function<int()> body,
+                  std::vector<pid_t>& pids, std::vector<std::thread>* threads, std::string& why) {
+  LaunchSpec spec;
+  spec.role = role;
+  spec.args = std::move(args);
+  spec.body = std::move(body);
+  Launched l = launch(peer, std::move(spec), why);
+  if (!l) return false;
+  if (l.pid > 0) pids.push_back(l.pid);
+  if (l.thread.joinable()) {
+    IPCM_CHECK(threads != nullptr);
+    threads->push_back(std::move(l.thread));
+  }
+  return true;
+}
+
+constexpr const char* kComputeRole = "compute";
+constexpr const char* kFarmRole = "farm";
 
 }  // namespace
 
@@ -207,7 +227,7 @@ std::optional<Kernel> parse_kernel(std::string_view s) {
 }
 
 Made<ComputeTeam> ComputeTeam::start(Kernel k, PeerKind peer, unsigned workers, const KernelSize& size) {
-  if (std::string no = workers_refusal(peer, workers); !no.empty()) return Made<ComputeTeam>::Fail(no);
+  if (std::string no = workers_refusal(peer, PeerUse::kTeamWorker, workers); !no.empty()) return Made<ComputeTeam>::Fail(no);
   std::uint64_t elements = 0, input = 0, output = 0;
   std::uint32_t rounds = 0;
   switch (k) {
@@ -242,15 +262,9 @@ Made<ComputeTeam> ComputeTeam::start(Kernel k, PeerKind peer, unsigned workers, 
   if (output > 0) std::memset(t->seg_->data() + output_off, 0, output);
   std::string err;
   for (unsigned w = 0; w < workers; ++w) {
-    if (peer == PeerKind::kThread) {
-      t->threads_.emplace_back([h, w] { worker_loop(h, w); });
-      continue;
-    }
-    const pid_t pid = peer == PeerKind::kFork
-                          ? fork_worker([h, w] { return worker_loop(h, w); }, err)
-                          : spawn_worker({"compute", t->seg_->name(), std::to_string(w), std::to_string(getpid())}, {}, err);
-    if (pid < 0) return Made<ComputeTeam>::Fail(err);
-    t->pids_.push_back(pid);
+    if (!start_worker(peer, kComputeRole, {t->seg_->name(), std::to_string(w)}, [h, w] { return worker_loop(h, w); },
+                      t->pids_, &t->threads_, err))
+      return Made<ComputeTeam>::Fail(err);
   }
   if (Status st = t->wait_for(h->attached, workers, err); !st) return Made<ComputeTeam>::Fail("workers did not attach: " + err);
   // One untimed round: each process maps the segment's pages into its own page tables on
@@ -323,32 +337,37 @@ Status ComputeTeam::stop(std::string& why) {
   futex_wake_all(&hdr_->generation);
   for (auto& th : threads_) th.join();
   threads_.clear();
-  return reap_workers(pids_, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why);
+  return reap_children(pids_, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why);
 }
 
 ComputeTeam::~ComputeTeam() {
   std::string why;
   if (!stopped_) {
     // A worker that failed may never see the stop word; do not wait kPeerTimeout for it.
-    if (a_worker_ended(pids_, why)) kill_workers(pids_);
+    if (a_worker_ended(pids_, why)) kill_children(pids_);
     stop(why);
   }
 }
 
-void compute_worker_main(int argc, char** argv) {
-  prctl_die_with_parent();
-  std::uint64_t w = 0, parent = 0;
-  if (argc != 3 || !parse_u64(argv[1], w) || !parse_u64(argv[2], parent)) _exit(kPeerUsage);
-  if (getppid() != pid_t(parent)) _exit(kPeerOrphaned);
+namespace {
+
+// A spawned team worker: arguments segment name, worker index.
+int compute_worker_main(int argc, char** argv) {
+  std::uint64_t w = 0;
+  if (argc != 2 || !parse_u64(argv[1], w)) return kPeerUsage;
   Made<ShmSegment> seg = ShmSegment::attach(argv[0]);
   if (!seg) {
     std::fprintf(stderr, "ipcmeter compute worker: %s\n", seg.error.c_str());
-    _exit(kPeerAttachFailed);
+    return kPeerAttachFailed;
   }
   auto* h = reinterpret_cast<ComputeHeader*>(seg.value->data());
-  if (w >= h->workers) _exit(kPeerUsage);
-  _exit(worker_loop(h, unsigned(w)));
+  if (w >= h->workers) return kPeerUsage;
+  return worker_loop(h, unsigned(w));
 }
+
+IPCM_REGISTER_ROLE(kComputeRole, compute_worker_main);
+
+}  // namespace
 
 // --- the task farm ---------------------------------------------------------------------
 
@@ -376,8 +395,9 @@ int farm_loop(FarmHeader* h, long task) noexcept {
 }  // namespace
 
 Status run_farm(PeerKind peer, bool pool, unsigned workers, const FarmSize& size, double& seconds, std::string& why) {
-  if (peer == PeerKind::kThread) {
-    why = "the task farm runs processes; a thread peer is not offered";
+  // The kind's own refusal first; whether fork is safe now is asked once the sizes are known.
+  if (const char* no = peer_def(peer).refused[std::size_t(PeerUse::kFarmWorker)]) {
+    why = no;
     return Status::Closed("farm peer");
   }
   if (size.tasks == 0 || size.tasks > kMaxWorkers) {
@@ -385,7 +405,7 @@ Status run_farm(PeerKind peer, bool pool, unsigned workers, const FarmSize& size
     return Status::Closed("farm tasks");
   }
   if (!pool) workers = size.tasks;
-  if (std::string no = workers_refusal(peer, workers); !no.empty()) {
+  if (std::string no = workers_refusal(peer, PeerUse::kFarmWorker, workers); !no.empty()) {
     why = no;
     return Status::Closed("farm workers");
   }
@@ -401,20 +421,16 @@ Status run_farm(PeerKind peer, bool pool, unsigned workers, const FarmSize& size
   for (std::uint32_t t = 0; t < size.tasks; ++t) farm_results(h)[t] = ~0ull;
 
   std::vector<pid_t> pids;
-  const std::string parent = std::to_string(getpid());
   const auto t0 = std::chrono::steady_clock::now();
   for (unsigned w = 0; w < workers; ++w) {
     const long task = pool ? -1 : long(w);
-    const pid_t pid = peer == PeerKind::kFork
-                          ? fork_worker([h, task] { return farm_loop(h, task); }, why)
-                          : spawn_worker({"farm", seg.value->name(), std::to_string(task), parent}, {}, why);
-    if (pid < 0) {
-      kill_workers(pids);
+    if (!start_worker(peer, kFarmRole, {seg.value->name(), std::to_string(task)}, [h, task] { return farm_loop(h, task); },
+                      pids, nullptr, why)) {
+      kill_children(pids);
       return Status::Closed("farm start");
     }
-    pids.push_back(pid);
   }
-  if (Status st = reap_workers(pids, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why); !st)
+  if (Status st = reap_children(pids, std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout), why); !st)
     return st;
   seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (std::uint32_t t = 0; t < size.tasks; ++t) {
@@ -427,20 +443,24 @@ Status run_farm(PeerKind peer, bool pool, unsigned workers, const FarmSize& size
   return Status::Ok();
 }
 
-void farm_worker_main(int argc, char** argv) {
-  prctl_die_with_parent();
-  std::uint64_t parent = 0;
-  if (argc != 3 || !parse_u64(argv[2], parent)) _exit(kPeerUsage);
-  if (getppid() != pid_t(parent)) _exit(kPeerOrphaned);
+namespace {
+
+// A spawned farm worker: arguments segment name, task (-1: take tasks until none are left).
+int farm_worker_main(int argc, char** argv) {
+  if (argc != 2) return kPeerUsage;
   const long task = std::strtol(argv[1], nullptr, 10);
   Made<ShmSegment> seg = ShmSegment::attach(argv[0]);
   if (!seg) {
     std::fprintf(stderr, "ipcmeter farm worker: %s\n", seg.error.c_str());
-    _exit(kPeerAttachFailed);
+    return kPeerAttachFailed;
   }
   auto* h = reinterpret_cast<FarmHeader*>(seg.value->data());
-  if (task >= long(h->tasks)) _exit(kPeerUsage);
-  _exit(farm_loop(h, task));
+  if (task >= long(h->tasks)) return kPeerUsage;
+  return farm_loop(h, task);
 }
+
+IPCM_REGISTER_ROLE(kFarmRole, farm_worker_main);
+
+}  // namespace
 
 }  // namespace ipcm

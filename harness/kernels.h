@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "harness/peer.h"
+#include "harness/shm_segment.h"
 #include "harness/status.h"
 #include "harness/workers.h"
 
@@ -118,9 +119,5 @@ struct FarmSize {
   std::uint32_t rounds = 64;
 };
 Status run_farm(PeerKind peer, bool pool, unsigned workers, const FarmSize& size, double& seconds, std::string& why);
-
-// Worker roles of a spawned copy (see worker_role_main).
-[[noreturn]] void compute_worker_main(int argc, char** argv);
-[[noreturn]] void farm_worker_main(int argc, char** argv);
 
 }  // namespace ipcm

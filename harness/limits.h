@@ -12,6 +12,23 @@ using namespace std::chrono_literals;
 inline constexpr std::chrono::seconds kPeerTimeout{10};
 // How often the watchdog looks at the peer; also bounds how late a dead peer is noticed.
 inline constexpr std::chrono::milliseconds kWatchdogPoll{20};
+// kPeerTimeout, or the shorter IPCMETER_PEER_TIMEOUT_S=N (1..10 whole seconds) the
+// fault-injection suite sets so that a hung peer is tested without waiting 10 s each time.
+// Read once (harness/launcher.cpp).
+std::chrono::seconds peer_timeout();
+
+// How often a reaper looks whether a child has ended. Short: the task farm's time runs to its
+// last reap, and this bounds how much of a poll it may include.
+inline constexpr std::chrono::microseconds kReapPoll{200};
+// How long a parent sleeps on a futex for its workers before it looks whether one has died.
+inline constexpr std::chrono::milliseconds kParentPoll{20};
+// How long a worker sleeps on a futex before looking again. Whether its parent still lives is
+// the kernel's job (PR_SET_PDEATHSIG); this only bounds a lost wake-up.
+inline constexpr std::chrono::milliseconds kWorkerPoll{100};
+// Thread parties and the many-to-many queues' blocking calls wait in slices this long and look
+// at the cancel flag between them, so a failed group can always be joined. (Process parties
+// blocked elsewhere are killed by the parent.)
+inline constexpr std::chrono::milliseconds kCancelPoll{100};
 
 // Messages a stream sender may have in flight before the transport makes it wait.
 inline constexpr std::size_t kStreamWindow = 64;

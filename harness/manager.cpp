@@ -157,7 +157,8 @@ bool ManagerClient::call(MgrOp op, std::uint64_t key, std::int64_t value, std::i
 }
 
 Made<ManagerServer> ManagerServer::start(PeerKind kind) {
-  IPCM_CHECK(kind != PeerKind::kThread);
+  // Callers pick a process kind for the server (run_state maps thread workers to a forked one).
+  IPCM_CHECK(peer_refusal(kind, PeerUse::kServer).empty());
   std::unique_ptr<ManagerServer> s(new ManagerServer());
   s->path_ = private_dir() + "/" + unique_name("mgr").substr(kNamePrefix.size()) + ".sock";
   Made<ShmSegment> r = ShmSegment::create(kGroupPayloadOffset + sizeof(ManagerShared), "mgr");

@@ -1,7 +1,6 @@
 #include "harness/party.h"
 
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -9,7 +8,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 #include "harness/check.h"
 #include "harness/clock.h"
 #include "harness/futex.h"
+#include "harness/launcher.h"
 #include "harness/names.h"
 
 namespace ipcm {
@@ -41,9 +40,7 @@ constexpr PartyJob kJobs[] = {
     {"fanin", fanin_party},
 };
 
-void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
+constexpr const char* kPartyRole = "party";
 
 [[noreturn]] void spawn_fail(const std::string& why) {
   std::fprintf(stderr, "ipcmeter party: %s\n", why.c_str());
@@ -110,14 +107,15 @@ void unpin_this_thread() noexcept {
 
 // ---- spawned party ----
 
-void party_main(int argc, char** argv) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  install_peer_signals();
+namespace {
+
+// A party in a copy of this binary: it finds the group's region by name. The launcher has
+// armed its death signal, checked its parent and adopted its clock.
+int party_main(int argc, char** argv) {
   std::string job_name, shm;
   int index = -1, parties = 0;
-  long parent = -1;
-  double ns_per_tick = 0;
-  for (int i = 2; i < argc; ++i) {
+  std::optional<PeerKind> kind;
+  for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
     const auto eq = arg.find('=');
     if (eq == std::string::npos) spawn_fail("malformed argument " + arg);
@@ -126,21 +124,22 @@ void party_main(int argc, char** argv) {
     else if (k == "shm") shm = v;
     else if (k == "index") index = std::atoi(v.c_str());
     else if (k == "parties") parties = std::atoi(v.c_str());
-    else if (k == "parent") parent = std::atol(v.c_str());
-    else if (k == "ns_per_tick") ns_per_tick = std::atof(v.c_str());
+    else if (k == "kind") kind = parse_peer(v);
     else spawn_fail("bad argument " + arg);
   }
   const PartyJob* job = find_party_job(job_name);
-  if (!job || shm.empty() || parties <= 0 || parties > kMaxParties || index < 0 || index >= parties || parent <= 0)
-    spawn_fail("missing or bad job, shm, index, parties or parent");
-  if (getppid() != pid_t(parent)) _exit(kPeerOrphaned);
-  TickClock::adopt(ns_per_tick);
+  if (!job || shm.empty() || parties <= 0 || parties > kMaxParties || index < 0 || index >= parties || !kind)
+    spawn_fail("missing or bad job, shm, index, parties or kind");
   unpin_this_thread();
   Made<ShmSegment> r = ShmSegment::attach(shm);
   if (!r) spawn_fail(r.error);
   auto* h = reinterpret_cast<GroupHeader*>(r.value->data());
-  _exit(run_job(*job, h, r.value->data(), index, parties, PeerKind::kSpawn));
+  return run_job(*job, h, r.value->data(), index, parties, *kind);
 }
+
+IPCM_REGISTER_ROLE(kPartyRole, party_main);
+
+}  // namespace
 
 // ---- PartyGroup ----
 
@@ -153,55 +152,33 @@ Made<PartyGroup> PartyGroup::start(PeerKind kind, std::string_view job_name, Shm
   g->region_ = &region;
   g->header_ = reinterpret_cast<GroupHeader*>(region.data());
   g->parties_ = parties;
-  if (kind == PeerKind::kThread) {
+  const bool threads = !crosses_processes(kind);
+  if (threads) {
     g->thread_codes_.reset(new std::atomic<int>[std::size_t(parties)]);
     for (int i = 0; i < parties; ++i) g->thread_codes_[std::size_t(i)].store(-1);
-    for (int i = 0; i < parties; ++i) {
-      g->threads_.emplace_back([job, h = g->header_, base = region.data(), i, parties, codes = g->thread_codes_.get()] {
-        unpin_this_thread();
-        codes[i].store(run_job(*job, h, base, i, parties, PeerKind::kThread), std::memory_order_release);
-      });
-    }
-    return {std::move(g), {}};
+  } else {
+    g->reaped_.assign(std::size_t(parties), false);
   }
-  g->reaped_.assign(std::size_t(parties), false);
-  const pid_t parent = getpid();
-  char tick[64];
-  std::snprintf(tick, sizeof tick, "%.17g", TickClock::get().ns_per_tick());
   for (int i = 0; i < parties; ++i) {
-    pid_t pid = -1;
-    if (kind == PeerKind::kFork) {
-      pid = fork();
-      if (pid < 0) {
-        g->kill_all();
-        return Made<PartyGroup>::Fail(sys_error("fork"));
-      }
-      if (pid == 0) {
-        // The child: only what a freshly forked process may safely do, then the job.
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(kPeerOrphaned);
-        for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
-        unpin_this_thread();
-        _exit(run_job(*job, g->header_, region.data(), i, parties, PeerKind::kFork));
-      }
-    } else {
-      std::vector<std::string> argv = {self_exe(),
-                                       kPartyFlag,
-                                       "job=" + std::string(job_name),
-                                       "shm=" + region.name(),
-                                       "index=" + std::to_string(i),
-                                       "parties=" + std::to_string(parties),
-                                       "parent=" + std::to_string(parent),
-                                       std::string("ns_per_tick=") + tick};
-      std::string err;
-      pid = spawn_self(std::move(argv), {}, -1, err);
-      if (pid < 0) {
-        g->kill_all();
-        return Made<PartyGroup>::Fail(err);
-      }
+    LaunchSpec spec;
+    // A copy of this binary finds the region by name; a thread or a forked child has it.
+    spec.role = kPartyRole;
+    spec.args = {"job=" + std::string(job_name), "shm=" + region.name(), "index=" + std::to_string(i),
+                 "parties=" + std::to_string(parties), "kind=" + std::string(peer_name(kind))};
+    spec.body = [job, h = g->header_, base = region.data(), i, parties, kind, codes = g->thread_codes_.get()] {
+      unpin_this_thread();
+      const int code = run_job(*job, h, base, i, parties, kind);
+      if (codes != nullptr) codes[i].store(code, std::memory_order_release);
+      return code;
+    };
+    std::string err;
+    Launched l = launch(kind, std::move(spec), err);
+    if (!l) {
+      g->kill_all();
+      return Made<PartyGroup>::Fail(err);
     }
-    record_child(pid);
-    g->pids_.push_back(pid);
+    if (l.pid > 0) g->pids_.push_back(l.pid);
+    if (l.thread.joinable()) g->threads_.push_back(std::move(l.thread));
   }
   return {std::move(g), {}};
 }
@@ -225,7 +202,7 @@ std::string PartyGroup::describe_failure(int party, int status, bool thread) {
 
 // Looks at every party once; returns the first failure, "" if none.
 std::string PartyGroup::check_parties() {
-  if (kind_ == PeerKind::kThread) {
+  if (!crosses_processes(kind_)) {
     for (int i = 0; i < parties_; ++i) {
       const int code = thread_codes_[std::size_t(i)].load(std::memory_order_acquire);
       if (code > 0) return describe_failure(i, 0, true);
@@ -234,12 +211,10 @@ std::string PartyGroup::check_parties() {
   }
   for (int i = 0; i < parties_; ++i) {
     if (reaped_[std::size_t(i)]) continue;
-    int status = 0;
-    const pid_t r = waitpid(pids_[std::size_t(i)], &status, WNOHANG);
-    if (r != pids_[std::size_t(i)]) continue;
+    const std::optional<int> status = try_reap(pids_[std::size_t(i)]);
+    if (!status) continue;
     reaped_[std::size_t(i)] = true;
-    forget_child(r);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != kPeerOk) return describe_failure(i, status, false);
+    if (!WIFEXITED(*status) || WEXITSTATUS(*status) != kPeerOk) return describe_failure(i, *status, false);
   }
   return "";
 }
@@ -248,7 +223,7 @@ std::string PartyGroup::wait_ready() {
   const auto until = std::chrono::steady_clock::now() + kPeerTimeout;
   while (header_->ready.load() < std::uint32_t(parties_)) {
     std::string bad = check_parties();
-    if (bad.empty() && kind_ != PeerKind::kThread) {
+    if (bad.empty() && crosses_processes(kind_)) {
       for (bool r : reaped_)
         if (r) bad = "a party ended before the start";
     }
@@ -289,7 +264,7 @@ std::string PartyGroup::wait_done() {
   for (;;) {
     std::string bad = check_parties();
     bool all_done = true;
-    if (kind_ == PeerKind::kThread) {
+    if (!crosses_processes(kind_)) {
       for (int i = 0; i < parties_; ++i)
         if (thread_codes_[std::size_t(i)].load(std::memory_order_acquire) < 0) all_done = false;
     } else {
@@ -331,14 +306,13 @@ void PartyGroup::kill_all() noexcept {
   header_->gate.store(kGateAbort);
   futex_wake_all(&header_->gate);
   if (on_cancel_) on_cancel_();
+  std::vector<pid_t> alive;
   for (std::size_t i = 0; i < pids_.size(); ++i) {
-    if (reaped_.size() > i && reaped_[i]) continue;
-    kill(pids_[i], SIGKILL);
-    while (waitpid(pids_[i], nullptr, 0) < 0 && errno == EINTR) {
-    }
-    if (reaped_.size() > i) reaped_[i] = true;
-    forget_child(pids_[i]);
+    if (reaped_[i]) continue;
+    alive.push_back(pids_[i]);
+    reaped_[i] = true;
   }
+  kill_children(alive);
   if (!threads_.empty()) {
     const auto until = std::chrono::steady_clock::now() + kPeerTimeout;
     for (int i = 0; i < parties_; ++i) {

@@ -76,11 +76,6 @@ struct PartyJob {
 };
 const PartyJob* find_party_job(std::string_view name);
 
-// The command-line flag that makes this binary a spawned party; peer_main_if_requested
-// dispatches it to party_main.
-inline constexpr const char* kPartyFlag = "--ipcmeter-party";
-[[noreturn]] void party_main(int argc, char** argv);
-
 class PartyGroup {
  public:
   // Starts `parties` parties of `job` over `region` (whose header the caller has zeroed by

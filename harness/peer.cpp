@@ -1,9 +1,6 @@
 #include "harness/peer.h"
 
 #include <sched.h>
-#include <spawn.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,17 +12,9 @@
 #include "harness/clock.h"
 #include "harness/fault_hooks.h"
 #include "harness/message.h"
-#include "harness/workers.h"
-#include "harness/party.h"
-
-extern char** environ;
 
 namespace ipcm {
 namespace {
-
-constexpr const char* kPeerFlag = "--ipcmeter-peer";
-
-void no_op(int) {}
 
 bool pin_to(int cpu) {
   if (cpu < 0) return true;
@@ -57,33 +46,6 @@ bool parse_size(const std::string& v, std::size_t& out) {
 }
 
 }  // namespace
-
-const char* peer_name(PeerKind p) {
-  switch (p) {
-    case PeerKind::kThread: return "thread";
-    case PeerKind::kFork: return "fork";
-    case PeerKind::kSpawn: return "spawn";
-  }
-  return "?";
-}
-
-std::optional<PeerKind> parse_peer(std::string_view s) {
-  for (PeerKind p : kAllPeers)
-    if (s == peer_name(p)) return p;
-  return std::nullopt;
-}
-
-const char* peer_exit_meaning(int code) {
-  switch (code) {
-    case kPeerOk: return "success";
-    case kPeerUsage: return "bad peer arguments";
-    case kPeerAttachFailed: return "could not attach to the link";
-    case kPeerChannelFailed: return "a channel operation failed";
-    case kPeerMessageBad: return "a received message failed its check";
-    case kPeerOrphaned: return "its parent was gone";
-  }
-  return "unknown failure";
-}
 
 int run_role(Channel& ch, Role role, std::size_t msg_bytes, std::string& why) {
   MessageSet acks(msg_bytes, /*salt=*/1);
@@ -121,39 +83,27 @@ int run_role(Channel& ch, Role role, std::size_t msg_bytes, std::string& why) {
   }
 }
 
-std::vector<std::string> peer_argv(const PeerArgs& a, pid_t parent) {
-  char tick[64];
-  std::snprintf(tick, sizeof tick, "%.17g", TickClock::get().ns_per_tick());
+std::vector<std::string> peer_role_args(const PeerArgs& a) {
   std::vector<std::string> v = {
-      self_exe(),
-      kPeerFlag,
       "transport=" + std::string(a.transport->name),
       std::string("role=") + (a.role == Role::kEcho ? "echo" : "sink"),
       "size=" + std::to_string(a.cfg.msg_bytes),
       "depth=" + std::to_string(a.cfg.depth),
       std::string("wait=") + wait_name(a.cfg.wait),
       "cpu=" + std::to_string(a.cpu),
-      "parent=" + std::to_string(parent),
-      std::string("ns_per_tick=") + tick,
       "--",
   };
   v.insert(v.end(), a.spec.args.begin(), a.spec.args.end());
   return v;
 }
 
-void peer_main_if_requested(int argc, char** argv) {
-  // The spawn, compute and pool families' worker roles (hello, forkserver, compute, farm, pool).
-  if (argc >= 3 && std::strcmp(argv[1], kWorkerFlag) == 0) worker_role_main(argc, argv);
-  // A party of a many-party group (sync, state, fanin): see harness/party.h.
-  if (argc >= 2 && std::strcmp(argv[1], kPartyFlag) == 0) party_main(argc, argv);
-  if (argc < 2 || std::strcmp(argv[1], kPeerFlag) != 0) return;
-  // Die with the parent; and if it already died before this line, leave at once.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  install_peer_signals();
+namespace {
+
+// A process peer: parse, pin, attach, serve. The launcher has armed the death signal,
+// checked the parent and adopted its clock.
+int link_peer_main(int argc, char** argv) {
   PeerArgs a;
-  long parent = -1;
-  double ns_per_tick = 0;
-  int i = 2;
+  int i = 0;
   for (; i < argc && std::strcmp(argv[i], "--") != 0; ++i) {
     const std::string arg = argv[i];
     const auto eq = arg.find('=');
@@ -176,20 +126,13 @@ void peer_main_if_requested(int argc, char** argv) {
       if (ok) a.cfg.wait = *w;
     } else if (k == "cpu") {
       a.cpu = std::atoi(v.c_str());
-    } else if (k == "parent") {
-      parent = std::atol(v.c_str());
-    } else if (k == "ns_per_tick") {
-      ns_per_tick = std::atof(v.c_str());
     } else {
       ok = false;
     }
     if (!ok) peer_fail(kPeerUsage, "bad argument " + arg);
   }
-  if (a.transport == nullptr || a.cfg.msg_bytes == 0 || parent <= 0)
-    peer_fail(kPeerUsage, "missing transport, size or parent");
-  if (getppid() != pid_t(parent)) peer_fail(kPeerOrphaned, "parent is gone");
+  if (a.transport == nullptr || a.cfg.msg_bytes == 0) peer_fail(kPeerUsage, "missing transport or size");
   for (++i; i < argc; ++i) a.spec.args.emplace_back(argv[i]);
-  TickClock::adopt(ns_per_tick);
   if (!pin_to(a.cpu)) peer_fail(kPeerAttachFailed, "cannot pin to CPU " + std::to_string(a.cpu));
   Made<Channel> ch = a.transport->attach(a.spec, a.cfg, nullptr);
   if (!ch) peer_fail(kPeerAttachFailed, ch.error);
@@ -198,56 +141,11 @@ void peer_main_if_requested(int argc, char** argv) {
   const int code = run_role(faulty ? *faulty : *ch.value, a.role, a.cfg.msg_bytes, why);
   if (code != kPeerOk) peer_fail(code, why);
   ch.value.reset();
-  _exit(kPeerOk);
+  return kPeerOk;
 }
 
-const std::string& self_exe() {
-  static const std::string path = [] {
-    char buf[4096];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    IPCM_CHECK(n > 0);
-    return std::string(buf, std::size_t(n));
-  }();
-  return path;
-}
+IPCM_REGISTER_ROLE(kLinkPeerRole, link_peer_main);
 
-pid_t spawn_self(std::vector<std::string> argv, const std::vector<int>& inherit, int stderr_fd, std::string& err) {
-  std::vector<char*> cargv;
-  for (std::string& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  // dup2 onto itself clears FD_CLOEXEC (POSIX.1-2024, glibc >= 2.29); everything else of
-  // ours is close-on-exec, so the child inherits exactly these.
-  for (int fd : inherit) posix_spawn_file_actions_adddup2(&fa, fd, fd);
-  if (stderr_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stderr_fd, STDERR_FILENO);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t def_sigs, none;
-  sigemptyset(&def_sigs);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE}) sigaddset(&def_sigs, sig);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &def_sigs);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, self_exe().c_str(), &fa, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    err = sys_error("posix_spawn " + self_exe(), rc);
-    return -1;
-  }
-  return pid;
-}
-
-void install_peer_signals() {
-  struct sigaction sa {};
-  sa.sa_handler = no_op;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: the point is to make blocking calls return EINTR
-  sigaction(SIGUSR1, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-}
+}  // namespace
 
 }  // namespace ipcm

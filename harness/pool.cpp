@@ -17,6 +17,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -25,13 +26,13 @@
 #include "harness/kernels.h"
 #include "harness/limits.h"
 #include "harness/names.h"
-#include "harness/peer.h"
+#include "harness/futex.h"
+#include "harness/launcher.h"
 #include "harness/workers.h"
 
 namespace ipcm {
 namespace {
 
-constexpr auto kParentPoll = std::chrono::milliseconds(20);
 const auto kReapLimit = std::chrono::duration_cast<std::chrono::milliseconds>(kPeerTimeout);
 
 // Runs tasks [first, first + count): each does its work, then counts (index + 1) into the sum.
@@ -42,6 +43,17 @@ std::uint64_t run_tasks(std::uint32_t first, std::uint32_t count, std::uint64_t 
     sum += i + 1;
   }
   return sum;
+}
+
+// The process pools fork (their workers run a function over the memory they share with the
+// parent; make_executor has checked that forking is safe). Through the launcher, so each child
+// dies with the parent and keeps only the descriptors it is given.
+pid_t fork_worker(std::function<int()> body, std::vector<int> inherit, std::string& why) {
+  LaunchSpec spec;
+  spec.role = "pool";
+  spec.body = std::move(body);
+  spec.inherit = std::move(inherit);
+  return launch(PeerKind::kFork, std::move(spec), why).pid;
 }
 
 std::uint32_t chunks_of(const PoolJob& j) { return (j.tasks + j.chunk - 1) / j.chunk; }
@@ -160,7 +172,7 @@ int shm_pool_worker(PoolShm* s) noexcept {
   for (;;) {
     std::uint32_t g;
     while ((g = s->generation.load(std::memory_order_acquire)) == seen)
-      futex_wait_for(&s->generation, seen, std::chrono::milliseconds(100));
+      futex_wait_for(&s->generation, seen, kWorkerPoll);
     seen = g;
     if (s->stop.load(std::memory_order_acquire)) return 0;
     for (std::uint32_t c; (c = s->next.fetch_add(1, std::memory_order_acq_rel)) < s->chunks;) {
@@ -182,7 +194,7 @@ class ProcessPoolShm final : public PoolExecutor {
     std::string err;
     for (unsigned i = 0; i < workers; ++i) {
       PoolShm* s = p->s_;
-      const pid_t pid = fork_worker([s] { return shm_pool_worker(s); }, err);
+      const pid_t pid = fork_worker([s] { return shm_pool_worker(s); }, {}, err);
       if (pid < 0) return Made<PoolExecutor>::Fail(err);
       p->pids_.push_back(pid);
     }
@@ -193,7 +205,7 @@ class ProcessPoolShm final : public PoolExecutor {
     s_->generation.fetch_add(1, std::memory_order_acq_rel);
     futex_wake_all(&s_->generation);
     std::string why;
-    reap_workers(pids_, kReapLimit, why);
+    reap_children(pids_, kReapLimit, why);
   }
   Status run(const PoolJob& job, std::uint64_t& sum, std::string& why) noexcept override {
     s_->tasks = job.tasks;
@@ -263,15 +275,10 @@ class ProcessPoolPipe final : public PoolExecutor {
     p->result_r_ = r[0], p->result_w_ = r[1];
     std::string err;
     for (unsigned i = 0; i < workers; ++i) {
-      const int tr = p->task_r_, tw = p->task_w_, rw = p->result_w_, rr = p->result_r_;
-      const pid_t pid = fork_worker(
-          [=] {
-            // The parent's ends stay open only in the parent, so its exit reads as end-of-file.
-            close(tw);
-            close(rr);
-            return pipe_pool_worker(tr, rw);
-          },
-          err);
+      const int tr = p->task_r_, rw = p->result_w_;
+      // The child keeps only its own ends: the parent's stay open only in the parent, so its
+      // exit reads as end-of-file.
+      const pid_t pid = fork_worker([=] { return pipe_pool_worker(tr, rw); }, {tr, rw}, err);
       if (pid < 0) return Made<PoolExecutor>::Fail(err);
       p->pids_.push_back(pid);
     }
@@ -286,7 +293,7 @@ class ProcessPoolPipe final : public PoolExecutor {
       *fd = -1;
     }
     std::string why;
-    reap_workers(pids_, kReapLimit, why);
+    reap_children(pids_, kReapLimit, why);
     if (result_r_ >= 0) close(result_r_);
   }
   Status run(const PoolJob& job, std::uint64_t& sum, std::string& why) noexcept override {
@@ -350,7 +357,7 @@ class ProcessPerTask final : public PoolExecutor {
     return {std::move(p), {}};
   }
   ~ProcessPerTask() override {
-    kill_workers(alive_);
+    kill_children(alive_);
     close(result_r_);
     close(result_w_);
   }
@@ -367,19 +374,16 @@ class ProcessPerTask final : public PoolExecutor {
         const std::uint32_t first = started * job.chunk, len = chunk_len(job, started);
         const std::uint64_t iters = job.task_iters;
         const int w = result_w_;
-        const pid_t pid = fork();
-        if (pid == 0) {
-          const struct {
-            pid_t pid;
-            std::uint64_t sum;
-          } m{getpid(), run_tasks(first, len, iters)};
-          _exit(write(w, &m, sizeof m) == sizeof m ? 0 : 1);
-        }
-        if (pid < 0) {
-          why = std::string("fork: ") + std::strerror(errno);
-          return Status::Sys("fork");
-        }
-        record_child(pid);
+        const pid_t pid = fork_worker(
+            [=] {
+              const struct {
+                pid_t pid;
+                std::uint64_t sum;
+              } m{getpid(), run_tasks(first, len, iters)};
+              return write(w, &m, sizeof m) == sizeof m ? 0 : 1;
+            },
+            {w}, why);
+        if (pid < 0) return Status::Sys("fork");
         alive_.push_back(pid);
         ++started;
       }
@@ -395,6 +399,8 @@ class ProcessPerTask final : public PoolExecutor {
         return Status::Closed("pool");
       }
       int status = 0;
+      // A blocking wait, not the launcher's polling reap_child: this child has sent its
+      // result and is exiting, and a poll's sleep would land inside the timed job.
       while (waitpid(m.pid, &status, 0) < 0 && errno == EINTR) {
       }
       forget_child(m.pid);

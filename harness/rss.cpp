@@ -76,16 +76,17 @@ Status measure_cow_ns_per_page(const Ballast& b, double& ns_per_page, std::strin
   const std::size_t pages = std::min(b.pages(), kCowPagesMax);
   std::byte* const base = b.data();
   const std::size_t step = b.page_bytes();
-  const pid_t pid = fork_worker(
-      [&]() -> int {
-        close(fds[0]);
+  LaunchSpec spec;
+  spec.role = "cow";
+  spec.inherit = {fds[1]};
+  spec.body = [&]() -> int {
         const std::uint64_t t0 = TickClock::now();
         for (std::size_t i = 0; i < pages; ++i) base[i * step] = std::byte(0xA5);
         const std::uint64_t t1 = TickClock::now();
         const double ns = TickClock::get().to_ns(t1 - t0) / double(pages);
         return write(fds[1], &ns, sizeof ns) == sizeof ns ? 0 : 1;
-      },
-      why);
+      };
+  const pid_t pid = launch(PeerKind::kFork, std::move(spec), why).pid;
   close(fds[1]);
   if (pid < 0) {
     close(fds[0]);
@@ -97,7 +98,7 @@ Status measure_cow_ns_per_page(const Ballast& b, double& ns_per_page, std::strin
   while (n < 0 && errno == EINTR);
   close(fds[0]);
   std::vector<pid_t> kids{pid};
-  if (Status st = reap_workers(kids, std::chrono::seconds(10), why); !st) return st;
+  if (Status st = reap_children(kids, std::chrono::seconds(10), why); !st) return st;
   if (n != sizeof ns) {
     why = "the copy-on-write child sent no measurement";
     return Status::Closed("cow child");

@@ -18,8 +18,8 @@
 #include "harness/check.h"
 #include "harness/clock.h"
 #include "harness/env.h"
-#include "harness/fault_hooks.h"
 #include "harness/fd_channel.h"
+#include "harness/launcher.h"
 #include "harness/limits.h"
 #include "harness/names.h"
 
@@ -28,7 +28,6 @@ namespace {
 
 // How much of a failed peer's stderr is kept for the error message.
 constexpr std::size_t kPeerStderrKeep = 512;
-constexpr auto kReapPoll = std::chrono::milliseconds(1);
 
 // After the watchdog gives up on a peer, how long the blocked side gets to notice before the
 // run is declared wedged. It covers kExitGrace plus the teardown.
@@ -71,28 +70,6 @@ std::vector<int> watchdog_cpus(int peer_cpu) {
   return spare.empty() ? not_measuring : spare;
 }
 
-std::string describe_wait_status(int status) {
-  if (WIFEXITED(status))
-    return "exited with status " + std::to_string(WEXITSTATUS(status)) + " (" + peer_exit_meaning(WEXITSTATUS(status)) + ")";
-  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
-  return "ended abnormally";
-}
-
-// In a forked child: keep only stdin/stdout/stderr and the descriptors the spec names, as a
-// spawned peer would have, so that the parent's ends do not stay open in the child.
-void close_other_fds(const std::vector<int>& keep) {
-  int from = 3;
-  std::vector<int> sorted = keep;
-  std::sort(sorted.begin(), sorted.end());
-  for (int fd : sorted) {
-    if (fd >= from) {
-      if (fd > from) close_range(unsigned(from), unsigned(fd - 1), 0);
-      from = fd + 1;
-    }
-  }
-  close_range(unsigned(from), ~0u, 0);
-}
-
 }  // namespace
 
 Made<Session> Session::start(const SessionOptions& opt) {
@@ -108,73 +85,7 @@ Made<Session> Session::start(const SessionOptions& opt) {
   s->link_ = std::move(link.value);
   const PeerSpec spec = s->link_->peer_spec();
 
-  if (opt.peer == PeerKind::kThread) {
-    s->thread_ = std::thread([s = s.get(), spec] {
-      pin_thread(pthread_self(), {s->opt_.peer_cpu});
-      Made<Channel> ch = s->opt_.transport->attach(spec, s->opt_.cfg, s->link_.get());
-      if (!ch) {
-        s->thread_code_ = kPeerAttachFailed;
-        s->thread_why_ = ch.error;
-      } else {
-        s->thread_code_ = run_role(*ch.value, s->opt_.role, s->opt_.cfg.msg_bytes, s->thread_why_);
-      }
-      ch.value.reset();
-      s->thread_done_.store(true, std::memory_order_release);
-    });
-    s->have_peer_clock_ = pthread_getcpuclockid(s->thread_.native_handle(), &s->peer_clock_) == 0;
-  } else {
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0) return Made<Session>::Fail(sys_error("pipe2"));
-    s->err_fd_ = errpipe[0];
-    fcntl(s->err_fd_, F_SETFL, O_NONBLOCK);
-    PeerArgs args{opt.transport, opt.role, opt.cfg, opt.peer_cpu, spec};
-    args.cfg.cancel = nullptr;
-    if (opt.peer == PeerKind::kFork) {
-      const pid_t parent = getpid();
-      const pid_t pid = fork();
-      if (pid < 0) {
-        close(errpipe[1]);
-        return Made<Session>::Fail(sys_error("fork"));
-      }
-      if (pid == 0) {
-        // The child: from here on only what a freshly forked process may safely do.
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(kPeerOrphaned);
-        for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
-        dup2(errpipe[1], STDERR_FILENO);
-        close_other_fds(spec.fds);
-        if (opt.peer_cpu >= 0) {
-          cpu_set_t set;
-          CPU_ZERO(&set);
-          CPU_SET(opt.peer_cpu, &set);
-          sched_setaffinity(0, sizeof set, &set);
-        }
-        Made<Channel> ch = opt.transport->attach(spec, args.cfg, nullptr);
-        if (!ch) {
-          std::fprintf(stderr, "ipcmeter peer: %s\n", ch.error.c_str());
-          _exit(kPeerAttachFailed);
-        }
-        std::string why;
-        std::unique_ptr<Channel> faulty = with_injected_fault(*ch.value, opt.cfg.msg_bytes);
-        const int code = run_role(faulty ? *faulty : *ch.value, opt.role, opt.cfg.msg_bytes, why);
-        if (code != kPeerOk) std::fprintf(stderr, "ipcmeter peer: %s\n", why.c_str());
-        _exit(code);
-      }
-      s->pid_ = pid;
-    } else {
-      std::string err;
-      const pid_t pid = spawn_self(peer_argv(args, getpid()), spec.fds, errpipe[1], err);
-      if (pid < 0) {
-        close(errpipe[1]);
-        return Made<Session>::Fail(err);
-      }
-      s->pid_ = pid;
-    }
-    close(errpipe[1]);
-    record_child(s->pid_);
-    s->link_->close_peer_side();
-    s->have_peer_clock_ = clock_getcpuclockid(s->pid_, &s->peer_clock_) == 0;
-  }
+  if (std::string why = s->start_peer(spec); !why.empty()) return Made<Session>::Fail(why);
 
   s->watchdog_ = std::thread([p = s.get(), cpus = watchdog_cpus(opt.peer_cpu)] {
     pin_thread(pthread_self(), cpus);
@@ -189,6 +100,48 @@ Made<Session> Session::start(const SessionOptions& opt) {
   if (st) st = verify_message(ready, opt.cfg.msg_bytes, MsgKind::kAck, 0);
   if (!st) return Made<Session>::Fail("peer did not come up: " + s->explain(st));
   return {std::move(s), {}};
+}
+
+// The peer through the launcher: a thread runs the role here, over the link object itself (a
+// link within one process may need it); a process gets the link role's arguments and the
+// descriptors the spec names, with its stderr on a pipe read when it fails.
+std::string Session::start_peer(const PeerSpec& spec) {
+  LaunchSpec ls;
+  std::string err;
+  if (!crosses_processes(opt_.peer)) {
+    ls.body = [this, spec] {
+      pin_thread(pthread_self(), {opt_.peer_cpu});
+      Made<Channel> ch = opt_.transport->attach(spec, opt_.cfg, link_.get());
+      if (!ch) {
+        thread_code_ = kPeerAttachFailed;
+        thread_why_ = ch.error;
+      } else {
+        thread_code_ = run_role(*ch.value, opt_.role, opt_.cfg.msg_bytes, thread_why_);
+      }
+      ch.value.reset();
+      thread_done_.store(true, std::memory_order_release);
+      return thread_code_;
+    };
+    Launched l = launch(opt_.peer, std::move(ls), err);
+    thread_ = std::move(l.thread);
+    have_peer_clock_ = pthread_getcpuclockid(thread_.native_handle(), &peer_clock_) == 0;
+    return "";
+  }
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) != 0) return sys_error("pipe2");
+  err_fd_ = errpipe[0];
+  fcntl(err_fd_, F_SETFL, O_NONBLOCK);
+  PeerArgs args{opt_.transport, opt_.role, opt_.cfg, opt_.peer_cpu, spec};
+  ls.role = kLinkPeerRole;
+  ls.args = peer_role_args(args);
+  ls.inherit = spec.fds;
+  ls.stderr_fd = errpipe[1];
+  pid_ = launch(opt_.peer, std::move(ls), err).pid;
+  close(errpipe[1]);
+  if (pid_ < 0) return err;
+  link_->close_peer_side();
+  have_peer_clock_ = clock_getcpuclockid(pid_, &peer_clock_) == 0;
+  return "";
 }
 
 std::uint64_t Session::peer_cpu_ns() const noexcept { return have_peer_clock_ ? cpu_ns_of(peer_clock_) : 0; }
@@ -211,7 +164,7 @@ Status Session::finish(MessageSet& ms, std::uint64_t seq) {
 
 Status Session::reap(std::chrono::milliseconds patience) {
   const auto until = Clock::now() + patience;
-  if (opt_.peer == PeerKind::kThread) {
+  if (!crosses_processes(opt_.peer)) {
     if (!thread_.joinable()) return Status::Ok();
     while (!thread_done_.load(std::memory_order_acquire)) {
       if (Clock::now() >= until) {
@@ -229,20 +182,8 @@ Status Session::reap(std::chrono::milliseconds patience) {
     return Status::Ok();
   }
   if (pid_ < 0 || reaped_) return Status::Ok();
-  bool killed = false;
-  for (;;) {
-    const pid_t r = waitpid(pid_, &wait_status_, WNOHANG);
-    if (r == pid_) break;
-    if (r < 0 && errno != EINTR) break;
-    if (!killed && Clock::now() >= until) {
-      // SIGKILL ends a stopped process too, so the wait below is bounded.
-      kill(pid_, SIGKILL);
-      killed = true;
-    }
-    std::this_thread::sleep_for(kReapPoll);
-  }
+  reap_child(pid_, until, wait_status_);
   reaped_ = true;
-  forget_child(pid_);
   stop_watchdog();
   if (!WIFEXITED(wait_status_) || WEXITSTATUS(wait_status_) != kPeerOk) return Status::Closed("the peer process failed");
   return Status::Ok();
@@ -263,12 +204,10 @@ void Session::watch() {
     }
     if (!cancel_.load()) {
       if (pid_ > 0 && !expect_exit_) {
-        siginfo_t si{};
-        // WNOWAIT: look without reaping; the main thread reaps.
-        if (waitid(P_PID, id_t(pid_), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid_) {
-          const int status = si.si_code == CLD_EXITED ? (si.si_status << 8) : si.si_status;
+        // Look without reaping; the main thread reaps.
+        if (const std::optional<int> status = ended_status(pid_)) {
           lock.unlock();
-          trip("peer (pid " + std::to_string(pid_) + ") " + describe_wait_status(status));
+          trip("peer (pid " + std::to_string(pid_) + ") " + describe_wait_status(*status));
           lock.lock();
           continue;
         }
@@ -326,7 +265,7 @@ void Session::stop_watchdog() {
 }
 
 std::string Session::peer_said() {
-  if (opt_.peer == PeerKind::kThread) return thread_done_.load() ? thread_why_ : std::string();
+  if (!crosses_processes(opt_.peer)) return thread_done_.load() ? thread_why_ : std::string();
   std::string out;
   if (err_fd_ < 0) return out;
   char buf[256];
@@ -358,7 +297,7 @@ std::string Session::explain(const Status& st) {
 }
 
 Session::~Session() {
-  if (opt_.peer == PeerKind::kThread) {
+  if (!crosses_processes(opt_.peer)) {
     reap(std::chrono::milliseconds(0));
   } else if (pid_ > 0 && !reaped_) {
     kill(pid_, SIGKILL);

@@ -56,6 +56,8 @@ class Session {
 
  private:
   Session() = default;
+  // Starts the peer (a thread or a process, as its kind says); "" or why it could not start.
+  std::string start_peer(const PeerSpec& spec);
   void watch();
   void trip(std::string finding);
   void stop_watchdog();

@@ -68,7 +68,7 @@ int state_party(PartyContext& ctx) {
     if (std::string e = client.connect_to(s.socket_path); !e.empty()) return ctx.fail(e);
   }
   if (!ctx.arrive_and_wait_start()) return ctx.fail("cancelled before the start");
-  const bool process = ctx.kind != PeerKind::kThread;
+  const bool process = crosses_processes(ctx.kind);
   switch (s.access) {
     case Access::kLock:
       if (process) {
@@ -108,6 +108,57 @@ int state_party(PartyContext& ctx) {
   return kPeerOk;
 }
 
+namespace {
+
+// The exact values the ops imply, compared with what the workers left: "" or the first
+// difference (or why the manager could not be asked). Shuts the manager down.
+std::string verify_state(const StatePlan& plan, StateShared& st, ManagerClient& admin, ManagerServer* server) {
+  const StateShared* s = &st;
+  std::vector<std::uint64_t> want_array(kStateArrayLen, 0);
+  for (int w = 0; w < plan.workers; ++w) {
+    const std::uint64_t n = ops_of_worker(plan.ops, plan.workers, w);
+    for (int j = 0; j < kStateArrayLen; ++j) {
+      // Worker w's op i hits element (w + i) mod L: count the i in [0, n) that land on j.
+      const std::uint64_t first = std::uint64_t((j - w % kStateArrayLen + kStateArrayLen) % kStateArrayLen);
+      if (first < n) want_array[std::size_t(j)] += (n - first + kStateArrayLen - 1) / kStateArrayLen;
+    }
+  }
+  std::string error;
+  auto mismatch = [&](const std::string& what, std::uint64_t got, std::uint64_t want) {
+    if (error.empty() && got != want)
+      error = "wrong final value: " + what + " = " + std::to_string(got) + ", expected " + std::to_string(want);
+  };
+  switch (plan.access) {
+    case Access::kLock:
+    case Access::kAtomic:
+      mismatch("counter", s->counter, plan.ops);
+      for (int j = 0; j < kStateArrayLen; ++j)
+        mismatch("array[" + std::to_string(j) + "]", s->array[j], want_array[std::size_t(j)]);
+      break;
+    case Access::kFalseSharing:
+    case Access::kPadded:
+      for (int w = 0; w < plan.workers; ++w)
+        mismatch("worker " + std::to_string(w) + "'s counter",
+                 plan.access == Access::kPadded ? s->padded[w].v : s->packed[w],
+                 ops_of_worker(plan.ops, plan.workers, w));
+      break;
+    case Access::kProxy: {
+      std::int64_t v = 0;
+      if (!admin.call(MgrOp::kGet, kCounterKey, 0, v)) return admin.error();
+      mismatch("counter (in the manager)", std::uint64_t(v), plan.ops);
+      for (int j = 0; j < kStateArrayLen && error.empty(); ++j) {
+        if (!admin.call(MgrOp::kGet, kArrayKey0 + std::uint64_t(j), 0, v)) return admin.error();
+        mismatch("array[" + std::to_string(j) + "] (in the manager)", std::uint64_t(v), want_array[std::size_t(j)]);
+      }
+      if (std::string e = server->shutdown(admin); !e.empty() && error.empty()) error = e;
+      break;
+    }
+  }
+  return error;
+}
+
+}  // namespace
+
 const char* access_name(Access a) {
   switch (a) {
     case Access::kLock: return "lock";
@@ -137,7 +188,7 @@ StateResult run_state(const StatePlan& plan) {
   s->access = plan.access;
   s->workers = plan.workers;
   s->ops = plan.ops;
-  const bool process = plan.peer != PeerKind::kThread;
+  const bool process = crosses_processes(plan.peer);
   if (plan.access == Access::kLock) {
     if (process) {
       if (int rc = reinterpret_cast<RobustMutex*>(s->lock_storage)->init(false)) {
@@ -152,7 +203,7 @@ StateResult run_state(const StatePlan& plan) {
   std::unique_ptr<ManagerServer> server;
   ManagerClient admin;
   if (plan.access == Access::kProxy) {
-    Made<ManagerServer> m = ManagerServer::start(plan.peer == PeerKind::kSpawn ? PeerKind::kSpawn : PeerKind::kFork);
+    Made<ManagerServer> m = ManagerServer::start(process ? plan.peer : PeerKind::kFork);
     if (!m) {
       res.error = m.error;
       return res;
@@ -182,53 +233,7 @@ StateResult run_state(const StatePlan& plan) {
     res.seconds = TickClock::get().to_ns(g.value->last_finish_tick() - g.value->header().start_tick) * 1e-9;
   }
   if (plan.access == Access::kLock && !process) reinterpret_cast<std::mutex*>(s->lock_storage)->~mutex();
-
-  // Verification: the exact values the ops imply.
-  std::vector<std::uint64_t> want_array(kStateArrayLen, 0);
-  for (int w = 0; w < plan.workers; ++w) {
-    const std::uint64_t n = ops_of_worker(plan.ops, plan.workers, w);
-    for (int j = 0; j < kStateArrayLen; ++j) {
-      // Worker w's op i hits element (w + i) mod L: count the i in [0, n) that land on j.
-      const std::uint64_t first = std::uint64_t((j - w % kStateArrayLen + kStateArrayLen) % kStateArrayLen);
-      if (first < n) want_array[std::size_t(j)] += (n - first + kStateArrayLen - 1) / kStateArrayLen;
-    }
-  }
-  auto mismatch = [&](const std::string& what, std::uint64_t got, std::uint64_t want) {
-    if (res.error.empty() && got != want)
-      res.error = "wrong final value: " + what + " = " + std::to_string(got) + ", expected " + std::to_string(want);
-  };
-  switch (plan.access) {
-    case Access::kLock:
-    case Access::kAtomic:
-      mismatch("counter", s->counter, plan.ops);
-      for (int j = 0; j < kStateArrayLen; ++j)
-        mismatch("array[" + std::to_string(j) + "]", s->array[j], want_array[std::size_t(j)]);
-      break;
-    case Access::kFalseSharing:
-    case Access::kPadded:
-      for (int w = 0; w < plan.workers; ++w)
-        mismatch("worker " + std::to_string(w) + "'s counter",
-                 plan.access == Access::kPadded ? s->padded[w].v : s->packed[w],
-                 ops_of_worker(plan.ops, plan.workers, w));
-      break;
-    case Access::kProxy: {
-      std::int64_t v = 0;
-      if (!admin.call(MgrOp::kGet, kCounterKey, 0, v)) {
-        res.error = admin.error();
-        return res;
-      }
-      mismatch("counter (in the manager)", std::uint64_t(v), plan.ops);
-      for (int j = 0; j < kStateArrayLen && res.error.empty(); ++j) {
-        if (!admin.call(MgrOp::kGet, kArrayKey0 + std::uint64_t(j), 0, v)) {
-          res.error = admin.error();
-          return res;
-        }
-        mismatch("array[" + std::to_string(j) + "] (in the manager)", std::uint64_t(v), want_array[std::size_t(j)]);
-      }
-      if (std::string e = server->shutdown(admin); !e.empty() && res.error.empty()) res.error = e;
-      break;
-    }
-  }
+  res.error = verify_state(plan, *s, admin, server.get());
   if (res.error.empty()) res.ops = plan.ops;
   return res;
 }

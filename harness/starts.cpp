@@ -13,8 +13,13 @@
 #include "harness/exec_helper.h"
 #include "harness/forkserver.h"
 #include "harness/names.h"
-#include "harness/peer.h"
+#include "harness/launcher.h"
 #include "harness/workers.h"
+
+// The one place outside harness/launcher.cpp that calls fork, vfork and posix_spawn itself:
+// these calls are what the spawn family measures, each mechanism bare, so they cannot go
+// through the launcher (which adds its hygiene, and picks one mechanism per peer kind). The
+// children they start live for one ready byte and are reaped at once (finish_process).
 
 extern char** environ;
 
@@ -123,7 +128,7 @@ Made<Starter> Starter::make(StartMethod m, const std::string& helper) {
   s->ready_w_ = p[1];
   const std::string fd = std::to_string(s->ready_w_);
   if (target == ExecTarget::kHelper) s->argv_ = {helper, fd};
-  if (target == ExecTarget::kSelf) s->argv_ = {self_exe(), kWorkerFlag, "hello", fd};
+  if (target == ExecTarget::kSelf) s->argv_ = role_argv(kHelloRole, {fd});
   if (target != ExecTarget::kNone) {
     for (auto& a : s->argv_) s->cargv_.push_back(a.data());
     s->cargv_.push_back(nullptr);
@@ -251,10 +256,16 @@ Status Starter::start_once(StartSample& out, std::string& why) noexcept {
   return Status::Ok();
 }
 
-void hello_main(int argc, char** argv) {
+namespace {
+
+int hello_main(int argc, char** argv) {
   std::uint64_t fd = 0;
-  if (argc != 1 || !parse_u64(argv[0], fd)) _exit(kPeerUsage);
-  _exit(write(int(fd), &kReadyByte, 1) == 1 ? kPeerOk : kPeerChannelFailed);
+  if (argc != 1 || !parse_u64(argv[0], fd)) return kPeerUsage;
+  return write(int(fd), &kReadyByte, 1) == 1 ? kPeerOk : kPeerChannelFailed;
 }
+
+IPCM_REGISTER_ROLE(kHelloRole, hello_main);
+
+}  // namespace
 
 }  // namespace ipcm

@@ -82,7 +82,8 @@ class Starter {
   bool spawn_ready_ = false;
 };
 
-// The "hello" worker role: writes one byte on the descriptor named in argv[0], exits.
-[[noreturn]] void hello_main(int argc, char** argv);
+// The launcher role the *_self methods exec: writes one byte on the descriptor named in its
+// argument, exits.
+inline constexpr const char* kHelloRole = "hello";
 
 }  // namespace ipcm

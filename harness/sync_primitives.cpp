@@ -26,9 +26,6 @@ namespace {
 namespace bip = boost::interprocess;
 using namespace std::chrono_literals;
 
-// Thread parties wait in slices this long and look at the cancel flag between them, so a
-// failed group can always be joined. (Process parties block; the parent kills them.)
-constexpr auto kCancelPoll = 100ms;
 constexpr std::size_t kSemNameBytes = 96;
 // BoundedSemaphore(1): a release beyond this value is an error, as Python's ValueError.
 constexpr int kBoundedSemaphoreMax = 1;
@@ -103,7 +100,7 @@ inline void record(std::uint32_t* samples, std::uint64_t& taken, std::uint64_t f
   ++taken;
 }
 
-bool process_peer(PeerKind k) { return k != PeerKind::kThread; }
+bool process_peer(PeerKind k) { return crosses_processes(k); }
 
 // ---- lock protocol ----
 
@@ -216,43 +213,6 @@ int barrier_protocol(PartyContext& ctx, SyncShared& sh, Arrive arrive_and_wait) 
   return kPeerOk;
 }
 
-// Named POSIX semaphores for a process bounded_semaphore: created by the parent (O_EXCL, 0600),
-// removed when this goes out of scope on every path.
-class NamedSems {
- public:
-  ~NamedSems() {
-    for (std::size_t i = 0; i < names_.size(); ++i) {
-      sem_close(handles_[i]);
-      sem_unlink(names_[i].c_str());
-      forget_object(NameSpace::kFile, file_of(names_[i]));
-    }
-  }
-  std::string create(const std::string& name, unsigned initial) {
-    sem_t* s = sem_open(name.c_str(), O_CREAT | O_EXCL, 0600, initial);
-    if (s == SEM_FAILED) return sys_error("sem_open " + name);
-    record_object(NameSpace::kFile, file_of(name));
-    names_.push_back(name);
-    handles_.push_back(s);
-    return "";
-  }
-
- private:
-  // glibc keeps named semaphores as /dev/shm/sem.<name>: unlinking that file is sem_unlink, and
-  // the signal handler can do it.
-  static std::string file_of(const std::string& name) { return "/dev/shm/sem." + name.substr(1); }
-  std::vector<std::string> names_;
-  std::vector<sem_t*> handles_;
-};
-
-// A process party's handles on the named semaphores.
-struct OpenedSems {
-  sem_t* s[kMaxParties]{};
-  int n = 0;
-  ~OpenedSems() {
-    for (int i = 0; i < n; ++i) sem_close(s[i]);
-  }
-};
-
 int thread_party(PartyContext& ctx, SyncShared& sh) {
   switch (sh.primitive) {
     case Primitive::kMutex: return lock_protocol(ctx, sh, StdLock{sh.as<std::mutex>()});
@@ -325,6 +285,35 @@ int thread_party(PartyContext& ctx, SyncShared& sh) {
   return ctx.fail("unknown primitive");
 }
 
+// A process bounded_semaphore: each party opens the named semaphores the parent made.
+int bounded_semaphore_party(PartyContext& ctx, SyncShared& sh) {
+  OpenedSems os;
+  for (int i = 0; i < sh.parties; ++i, ++os.n) {
+    os.s[i] = sem_open(sh.sem_names[i], 0);
+    if (os.s[i] == SEM_FAILED) return ctx.fail(sys_error(std::string("sem_open ") + sh.sem_names[i]));
+  }
+  auto wait = [&](int i) {
+    while (sem_wait(os.s[i]) != 0) {
+      if (errno != EINTR) {
+        ctx.fail(sys_error("sem_wait"));
+        return false;
+      }
+    }
+    return true;
+  };
+  auto pass = [&](int j) {
+    // As multiprocessing.BoundedSemaphore: look at the value, refuse to go over the bound.
+    int v = 0;
+    if (sem_getvalue(os.s[j], &v) != 0 || v >= kBoundedSemaphoreMax) {
+      ctx.fail("bounded_semaphore released too many times");
+      return false;
+    }
+    sem_post(os.s[j]);
+    return true;
+  };
+  return ring_protocol(ctx, sh, wait, pass);
+}
+
 int process_party(PartyContext& ctx, SyncShared& sh) {
   switch (sh.primitive) {
     case Primitive::kMutex: return lock_protocol(ctx, sh, RobustLock{sh.as<RobustMutex>()});
@@ -341,33 +330,7 @@ int process_party(PartyContext& ctx, SyncShared& sh) {
       };
       return ring_protocol(ctx, sh, wait, pass);
     }
-    case Primitive::kBoundedSemaphore: {
-      OpenedSems os;
-      for (int i = 0; i < sh.parties; ++i, ++os.n) {
-        os.s[i] = sem_open(sh.sem_names[i], 0);
-        if (os.s[i] == SEM_FAILED) return ctx.fail(sys_error(std::string("sem_open ") + sh.sem_names[i]));
-      }
-      auto wait = [&](int i) {
-        while (sem_wait(os.s[i]) != 0) {
-          if (errno != EINTR) {
-            ctx.fail(sys_error("sem_wait"));
-            return false;
-          }
-        }
-        return true;
-      };
-      auto pass = [&](int j) {
-        // As multiprocessing.BoundedSemaphore: look at the value, refuse to go over the bound.
-        int v = 0;
-        if (sem_getvalue(os.s[j], &v) != 0 || v >= kBoundedSemaphoreMax) {
-          ctx.fail("bounded_semaphore released too many times");
-          return false;
-        }
-        sem_post(os.s[j]);
-        return true;
-      };
-      return ring_protocol(ctx, sh, wait, pass);
-    }
+    case Primitive::kBoundedSemaphore: return bounded_semaphore_party(ctx, sh);
     case Primitive::kEvent: {
       BipEvent* ev = sh.as<BipEvent>();
       auto wait = [&](int i) {
@@ -554,29 +517,6 @@ const char* primitive_impl(Primitive p, PeerKind peer) {
     case Primitive::kBarrier: return proc ? "pthread_barrier_t (process-shared)" : "std::barrier";
   }
   return "?";
-}
-
-int RobustMutex::init(bool recursive) noexcept {
-  pthread_mutexattr_t a;
-  pthread_mutexattr_init(&a);
-  pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-  if (recursive) pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
-  const int rc = pthread_mutex_init(&m, &a);
-  pthread_mutexattr_destroy(&a);
-  return rc;
-}
-
-RobustMutex::Locked RobustMutex::lock() noexcept {
-  const int rc = pthread_mutex_lock(&m);
-  if (rc == 0) return Locked::kAcquired;
-  if (rc == EOWNERDEAD) {
-    // The holder died inside its critical section: the data it guarded may be half-updated;
-    // the protocols here keep nothing half-updated across a release, so it is consistent.
-    pthread_mutex_consistent(&m);
-    return Locked::kRecovered;
-  }
-  return Locked::kFailed;
 }
 
 int sync_party(PartyContext& ctx) {

@@ -28,6 +28,7 @@
 
 #include "harness/histogram.h"
 #include "harness/peer.h"
+#include "harness/process_sync.h"
 
 namespace ipcm {
 
@@ -63,17 +64,5 @@ struct SyncResult {
 inline constexpr std::uint32_t kSyncSampleCap = 1u << 16;
 
 SyncResult run_sync(const SyncPlan& plan);
-
-// A process-shared robust pthread mutex: when its holder dies, the next locker gets
-// EOWNERDEAD, marks it consistent and carries on, where any other lock would wait forever.
-struct RobustMutex {
-  pthread_mutex_t m;
-  enum class Locked { kAcquired, kRecovered, kFailed };
-  // Returns 0 or an errno.
-  int init(bool recursive) noexcept;
-  Locked lock() noexcept;
-  void unlock() noexcept { pthread_mutex_unlock(&m); }
-  void destroy() noexcept { pthread_mutex_destroy(&m); }
-};
 
 }  // namespace ipcm

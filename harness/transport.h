@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "harness/limits.h"
 #include "harness/status.h"
 
 namespace ipcm {
@@ -118,9 +119,9 @@ class PeerSet {
 // Where the parties of a group find the queue: text short enough to sit in the group's shared
 // memory (a name for a named object; empty when only a thread can reach it).
 inline constexpr std::size_t kQueueAddressBytes = 96;
-// Blocking calls wait at most this long at a time and look at the cancel flag between waits,
-// so a failed group never leaves a party waiting for a message that will not come.
-inline constexpr std::chrono::milliseconds kQueueCancelPoll{100};
+// A queue's blocking calls wait at most kCancelPoll (harness/limits.h) at a time and look at
+// the cancel flag between waits, so a failed group never leaves a party waiting for a message
+// that will not come.
 
 struct QueueConfig {
   std::size_t msg_bytes = 0;  // every message has exactly this size

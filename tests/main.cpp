@@ -1,13 +1,13 @@
-// The test binary is also a peer: Session spawns /proc/self/exe, so this main dispatches the
-// peer role first, as ipcmeter's does.
+// The test binary is also a peer: the launcher spawns /proc/self/exe in a role, so this main
+// dispatches the roles first, as ipcmeter's does.
 #include <gtest/gtest.h>
 
 #include "harness/clock.h"
 #include "harness/names.h"
-#include "harness/peer.h"
+#include "harness/launcher.h"
 
 int main(int argc, char** argv) {
-  ipcm::peer_main_if_requested(argc, argv);
+  ipcm::run_role_if_requested(argc, argv);
   ipcm::install_peer_signals();
   ipcm::install_cleanup_handlers();
   ipcm::TickClock::get();

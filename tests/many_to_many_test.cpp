@@ -190,7 +190,7 @@ TEST_P(ManyToMany, BlockedGetGivesUpWhenCancelled) {
   const Status st = end.value->get(std::span(buf.data(), kMsgBytes), got);
   stopper.join();
   EXPECT_EQ(st.code, Status::kCancelled) << st.describe();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10 * kQueueCancelPoll);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10 * kCancelPoll);
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, ManyToMany, testing::ValuesIn(with_form()), def_name);

@@ -175,7 +175,7 @@ class BipEnd final : public QueueEnd {
   // timed_send/receive take an absolute UTC deadline.
   static boost::posix_time::ptime poll_deadline() {
     return boost::posix_time::microsec_clock::universal_time() +
-           boost::posix_time::milliseconds(kQueueCancelPoll.count());
+           boost::posix_time::milliseconds(kCancelPoll.count());
   }
   std::unique_ptr<bip::message_queue> q_;
   QueueConfig cfg_;

@@ -194,7 +194,7 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
 timespec poll_deadline() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_nsec += long(std::chrono::nanoseconds(kQueueCancelPoll).count());
+  ts.tv_nsec += long(std::chrono::nanoseconds(kCancelPoll).count());
   ts.tv_sec += ts.tv_nsec / 1'000'000'000;
   ts.tv_nsec %= 1'000'000'000;
   return ts;
