@@ -242,6 +242,44 @@ class PreSchemaFiles(unittest.TestCase):
         self.assertEqual(verdicts(report)[(ST, "bytes_per_second")], "improved")
 
 
+class ReportReadsTheSchema(unittest.TestCase):
+    def run_report(self, *argv):
+        import report
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            code = report.main([str(a) for a in argv])
+        return code, err.getvalue()
+
+    def test_a_file_with_a_schema(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "r")
+            self.assertEqual(self.run_report(NEW, "-o", out)[0], 0)
+            self.assertTrue(os.path.exists(os.path.join(out, "report.html")))
+
+    def test_a_pre_schema_file_and_a_binary_that_cannot_describe(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            pre = read(BASE)
+            del pre["ipcmeter"]["schema"]
+            out = os.path.join(tmp, "r")
+            code, err = self.run_report(write(os.path.join(tmp, "pre.json"), pre), "-o", out,
+                                        "--ipcmeter-bin", fake_binary(tmp, exit_code=1))
+            schema.use_binary(None)
+            self.assertEqual(code, 2)
+            self.assertFalse(os.path.exists(out))
+            self.assertEqual(len(err.strip().splitlines()), 1)
+            self.assertIn("no ipcmeter.schema in the file", err)
+
+
+class AbPassesTheBinaryOn(unittest.TestCase):
+    def test_ipcmeter_bin_reaches_compare(self):
+        import ab
+        argv = ab.compare_argv(ab.build_parser().parse_args(
+            ["--baseline", "a", "--candidate", "b", "--ipcmeter-bin", "/x/ipcmeter"]),
+            "A.json", "B.json", tempfile.gettempdir())
+        self.assertEqual(argv[argv.index("--ipcmeter-bin") + 1], "/x/ipcmeter")
+        self.assertEqual(compare.build_parser().parse_args(argv).ipcmeter_bin, "/x/ipcmeter")
+
+
 class TheRealBinary(unittest.TestCase):
     BINARY = os.environ.get("IPCMETER_BIN") or schema.DEFAULT_BINARY
 
