@@ -53,8 +53,8 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
-from ipcmeter import atomic  # noqa: E402
-from ipcmeter.cli import ArgumentParser  # noqa: E402
+from ipcmeter import atomic, schema  # noqa: E402
+from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin  # noqa: E402
 from ipcmeter.ab_rounds import (REPETITIONS, ROUNDS, SIDES, abba, merge, probe_argv,  # noqa: E402
                                 probe_value, probes_record, run_argv)
 from ipcmeter.results import ResultsError, load  # noqa: E402
@@ -132,6 +132,7 @@ def build_parser():
     g.add_argument("--floor-shift-limit", type=float, metavar="RATIO")
     g.add_argument("--markdown", metavar="FILE", help="default DIR/compare.md")
     g.add_argument("--json", metavar="FILE", help="default DIR/compare.json")
+    add_ipcmeter_bin(g)
     return p
 
 
@@ -148,6 +149,8 @@ def compare_argv(args, base, cand, out_dir):
         argv += ["--metric", m]
     if args.normalize_floors:
         argv.append("--normalize-floors")
+    if args.ipcmeter_bin:
+        argv += ["--ipcmeter-bin", args.ipcmeter_bin]
     if args.allow_env_mismatch:
         argv.append("--allow-env-mismatch")
     if args.allow_missing:
@@ -223,6 +226,7 @@ def join_arg_values(argv):
 
 def main(argv=None):
     args = build_parser().parse_args(join_arg_values(sys.argv[1:] if argv is None else argv))
+    schema.use_binary(args.ipcmeter_bin)
     try:
         bins, extra, out_dir = check(args)
         rounds_dir = os.path.join(out_dir, "rounds")

@@ -5,9 +5,11 @@
                                 [--markdown FILE] [--json FILE] [--allow-missing]
                                 [--metric NAME] [--normalize-floors] ...
 
-Benchmarks are matched by name. Each family's primary metrics are compared (pingpong:
-rtt_p50_ns and rtt_p99_ns; stream, fanin: bytes_per_second and items_per_second;
-spawn: ready_p50_ns; others: their time), or the --metric ones.
+Benchmarks are matched by name. Each family's primary metrics are compared, or the
+--metric ones. Which metrics are primary, and which way is better, is what NEW's
+ipcmeter.schema says (`ipcmeter --describe`; for files written before it, the
+--describe of --ipcmeter-bin or build/ipcmeter); counters it calls neither better
+nor worse (tasks, window_msgs) are never judged.
 
 Verdicts: regressed / improved (significant after Benjamini-Hochberg control across
 all comparisons AND at least --threshold in size), unchanged (the confidence interval
@@ -57,8 +59,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ipcmeter import atomic  # noqa: E402
-from ipcmeter.cli import ArgumentParser  # noqa: E402
+from ipcmeter import atomic, schema  # noqa: E402
+from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin  # noqa: E402
 from ipcmeter.gate import (EXIT_UNUSABLE, FLOOR_SHIFT_LIMIT, MAX_INCONCLUSIVE,  # noqa: E402
                            UsageError, compare)
 from ipcmeter.gate_render import render_json, render_markdown, render_text  # noqa: E402
@@ -112,11 +114,13 @@ def build_parser():
     p.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary "
                    "(for a PR comment)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    add_ipcmeter_bin(p)
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    schema.use_binary(args.ipcmeter_bin)
     try:
         if not (0 < args.threshold < 1000):
             raise UsageError("--threshold %g: must be a percentage above 0" % args.threshold)

@@ -33,8 +33,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ipcmeter import atomic  # noqa: E402
-from ipcmeter.cli import ArgumentParser  # noqa: E402
+from ipcmeter import atomic, schema  # noqa: E402
+from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin  # noqa: E402
 from ipcmeter.plots import PLOTS, make_plots  # noqa: E402
 from ipcmeter.recommend import recommend  # noqa: E402
 from ipcmeter.results import Results, ResultsError, load  # noqa: E402
@@ -73,7 +73,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rss-mib", type=float, metavar="N",
                     help="your process's resident memory in MiB, for the fork vs spawn advice "
                          "(default: advice at every measured size)")
+    add_ipcmeter_bin(ap)
     args = ap.parse_args(argv)
+    schema.use_binary(args.ipcmeter_bin)
     try:
         if args.rss_mib is not None and not (args.rss_mib > 0 and math.isfinite(args.rss_mib)):
             raise UsageError(f"--rss-mib {args.rss_mib:g}: must be a positive number of MiB")

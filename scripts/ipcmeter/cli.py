@@ -11,3 +11,13 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+IPCMETER_BIN_HELP = ("the ipcmeter binary whose --describe describes results files written "
+                     "before they carried ipcmeter.schema (default: $IPCMETER_BIN, else "
+                     "build/ipcmeter of this repository; without either, the scripts' "
+                     "pre-schema table)")
+
+
+def add_ipcmeter_bin(parser) -> None:
+    parser.add_argument("--ipcmeter-bin", metavar="BIN", help=IPCMETER_BIN_HELP)

@@ -1,9 +1,17 @@
 """compare.py's judgement: two results files in, a report (a dict) out.
 
-Benchmarks are matched by name; each family's primary metrics (schema.PRIMARY_METRICS) or
-the --metric ones are compared with gate_stats, paired over ab.py's rounds when both files
+Benchmarks are matched by name; each family's primary metrics or the --metric ones are
+compared with gate_stats, paired over ab.py's rounds when both files
 come from one ab.py run; the gate object says which exit status the evidence supports.
 Rendering the report is gate_render's job; the command line is compare.py's.
+
+What is judged, and which way is better, is NEW's schema (the file's ipcmeter.schema, else the
+binary's --describe): NEW is the build under judgement and says what its counters mean, so a
+metric it newly calls primary is judged wherever BASE's rows hold it too ("new" where they do
+not, never "missing"), one it no longer calls primary is not judged, and a direction it changed
+is applied to both sides. A counter NEW calls neither better nor worse (higher_is_better null:
+tasks, window_msgs) is never judged, even when named with --metric. Where the two schemas
+disagree about primaries or directions the report's notes say so.
 """
 
 import json
@@ -12,7 +20,7 @@ import statistics
 from . import gate_stats
 from .gate_stats import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED
 from .results import is_positive_number
-from .schema import PRIMARY_METRICS, is_higher_better
+from .schema import PRE_SCHEMA
 
 TOOL = "compare.py"
 # 2: exit status 3 (inconclusive), the "gate" object, mde_pct and decide per row.
@@ -256,7 +264,12 @@ def collect(base, new, args, per_round, shifted, confidence):
                            "errored_on_both")
             continue
         family = b_ok[0].family
-        for metric in args.metric or PRIMARY_METRICS.get(family, ["real_time_ns"]):
+        for metric in args.metric or new.schema.primary_metrics(family):
+            higher = new.schema.higher_is_better(family, metric)
+            if higher is None:
+                found.skip(name, "%s is a fact of the row, neither better nor worse" % metric,
+                           "not_a_measure", metric)
+                continue
             in_base, in_new = _has_metric(b_ok, metric), _has_metric(n_ok, metric)
             if not in_new:
                 if in_base:
@@ -287,7 +300,7 @@ def collect(base, new, args, per_round, shifted, confidence):
             if est is None:
                 continue
             found.rows.append({"benchmark": name, "family": family, "metric": metric,
-                               "higher_is_better": is_higher_better(metric),
+                               "higher_is_better": higher,
                                "normalized_by": fb or fn,
                                "base": _median_of(xs), "new": _median_of(ys), "est": est,
                                "rounds_left_out": sorted(rnd + 1 for rnd in shifted)})
@@ -362,6 +375,11 @@ def gate_outcome(found, counts, only_in_base, args):
     if failures:
         code = EXIT_REGRESSION
     elif judged == 0:
+        facts = sorted({nc["metric"] for nc in found.not_compared if nc["kind"] == "not_a_measure"})
+        if facts:
+            raise UsageError("nothing to judge: %s %s of the row in NEW's schema "
+                             "(higher_is_better null), neither better nor worse"
+                             % (", ".join(facts), "is a fact" if len(facts) == 1 else "are facts"))
         raise UsageError("no common benchmark has a %s to compare"
                          % (("metric " + ", ".join(args.metric)) if args.metric
                             else "primary metric"))
@@ -427,6 +445,11 @@ def report_notes(base, new, env_lines, floors, shifted, found, args):
     """Warnings the reader must see before the table: environment differences, noisy
     runs, floors that moved, rounds left out, benchmarks newly erroring."""
     notes = list(env_lines)
+    notes.extend("schemas differ: %s; judged by NEW's" % d for d in base.schema.differences(new.schema))
+    for res, side in ((base, "BASE"), (new, "NEW")):
+        if res.schema is PRE_SCHEMA:
+            notes.append("%s has no ipcmeter.schema and no ipcmeter binary could describe it: "
+                         "read with the scripts' pre-schema table (--ipcmeter-bin)" % side)
     for res, side in ((base, "BASE"), (new, "NEW")):
         notes.extend("%s run: %s" % (side, w) for w in res.noisy())
     if not args.normalize_floors:
@@ -509,7 +532,8 @@ def _median_of(by_round):
 
 def describe(res):
     return {"path": res.path, "host": res.host, "date": res.date,
-            "git_revision": res.env.get("git_revision"), "profile": res.profile}
+            "git_revision": res.env.get("git_revision"), "profile": res.profile,
+            "schema": res.schema.source}
 
 
 def floor_changes(base, new):

@@ -1,12 +1,13 @@
 """Benchmark names: "family/key:value/..." <-> (family, {key: value}).
 
 The one parser of names (contract "Benchmark names"); the loader, compare.py's tests and
-the baseline check all go through it.
+the baseline check all go through it. Which segments are a family's keys is the schema's
+(schema.Schema, from the results file or the binary).
 """
 
 from __future__ import annotations
 
-from .schema import AGGREGATE_SUFFIXES, FAMILY_KEYS, GB_KEYS
+from .schema import AGGREGATE_SUFFIXES, GB_KEYS
 
 
 def _value(text: str):
@@ -25,18 +26,19 @@ def strip_aggregate(name: str, aggregate_name: str | None = None):
     return name, None
 
 
-def parse_name(name: str) -> tuple[str, dict, list]:
+def parse_name(name: str, schema=None) -> tuple[str, dict, list]:
     """Split a benchmark name into (family, {key: value}, gb_extra_segments).
 
     Values that are integers become int, else str. Segments that are not
     parameters of the family (Google Benchmark's /manual_time, /repeats:N,
     /threads:N, ...) go to the extra list, and so does a trailing aggregate
-    suffix ("_mean", "_median", "_stddev", "_cv").
+    suffix ("_mean", "_median", "_stddev", "_cv"). Without a schema, or for a family it
+    does not describe, every key:value segment but Google Benchmark's is a parameter.
     """
     name, suffix = strip_aggregate(name)
     segments = name.split("/")
     family = segments[0]
-    known = FAMILY_KEYS.get(family)
+    known = schema.keys(family) if schema is not None else None
     params: dict = {}
     extra: list = []
     for seg in segments[1:]:

@@ -7,7 +7,6 @@ import math
 
 from . import results as ir
 from . import rules as rc
-from .schema import PEER_ORDER
 
 BANDS = (("small", "<= 1 KiB", 0, 1024),
          ("medium", "<= 64 KiB", 1025, 64 * 1024),
@@ -18,8 +17,10 @@ def sort_key(value):
     return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
 
 
-def peer_key(peer):
-    return (PEER_ORDER.index(peer) if peer in PEER_ORDER else len(PEER_ORDER), str(peer))
+def peer_sorter(results):
+    """A sort key for peer kinds: the order the results' schemas list them in, then others."""
+    order = list(dict.fromkeys(p for r in results for p in r.schema.peers))
+    return lambda peer: (order.index(peer) if peer in order else len(order), str(peer))
 
 
 class Point:
@@ -27,11 +28,17 @@ class Point:
 
     values: metric -> its value in each repetition (the median alone when the file holds
     aggregates only), the evidence behind the recommendation's comparisons.
+    family, schema: what the point is, and the description of its run that says which of its
+    metrics are better high.
     """
 
-    def __init__(self, base, params, metrics, error, cv, values):
+    def __init__(self, base, params, metrics, error, cv, values, family=None, schema=None):
         self.base, self.params, self.metrics, self.error, self.cv = base, params, metrics, error, cv
         self.values = values
+        self.family, self.schema = family, schema
+
+    def higher_is_better(self, metric):
+        return self.schema.higher_is_better(self.family, metric)
 
     def get(self, key, default=None):
         return self.params.get(key, default)
@@ -73,7 +80,8 @@ def _points(r: ir.Results, family: str) -> list[Point]:
                     values.setdefault(m, []).append(v)
         for m, v in metrics.items():
             values.setdefault(m, [v])
-        out.append(Point(base, recs[0].params, metrics, errors.get(base), noisy.get(base), values))
+        out.append(Point(base, recs[0].params, metrics, errors.get(base), noisy.get(base), values,
+                         family, r.schema))
     return out
 
 

@@ -13,9 +13,8 @@ import numpy as np
 from . import results as ir
 from . import rules as rc
 from .fmt import fmt_bps, fmt_metric, fmt_ns, fmt_size
-from .points import (BANDS, Point, logical_cpus, ok_points, peer_key, points,
+from .points import (BANDS, Point, logical_cpus, ok_points, peer_sorter, points,
                      representative_size, sort_key)
-from .schema import is_higher_better
 
 # Preferred peer for the kind verdict: queues, pipes and shm matter most
 # between processes.
@@ -32,7 +31,10 @@ def _rank(pts, metric, keys=("transport", "peer", "wait")):
     if not pts:
         return None
     opts = [p.option(metric, keys) for p in pts]
-    rk = rc.Ranking(opts, is_higher_better(metric))
+    higher = pts[0].higher_is_better(metric)
+    if higher is None:
+        raise ValueError(f"{metric} is a fact of the row, not better or worse: nothing to rank by")
+    rk = rc.Ranking(opts, higher)
     return rk, next(p for p, o in zip(pts, opts) if o is rk.best)
 
 
@@ -278,10 +280,11 @@ def recommend_scaling(r: ir.Results) -> list[dict]:
                     f"({c.interval_text()})")
         else:
             text = f"{kernel}: threads vs processes, {figures}: {c.inconclusive_text()}"
+        by_peer = peer_sorter([r])
         over = [p for p in sound if cpus is not None and p.get("workers") > cpus]
         if over:
             most = max(p.get("workers") for p in over)
-            at = sorted((p for p in over if p.get("workers") == most), key=lambda p: peer_key(p.get("peer")))
+            at = sorted((p for p in over if p.get("workers") == most), key=lambda p: by_peer(p.get("peer")))
             text += (f"; oversubscribed at {most} workers: "
                      + ", ".join(f"{p.get('peer')} {rc.figure(p.option('speedup', ('peer',)), _speedup)}"
                                  for p in at))

@@ -5,7 +5,8 @@ top-level "ipcmeter" object, see docs/contract.md): benchmark names become
 fields (names.py), time fields are normalised to nanoseconds, repetitions and
 aggregates are told apart, and every problem with the file becomes a
 ResultsError whose str() is the one line a command prints before exiting 2.
-The facts it applies (families, units, schema version) come from schema.py.
+The facts it applies come from the file's schema (schema.of_results: its ipcmeter.schema, else
+the binary's --describe), kept on the Results as .schema for the code that judges them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import statistics
 from dataclasses import dataclass, field
 
 from .names import base_name_of, parse_name, strip_aggregate
-from .schema import (C2C_LEGACY_DEFINITION, GB_FIELDS, PRIMARY_METRICS, SCHEMA_VERSION,
-                     TIME_UNIT_NS)
+from .schema import (C2C_LEGACY_DEFINITION, GB_FIELDS, SCHEMA_VERSION, TIME_UNIT_NS, Schema,
+                     SchemaError, of_results)
 
 # A repetition coefficient of variation above this marks a result noisy.
 NOISY_CV = 0.10
@@ -62,6 +63,7 @@ class Results:
     host: str
     date: str
     records: list
+    schema: Schema
     _cache: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -201,7 +203,7 @@ class Results:
     def noisy_benchmarks(self) -> dict[str, float]:
         """base_name -> largest repetition cv of its primary metrics, when > 10%."""
         out: dict[str, float] = {}
-        for family, metrics in PRIMARY_METRICS.items():
+        for family, metrics in self.schema.primary.items():
             for metric in metrics:
                 for base, cv in self.cv(metric).items():
                     if base.split("/", 1)[0] == family and cv > NOISY_CV:
@@ -222,7 +224,7 @@ def as_dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _record(entry, index: int, path: str) -> Record:
+def _record(entry, index: int, path: str, schema: Schema) -> Record:
     where = f"{path}: benchmarks[{index}]"
     if not isinstance(entry, dict):
         raise ResultsError(f"{where}: not an object")
@@ -241,7 +243,7 @@ def _record(entry, index: int, path: str) -> Record:
         stripped, suffix = strip_aggregate(name, aggregate_name)
         if aggregate_name is None and suffix:
             aggregate_name = suffix[1:]
-    family, params, _extra = parse_name(stripped)
+    family, params, _extra = parse_name(stripped, schema)
     rep = entry.get("repetition_index")
     rep = rep if isinstance(rep, int) and not isinstance(rep, bool) else None
 
@@ -330,7 +332,11 @@ def load(path) -> Results:
     if version < 1:
         raise ResultsError(f"{path}: invalid ipcmeter.schema_version {version}")
     try:
-        records = [_record(e, i, path) for i, e in enumerate(raw["benchmarks"])]
+        schema = of_results(meta)
+    except SchemaError as e:
+        raise ResultsError(f"{path}: {e}") from None
+    try:
+        records = [_record(e, i, path, schema) for i, e in enumerate(raw["benchmarks"])]
     except RecursionError:
         raise ResultsError(f"{path}: JSON nested too deeply") from None
     context = as_dict(raw.get("context"))
@@ -344,4 +350,4 @@ def load(path) -> Results:
         placement=as_dict(meta.get("placement")), transports=as_dict(meta.get("transports")),
         warnings=list(warnings) if isinstance(warnings, list) else [],
         profile=profile if isinstance(profile, str) else None,
-        host=str(host), date=str(context.get("date") or ""), records=records)
+        host=str(host), date=str(context.get("date") or ""), records=records, schema=schema)

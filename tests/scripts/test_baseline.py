@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import smoke_run  # noqa: E402
 from ipcmeter.names import base_name_of, parse_name  # noqa: E402
 from ipcmeter.results import load  # noqa: E402
-from ipcmeter.schema import PRIMARY_METRICS, is_higher_better  # noqa: E402
 
 COMPARE = os.path.join(ROOT, "scripts", "compare.py")
 
@@ -73,7 +72,7 @@ class Baseline(unittest.TestCase):
             ok = [r for r in recs if r.error is None]
             if not ok or name in explained:
                 continue
-            for metric in PRIMARY_METRICS.get(ok[0].family, ["real_time_ns"]):
+            for metric in self.results.schema.primary_metrics(ok[0].family):
                 if all(metric in r.metrics for r in ok):
                     self.assertIn((name, metric), judged)
 
@@ -83,9 +82,9 @@ class Baseline(unittest.TestCase):
         with open(BASELINE) as f:
             doc = json.load(f)
         for entry in doc["benchmarks"]:
-            family, params, _ = parse_name(entry["name"])
+            family, params, _ = parse_name(entry["name"], self.results.schema)
             if base_name_of(family, params) in targets and entry.get("aggregate_name") != "cv":
-                slow_down(entry, PRIMARY_METRICS[family], SLOWDOWN)
+                slow_down(entry, self.results.schema, family, SLOWDOWN)
         with tempfile.TemporaryDirectory() as tmp:
             slower = os.path.join(tmp, "slower.json")
             with open(slower, "w") as f:
@@ -95,7 +94,7 @@ class Baseline(unittest.TestCase):
         flagged = {(r["benchmark"], r["metric"]) for r in report["comparisons"]
                    if r["verdict"] == "regressed"}
         self.assertEqual(flagged, {(name, m) for name, family in targets.items()
-                                   for m in PRIMARY_METRICS[family]})
+                                   for m in self.results.schema.primary_metrics(family)})
         self.assertEqual([r["benchmark"] for r in report["comparisons"] if r["verdict"] == "improved"], [])
 
     @unittest.skipUnless(os.environ.get("IPCMETER_BIN"), "IPCMETER_BIN not set (ctest sets it)")
@@ -104,7 +103,7 @@ class Baseline(unittest.TestCase):
                                  "--benchmark_list_tests"], capture_output=True, text=True,
                                 timeout=120, check=True).stdout.split()
         have = set(self.results.benchmarks())
-        missing = [n for n in listed if load_name(n) not in have]
+        missing = [n for n in listed if load_name(n, self.results.schema) not in have]
         self.assertEqual(missing, [], "the baseline lacks these benchmarks; " + REFRESH)
 
 
@@ -140,7 +139,7 @@ def steady_rows(results):
         if len(ok) < BASELINE_REPETITIONS or ok[0].family not in INJECTABLE:
             continue
         spread = 0.0
-        for metric in PRIMARY_METRICS[ok[0].family]:
+        for metric in results.schema.primary_metrics(ok[0].family):
             values = [r.metrics.get(metric) for r in ok]
             if None in values or min(values) <= 0:
                 spread = math.inf
@@ -154,17 +153,17 @@ def steady_rows(results):
     return {name: family for family, (_, name) in best.items()}
 
 
-def slow_down(entry, metrics, factor):
-    """Makes one results entry `factor` times slower in these metrics."""
-    for metric in metrics:
+def slow_down(entry, schema, family, factor):
+    """Makes one results entry `factor` times slower in its family's primary metrics."""
+    for metric in schema.primary_metrics(family):
         if metric in entry:
-            higher = is_higher_better(metric)
+            higher = schema.higher_is_better(family, metric)
             entry[metric] = entry[metric] / factor if higher else entry[metric] * factor
 
 
-def load_name(listed):
+def load_name(listed, schema):
     """A --benchmark_list_tests line as the loader's base name (no /manual_time etc.)."""
-    family, params, _ = parse_name(listed)
+    family, params, _ = parse_name(listed, schema)
     return base_name_of(family, params)
 
 

@@ -20,9 +20,12 @@ def fixture(name):
 
 
 class ParseNameTest(unittest.TestCase):
+    # The keys the binary's schema gives each family (the pre-schema table has the same ones).
+    KEYS = schema.PRE_SCHEMA
+
     def test_family_keys_become_fields(self):
         fam, params, extra = names.parse_name(
-            "pingpong/transport:shm_ring/peer:fork/size:64/wait:spin/manual_time")
+            "pingpong/transport:shm_ring/peer:fork/size:64/wait:spin/manual_time", self.KEYS)
         self.assertEqual(fam, "pingpong")
         self.assertEqual(params, {"transport": "shm_ring", "peer": "fork", "size": 64, "wait": "spin"})
         self.assertEqual(extra, ["manual_time"])
@@ -30,10 +33,11 @@ class ParseNameTest(unittest.TestCase):
 
     def test_gb_segments_and_aggregate_suffix_ignored(self):
         fam, params, extra = names.parse_name(
-            "stream/transport:pipe/peer:thread/size:4096/repeats:3/threads:2/real_time_median")
+            "stream/transport:pipe/peer:thread/size:4096/repeats:3/threads:2/real_time_median",
+            self.KEYS)
         self.assertEqual(params, {"transport": "pipe", "peer": "thread", "size": 4096})
         self.assertEqual(extra, ["repeats:3", "threads:2", "real_time", "_median"])
-        _, params, extra = names.parse_name("spawn/method:fork/rss_mib:64_cv")
+        _, params, extra = names.parse_name("spawn/method:fork/rss_mib:64_cv", self.KEYS)
         self.assertEqual(params, {"method": "fork", "rss_mib": 64})
         self.assertEqual(extra, ["_cv"])
 
@@ -47,13 +51,13 @@ class ParseNameTest(unittest.TestCase):
             "floor/probe:c2c_rtt": 1,
         }
         for name, n in cases.items():
-            fam, params, extra = names.parse_name(name + "/iterations:100")
-            self.assertEqual(list(params), list(schema.FAMILY_KEYS[fam]))
+            fam, params, extra = names.parse_name(name + "/iterations:100", self.KEYS)
+            self.assertEqual(list(params), list(self.KEYS.keys(fam)))
             self.assertEqual(len(params), n)
             self.assertEqual(extra, ["iterations:100"])
 
     def test_unknown_family_keeps_its_keys(self):
-        fam, params, extra = names.parse_name("newfam/alpha:1/beta:x/min_time:0.1")
+        fam, params, extra = names.parse_name("newfam/alpha:1/beta:x/min_time:0.1", self.KEYS)
         self.assertEqual((fam, params, extra), ("newfam", {"alpha": 1, "beta": "x"}, ["min_time:0.1"]))
 
 
@@ -72,7 +76,7 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(r.floors["c2c_rtt_ns"], 120.0)
         self.assertEqual(r.transport_kind("posix_mq"), "queue")
         self.assertIsNone(r.transport_kind("nonesuch"))
-        self.assertEqual(set(r.families()), set(schema.FAMILY_KEYS))
+        self.assertEqual(set(r.families()), set(r.schema.family_keys))
 
     def test_repetitions_and_aggregates(self):
         base = "pingpong/transport:shm_ring/peer:thread/size:64/wait:spin"
@@ -136,9 +140,10 @@ class LoadTest(unittest.TestCase):
 
     def test_constants(self):
         self.assertEqual(schema.SCHEMA_VERSION, 1)
-        self.assertEqual(schema.PRIMARY_METRICS["pingpong"], ["rtt_p50_ns", "rtt_p99_ns"])
-        self.assertIn("speedup", schema.HIGHER_IS_BETTER)
-        self.assertNotIn("rtt_p50_ns", schema.HIGHER_IS_BETTER)
+        s = self.full.schema
+        self.assertEqual(s.primary_metrics("pingpong"), ["rtt_p50_ns", "rtt_p99_ns"])
+        self.assertIs(s.higher_is_better("compute", "speedup"), True)
+        self.assertIs(s.higher_is_better("pingpong", "rtt_p50_ns"), False)
 
 
 class BadInputTest(unittest.TestCase):

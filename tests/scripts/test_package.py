@@ -51,15 +51,20 @@ class Package(unittest.TestCase):
         for name in plots.PLOTS:
             mod = plots.MODULES[name]
             with self.subTest(plot=name):
-                self.assertIn(mod.FAMILY, schema.FAMILY_KEYS)
+                self.assertIn(mod.FAMILY, schema.PRE_SCHEMA.family_keys)
                 self.assertTrue(mod.TITLE and mod.CAPTION)
                 self.assertTrue(callable(mod.plot))
 
-    def test_schema_facts_agree(self):
-        self.assertEqual(set(schema.PRIMARY_METRICS), set(schema.FAMILY_KEYS))
-        self.assertTrue(schema.is_higher_better("bytes_per_second"))
-        self.assertTrue(schema.is_higher_better("messages_per_second"))
-        self.assertFalse(schema.is_higher_better("rtt_p50_ns"))
+    def test_pre_schema_table_is_whole(self):
+        pre = schema.PRE_SCHEMA
+        self.assertEqual(set(pre.primary), set(pre.family_keys))
+        self.assertTrue(pre.higher_is_better("stream", "bytes_per_second"))
+        self.assertTrue(pre.higher_is_better("stream", "ratio_to_floor"))
+        self.assertFalse(pre.higher_is_better("pingpong", "ratio_to_floor"))
+        self.assertFalse(pre.higher_is_better("pingpong", "rtt_p50_ns"))
+        # undescribed counters: a rate by name, else a time
+        self.assertTrue(pre.higher_is_better("sync", "messages_per_second"))
+        self.assertFalse(pre.higher_is_better("sync", "cpu_time_ns"))
 
     def test_no_module_longer_than_600_lines(self):
         for dirpath, _, files in os.walk(SCRIPTS):
@@ -98,8 +103,9 @@ class OneOfEach(unittest.TestCase):
         nothing outside the loader touches its private names."""
         owners = {r"\bmkstemp\(|\bmkdtemp\(|\bos\.replace\(|\bos\.rename\(": {"atomic.py"},
                   r"^def (parse_name|base_name_of|strip_aggregate)\b": {"names.py"},
-                  # gate_trials.py reads its own plan and trial records, not results files.
-                  r"\bjson\.loads?\(": {"results.py", "gate_trials.py"},
+                  # gate_trials.py reads its own plan and trial records, schema.py the
+                  # binary's --describe; neither reads results files.
+                  r"\bjson\.loads?\(": {"results.py", "gate_trials.py", "schema.py"},
                   r"^class ArgumentParser\b": {"cli.py"}}
         for dirpath, _, files in os.walk(SCRIPTS):
             for f in files:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fmt import fmt_size
-from ..points import machine, ok_points, option_label, peer_key
+from ..points import machine, ok_points, option_label, peer_sorter
 
 
 def pyplot():
@@ -128,7 +128,8 @@ def size_curves(plt, results, labels, family, metric, title, ylabel, legend, ref
     references(ax, r, pts) draws the run's own limits on top. None without data."""
     if not any(ok_points(r, family, metric) for r in results):
         return None
-    peers = sorted({p.get("peer") for r in results for p in ok_points(r, family)}, key=peer_key)
+    peers = sorted({p.get("peer") for r in results for p in ok_points(r, family)},
+                   key=peer_sorter(results))
     fig, axes = grid(plt, results, len(peers), title)
     for row, r in enumerate(results):
         pts = ok_points(r, family, metric)

@@ -3,7 +3,7 @@
 import math
 
 from ..fmt import fmt_size
-from ..points import band_sizes, ok_points, peer_key, points
+from ..points import band_sizes, ok_points, peer_sorter, points
 from .common import band_grid, bars, finish
 
 TITLE = "Thread vs fork vs spawn"
@@ -20,7 +20,7 @@ def plot(plt, results, labels, rss_mib=None):
         # Every combination, errors included: one that cannot run is drawn as a cross.
         at = [p for p in points(r, "pingpong") if p.get("size") == size]
         transports = sorted({p.get("transport") for p in at}, key=str)
-        peers = sorted({p.get("peer") for p in at}, key=peer_key)
+        peers = sorted({p.get("peer") for p in at}, key=peer_sorter([r]))
         values, errors = {}, {}
         for p in at:
             key = (p.get("transport"), p.get("peer"))

@@ -1,6 +1,6 @@
 """Hand-off latency of each primitive, threads against processes."""
 
-from ..points import peer_key, points
+from ..points import peer_sorter, points
 from .common import bars, column, finish
 
 TITLE = "Sync hand-off"
@@ -24,7 +24,7 @@ def plot(plt, results, labels, rss_mib=None):
             prim = str(p.get("primitive"))
             return prim if len(parties[p.get("primitive")]) == 1 else f"{prim} ×{p.get('parties')}"
         groups = list(dict.fromkeys(group(p) for p in pts))
-        peers = sorted({p.get("peer") for p in pts}, key=peer_key)
+        peers = sorted({p.get("peer") for p in pts}, key=peer_sorter([r]))
         values = {(group(p), p.get("peer")): p.metrics["handoff_p50_ns"] for p in pts
                   if p.error is None and "handoff_p50_ns" in p.metrics}
         errors = {(group(p), p.get("peer")): p.error for p in pts if p.error}

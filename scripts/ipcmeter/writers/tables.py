@@ -9,7 +9,6 @@ import os
 from ..fmt import fmt_metric, fmt_size
 from ..points import points
 from ..results import NOISY_CV, NOISY_DRIFT
-from ..schema import FAMILY_KEYS, PRIMARY_METRICS
 
 
 def _scalar(v) -> str:
@@ -84,7 +83,8 @@ def family_table(results, family) -> list[list[str]] | None:
     bases = list(dict.fromkeys(b for pf in per_file for b in pf))
     if not bases:
         return None
-    metrics = PRIMARY_METRICS.get(family) or sorted(
+    primary = list(dict.fromkeys(m for r in results for m in r.schema.primary.get(family, ())))
+    metrics = primary or sorted(
         {m for pf in per_file for p in pf.values() for m in p.metrics})[:3]
     many = len(results) > 1
     header = ["benchmark"] + [m + (f" · {r.host}" if many else "") for r in results for m in metrics]
@@ -131,7 +131,7 @@ def sections(results, recs, labels):
         if rec["pool"]:
             items.append(("sub", "Pools"))
             items.append(("list", [c["text"] for c in rec["pool"]]))
-        absent = [f for f in FAMILY_KEYS if f != "floor" and not any(p.error is None for p in points(r, f))]
+        absent = [f for f in r.schema.family_order if f != "floor" and not any(p.error is None for p in points(r, f))]
         if absent:
             items.append(("note", "No usable results for: " + ", ".join(absent) +
                           " (not in the file or every combination errored); their advice is skipped."))
@@ -160,7 +160,7 @@ def labels_for(results) -> dict:
 
 
 def families(results):
-    known = list(FAMILY_KEYS)
+    known = list(dict.fromkeys(f for r in results for f in r.schema.family_order))
     found = dict.fromkeys(f for r in results for f in r.families())
     return [f for f in known if f in found] + [f for f in found if f not in known]
 
