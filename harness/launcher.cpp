@@ -148,6 +148,23 @@ pid_t spawn_copy(std::vector<std::string> argv, const std::vector<int>& inherit,
   return pid;
 }
 
+// fork, with the child's hygiene (forked_child_hygiene) done before `child`, which must not
+// return. `keep` is made by the caller before the fork, so the child allocates nothing first.
+template <class Child>
+pid_t fork_with_hygiene(int stderr_fd, const std::vector<int>& keep, std::string& err, Child&& child) {
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    err = sys_error("fork");
+    return -1;
+  }
+  if (pid == 0) {
+    forked_child_hygiene(parent, stderr_fd, keep);
+    child();
+  }
+  return pid;
+}
+
 // The fork mechanism. Everything the child needs (argv, the descriptor list) is made before
 // the fork, so the child allocates nothing before its body or the role's entry runs.
 pid_t fork_party(LaunchSpec& spec, std::string& err) {
@@ -157,18 +174,9 @@ pid_t fork_party(LaunchSpec& spec, std::string& err) {
     argv = role_argv(spec.role, spec.args);
     cargv = c_argv(argv);
   }
-  const std::vector<int> keep = sorted(spec.inherit);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    err = sys_error("fork");
-    return -1;
-  }
-  if (pid == 0) {
-    forked_child_hygiene(parent, spec.stderr_fd, keep);
+  return fork_with_hygiene(spec.stderr_fd, sorted(spec.inherit), err, [&] {
     _exit(spec.body ? spec.body() : enter_role(int(cargv.size()) - 1, cargv.data()));
-  }
-  return pid;
+  });
 }
 
 }  // namespace
@@ -251,23 +259,17 @@ pid_t launch_program(const std::string& path, const std::vector<std::string>& ar
   std::vector<std::string> args = argv;
   std::vector<char*> cargv = c_argv(args);
   const std::vector<int> keep = sorted(inherit);
-  const pid_t parent = getpid();
   // fork, not posix_spawn: only a child of ours can arm the death signal for a program that
   // does not know to. The child calls only async-signal-safe functions, so this is safe in a
   // process with threads.
-  const pid_t pid = fork();
-  if (pid < 0) {
-    err = sys_error("fork");
-    return -1;
-  }
-  if (pid == 0) {
-    forked_child_hygiene(parent, stderr_fd, keep);
+  const pid_t pid = fork_with_hygiene(stderr_fd, keep, err, [&] {
     for (int sig : kHandledSignals) signal(sig, SIG_DFL);
     // Ours are all close-on-exec; the ones it is given must survive the exec.
     for (int fd : keep) fcntl(fd, F_SETFD, 0);
     execve(path.c_str(), cargv.data(), environ);
     _exit(127);
-  }
+  });
+  if (pid < 0) return -1;
   record_child(pid);
   return pid;
 }

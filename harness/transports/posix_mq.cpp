@@ -139,23 +139,25 @@ class MqLink final : public Link {
   std::optional<std::size_t> window_msgs() const override { return std::size_t(maxmsg); }
 };
 
-// Creates one queue exclusively, mode 0600; fewer slots when the unprivileged msg_max is lower.
-int create_queue(const std::string& name, const ChannelConfig& cfg, long& maxmsg) {
+// Creates one queue exclusively, mode 0600, with `slots` messages, or fewer (but at least
+// `min_slots`) when the unprivileged msg_max is lower; 0, or the errno of the failure.
+int create_queue(const std::string& name, std::size_t msg_bytes, long& slots, long min_slots) {
   for (;;) {
     mq_attr attr{};
-    attr.mq_maxmsg = maxmsg;
-    attr.mq_msgsize = long(cfg.msg_bytes);
+    attr.mq_maxmsg = slots;
+    attr.mq_msgsize = long(msg_bytes);
     const mqd_t q = mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600, &attr);
     if (q != mqd_t(-1)) {
       mq_close(q);
       return 0;
     }
+    const int err = errno;  // before read_limit's own calls can change it
     const auto msg_max = read_limit(kMsgMaxPath);
-    if (errno == EINVAL && msg_max && maxmsg > long(*msg_max) && long(*msg_max) >= long(kMinLinkSlots)) {
-      maxmsg = long(*msg_max);
+    if (err == EINVAL && msg_max && slots > long(*msg_max) && long(*msg_max) >= min_slots) {
+      slots = long(*msg_max);
       continue;
     }
-    return errno;
+    return err;
   }
 }
 
@@ -165,7 +167,7 @@ Made<Link> create(const ChannelConfig& cfg) {
   link->maxmsg = long(std::clamp(std::min(cfg.depth, kLinkBytesBudget / cfg.msg_bytes), kMinLinkSlots, kStreamWindow));
   for (std::string* n : {&link->to_peer, &link->from_peer}) {
     const std::string name = "/" + unique_name("mq");
-    if (const int err = create_queue(name, cfg, link->maxmsg))
+    if (const int err = create_queue(name, cfg.msg_bytes, link->maxmsg, long(kMinLinkSlots)))
       return Made<Link>::Fail(explain_open_failure(cfg, link->maxmsg, err));
     record_object(NameSpace::kMq, name);
     *n = name;
@@ -246,23 +248,7 @@ Made<SharedQueue> create_shared(const QueueConfig& cfg) {
   auto q = std::make_unique<SharedMq>();
   const std::string name = "/" + unique_name("fanin-mq");
   long depth = long(cfg.depth);
-  for (;;) {
-    mq_attr attr{};
-    attr.mq_maxmsg = depth;
-    attr.mq_msgsize = long(cfg.msg_bytes);
-    const mqd_t fd = mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600, &attr);
-    if (fd != mqd_t(-1)) {
-      mq_close(fd);
-      break;
-    }
-    // Unprivileged callers get at most msg_max slots.
-    const auto msg_max = read_limit(kMsgMaxPath);
-    if (errno == EINVAL && msg_max && depth > long(*msg_max)) {
-      depth = long(*msg_max);
-      continue;
-    }
-    return Made<SharedQueue>::Fail(sys_error("mq_open " + name));
-  }
+  if (const int err = create_queue(name, cfg.msg_bytes, depth, 1)) return Made<SharedQueue>::Fail(sys_error("mq_open " + name, err));
   record_object(NameSpace::kMq, name);
   q->name = name;
   return {std::move(q), {}};
