@@ -52,21 +52,6 @@ void raise_msgqueue_limit() {
   }
 }
 
-nlohmann::json transports_json() {
-  nlohmann::json t = nlohmann::json::object();
-  for (const TransportDef* d : transports()) {
-    nlohmann::json waits = nlohmann::json::array();
-    for (Wait w : d->waits) waits.push_back(wait_name(w));
-    const auto limit = d->max_msg_bytes();
-    t[std::string(d->name)] = {{"kind", kind_name(d->kind)},
-                               {"max_msg_bytes", limit ? nlohmann::json(*limit) : nlohmann::json(nullptr)},
-                               {"crosses_processes", d->crosses_processes()},
-                               {"survives_dead_peer", d->survives_dead_peer},
-                               {"waits", waits}};
-  }
-  return t;
-}
-
 // How busy the machine is without us: the CPU time others used (and the hypervisor stole)
 // while this process slept through a short window. A load average would still count the
 // build that ran a minute ago; this sees only what competes now.
@@ -201,6 +186,7 @@ int main(int argc, char** argv) {
       std::vector<std::string> all = warnings;
       warn_if_busy("at the end of", all);
       for (std::string& w : drift_warnings(s.floors_start, floors_end, kFloorDriftWarn)) all.push_back(std::move(w));
+      const nlohmann::json schema = describe();
       nlohmann::json meta = {
           {"schema_version", kSchemaVersion},
           {"profile", std::string(profile.name)},
@@ -208,8 +194,9 @@ int main(int argc, char** argv) {
           {"floors", to_json(s.floors_start)},
           {"floors_end", to_json(floors_end)},
           {"placement", to_json(s.placement)},
-          {"transports", transports_json()},
-          {"schema", describe()},
+          // ipcmeter.transports is the schema's transport table (the contract's fields and more).
+          {"transports", schema["transports"]},
+          {"schema", schema},
           {"calibration_delay_ns", cl.calibration_delay_ns},
           {"calibration_delay_filter", cl.calibration_delay_filter.empty()
                                            ? nlohmann::json(nullptr)

@@ -34,7 +34,7 @@ std::optional<Wait> parse_wait(std::string_view s) {
 
 bool TransportDef::crosses_processes() const noexcept {
   for (PeerKind p : kAllPeers)
-    if (p != PeerKind::kThread && reaches(p)) return true;
+    if (ipcm::crosses_processes(p) && reaches(p)) return true;
   return false;
 }
 
