@@ -8,8 +8,8 @@
 #include <regex>
 #include <set>
 
-#include "harness/limits.h"
-#include "harness/profile.h"
+#include "harness/core/limits.h"
+#include "harness/core/profile.h"
 
 namespace ipcm {
 namespace {

@@ -6,15 +6,15 @@
 #include <vector>
 
 #include "bench/suite.h"
-#include "harness/fanin.h"
-#include "harness/kernels.h"
-#include "harness/name_table.h"
-#include "harness/pool.h"
-#include "harness/profile.h"
-#include "harness/shared_state.h"
-#include "harness/starts.h"
-#include "harness/sync_primitives.h"
-#include "harness/transport.h"
+#include "bench/fanin/fanin.h"
+#include "bench/compute/compute.h"
+#include "harness/core/name_table.h"
+#include "bench/pool/pool.h"
+#include "harness/core/profile.h"
+#include "bench/state/state.h"
+#include "bench/spawn/spawn.h"
+#include "bench/sync/sync.h"
+#include "harness/transports/transport.h"
 
 namespace ipcm {
 namespace {
@@ -98,12 +98,12 @@ json peers_json(const std::vector<PeerKind>& peers) {
 }
 Words kernel_names() {
   Words w = words_of(kAllKernels, kernel_name);
-  // The task farm's rows (bench/compute.cpp): processes started per task or a pool of them.
+  // The task farm's rows (bench/compute/compute_bench.cpp): processes started per task or a pool of them.
   w.push_back("farm_pool");
   w.push_back("farm_unbounded");
   return w;
 }
-// The floor family's probes (bench/floor.cpp), as its benchmarks name them.
+// The floor family's probes (bench/floor/floor_bench.cpp), as its benchmarks name them.
 Words probe_names() { return {"c2c_rtt", "memcpy_cache", "memcpy_dram", "syscall", "timer"}; }
 
 constexpr Better kLow = Better::kLower, kHigh = Better::kHigher, kFact = Better::kNeither;

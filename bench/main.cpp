@@ -17,12 +17,12 @@
 #include "bench/cli.h"
 #include "bench/describe.h"
 #include "bench/report.h"
-#include "harness/results_file.h"
+#include "harness/core/results_file.h"
 #include "bench/suite.h"
-#include "harness/clock.h"
-#include "harness/names.h"
-#include "harness/launcher.h"
-#include "harness/peer.h"
+#include "harness/core/clock.h"
+#include "harness/core/names.h"
+#include "harness/launch/launcher.h"
+#include "harness/launch/peer.h"
 
 namespace ipcm {
 namespace {

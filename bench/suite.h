@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "harness/env.h"
-#include "harness/floors.h"
-#include "harness/peer.h"
-#include "harness/profile.h"
-#include "harness/transport.h"
+#include "harness/core/env.h"
+#include "harness/core/floors.h"
+#include "harness/launch/peer.h"
+#include "harness/core/profile.h"
+#include "harness/transports/transport.h"
 
 namespace ipcm {
 

@@ -11,9 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include "harness/c2c_copy.h"
-#include "harness/c2c_floor.h"
-#include "harness/env.h"
+#include "harness/core/c2c_copy.h"
+#include "harness/core/c2c_floor.h"
+#include "harness/core/env.h"
 
 namespace ipcm {
 namespace {

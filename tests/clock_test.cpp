@@ -12,7 +12,7 @@
 #include <ctime>
 #include <thread>
 
-#include "harness/clock.h"
+#include "harness/core/clock.h"
 
 namespace ipcm {
 namespace {

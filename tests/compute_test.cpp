@@ -5,10 +5,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "harness/env.h"
-#include "harness/kernels.h"
-#include "harness/names.h"
-#include "harness/workers.h"
+#include "harness/core/env.h"
+#include "bench/compute/compute.h"
+#include "harness/core/names.h"
+#include "harness/launch/workers.h"
 #include "tests/support.h"
 
 namespace ipcm {

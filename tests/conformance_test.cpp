@@ -11,10 +11,11 @@
 #include <set>
 #include <string>
 
-#include "harness/names.h"
+#include "harness/core/names.h"
 #include "tests/support.h"
-#include "harness/session.h"
-#include "harness/workload.h"
+#include "harness/launch/session.h"
+#include "bench/pingpong/pingpong.h"
+#include "bench/stream/stream.h"
 
 namespace ipcm {
 namespace {

@@ -12,8 +12,8 @@
 #include <set>
 #include <string>
 
-#include "harness/fanin.h"
-#include "harness/names.h"
+#include "bench/fanin/fanin.h"
+#include "harness/core/names.h"
 #include "tests/support.h"
 
 namespace ipcm {

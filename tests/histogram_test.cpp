@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "harness/histogram.h"
+#include "harness/core/histogram.h"
 
 namespace ipcm {
 namespace {

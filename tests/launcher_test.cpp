@@ -19,11 +19,11 @@
 #include <string>
 #include <thread>
 
-#include "harness/check.h"
-#include "harness/launcher.h"
-#include "harness/limits.h"
-#include "harness/peer_kind.h"
-#include "harness/workers.h"
+#include "harness/core/check.h"
+#include "harness/launch/launcher.h"
+#include "harness/core/limits.h"
+#include "harness/launch/peer_kind.h"
+#include "harness/launch/workers.h"
 #include "tests/support.h"
 
 namespace ipcm {

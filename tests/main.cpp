@@ -2,9 +2,9 @@
 // dispatches the roles first, as ipcmeter's does.
 #include <gtest/gtest.h>
 
-#include "harness/clock.h"
-#include "harness/names.h"
-#include "harness/launcher.h"
+#include "harness/core/clock.h"
+#include "harness/core/names.h"
+#include "harness/launch/launcher.h"
 
 int main(int argc, char** argv) {
   ipcm::run_role_if_requested(argc, argv);

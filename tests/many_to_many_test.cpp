@@ -18,10 +18,10 @@
 #include <thread>
 #include <vector>
 
-#include "harness/buffer.h"
-#include "harness/fanin.h"
-#include "harness/message.h"
-#include "harness/session.h"
+#include "harness/core/buffer.h"
+#include "bench/fanin/fanin.h"
+#include "harness/core/message.h"
+#include "harness/launch/session.h"
 #include "tests/support.h"
 
 namespace ipcm {

@@ -7,7 +7,7 @@
 #include <set>
 #include <vector>
 
-#include "harness/message.h"
+#include "harness/core/message.h"
 
 namespace ipcm {
 namespace {

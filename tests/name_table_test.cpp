@@ -1,4 +1,4 @@
-#include "harness/name_table.h"
+#include "harness/core/name_table.h"
 
 #include <gtest/gtest.h>
 

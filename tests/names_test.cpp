@@ -9,7 +9,7 @@
 
 #include <algorithm>
 
-#include "harness/names.h"
+#include "harness/core/names.h"
 
 namespace ipcm {
 namespace {

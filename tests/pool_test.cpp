@@ -4,8 +4,8 @@
 // The work calibration's arithmetic is checked on made-up windows (no speed is asserted).
 #include <gtest/gtest.h>
 
-#include "harness/pool.h"
-#include "harness/workers.h"
+#include "bench/pool/pool.h"
+#include "harness/launch/workers.h"
 
 namespace ipcm {
 namespace {

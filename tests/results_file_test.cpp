@@ -1,7 +1,7 @@
 // The check that decides whether a results file may replace anything at its path.
 #include <gtest/gtest.h>
 
-#include "harness/results_file.h"
+#include "harness/core/results_file.h"
 
 namespace ipcm {
 namespace {

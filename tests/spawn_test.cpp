@@ -11,10 +11,10 @@
 #include <mutex>
 #include <thread>
 
-#include "harness/forkserver.h"
-#include "harness/rss.h"
-#include "harness/starts.h"
-#include "harness/workers.h"
+#include "harness/launch/forkserver.h"
+#include "bench/spawn/rss.h"
+#include "bench/spawn/spawn.h"
+#include "harness/launch/workers.h"
 
 namespace ipcm {
 namespace {

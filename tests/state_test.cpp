@@ -8,9 +8,9 @@
 #include <set>
 #include <string>
 
-#include "harness/names.h"
+#include "harness/core/names.h"
 #include "tests/support.h"
-#include "harness/shared_state.h"
+#include "bench/state/state.h"
 
 namespace ipcm {
 namespace {

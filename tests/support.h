@@ -9,8 +9,8 @@
 #include <set>
 #include <string>
 
-#include "harness/launcher.h"
-#include "harness/names.h"
+#include "harness/launch/launcher.h"
+#include "harness/core/names.h"
 
 namespace ipcm {
 
@@ -22,6 +22,6 @@ inline std::set<std::string> my_objects() {
   return out;
 }
 
-// no_children_left() is the launcher's (harness/launcher.h).
+// no_children_left() is the launcher's (harness/launch/launcher.h).
 
 }  // namespace ipcm

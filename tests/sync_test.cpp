@@ -14,10 +14,10 @@
 #include <string>
 #include <thread>
 
-#include "harness/names.h"
+#include "harness/core/names.h"
 #include "tests/support.h"
-#include "harness/party.h"
-#include "harness/sync_primitives.h"
+#include "harness/launch/party.h"
+#include "bench/sync/sync.h"
 
 namespace ipcm {
 namespace {

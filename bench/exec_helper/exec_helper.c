@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "harness/exec_helper.h"
+#include "harness/launch/exec_helper.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) return IPCM_HELPER_USAGE;

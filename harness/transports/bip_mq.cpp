@@ -9,11 +9,11 @@
 #include <algorithm>
 #include <memory>
 
-#include "harness/buffer.h"
-#include "harness/limits.h"
-#include "harness/names.h"
-#include "harness/peer.h"
-#include "harness/transport.h"
+#include "harness/core/buffer.h"
+#include "harness/core/limits.h"
+#include "harness/core/names.h"
+#include "harness/launch/peer.h"
+#include "harness/transports/transport.h"
 
 namespace ipcm {
 namespace {

@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness/fd_channel.h"
-#include "harness/names.h"
-#include "harness/peer.h"
+#include "harness/transports/fd_channel.h"
+#include "harness/core/names.h"
+#include "harness/launch/peer.h"
 
 namespace ipcm {
 namespace {

@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "harness/fd_channel.h"
-#include "harness/peer.h"
+#include "harness/transports/fd_channel.h"
+#include "harness/launch/peer.h"
 
 namespace ipcm {
 namespace {

@@ -12,11 +12,11 @@
 #include <ctime>
 #include <fstream>
 
-#include "harness/buffer.h"
-#include "harness/fd_channel.h"
-#include "harness/limits.h"
-#include "harness/names.h"
-#include "harness/peer.h"
+#include "harness/core/buffer.h"
+#include "harness/transports/fd_channel.h"
+#include "harness/core/limits.h"
+#include "harness/core/names.h"
+#include "harness/launch/peer.h"
 
 namespace ipcm {
 namespace {

@@ -20,14 +20,14 @@
 #include <atomic>
 #include <cstring>
 
-#include "harness/buffer.h"
-#include "harness/check.h"
-#include "harness/clock.h"
-#include "harness/futex.h"
-#include "harness/limits.h"
-#include "harness/names.h"
-#include "harness/peer.h"
-#include "harness/transport.h"
+#include "harness/core/buffer.h"
+#include "harness/core/check.h"
+#include "harness/core/clock.h"
+#include "harness/core/futex.h"
+#include "harness/core/limits.h"
+#include "harness/core/names.h"
+#include "harness/launch/peer.h"
+#include "harness/transports/transport.h"
 
 namespace ipcm {
 namespace {

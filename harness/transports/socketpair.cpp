@@ -2,8 +2,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "harness/fd_channel.h"
-#include "harness/peer.h"
+#include "harness/transports/fd_channel.h"
+#include "harness/launch/peer.h"
 
 namespace ipcm {
 namespace {

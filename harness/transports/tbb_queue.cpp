@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "harness/buffer.h"
-#include "harness/limits.h"
-#include "harness/peer.h"
-#include "harness/transport.h"
+#include "harness/core/buffer.h"
+#include "harness/core/limits.h"
+#include "harness/launch/peer.h"
+#include "harness/transports/transport.h"
 
 namespace ipcm {
 namespace {

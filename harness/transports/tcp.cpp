@@ -11,8 +11,8 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "harness/fd_channel.h"
-#include "harness/peer.h"
+#include "harness/transports/fd_channel.h"
+#include "harness/launch/peer.h"
 
 namespace ipcm {
 namespace {

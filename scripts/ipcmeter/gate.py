@@ -51,7 +51,7 @@ NORMALIZATION_TEXT = ("pingpong and sync latencies divided by the core-to-core r
 
 
 # The per-repetition counter measured right before each pingpong repetition
-# (bench/pingpong.cpp); --normalize-floors divides by it. It is measured by the code
+# (bench/pingpong/pingpong_bench.cpp); --normalize-floors divides by it. It is measured by the code
 # under test, so it never decides which rounds are left out (see round_probes()).
 FLOOR_OF_THE_MOMENT = "floor_c2c_rtt_ns"
 # On the development VM the core-to-core floor sits near 50, 130 or 500 ns depending on

@@ -44,7 +44,7 @@ GB_FIELDS = frozenset({
     "skipped", "skip_message",
 })
 
-# floors.c2c_definition: the per-trip p50 of the best protocol (harness/c2c_floor.h); files
+# floors.c2c_definition: the per-trip p50 of the best protocol (harness/core/c2c_floor.h); files
 # without it used the median of batch means of one shared line, a different statistic.
 C2C_DEFINITION = "per_trip_p50_best_protocol"
 C2C_LEGACY_DEFINITION = "batch_mean_median_shared_line"

@@ -18,7 +18,7 @@ Faults (names for --only):
   kill_parent   SIGKILL ipcmeter (one run per transport x peer, families alternating): orphaned peers end by themselves (PR_SET_PDEATHSIG) and
                 the next run sweeps the stale objects
   child_exit, child_garbage   a peer that exits with an error, or answers garbage
-                (the test-only hook IPCMETER_FAULT=exit:N / garbage:N, see harness/fault_hooks.h)
+                (the test-only hook IPCMETER_FAULT=exit:N / garbage:N, see harness/core/fault_hooks.h)
   results_full, results_readonly   the results directory on a 64 KiB tmpfs that is full, or
                 mounted read-only: a clear error, exit non-zero, an existing file survives
   cpu_hog       a spinning process beside the run: the run completes and warns of noise

@@ -1,0 +1,98 @@
+// pingpong/transport:T/peer:P/size:B[/wait:W] — round-trip latency. Every round trip is timed
+// into a log-linear histogram; the percentiles, the CPU both sides spent, and the ratio to
+// the core-to-core floor are reported. The floor is measured again right before and right
+// after each run, between the same two CPUs, and the lower of the two is the row's: on a VM
+// whose host moves vCPUs it changes severalfold within a minute and by ±10% within one
+// placement, a ratio is only meaningful against the floor of the moment, and one probe that
+// lands in a slow moment would put a transport "below the hardware".
+#include <benchmark/benchmark.h>
+
+#include "bench/suite.h"
+#include "harness/core/c2c_floor.h"
+#include "harness/core/histogram.h"
+#include "harness/launch/session.h"
+#include "bench/pingpong/pingpong.h"
+
+namespace ipcm {
+namespace {
+
+// Round trips need one message in flight each way.
+constexpr std::size_t kPingpongDepth = 1;
+// Untimed round trips first: the first trips pay for page faults on fresh buffers, cold
+// caches and the peer's first wake-up, none of which is the steady state reported.
+constexpr int kWarmupRoundTrips = 64;
+// A probe this recent (the one after the previous run of this row, when Google Benchmark
+// sizes a row by running it again at once) serves as the probe before.
+constexpr std::chrono::milliseconds kFloorReuse{50};
+
+void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loops) {
+  SessionOptions opt;
+  opt.transport = v.transport;
+  opt.peer = v.peer;
+  opt.role = Role::kEcho;
+  opt.cfg.msg_bytes = v.size;
+  opt.cfg.depth = kPingpongDepth;
+  opt.cfg.wait = v.wait.value_or(Wait::kBlock);
+  opt.peer_cpu = peer_cpu_of(suite().placement);
+  const C2cFloor floor_before = recent_c2c_floor(parent_cpu_of(suite().placement), opt.peer_cpu, kFloorReuse);
+  Made<Session> made = Session::start(opt);
+  if (!made) return skip(state, made.error);
+  Session& s = *made.value;
+  MessageSet ms(v.size);
+  Histogram rtt;
+  std::uint64_t seq = 0;
+  {
+    Histogram discarded;
+    int warmup = kWarmupRoundTrips;
+    const Status st =
+        pingpong_loop(s.channel(), ms, discarded, s.progress(), delay_loops, seq, [&] { return warmup-- > 0; });
+    if (!st) return skip(state, s.explain(st));
+  }
+
+  const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
+  Status st =
+      pingpong_loop(s.channel(), ms, rtt, s.progress(), delay_loops, seq, [&] { return state.KeepRunning(); });
+  if (st) st = s.request_stop(ms, seq);
+  const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
+  if (st) st = s.finish(ms, seq);
+  if (!st) return skip(state, s.explain(st));
+
+  // Google Benchmark's Time column is manual time / iterations: the sum of the timed round
+  // trips makes it their mean, as rtt_mean_ns, rather than the loop's pace with the
+  // harness's bookkeeping between trips.
+  const std::uint64_t timed = rtt.count();
+  state.SetIterationTime(rtt.mean() * double(timed) * 1e-9);
+  state.SetItemsProcessed(std::int64_t(timed));
+  auto& c = state.counters;
+  c["rtt_p50_ns"] = rtt.quantile(0.50);
+  c["rtt_p90_ns"] = rtt.quantile(0.90);
+  c["rtt_p99_ns"] = rtt.quantile(0.99);
+  c["rtt_p999_ns"] = rtt.quantile(0.999);
+  c["rtt_max_ns"] = double(rtt.max());
+  c["rtt_mean_ns"] = rtt.mean();
+  // Two messages per round trip; both sides' CPU, so spinning shows as cost.
+  if (timed > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(2 * timed);
+  // After the peer is gone, so the probe has both CPUs to itself as the one before did.
+  const C2cFloor floor = lower_floor(floor_before, measure_c2c_floor(parent_cpu_of(suite().placement), opt.peer_cpu));
+  // Per-trip p50 over per-trip p50 (harness/core/c2c_floor.h): the same statistic on both sides.
+  if (floor.p50_ns) {
+    c["ratio_to_floor"] = ratio_to_floor(rtt, floor);
+    c["floor_c2c_rtt_ns"] = *floor.p50_ns;
+    c["floor_c2c_rtt_p99_ns"] = *floor.p99_ns;
+  }
+}
+
+}  // namespace
+
+void register_pingpong_family(const Profile& p, const Placement&) {
+  for_each_link_variant(p, [](const LinkVariant& v) {
+    const std::string name = "pingpong/" + v.name();
+    add_benchmark(name, [v, name](benchmark::State& st) { run(st, v, suite().calibration_delay_loops_for(name)); },
+                  true)
+        ->Unit(benchmark::kNanosecond);
+  });
+}
+
+static const FamilyRegistrar kRegistrar("pingpong", register_pingpong_family);
+
+}  // namespace ipcm

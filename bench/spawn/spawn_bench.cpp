@@ -1,0 +1,103 @@
+// spawn/method:M/rss_mib:N — what starting a worker costs, and how that depends on the size
+// of the process that starts it. The parent first holds N MiB of written (resident) private
+// memory in 4 KiB pages; then workers are started one after another by method M and each
+// start is timed two ways: ready (asked → the worker's first message reached the parent) and
+// lifecycle (asked → exited and reaped, or joined). Percentiles over the starts are the
+// counters; the benchmark's time is the mean lifecycle. On fork rows, cow_ns_per_page is the
+// price of the first write to an inherited page in a forked child.
+//
+// What each method execs (bench/spawn/spawn.h): vfork, posix_spawn and fork_exec run the tiny
+// static exec helper that sits beside this binary, so they time the mechanism; their *_self
+// twins run this binary, so they add the loading of ipcmeter's own image. A missing helper
+// makes its rows errors that say so; the *_self rows still run.
+//
+// forkserver rows time a child forked by a small server started at the beginning of the
+// run: such a child inherits none of the parent's data, so whatever it needs must then be
+// sent to it, and that transfer is not in this figure.
+//
+// The ballast is made and written before the first timed start and released before the
+// benchmark returns. Each benchmark runs once (Iterations(1)) and takes as many starts as its
+// profile's budget allows: the function is not re-run by Google Benchmark, so a 1 GiB ballast
+// is written once per row, not once per trial.
+//
+// Fork safety: fork and fork_exec are refused (with the reason) if another thread is alive;
+// this family runs before compute and pool start any. The fork server is started with
+// posix_spawn, which is safe from any process, and is single-threaded itself.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+
+#include "bench/suite.h"
+#include "harness/core/clock.h"
+#include "harness/core/histogram.h"
+#include "bench/spawn/rss.h"
+#include "bench/spawn/spawn.h"
+#include "harness/launch/workers.h"
+
+namespace ipcm {
+namespace {
+
+void run(benchmark::State& state, StartMethod method, std::size_t mib, const SpawnProfile& sw) {
+  // Workers are not pinned in real programs: let children go to any allowed CPU.
+  ScopedAffinity free_cpus(suite().placement.allowed_cpus);
+  Made<Ballast> ballast = Ballast::make(mib);
+  if (!ballast) return skip(state, ballast.error);
+  Made<Starter> starter = Starter::make(method);
+  if (!starter) return skip(state, starter.error);
+  // rss_mib is the ballast added; what fork copies is the whole parent, so its real size is
+  // reported beside it.
+  const std::optional<std::uint64_t> parent_rss = resident_bytes();
+
+  Histogram ready, life;
+  double life_sum_ns = 0;
+  std::string why;
+  Status st;
+  const std::uint64_t budget_ns = std::uint64_t(sw.budget_s * 1e9);
+  const std::uint64_t begin = TickClock::now();
+  for (auto _ : state) {
+    StartSample s;
+    for (std::size_t n = 0; n < sw.max_starts; ++n) {
+      if (n >= sw.min_starts && TickClock::get().to_ns(TickClock::now() - begin) > double(budget_ns)) break;
+      if (st = starter.value->start_once(s, why); !st) break;
+      ready.record(s.ready_ns);
+      life.record(s.lifecycle_ns);
+      life_sum_ns += double(s.lifecycle_ns);
+    }
+  }
+  if (!st) return skip(state, why);
+
+  double cow = -1;
+  if (method == StartMethod::kFork) {
+    if (Status c = measure_cow_ns_per_page(*ballast.value, cow, why); !c) return skip(state, "copy-on-write probe: " + why);
+  }
+  ballast.value.reset();  // released before the next row makes its own
+
+  const double n = double(life.count());
+  state.SetIterationTime(life_sum_ns / n * 1e-9);
+  auto& c = state.counters;
+  c["ready_p50_ns"] = ready.quantile(0.50);
+  c["ready_p99_ns"] = ready.quantile(0.99);
+  c["lifecycle_p50_ns"] = life.quantile(0.50);
+  c["lifecycle_p99_ns"] = life.quantile(0.99);
+  c["starts"] = n;
+  if (cow >= 0) c["cow_ns_per_page"] = cow;
+  if (parent_rss) c["parent_rss_mib"] = double(*parent_rss) / double(1u << 20);
+}
+
+}  // namespace
+
+void register_spawn_family(const Profile& p, const Placement&) {
+  const SpawnProfile& sw = p.spawn;
+  for (StartMethod m : kAllStartMethods) {
+    for (std::size_t mib : sw.rss_mib) {
+      add_benchmark(std::string("spawn/method:") + start_method_name(m) + "/rss_mib:" + std::to_string(mib),
+                    [m, mib, &sw](benchmark::State& st) { run(st, m, mib, sw); }, true)
+          ->Iterations(1)
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+}
+
+static const FamilyRegistrar kRegistrar("spawn", register_spawn_family);
+
+}  // namespace ipcm

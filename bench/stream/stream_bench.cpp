@@ -1,0 +1,71 @@
+// stream/transport:T/peer:P/size:B[/wait:W] — one-way throughput with a bounded window. The
+// clock stops when the receiver acknowledges the last message, so every message counted has
+// arrived and passed its check.
+#include <benchmark/benchmark.h>
+
+#include "bench/suite.h"
+#include "harness/core/c2c_copy.h"
+#include "harness/core/floors.h"
+#include "harness/launch/session.h"
+#include "bench/stream/stream.h"
+
+namespace ipcm {
+namespace {
+
+void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loops) {
+  SessionOptions opt;
+  opt.transport = v.transport;
+  opt.peer = v.peer;
+  opt.role = Role::kSink;
+  opt.cfg.msg_bytes = v.size;
+  opt.cfg.depth = kStreamWindow;
+  opt.cfg.wait = v.wait.value_or(Wait::kBlock);
+  opt.peer_cpu = peer_cpu_of(suite().placement);
+  // The references are measured before the session exists, never while a peer spins. The
+  // stream writes on the parent's CPU and reads on the peer's, as the copy floor does.
+  const double memcpy_ref = memcpy_gbps(v.size);
+  const double copy_floor = c2c_copy_gbps(v.size, opt.peer_cpu, parent_cpu_of(suite().placement));
+  Made<Session> made = Session::start(opt);
+  if (!made) return skip(state, made.error);
+  Session& s = *made.value;
+  MessageSet ms(v.size);
+  std::uint64_t seq = 0;
+
+  const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
+  const std::uint64_t t0 = TickClock::now();
+  Status st = stream_loop(s.channel(), ms, s.progress(), delay_loops, seq, [&] { return state.KeepRunning(); });
+  if (st) st = s.request_stop(ms, seq);
+  const std::uint64_t t1 = TickClock::now();
+  const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
+  if (st) st = s.finish(ms, seq);
+  if (!st) return skip(state, s.explain(st));
+
+  const double seconds = TickClock::get().to_ns(t1 - t0) * 1e-9;
+  state.SetIterationTime(seconds);
+  state.SetItemsProcessed(std::int64_t(seq));
+  state.SetBytesProcessed(std::int64_t(seq * v.size));
+  auto& c = state.counters;
+  if (seq > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(seq);
+  // Bytes over elapsed time on every side of these ratios (harness/core/c2c_copy.h).
+  const double bytes_per_second = double(seq * v.size) / seconds;
+  if (seconds > 0 && memcpy_ref > 0) c["ratio_to_memcpy"] = bytes_per_second / (memcpy_ref * 1e9);
+  if (seconds > 0 && copy_floor > 0) c["ratio_to_floor"] = bytes_per_second / (copy_floor * 1e9);
+  // What the row really had in flight: rings and queues hold the window, pipes and sockets
+  // hold what their buffer allows (tcp cannot tell, and the counter is then absent).
+  if (const auto w = s.window_msgs()) c["window_msgs"] = double(*w);
+}
+
+}  // namespace
+
+void register_stream_family(const Profile& p, const Placement&) {
+  for_each_link_variant(p, [](const LinkVariant& v) {
+    const std::string name = "stream/" + v.name();
+    add_benchmark(name, [v, name](benchmark::State& st) { run(st, v, suite().calibration_delay_loops_for(name)); },
+                  true)
+        ->Unit(benchmark::kNanosecond);
+  });
+}
+
+static const FamilyRegistrar kRegistrar("stream", register_stream_family);
+
+}  // namespace ipcm

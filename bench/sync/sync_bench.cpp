@@ -1,0 +1,75 @@
+// sync/primitive:S/peer:P/parties:N — Python's synchronization toolbox (Lock, RLock,
+// Semaphore, BoundedSemaphore, Event, Condition, Barrier) between N threads or processes.
+// The workload and how each primitive's hand-off is defined are in bench/sync/sync.h:
+// each party stamps the tick before it releases, the next party records the difference after
+// it acquires (the TSC is shared by processes, so that is a valid one-way time). Every run's
+// counts are checked exactly; a wrong count is an error, never a number.
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "bench/suite.h"
+#include "harness/launch/party.h"
+#include "bench/sync/sync.h"
+
+namespace ipcm {
+namespace {
+
+// Below this many rounds a run has too few hand-offs to read a p99 from.
+constexpr std::uint64_t kMinSyncRounds = 256;
+
+void run(benchmark::State& state, SyncPlan plan) {
+  plan.rounds = std::max<std::uint64_t>(std::uint64_t(state.max_iterations), kMinSyncRounds);
+  while (state.KeepRunningBatch(benchmark::IterationCount(plan.rounds))) {
+    SyncResult r = run_sync(plan);
+    if (!r.error.empty()) {
+      skip(state, std::string(primitive_impl(plan.primitive, plan.peer)) + ": " + r.error);
+      break;
+    }
+    state.SetIterationTime(r.seconds);
+    auto& c = state.counters;
+    // A lock whose holder re-took it every time handed nothing off: no hand-off latency to
+    // report, rather than a zero that looks like one.
+    if (r.handoff_ns.count() > 0) {
+      c["handoff_p50_ns"] = r.handoff_ns.quantile(0.50);
+      c["handoff_p99_ns"] = r.handoff_ns.quantile(0.99);
+    }
+    c["handoffs_sampled"] = double(r.handoff_ns.count());
+    const double per_second = r.seconds > 0 ? double(r.rounds) / r.seconds : 0;
+    if (is_lock(plan.primitive)) c["acquisitions_per_second"] = per_second;
+    else if (plan.primitive == Primitive::kBarrier) c["rounds_per_second"] = per_second;
+    else c["passes_per_second"] = per_second;
+    if (plan.parties == 1 && r.rounds > 0) c["uncontended_ns"] = r.seconds * 1e9 / double(r.rounds);
+    if (r.rounds > 0) c["cpu_ns_per_round"] = double(r.cpu_ns) / double(r.rounds);
+  }
+}
+
+}  // namespace
+
+void register_sync_family(const Profile& p, const Placement&) {
+  const SyncProfile& sw = p.sync;
+  const int cpus = std::max(1, int(sysconf(_SC_NPROCESSORS_ONLN)));
+  for (Primitive prim : kAllPrimitives) {
+    for (PeerKind peer : sw.peers) {
+      std::set<int> counts = {2};
+      if (sw.lock_parties_one && is_lock(prim)) counts.insert(1);
+      for (int k : sw.parties_per_cpu) counts.insert(std::min(kMaxParties, std::max(2, k * cpus)));
+      for (int n : counts) {
+        SyncPlan plan;
+        plan.primitive = prim;
+        plan.peer = peer;
+        plan.parties = n;
+        const std::string name = std::string("sync/primitive:") + primitive_name(prim) + "/peer:" + peer_name(peer) +
+                                 "/parties:" + std::to_string(n);
+        add_benchmark(name, [plan](benchmark::State& st) { run(st, plan); }, true)->Unit(benchmark::kNanosecond);
+      }
+    }
+  }
+}
+
+static const FamilyRegistrar kRegistrar("sync", register_sync_family);
+
+}  // namespace ipcm

@@ -1,0 +1,70 @@
+#include "harness/core/fault_hooks.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "harness/core/limits.h"
+#include "harness/launch/launcher.h"
+
+namespace ipcm {
+namespace {
+
+struct PeerFault {
+  enum Kind { kNone, kExit, kGarbage } kind = kNone;
+  std::uint64_t after = 0;
+};
+
+PeerFault read_peer_fault() {
+  PeerFault f;
+  const char* v = std::getenv("IPCMETER_FAULT");
+  if (v == nullptr) return f;
+  const std::string s = v;
+  const auto colon = s.find(':');
+  const std::string what = s.substr(0, colon);
+  if (what == "exit") f.kind = PeerFault::kExit;
+  if (what == "garbage") f.kind = PeerFault::kGarbage;
+  f.after = colon == std::string::npos ? 0 : std::strtoull(s.c_str() + colon + 1, nullptr, 10);
+  return f;
+}
+
+const PeerFault& peer_fault() {
+  static const PeerFault f = read_peer_fault();
+  return f;
+}
+
+class FaultyChannel final : public Channel {
+ public:
+  FaultyChannel(Channel& inner, std::size_t msg_bytes) : inner_(inner), garbage_(msg_bytes, std::byte{0xA5}) {}
+  Status send(Bytes msg) noexcept override {
+    if (peer_fault().kind == PeerFault::kGarbage && received_ > peer_fault().after)
+      return inner_.send(Bytes(garbage_.data(), garbage_.size()));
+    return inner_.send(msg);
+  }
+  Status recv(Bytes& out) noexcept override {
+    if (peer_fault().kind == PeerFault::kExit && received_ > peer_fault().after) {
+      std::fprintf(stderr, "ipcmeter peer: IPCMETER_FAULT=exit: exiting on purpose after %llu messages\n",
+                   (unsigned long long)received_);
+      _exit(kPeerChannelFailed);
+    }
+    ++received_;
+    return inner_.recv(out);
+  }
+
+ private:
+  Channel& inner_;
+  std::vector<std::byte> garbage_;
+  std::uint64_t received_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Channel> with_injected_fault(Channel& inner, std::size_t msg_bytes) {
+  if (peer_fault().kind == PeerFault::kNone) return nullptr;
+  return std::make_unique<FaultyChannel>(inner, msg_bytes);
+}
+
+}  // namespace ipcm

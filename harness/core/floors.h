@@ -1,0 +1,69 @@
+// The floors: what the hardware itself costs, measured at the start and the end of a run.
+// A transport's round trip is judged against a bare cache-line round trip between the same
+// two CPUs, its bandwidth against one core's memcpy, so a result says how far above the
+// machine's own limit it is, and a floor that moved during the run says the machine changed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/core/c2c_floor.h"
+#include "harness/core/env.h"
+#include "harness/core/limits.h"
+
+namespace ipcm {
+
+// Small enough to stay in L2 on anything current, large enough that call overhead is noise.
+inline constexpr std::size_t kCacheProbeBytes = 64u << 10;
+
+// A probe that could not run (pinning refused, no memory) is nullopt, serialised as null.
+struct Floors {
+  // The core-to-core round trip (harness/core/c2c_floor.h): per-trip p50 of the best protocol.
+  C2cFloor c2c;
+  std::optional<double> memcpy_gbps_cache;
+  std::optional<double> memcpy_gbps_dram;
+  std::optional<double> syscall_ns;
+  std::optional<double> timer_ns;
+  // The smallest step the tick clock takes (on AMD hosts the TSC moves in steps of ~10 ns):
+  // round trips are quantised to it.
+  std::optional<double> timer_resolution_ns;
+  // Every size memcpy_gbps() was asked for so far: the references ratio_to_memcpy used.
+  std::map<std::size_t, double> memcpy_gbps_by_size;
+  // The cross-core copy floor (harness/core/c2c_copy.h) at each streamed size, written by the
+  // parent's CPU and read on the peer's, as a stream moves data.
+  std::map<std::size_t, double> c2c_copy_gbps_by_size;
+};
+
+// Every probe on the placement's CPUs, the cross-core copy at each of streamed_sizes; the
+// caller's affinity is restored afterwards. Takes well under a second; the DRAM probe
+// dominates.
+Floors measure_floors(const Placement& p, std::span<const std::size_t> streamed_sizes);
+
+// One core's memcpy bandwidth between two hot buffers of `bytes` each, GB/s (1e9 bytes/s).
+// Measured once per size (about 5-10 ms, more for DRAM sizes) and cached, so repeated calls
+// are free. NaN if the buffers cannot be allocated or bytes is 0.
+double memcpy_gbps(std::size_t bytes);
+
+// Sizes measured by memcpy_gbps() (and measure_floors) so far, with their results.
+std::map<std::size_t, double> memcpy_sizes_measured();
+
+// Per-buffer size of the DRAM probe: max(4 x last-level cache, 64 MiB), both buffers together capped at
+// 1/8 of MemAvailable.
+std::size_t dram_probe_bytes();
+
+// The c2c keys of to_json(C2cFloor), memcpy_gbps_cache, memcpy_gbps_dram, syscall_ns,
+// timer_ns (null when the probe could not run), memcpy_gbps_by_size and
+// c2c_copy_gbps_by_size (decimal-string keys).
+nlohmann::json to_json(const Floors& f);
+
+// One sentence per floor whose relative change |end - start| / start exceeds limit.
+std::vector<std::string> drift_warnings(const Floors& start, const Floors& end, double limit);
+
+}  // namespace ipcm

@@ -1,0 +1,33 @@
+// A named POSIX shared-memory segment: created exclusively (mode 0600, a unique ipcmeter-
+// name, recorded for cleanup) by the parent, attached by name by workers, unlinked when its
+// creator lets go of it.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "harness/core/status.h"
+
+namespace ipcm {
+
+class ShmSegment {
+ public:
+  static Made<ShmSegment> create(std::size_t bytes, std::string_view what);
+  static Made<ShmSegment> attach(const std::string& name);
+  ~ShmSegment();
+  ShmSegment(const ShmSegment&) = delete;
+  ShmSegment& operator=(const ShmSegment&) = delete;
+  std::byte* data() const noexcept { return p_; }
+  std::size_t size() const noexcept { return bytes_; }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  ShmSegment() = default;
+  std::string name_;
+  std::byte* p_ = nullptr;
+  std::size_t bytes_ = 0;
+  bool owner_ = false;
+};
+
+}  // namespace ipcm

@@ -1,0 +1,78 @@
+#include "harness/transports/transport.h"
+
+#include <fcntl.h>
+
+#include <cstring>
+
+#include "harness/launch/peer.h"
+
+namespace ipcm {
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kPipe: return "pipe";
+    case Kind::kQueue: return "queue";
+    case Kind::kShm: return "shm";
+  }
+  return "?";
+}
+
+const char* wait_name(Wait w) {
+  switch (w) {
+    case Wait::kSpin: return "spin";
+    case Wait::kHybrid: return "hybrid";
+    case Wait::kBlock: return "block";
+  }
+  return "?";
+}
+
+std::optional<Wait> parse_wait(std::string_view s) {
+  for (Wait w : {Wait::kSpin, Wait::kHybrid, Wait::kBlock})
+    if (s == wait_name(w)) return w;
+  return std::nullopt;
+}
+
+bool TransportDef::crosses_processes() const noexcept {
+  for (PeerKind p : kAllPeers)
+    if (ipcm::crosses_processes(p) && reaches(p)) return true;
+  return false;
+}
+
+std::string TransportDef::refusal(PeerKind peer, std::size_t msg_bytes) const {
+  const std::string me(name);
+  if (!reaches(peer)) {
+    if (peers == PeerSet{PeerKind::kThread})
+      return me + " connects threads of one process only; it cannot reach a " + peer_name(peer) + " peer";
+    std::string which;
+    for (PeerKind p : kAllPeers)
+      if (reaches(p)) which += std::string(which.empty() ? "" : ", ") + peer_name(p);
+    return me + " cannot reach a " + peer_name(peer) + " peer (it reaches " + (which.empty() ? "none" : which) + ")";
+  }
+  if (auto limit = max_msg_bytes(); limit && msg_bytes > *limit)
+    return "message size " + std::to_string(msg_bytes) + " exceeds " + me + "'s limit of " + std::to_string(*limit) +
+           " bytes on this system" + (limit_note.empty() ? "" : " (" + std::string(limit_note) + ")");
+  return "";
+}
+
+const TransportDef* find_transport(std::string_view name) {
+  for (const TransportDef* t : transports())
+    if (t->name == name) return t;
+  return nullptr;
+}
+
+int open_interruptible(const char* path, int flags, const ChannelConfig& cfg) {
+  for (;;) {
+    const int fd = ::open(path, flags);
+    if (fd >= 0 || errno != EINTR || cfg.cancelled()) return fd;
+  }
+}
+
+std::string Status::describe() const {
+  std::string s = what;
+  if (code == kSysError) s += std::string(": ") + std::strerror(err);
+  return s;
+}
+
+std::string sys_error(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+
+}  // namespace ipcm

@@ -1,0 +1,204 @@
+// The one interface every transport implements. A transport is one file in transports/ that
+// defines a TransportDef, plus one line in registry.cpp; every family, test and report then
+// runs it over every peer kind it reaches. A transport whose queue is many-to-many by nature
+// also offers that form (ManyToMany) in the same file, and fanin runs over it. Transports move
+// bytes and never time anything: the harness owns the clock and the buffers.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/core/limits.h"
+#include "harness/core/status.h"
+
+namespace ipcm {
+
+enum class PeerKind;  // harness/launch/peer.h, which includes this file
+
+// The contract's transport kinds: what a user would reach for in multiprocessing terms.
+enum class Kind { kPipe, kQueue, kShm };
+const char* kind_name(Kind k);
+
+// How a receiver waits for a message that has not arrived yet.
+enum class Wait { kSpin, kHybrid, kBlock };
+const char* wait_name(Wait w);
+std::optional<Wait> parse_wait(std::string_view s);
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+using Bytes = std::span<const std::byte>;
+
+// Everything both ends agree on before a link is made.
+struct ChannelConfig {
+  std::size_t msg_bytes = 0;  // every message on the link has exactly this size
+  std::size_t depth = 1;      // messages per direction the link should be able to hold
+  Wait wait = Wait::kBlock;   // only for transports that offer a choice
+  // Set by the watchdog when it gives up on the peer. Blocking calls are woken by a signal
+  // (no SA_RESTART) or by Link::interrupt(); spinning calls read it.
+  const std::atomic<bool>* cancel = nullptr;
+
+  bool cancelled() const noexcept {
+    return cancel != nullptr && cancel->load(std::memory_order_relaxed);
+  }
+};
+
+// One end of a duplex, message-oriented connection.
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  // Sends one message of exactly cfg.msg_bytes; the bytes are copied before it returns.
+  virtual Status send(Bytes msg) noexcept = 0;
+  // Receives the next message. `out` views it until the next recv() on this channel; a
+  // transport whose data already sits in shared memory may hand out a view of it directly.
+  virtual Status recv(Bytes& out) noexcept = 0;
+};
+
+// How the peer reaches the link: words for its argv, and descriptors it must inherit.
+struct PeerSpec {
+  std::vector<std::string> args;
+  std::vector<int> fds;
+};
+
+// The objects that connect the two ends, created and owned by the parent. Destroying it
+// removes every named object it created.
+class Link {
+ public:
+  virtual ~Link() = default;
+  virtual PeerSpec peer_spec() const = 0;
+  // The parent's end; called once the peer has been started. It may block until the peer
+  // attaches: the watchdog interrupts it if the peer never comes.
+  virtual Made<Channel> open_parent() = 0;
+  // After a process peer has started: close the parent's copies of descriptors that belong
+  // to the peer, so that the peer's death reads as end-of-file.
+  virtual void close_peer_side() noexcept {}
+  // From the watchdog thread: wake anything blocked in a way a signal cannot interrupt.
+  virtual void interrupt() noexcept {}
+  // Messages one direction holds before the sender must wait, as the system granted it
+  // (a ring's slots, a queue's depth, a pipe's or socket's buffer measured in messages):
+  // the window a stream row really had. nullopt where the transport cannot tell.
+  virtual std::optional<std::size_t> window_msgs() const { return std::nullopt; }
+};
+
+// For TransportDef::max_msg_bytes when the transport sets no limit of its own.
+inline std::optional<std::size_t> no_size_limit() { return std::nullopt; }
+
+// The peer kinds a transport can reach. A thread shares the parent's address space, a forked
+// or spawned child does not, so a transport that lives in one address space reaches threads
+// only. The conformance test holds every transport to its set: each kind in it must carry
+// messages, each kind outside it must be refused with TransportDef::refusal's sentence.
+class PeerSet {
+ public:
+  constexpr PeerSet(std::initializer_list<PeerKind> kinds) noexcept {
+    for (PeerKind k : kinds) bits_ |= bit(k);
+  }
+  template <std::size_t N>
+  constexpr PeerSet(const PeerKind (&kinds)[N]) noexcept {
+    for (PeerKind k : kinds) bits_ |= bit(k);
+  }
+  constexpr bool has(PeerKind k) const noexcept { return (bits_ & bit(k)) != 0; }
+  constexpr bool operator==(const PeerSet&) const noexcept = default;
+
+ private:
+  static constexpr std::uint32_t bit(PeerKind k) noexcept { return std::uint32_t{1} << unsigned(k); }
+  std::uint32_t bits_ = 0;
+};
+
+// ---- The many-to-many form: one queue that any number of parties put to and get from ----
+// A Channel joins exactly two ends. The fanin family needs N producers and M consumers on one
+// queue object, so a transport whose queue is many-to-many by nature offers this second form.
+
+// Where the parties of a group find the queue: text short enough to sit in the group's shared
+// memory (a name for a named object; empty when only a thread can reach it).
+inline constexpr std::size_t kQueueAddressBytes = 96;
+// A queue's blocking calls wait at most kCancelPoll (harness/core/limits.h) at a time and look at
+// the cancel flag between waits, so a failed group never leaves a party waiting for a message
+// that will not come.
+
+struct QueueConfig {
+  std::size_t msg_bytes = 0;  // every message has exactly this size
+  std::size_t depth = 1;      // messages the queue holds before producers wait
+  // Set when the group is stopped; blocking calls give up (kCancelled) once it is.
+  const std::atomic<std::uint32_t>* cancel = nullptr;
+
+  bool cancelled() const noexcept {
+    return cancel != nullptr && cancel->load(std::memory_order_relaxed) != 0;
+  }
+};
+
+// One party's access to the shared queue. Safe to use from one thread at a time; every party
+// opens its own.
+class QueueEnd {
+ public:
+  virtual ~QueueEnd() = default;
+  // Puts one message of exactly cfg.msg_bytes (copied before it returns); waits while full.
+  virtual Status put(Bytes msg) noexcept = 0;
+  // Copies the next message into `buf` and sets `got` to its length; waits while empty.
+  virtual Status get(std::span<std::byte> buf, std::size_t& got) noexcept = 0;
+};
+
+// The queue, created and owned by the parent. Destroying it removes every named object it
+// created.
+class SharedQueue {
+ public:
+  virtual ~SharedQueue() = default;
+  virtual std::string address() const = 0;
+  // When the group is stopped: wake parties blocked where the cancel flag cannot reach.
+  virtual void interrupt() noexcept {}
+};
+
+// It reaches the same peer kinds as its transport's Channel form, and has the same size limit.
+struct ManyToMany {
+  // In the parent, before the parties exist.
+  Made<SharedQueue> (*create)(const QueueConfig& cfg) = nullptr;
+  // In each party (and the parent). A party in the parent's process gets the parent's queue
+  // too; a process gets only the address.
+  Made<QueueEnd> (*open)(const std::string& address, const QueueConfig& cfg, SharedQueue* same_process) = nullptr;
+
+  explicit operator bool() const noexcept { return create != nullptr && open != nullptr; }
+};
+
+// A transport: plain data, written with designated initialisers so each field names itself.
+struct TransportDef {
+  std::string_view name;
+  Kind kind;
+  PeerSet peers;                 // the peer kinds it can reach
+  std::vector<Wait> waits = {};  // empty: the transport has one way to wait (it blocks)
+  // The largest message the system lets this transport carry now, or nullopt for none.
+  std::optional<std::size_t> (*max_msg_bytes)() = no_size_limit;
+  // Where that limit comes from and how to raise it, for the error message.
+  std::string_view limit_note = {};
+  // In the parent, before the peer exists.
+  Made<Link> (*create)(const ChannelConfig& cfg) = nullptr;
+  // In the peer: a thread gets the parent's Link too; a process gets only the spec.
+  Made<Channel> (*attach)(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_process) = nullptr;
+  // False when a peer that dies inside the transport's own critical section leaves it locked
+  // for good (a lock that is not robust): the watchdog then ends the run rather than hang.
+  bool survives_dead_peer = true;
+  // The many-to-many form, for transports that offer one (fanin); empty otherwise.
+  ManyToMany many_to_many = {};
+
+  bool reaches(PeerKind peer) const noexcept { return peers.has(peer); }
+  // Reaches some peer that is not a thread of this process (the results file's field).
+  bool crosses_processes() const noexcept;
+  // Why this transport cannot carry messages of `msg_bytes` to a `peer` peer, or "". The one
+  // source of that sentence for every family, test and report.
+  std::string refusal(PeerKind peer, std::size_t msg_bytes) const;
+};
+
+// open(2) that retries on EINTR until the config's cancel flag is set; -1 with errno otherwise.
+int open_interruptible(const char* path, int flags, const ChannelConfig& cfg);
+
+// Every transport, in the registry's order.
+const std::vector<const TransportDef*>& transports();
+const TransportDef* find_transport(std::string_view name);
+
+}  // namespace ipcm
