@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/family.h"
 #include "harness/core/env.h"
 #include "harness/core/floors.h"
 #include "harness/launch/peer.h"
@@ -61,18 +62,6 @@ void for_each_link_variant(const Profile& p, const std::function<void(const Link
 benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::function<void(benchmark::State&)> fn,
                                               bool manual_time);
 const std::vector<std::string>& registered_names();
-
-// Families register themselves: each family file holds one
-//   static const FamilyRegistrar kRegistrar("pingpong", register_pingpong_family);
-// and main calls register_all_families() once the profile is known, in the contract's family
-// order. Adding a family is adding a file.
-using FamilyRegistration = void (*)(const Profile& profile, const Placement& placement);
-struct FamilyRegistrar {
-  FamilyRegistrar(const char* family, FamilyRegistration fn);
-};
-void register_all_families(const Profile& profile, const Placement& placement);
-// The families compiled in, in the order they run.
-std::vector<std::string> family_run_order();
 
 // Ends a benchmark with an environment error. Google Benchmark 1.7.1 writes the message
 // into JSON unescaped, so quotes and backslashes are replaced.

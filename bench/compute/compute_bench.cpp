@@ -43,6 +43,30 @@ constexpr std::int64_t kMinSamples = 5;
 constexpr unsigned kOversubscription = 4;
 constexpr unsigned kFarmTasksPerCpu = 4;
 constexpr PeerKind kFarmPeers[] = {PeerKind::kFork, PeerKind::kSpawn};
+// The task farm's two kernel names, beside the kernels' own (kAllKernels).
+constexpr const char* kFarmPool = "farm_pool";
+constexpr const char* kFarmUnbounded = "farm_unbounded";
+
+// What compute sweeps per profile: the work of one round (rounds of ~5-20 ms of serial work:
+// long against a futex wake-up, short for the budget), how many rounds, which worker counts.
+struct ComputeProfile {
+  KernelSize size;      // membw_bytes is a floor: the array grows to 4x the last-level cache
+  std::int64_t rounds;  // timed rounds per row
+  bool all_powers;      // workers 1, 2, 4, ... up to 4x CPUs (else 1, CPUs, 4x CPUs)
+  FarmSize farm;        // farm.tasks is replaced by kFarmTasksPerCpu x CPUs
+  std::int64_t farm_rounds;
+};
+const ByProfile<ComputeProfile> kComputeProfile = {
+    {"quick",
+     {.size = {1 << 16, 64, 32u << 20, 2, 1 << 19, 8}, .rounds = 5, .all_powers = false, .farm = {0, 1 << 13, 64},
+      .farm_rounds = 5}},
+    {"default",
+     {.size = {1 << 17, 64, 64u << 20, 2, 1 << 20, 8}, .rounds = 12, .all_powers = true, .farm = {0, 1 << 14, 64},
+      .farm_rounds = 6}},
+    {"full",
+     {.size = {1 << 18, 64, 128u << 20, 2, 1 << 21, 8}, .rounds = 30, .all_powers = true, .farm = {0, 1 << 14, 64},
+      .farm_rounds = 15}},
+};
 
 unsigned cpu_count(const Placement& pl) { return std::max<unsigned>(1, unsigned(pl.allowed_cpus.size())); }
 
@@ -155,10 +179,8 @@ void run_farm_row(benchmark::State& state, PeerKind peer, bool pool, unsigned wo
   report_speedup(state, base, here, workers);
 }
 
-}  // namespace
-
-void register_compute_family(const Profile& p, const Placement& pl) {
-  const ComputeProfile& sw = p.compute;
+void add_compute_benchmarks(const Profile& p, const Placement& pl) {
+  const ComputeProfile& sw = kComputeProfile.of(p);
   const unsigned cpus = cpu_count(pl);
   // Sized once per run, so every row does the same work.
   const KernelSize size = sized_for_machine(sw.size);
@@ -182,7 +204,7 @@ void register_compute_family(const Profile& p, const Placement& pl) {
       bool pool;
       unsigned workers;
     };
-    for (Row r : {Row{"farm_pool", true, 1}, Row{"farm_pool", true, cpus}, Row{"farm_unbounded", false, farm.tasks}}) {
+    for (Row r : {Row{kFarmPool, true, 1}, Row{kFarmPool, true, cpus}, Row{kFarmUnbounded, false, farm.tasks}}) {
       if (r.pool && r.workers == cpus && cpus == 1) continue;  // the same row as workers:1
       add_benchmark(std::string("compute/kernel:") + r.kernel + "/peer:" + peer_name(peer) + "/workers:" + std::to_string(r.workers),
                     [peer, r, farm](benchmark::State& st) { run_farm_row(st, peer, r.pool, r.workers, farm); },
@@ -193,6 +215,42 @@ void register_compute_family(const Profile& p, const Placement& pl) {
   }
 }
 
-static const FamilyRegistrar kRegistrar("compute", register_compute_family);
+nlohmann::json compute_section(const Profile& p) {
+  const ComputeProfile& sw = kComputeProfile.of(p);
+  const KernelSize& k = sw.size;
+  return {{"cpu_elements", k.cpu_elements}, {"cpu_rounds", k.cpu_rounds}, {"membw_bytes", k.membw_bytes},
+          {"membw_passes", k.membw_passes}, {"shared_elements", k.shared_elements}, {"shared_rounds", k.shared_rounds},
+          {"rounds", sw.rounds}, {"all_powers", sw.all_powers}, {"farm_elements_per_task", sw.farm.elements_per_task},
+          {"farm_task_rounds", sw.farm.rounds}, {"farm_rounds", sw.farm_rounds}};
+}
+
+Words compute_kernel_names() {
+  Words w = words_of(kAllKernels, kernel_name);
+  w.push_back(kFarmPool);
+  w.push_back(kFarmUnbounded);
+  return w;
+}
+
+FamilyDef compute_family() {
+  return {.name = "compute",
+          .keys = {{"kernel", Unit::kName, compute_kernel_names},
+                   {"peer", Unit::kName, peer_names},
+                   {"workers", Unit::kCount, nullptr, nullptr, true}},
+          .counters = {{"speedup", Unit::kRatio, kHigh, true, true},
+                       {"efficiency", Unit::kRatio, kHigh, false, true},
+                       {"speedup_min", Unit::kRatio, kHigh, false, false},
+                       {"speedup_max", Unit::kRatio, kHigh, false, false},
+                       {"samples", Unit::kCount, kFact, false, false},
+                       {"tasks", Unit::kCount, kFact, false, false},
+                       {"working_set_mib", Unit::kMiB, kFact, false, false},
+                       {"llc_mib", Unit::kMiB, kFact, false, false}},
+          .repeated_by_profile = true,
+          .profile_section = compute_section,
+          .add_benchmarks = add_compute_benchmarks};
+}
+
+}  // namespace
+
+static const FamilyRegistrar kRegistrar(compute_family);
 
 }  // namespace ipcm

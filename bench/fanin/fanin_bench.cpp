@@ -19,6 +19,23 @@
 namespace ipcm {
 namespace {
 
+// What fanin sweeps per profile.
+struct FaninProfile {
+  std::vector<PeerKind> peers;
+  // (producers, consumers) as multiples of the CPUs (0 stands for one).
+  std::vector<std::pair<int, int>> shapes_per_cpu;
+  std::vector<std::size_t> sizes;
+};
+constexpr PeerKind kThread = PeerKind::kThread, kFork = PeerKind::kFork, kSpawn = PeerKind::kSpawn;
+const ByProfile<FaninProfile> kFaninProfile = {
+    {"quick", {.peers = {kThread, kFork}, .shapes_per_cpu = {{0, 0}, {1, 0}}, .sizes = {64}}},
+    {"default", {.peers = {kThread, kFork, kSpawn}, .shapes_per_cpu = {{0, 0}, {1, 0}, {2, 1}}, .sizes = {64, 4096}}},
+    {"full",
+     {.peers = {kThread, kFork, kSpawn},
+      .shapes_per_cpu = {{0, 0}, {1, 0}, {2, 0}, {2, 1}, {2, 2}},
+      .sizes = {64, 4096, 65536}}},
+};
+
 // Per producer, at least this many messages, so the queue fills and drains a few times.
 constexpr std::uint64_t kMinMessagesPerProducer = 256;
 
@@ -40,10 +57,8 @@ void run(benchmark::State& state, FaninPlan plan) {
   }
 }
 
-}  // namespace
-
-void register_fanin_family(const Profile& p, const Placement&) {
-  const FaninProfile& sw = p.fanin;
+void add_fanin_benchmarks(const Profile& p, const Placement&) {
+  const FaninProfile& sw = kFaninProfile.of(p);
   const int cpus = std::max(1, int(sysconf(_SC_NPROCESSORS_ONLN)));
   auto count = [&](int k) { return k == 0 ? 1 : k * cpus; };
   std::set<std::pair<int, int>> shapes;
@@ -72,6 +87,36 @@ void register_fanin_family(const Profile& p, const Placement&) {
   }
 }
 
-static const FamilyRegistrar kRegistrar("fanin", register_fanin_family);
+Words fanin_transport_names() {
+  Words w;
+  for (const TransportDef* t : transports())
+    if (fanin_transport(*t)) w.push_back(std::string(t->name));
+  return w;
+}
+
+nlohmann::json fanin_section(const Profile& p) {
+  const FaninProfile& sw = kFaninProfile.of(p);
+  nlohmann::json shapes = nlohmann::json::array();
+  for (auto [producers, consumers] : sw.shapes_per_cpu) shapes.push_back({producers, consumers});
+  return {{"peers", peers_json(sw.peers)}, {"shapes_per_cpu", shapes}, {"sizes", sw.sizes}};
+}
+
+FamilyDef fanin_family() {
+  return {.name = "fanin",
+          .keys = {{"transport", Unit::kName, fanin_transport_names},
+                   {"peer", Unit::kName, peer_names, [](const Profile& p) { return peers_json(kFaninProfile.of(p).peers); }},
+                   {"producers", Unit::kCount, nullptr, nullptr, true},
+                   {"consumers", Unit::kCount, nullptr, nullptr, true},
+                   {"size", Unit::kBytes, nullptr, [](const Profile& p) { return nlohmann::json(kFaninProfile.of(p).sizes); }}},
+          .counters = {{"bytes_per_second", Unit::kBytesPerSecond, kHigh, true, true},
+                       {"items_per_second", Unit::kPerSecond, kHigh, true, true},
+                       {"cpu_ns_per_msg", Unit::kNs, kLow, false, true}},
+          .profile_section = fanin_section,
+          .add_benchmarks = add_fanin_benchmarks};
+}
+
+}  // namespace
+
+static const FamilyRegistrar kRegistrar(fanin_family);
 
 }  // namespace ipcm

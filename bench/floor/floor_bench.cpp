@@ -105,17 +105,39 @@ void bm_timer(benchmark::State& state, const Placement& p) {
   state.SetItemsProcessed(state.iterations());
 }
 
-}  // namespace
+struct Probe {
+  const char* name;
+  bool manual_time;
+  void (*run)(benchmark::State&, const Placement&);
+};
+// The probes, named once: registration and --describe's probe key both read this list.
+const Probe kProbes[] = {
+    {"c2c_rtt", true, [](benchmark::State& s, const Placement& p) { bm_c2c_rtt(s, p); }},
+    {"memcpy_cache", false, [](benchmark::State& s, const Placement& p) { bm_memcpy(s, p, kCacheProbeBytes); }},
+    {"memcpy_dram", false, [](benchmark::State& s, const Placement& p) { bm_memcpy(s, p, dram_probe_bytes()); }},
+    {"syscall", false, [](benchmark::State& s, const Placement& p) { bm_syscall(s, p); }},
+    {"timer", false, [](benchmark::State& s, const Placement& p) { bm_timer(s, p); }},
+};
 
-void register_floor_family(const Profile&, const Placement& p) {
-  add_benchmark("floor/probe:c2c_rtt", [p](benchmark::State& s) { bm_c2c_rtt(s, p); }, true);
-  add_benchmark("floor/probe:memcpy_cache", [p](benchmark::State& s) { bm_memcpy(s, p, kCacheProbeBytes); }, false);
-  add_benchmark("floor/probe:memcpy_dram",
-                [p, bytes = dram_probe_bytes()](benchmark::State& s) { bm_memcpy(s, p, bytes); }, false);
-  add_benchmark("floor/probe:syscall", [p](benchmark::State& s) { bm_syscall(s, p); }, false);
-  add_benchmark("floor/probe:timer", [p](benchmark::State& s) { bm_timer(s, p); }, false);
+void add_floor_benchmarks(const Profile&, const Placement& p) {
+  for (const Probe& probe : kProbes)
+    add_benchmark(std::string("floor/probe:") + probe.name, [p, run = probe.run](benchmark::State& s) { run(s, p); },
+                  probe.manual_time);
 }
 
-static const FamilyRegistrar kRegistrar("floor", register_floor_family);
+FamilyDef floor_family() {
+  return {.name = "floor",
+          .keys = {{"probe", Unit::kName, [] { return words_of(kProbes, [](const Probe& p) { return p.name; }); }}},
+          .counters = {{"real_time_ns", Unit::kNs, kLow, true, false},  // Google Benchmark's real_time, in ns
+                       {"rtt_p50_ns", Unit::kNs, kLow, false, false},
+                       {"rtt_p99_ns", Unit::kNs, kLow, false, false},
+                       {"items_per_second", Unit::kPerSecond, kHigh, false, false},
+                       {"bytes_per_second", Unit::kBytesPerSecond, kHigh, false, false}},
+          .add_benchmarks = add_floor_benchmarks};
+}
+
+}  // namespace
+
+static const FamilyRegistrar kRegistrar(floor_family);
 
 }  // namespace ipcm

@@ -82,9 +82,7 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
   }
 }
 
-}  // namespace
-
-void register_pingpong_family(const Profile& p, const Placement&) {
+void add_pingpong_benchmarks(const Profile& p, const Placement&) {
   for_each_link_variant(p, [](const LinkVariant& v) {
     const std::string name = "pingpong/" + v.name();
     add_benchmark(name, [v, name](benchmark::State& st) { run(st, v, suite().calibration_delay_loops_for(name)); },
@@ -93,6 +91,27 @@ void register_pingpong_family(const Profile& p, const Placement&) {
   });
 }
 
-static const FamilyRegistrar kRegistrar("pingpong", register_pingpong_family);
+FamilyDef pingpong_family() {
+  return {.name = "pingpong",
+          .keys = link_keys(),
+          .counters = {{"rtt_p50_ns", Unit::kNs, kLow, true, true},
+                       {"rtt_p99_ns", Unit::kNs, kLow, true, true},
+                       {"rtt_p90_ns", Unit::kNs, kLow, false, true},
+                       {"rtt_p999_ns", Unit::kNs, kLow, false, true},
+                       {"rtt_max_ns", Unit::kNs, kLow, false, true},
+                       {"rtt_mean_ns", Unit::kNs, kLow, false, true},
+                       {"cpu_ns_per_msg", Unit::kNs, kLow, false, true},
+                       // a latency over the core-to-core floor: lower is better
+                       {"ratio_to_floor", Unit::kRatio, kLow, false, true},
+                       {"items_per_second", Unit::kPerSecond, kHigh, false, true},
+                       {"floor_c2c_rtt_ns", Unit::kNs, kFact, false, false},
+                       {"floor_c2c_rtt_p99_ns", Unit::kNs, kFact, false, false}},
+          .repeated_by_profile = true,
+          .add_benchmarks = add_pingpong_benchmarks};
+}
+
+}  // namespace
+
+static const FamilyRegistrar kRegistrar(pingpong_family);
 
 }  // namespace ipcm

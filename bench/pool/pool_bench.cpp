@@ -31,6 +31,19 @@
 namespace ipcm {
 namespace {
 
+// What pool sweeps per profile: task lengths and chunks, and how long one job is.
+struct PoolProfile {
+  std::vector<std::uint32_t> task_us;
+  std::vector<std::uint32_t> chunks;
+  double job_ms;  // ideal length of one job
+  std::int64_t jobs;
+};
+const ByProfile<PoolProfile> kPoolProfile = {
+    {"quick", {.task_us = {1, 1000}, .chunks = {1, 16}, .job_ms = 8, .jobs = 3}},
+    {"default", {.task_us = {1, 10, 100, 1000, 10000}, .chunks = {1, 4, 16, 64}, .job_ms = 15, .jobs = 5}},
+    {"full", {.task_us = {1, 10, 100, 1000, 10000}, .chunks = {1, 2, 4, 8, 16, 32, 64}, .job_ms = 30, .jobs = 10}},
+};
+
 // A chunk longer than this is not swept: a pool with chunks of seconds answers nothing.
 constexpr double kMaxChunkMs = 64;
 
@@ -87,10 +100,8 @@ void run(benchmark::State& state, Executor e, std::uint32_t task_us, std::uint32
   state.counters["work_rate_spread"] = rate.spread;
 }
 
-}  // namespace
-
-void register_pool_family(const Profile& p, const Placement&) {
-  const PoolProfile& sw = p.pool;
+void add_pool_benchmarks(const Profile& p, const Placement&) {
+  const PoolProfile& sw = kPoolProfile.of(p);
   for (Executor e : kAllExecutors) {
     for (std::uint32_t us : sw.task_us) {
       for (std::uint32_t c : sw.chunks) {
@@ -105,6 +116,29 @@ void register_pool_family(const Profile& p, const Placement&) {
   }
 }
 
-static const FamilyRegistrar kRegistrar("pool", register_pool_family);
+nlohmann::json pool_section(const Profile& p) {
+  const PoolProfile& sw = kPoolProfile.of(p);
+  return {{"task_us", sw.task_us}, {"chunks", sw.chunks}, {"job_ms", sw.job_ms}, {"jobs", sw.jobs}};
+}
+
+FamilyDef pool_family() {
+  return {.name = "pool",
+          .keys = {{"executor", Unit::kName, [] { return words_of(kAllExecutors, executor_name); }},
+                   {"task_us", Unit::kUs, nullptr, [](const Profile& p) { return nlohmann::json(kPoolProfile.of(p).task_us); }},
+                   {"chunk", Unit::kCount, nullptr, [](const Profile& p) { return nlohmann::json(kPoolProfile.of(p).chunks); }}},
+          .counters = {{"overhead_ns_per_task", Unit::kNs, kLow, true, true},
+                       {"wall_minus_ideal_ns_per_task", Unit::kNs, kLow, false, false},
+                       {"tasks", Unit::kCount, kFact, false, false},
+                       {"workers", Unit::kCount, kFact, false, false},
+                       {"work_iters_per_us", Unit::kPerUs, kFact, false, false},
+                       {"work_rate_spread", Unit::kRatio, kFact, false, false}},
+          .repeated_by_profile = true,
+          .profile_section = pool_section,
+          .add_benchmarks = add_pool_benchmarks};
+}
+
+}  // namespace
+
+static const FamilyRegistrar kRegistrar(pool_family);
 
 }  // namespace ipcm

@@ -16,6 +16,20 @@
 namespace ipcm {
 namespace {
 
+// What state sweeps per profile: peers and worker counts. spawn shares the same memory the same
+// way as fork once started: full only.
+struct StateProfile {
+  std::vector<PeerKind> peers;
+  std::vector<int> workers_per_cpu;  // multiples of the CPUs; 2 workers are always run
+  bool one_worker;
+};
+constexpr PeerKind kThread = PeerKind::kThread, kFork = PeerKind::kFork, kSpawn = PeerKind::kSpawn;
+const ByProfile<StateProfile> kStateProfile = {
+    {"quick", {.peers = {kThread, kFork}, .workers_per_cpu = {}, .one_worker = false}},
+    {"default", {.peers = {kThread, kFork}, .workers_per_cpu = {2}, .one_worker = true}},
+    {"full", {.peers = {kThread, kFork, kSpawn}, .workers_per_cpu = {1, 2, 4}, .one_worker = true}},
+};
+
 // Fewer ops than this and the gate and the finish dominate the run.
 constexpr std::uint64_t kMinStateOps = 1024;
 
@@ -35,10 +49,8 @@ void run(benchmark::State& state, StatePlan plan) {
   }
 }
 
-}  // namespace
-
-void register_state_family(const Profile& p, const Placement&) {
-  const StateProfile& sw = p.state;
+void add_state_benchmarks(const Profile& p, const Placement&) {
+  const StateProfile& sw = kStateProfile.of(p);
   const int cpus = std::max(1, int(sysconf(_SC_NPROCESSORS_ONLN)));
   std::set<int> counts = {2};
   if (sw.one_worker) counts.insert(1);
@@ -58,6 +70,25 @@ void register_state_family(const Profile& p, const Placement&) {
   }
 }
 
-static const FamilyRegistrar kRegistrar("state", register_state_family);
+nlohmann::json state_section(const Profile& p) {
+  const StateProfile& sw = kStateProfile.of(p);
+  return {{"peers", peers_json(sw.peers)}, {"workers_per_cpu", sw.workers_per_cpu}, {"one_worker", sw.one_worker}};
+}
+
+FamilyDef state_family() {
+  return {.name = "state",
+          .keys = {{"access", Unit::kName, [] { return words_of(kAllAccesses, access_name); }},
+                   {"peer", Unit::kName, peer_names, [](const Profile& p) { return peers_json(kStateProfile.of(p).peers); }},
+                   {"workers", Unit::kCount, nullptr, nullptr, true}},
+          .counters = {{"ns_per_op", Unit::kNs, kLow, true, true},
+                       {"ops_per_second", Unit::kPerSecond, kHigh, false, true},
+                       {"requests_per_op", Unit::kCount, kFact, false, false}},
+          .profile_section = state_section,
+          .add_benchmarks = add_state_benchmarks};
+}
+
+}  // namespace
+
+static const FamilyRegistrar kRegistrar(state_family);
 
 }  // namespace ipcm

@@ -55,9 +55,7 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
   if (const auto w = s.window_msgs()) c["window_msgs"] = double(*w);
 }
 
-}  // namespace
-
-void register_stream_family(const Profile& p, const Placement&) {
+void add_stream_benchmarks(const Profile& p, const Placement&) {
   for_each_link_variant(p, [](const LinkVariant& v) {
     const std::string name = "stream/" + v.name();
     add_benchmark(name, [v, name](benchmark::State& st) { run(st, v, suite().calibration_delay_loops_for(name)); },
@@ -66,6 +64,22 @@ void register_stream_family(const Profile& p, const Placement&) {
   });
 }
 
-static const FamilyRegistrar kRegistrar("stream", register_stream_family);
+FamilyDef stream_family() {
+  return {.name = "stream",
+          .keys = link_keys(),
+          .counters = {{"bytes_per_second", Unit::kBytesPerSecond, kHigh, true, true},
+                       {"items_per_second", Unit::kPerSecond, kHigh, true, true},
+                       {"cpu_ns_per_msg", Unit::kNs, kLow, false, true},
+                       {"ratio_to_memcpy", Unit::kRatio, kHigh, false, true},
+                       // bytes/s over the cross-core copy floor: higher is better
+                       {"ratio_to_floor", Unit::kRatio, kHigh, false, true},
+                       {"window_msgs", Unit::kCount, kFact, false, false}},
+          .repeated_by_profile = true,
+          .add_benchmarks = add_stream_benchmarks};
+}
+
+}  // namespace
+
+static const FamilyRegistrar kRegistrar(stream_family);
 
 }  // namespace ipcm

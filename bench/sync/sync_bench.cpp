@@ -18,6 +18,23 @@
 namespace ipcm {
 namespace {
 
+// What sync sweeps per profile: peers and party counts. quick: thread and fork only (spawn
+// runs the same process-shared objects; it differs only in how the party started, which is
+// not timed here) and two parties. default: every peer, one party for the uncontended lock
+// cost, then 1x and 2x the CPUs for contention.
+struct SyncProfile {
+  std::vector<PeerKind> peers;
+  // Party counts, as multiples of the CPUs: 0 stands for one party (locks only, uncontended).
+  std::vector<int> parties_per_cpu;
+  bool lock_parties_one;  // locks also run with one party, for the uncontended cost
+};
+constexpr PeerKind kThread = PeerKind::kThread, kFork = PeerKind::kFork, kSpawn = PeerKind::kSpawn;
+const ByProfile<SyncProfile> kSyncProfile = {
+    {"quick", {.peers = {kThread, kFork}, .parties_per_cpu = {}, .lock_parties_one = true}},
+    {"default", {.peers = {kThread, kFork, kSpawn}, .parties_per_cpu = {1, 2}, .lock_parties_one = true}},
+    {"full", {.peers = {kThread, kFork, kSpawn}, .parties_per_cpu = {1, 2, 4}, .lock_parties_one = true}},
+};
+
 // Below this many rounds a run has too few hand-offs to read a p99 from.
 constexpr std::uint64_t kMinSyncRounds = 256;
 
@@ -47,10 +64,8 @@ void run(benchmark::State& state, SyncPlan plan) {
   }
 }
 
-}  // namespace
-
-void register_sync_family(const Profile& p, const Placement&) {
-  const SyncProfile& sw = p.sync;
+void add_sync_benchmarks(const Profile& p, const Placement&) {
+  const SyncProfile& sw = kSyncProfile.of(p);
   const int cpus = std::max(1, int(sysconf(_SC_NPROCESSORS_ONLN)));
   for (Primitive prim : kAllPrimitives) {
     for (PeerKind peer : sw.peers) {
@@ -70,6 +85,31 @@ void register_sync_family(const Profile& p, const Placement&) {
   }
 }
 
-static const FamilyRegistrar kRegistrar("sync", register_sync_family);
+nlohmann::json sync_section(const Profile& p) {
+  const SyncProfile& sw = kSyncProfile.of(p);
+  return {{"peers", peers_json(sw.peers)}, {"parties_per_cpu", sw.parties_per_cpu},
+          {"lock_parties_one", sw.lock_parties_one}};
+}
+
+FamilyDef sync_family() {
+  return {.name = "sync",
+          .keys = {{"primitive", Unit::kName, [] { return words_of(kAllPrimitives, primitive_name); }},
+                   {"peer", Unit::kName, peer_names, [](const Profile& p) { return peers_json(kSyncProfile.of(p).peers); }},
+                   {"parties", Unit::kCount, nullptr, nullptr, true}},
+          .counters = {{"handoff_p50_ns", Unit::kNs, kLow, true, true},
+                       {"handoff_p99_ns", Unit::kNs, kLow, false, true},
+                       {"handoffs_sampled", Unit::kCount, kFact, false, false},
+                       {"acquisitions_per_second", Unit::kPerSecond, kHigh, false, false},
+                       {"rounds_per_second", Unit::kPerSecond, kHigh, false, false},
+                       {"passes_per_second", Unit::kPerSecond, kHigh, false, false},
+                       {"uncontended_ns", Unit::kNs, kLow, false, false},
+                       {"cpu_ns_per_round", Unit::kNs, kLow, false, false}},
+          .profile_section = sync_section,
+          .add_benchmarks = add_sync_benchmarks};
+}
+
+}  // namespace
+
+static const FamilyRegistrar kRegistrar(sync_family);
 
 }  // namespace ipcm
