@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -95,6 +96,136 @@ void warn_if_busy(const char* when, std::vector<std::string>& warnings) {
   }
 }
 
+// The results go to a temporary file beside the target and are renamed into place only when
+// complete; a run that fails or is interrupted leaves the target as it was. "" when no file is
+// written.
+std::string open_temporary_results(const CommandLine& cl) {
+  if (cl.out_path.empty() || cl.list_only) return "";
+  std::string tmp_out = cl.out_path + ".tmp-" + std::to_string(getpid());
+  std::ofstream probe(tmp_out, std::ios::trunc);
+  if (!probe) usage_error("--benchmark_out=" + cl.out_path + ": cannot write there (" + std::strerror(errno) + ")");
+  record_object(NameSpace::kFile, tmp_out);
+  return tmp_out;
+}
+
+// The warning every run with a calibration delay carries, so its results cannot pass for real ones.
+std::string calibration_warning(const CommandLine& cl, double loops_per_ns) {
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%.2f", loops_per_ns);
+  return "calibration delay of " + std::to_string(cl.calibration_delay_ns) + " ns per message (" +
+         std::to_string(suite().calibration_delay_loops) + " iterations of a busy loop timed at " + rate +
+         " per ns) is on" +
+         (cl.calibration_delay_filter.empty() ? std::string() : " for benchmarks matching " + cl.calibration_delay_filter) +
+         ": these results are slowed on purpose";
+}
+
+// The suite's settings for this run, before any family registers its benchmarks.
+Suite& configure_suite(const CommandLine& cl, const Profile& profile) {
+  Suite& s = suite();
+  s.profile = &profile;
+  s.placement = choose_placement();
+  s.family_repetitions = cl.has_repetitions ? 0 : profile.repetitions;
+  s.calibration_delay_ns = cl.calibration_delay_ns;
+  if (!cl.calibration_delay_filter.empty()) s.calibration_delay_filter.emplace(cl.calibration_delay_filter);
+  return s;
+}
+
+// How many registered benchmarks the filter selects.
+std::size_t count_selected(const std::string& filter) {
+  std::size_t selected = 0;
+  std::string error;
+  for (const std::string& n : registered_names()) {
+    bool sel = false;
+    filter_selects(filter, n, sel, error);
+    selected += sel;
+  }
+  return selected;
+}
+
+// Google Benchmark's argv: its flags, the profile's min time unless given, the temporary file.
+std::vector<std::string> google_benchmark_args(const char* self, const CommandLine& cl, const Profile& profile,
+                                               const std::string& tmp_out) {
+  std::vector<std::string> gb_args = {self};
+  for (const std::string& a : cl.benchmark_args) {
+    if (a.rfind("--benchmark_out=", 0) == 0) gb_args.push_back("--benchmark_out=" + tmp_out);
+    else gb_args.push_back(a);
+  }
+  if (!cl.has_min_time) gb_args.push_back("--benchmark_min_time=" + std::to_string(profile.min_time_s));
+  return gb_args;
+}
+
+// The ipcmeter object of the results file, made once when the last benchmark has run: the
+// floors are measured again there, so drift over the run shows.
+EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, const std::vector<std::string>& warnings) {
+  auto meta = std::make_shared<std::optional<nlohmann::json>>();
+  return [&cl, &profile, warnings, meta, env = environment_fingerprint()]() -> const nlohmann::json& {
+    const Suite& s = suite();
+    if (!*meta) {
+      const Floors floors_end = measure_floors(s.placement, profile.sizes);
+      std::vector<std::string> all = warnings;
+      warn_if_busy("at the end of", all);
+      for (std::string& w : drift_warnings(s.floors_start, floors_end, kFloorDriftWarn)) all.push_back(std::move(w));
+      const nlohmann::json schema = describe();
+      *meta = nlohmann::json{
+          {"schema_version", kSchemaVersion},
+          {"profile", std::string(profile.name)},
+          {"env", env},
+          {"floors", to_json(s.floors_start)},
+          {"floors_end", to_json(floors_end)},
+          {"placement", to_json(s.placement)},
+          // ipcmeter.transports is the schema's transport table (the contract's fields and more).
+          {"transports", schema["transports"]},
+          {"schema", schema},
+          {"calibration_delay_ns", cl.calibration_delay_ns},
+          {"calibration_delay_filter", cl.calibration_delay_filter.empty()
+                                           ? nlohmann::json(nullptr)
+                                           : nlohmann::json(cl.calibration_delay_filter)},
+          {"warnings", all},
+      };
+    }
+    return **meta;
+  };
+}
+
+// Moves the finished temporary results file into place: only a complete file, flushed to disk,
+// may replace anything at the target path.
+int publish_results(const std::string& tmp_out, const CommandLine& cl, std::size_t ran) {
+  if (ran == 0) {
+    std::remove(tmp_out.c_str());
+    std::fprintf(stderr, "ipcmeter: no benchmark ran; %s not written\n", cl.out_path.c_str());
+    return kExitFailed;
+  }
+  // Flush to disk before the rename, so a crash cannot leave a renamed but empty file.
+  bool synced = false;
+  if (FILE* f = std::fopen(tmp_out.c_str(), "r+")) {
+    synced = fsync(fileno(f)) == 0;
+    synced = std::fclose(f) == 0 && synced;
+  }
+  // Google Benchmark ignores write errors (a full disk leaves a truncated file), so the file
+  // is parsed before it may replace anything at the target path.
+  bool complete = false;
+  if (synced && cl.out_format == "json") {
+    std::ifstream in(tmp_out);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    complete = is_complete_results_json(text);
+  } else {
+    complete = synced;
+  }
+  if (!complete) {
+    std::fprintf(stderr, "ipcmeter: cannot write results to %s: the file came out incomplete (disk full?); %s left as it was\n",
+                 tmp_out.c_str(), cl.out_path.c_str());
+    std::remove(tmp_out.c_str());
+    return kExitFailed;
+  }
+  if (std::rename(tmp_out.c_str(), cl.out_path.c_str()) != 0) {
+    std::fprintf(stderr, "ipcmeter: cannot move results into %s: %s\n", cl.out_path.c_str(), std::strerror(errno));
+    std::remove(tmp_out.c_str());
+    return kExitFailed;
+  }
+  forget_object(NameSpace::kFile, tmp_out);
+  return 0;
+}
+
 }  // namespace
 }  // namespace ipcm
 
@@ -117,31 +248,13 @@ int main(int argc, char** argv) {
 
   // Registration first: a filter that selects nothing is bad input, refused before anything
   // is measured or written.
-  Suite& s = suite();
-  s.profile = &profile;
-  s.placement = choose_placement();
-  s.family_repetitions = cl.has_repetitions ? 0 : profile.repetitions;
-  s.calibration_delay_ns = cl.calibration_delay_ns;
-  if (!cl.calibration_delay_filter.empty()) s.calibration_delay_filter.emplace(cl.calibration_delay_filter);
+  Suite& s = configure_suite(cl, profile);
   register_all_families(profile, s.placement);
 
-  std::size_t selected = 0;
-  for (const std::string& n : registered_names()) {
-    bool sel = false;
-    filter_selects(cl.filter, n, sel, error);
-    selected += sel;
-  }
+  const std::size_t selected = count_selected(cl.filter);
   if (selected == 0) usage_error("--benchmark_filter=" + cl.filter + ": matches no benchmark (see --benchmark_list_tests)");
 
-  // The results go to a temporary file beside the target and are renamed into place only
-  // when complete; a run that fails or is interrupted leaves the target as it was.
-  std::string tmp_out;
-  if (!cl.out_path.empty() && !cl.list_only) {
-    tmp_out = cl.out_path + ".tmp-" + std::to_string(getpid());
-    std::ofstream probe(tmp_out, std::ios::trunc);
-    if (!probe) usage_error("--benchmark_out=" + cl.out_path + ": cannot write there (" + std::strerror(errno) + ")");
-    record_object(NameSpace::kFile, tmp_out);
-  }
+  const std::string tmp_out = open_temporary_results(cl);
   // Whatever path leads out of main from here (an early return, Google Benchmark's own exit)
   // leaves no recorded object behind; the signal handlers cover the other ways out.
   std::atexit([] { remove_recorded_objects(); });
@@ -166,55 +279,11 @@ int main(int argc, char** argv) {
     warn_if_busy("at the start of", warnings);
     s.floors_start = measure_floors(s.placement, profile.sizes);
   }
-  if (cl.calibration_delay_ns > 0) {
-    char rate[32];
-    std::snprintf(rate, sizeof rate, "%.2f", loops_per_ns);
-    warnings.push_back("calibration delay of " + std::to_string(cl.calibration_delay_ns) + " ns per message (" +
-                       std::to_string(s.calibration_delay_loops) + " iterations of a busy loop timed at " + rate +
-                       " per ns) is on" +
-                       (cl.calibration_delay_filter.empty() ? std::string()
-                                                            : " for benchmarks matching " + cl.calibration_delay_filter) +
-                       ": these results are slowed on purpose");
-  }
+  if (cl.calibration_delay_ns > 0) warnings.push_back(calibration_warning(cl, loops_per_ns));
 
+  EndOfRun end = end_of_run_reporter(cl, profile, warnings);
 
-  const nlohmann::json env = environment_fingerprint();
-  std::optional<nlohmann::json> end_of_run;
-  EndOfRun end = [&]() -> const nlohmann::json& {
-    if (!end_of_run) {
-      const Floors floors_end = measure_floors(s.placement, profile.sizes);
-      std::vector<std::string> all = warnings;
-      warn_if_busy("at the end of", all);
-      for (std::string& w : drift_warnings(s.floors_start, floors_end, kFloorDriftWarn)) all.push_back(std::move(w));
-      const nlohmann::json schema = describe();
-      nlohmann::json meta = {
-          {"schema_version", kSchemaVersion},
-          {"profile", std::string(profile.name)},
-          {"env", env},
-          {"floors", to_json(s.floors_start)},
-          {"floors_end", to_json(floors_end)},
-          {"placement", to_json(s.placement)},
-          // ipcmeter.transports is the schema's transport table (the contract's fields and more).
-          {"transports", schema["transports"]},
-          {"schema", schema},
-          {"calibration_delay_ns", cl.calibration_delay_ns},
-          {"calibration_delay_filter", cl.calibration_delay_filter.empty()
-                                           ? nlohmann::json(nullptr)
-                                           : nlohmann::json(cl.calibration_delay_filter)},
-          {"warnings", all},
-      };
-      end_of_run = std::move(meta);
-    }
-    return *end_of_run;
-  };
-
-  // Google Benchmark's argv: its flags, the profile's min time unless given, the temp file.
-  std::vector<std::string> gb_args = {argv[0]};
-  for (const std::string& a : cl.benchmark_args) {
-    if (a.rfind("--benchmark_out=", 0) == 0) gb_args.push_back("--benchmark_out=" + tmp_out);
-    else gb_args.push_back(a);
-  }
-  if (!cl.has_min_time) gb_args.push_back("--benchmark_min_time=" + std::to_string(profile.min_time_s));
+  std::vector<std::string> gb_args = google_benchmark_args(argv[0], cl, profile, tmp_out);
   std::vector<char*> gb_argv;
   for (std::string& a : gb_args) gb_argv.push_back(a.data());
   int gb_argc = int(gb_argv.size());
@@ -240,40 +309,6 @@ int main(int argc, char** argv) {
     for (const auto& w : end()["warnings"]) std::fprintf(stderr, "ipcmeter: warning: %s\n", w.get<std::string>().c_str());
   }
 
-  if (!tmp_out.empty()) {
-    if (ran == 0) {
-      std::remove(tmp_out.c_str());
-      std::fprintf(stderr, "ipcmeter: no benchmark ran; %s not written\n", cl.out_path.c_str());
-      return kExitFailed;
-    }
-    // Flush to disk before the rename, so a crash cannot leave a renamed but empty file.
-    bool synced = false;
-    if (FILE* f = std::fopen(tmp_out.c_str(), "r+")) {
-      synced = fsync(fileno(f)) == 0;
-      synced = std::fclose(f) == 0 && synced;
-    }
-    // Google Benchmark ignores write errors (a full disk leaves a truncated file), so the file
-    // is parsed before it may replace anything at the target path.
-    bool complete = false;
-    if (synced && cl.out_format == "json") {
-      std::ifstream in(tmp_out);
-      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      complete = is_complete_results_json(text);
-    } else {
-      complete = synced;
-    }
-    if (!complete) {
-      std::fprintf(stderr, "ipcmeter: cannot write results to %s: the file came out incomplete (disk full?); %s left as it was\n",
-                   tmp_out.c_str(), cl.out_path.c_str());
-      std::remove(tmp_out.c_str());
-      return kExitFailed;
-    }
-    if (std::rename(tmp_out.c_str(), cl.out_path.c_str()) != 0) {
-      std::fprintf(stderr, "ipcmeter: cannot move results into %s: %s\n", cl.out_path.c_str(), std::strerror(errno));
-      std::remove(tmp_out.c_str());
-      return kExitFailed;
-    }
-    forget_object(NameSpace::kFile, tmp_out);
-  }
+  if (!tmp_out.empty()) return publish_results(tmp_out, cl, ran);
   return 0;
 }
