@@ -71,6 +71,8 @@ Words wait_names() {
 
 Words peer_names() { return words_of(kAllPeers, peer_name); }
 
+std::vector<PeerKind> every_peer() { return {std::begin(kAllPeers), std::end(kAllPeers)}; }
+
 nlohmann::json peers_json(const std::vector<PeerKind>& peers) {
   nlohmann::json j = nlohmann::json::array();
   for (PeerKind p : peers) j.push_back(peer_name(p));

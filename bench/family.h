@@ -111,6 +111,9 @@ Words transport_names();
 Words peer_names();
 Words wait_names();  // the waits the transports offer, in registry order
 nlohmann::json peers_json(const std::vector<PeerKind>& peers);
+// Every peer kind of the table, for the profiles that sweep them all: a new kind joins those
+// sweeps without an edit here.
+std::vector<PeerKind> every_peer();
 // `all` is an enum's list of values (kAll* or a NameTable's values()).
 template <class Values, class Name>
 Words words_of(const Values& all, Name name) {

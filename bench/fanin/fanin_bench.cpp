@@ -26,12 +26,12 @@ struct FaninProfile {
   std::vector<std::pair<int, int>> shapes_per_cpu;
   std::vector<std::size_t> sizes;
 };
-constexpr PeerKind kThread = PeerKind::kThread, kFork = PeerKind::kFork, kSpawn = PeerKind::kSpawn;
+constexpr PeerKind kThread = PeerKind::kThread, kFork = PeerKind::kFork;
 const ByProfile<FaninProfile> kFaninProfile = {
     {"quick", {.peers = {kThread, kFork}, .shapes_per_cpu = {{0, 0}, {1, 0}}, .sizes = {64}}},
-    {"default", {.peers = {kThread, kFork, kSpawn}, .shapes_per_cpu = {{0, 0}, {1, 0}, {2, 1}}, .sizes = {64, 4096}}},
+    {"default", {.peers = every_peer(), .shapes_per_cpu = {{0, 0}, {1, 0}, {2, 1}}, .sizes = {64, 4096}}},
     {"full",
-     {.peers = {kThread, kFork, kSpawn},
+     {.peers = every_peer(),
       .shapes_per_cpu = {{0, 0}, {1, 0}, {2, 0}, {2, 1}, {2, 2}},
       .sizes = {64, 4096, 65536}}},
 };

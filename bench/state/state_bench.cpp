@@ -23,11 +23,11 @@ struct StateProfile {
   std::vector<int> workers_per_cpu;  // multiples of the CPUs; 2 workers are always run
   bool one_worker;
 };
-constexpr PeerKind kThread = PeerKind::kThread, kFork = PeerKind::kFork, kSpawn = PeerKind::kSpawn;
+constexpr PeerKind kThread = PeerKind::kThread, kFork = PeerKind::kFork;
 const ByProfile<StateProfile> kStateProfile = {
     {"quick", {.peers = {kThread, kFork}, .workers_per_cpu = {}, .one_worker = false}},
     {"default", {.peers = {kThread, kFork}, .workers_per_cpu = {2}, .one_worker = true}},
-    {"full", {.peers = {kThread, kFork, kSpawn}, .workers_per_cpu = {1, 2, 4}, .one_worker = true}},
+    {"full", {.peers = every_peer(), .workers_per_cpu = {1, 2, 4}, .one_worker = true}},
 };
 
 // Fewer ops than this and the gate and the finish dominate the run.

@@ -28,11 +28,11 @@ struct SyncProfile {
   std::vector<int> parties_per_cpu;
   bool lock_parties_one;  // locks also run with one party, for the uncontended cost
 };
-constexpr PeerKind kThread = PeerKind::kThread, kFork = PeerKind::kFork, kSpawn = PeerKind::kSpawn;
+constexpr PeerKind kThread = PeerKind::kThread, kFork = PeerKind::kFork;
 const ByProfile<SyncProfile> kSyncProfile = {
     {"quick", {.peers = {kThread, kFork}, .parties_per_cpu = {}, .lock_parties_one = true}},
-    {"default", {.peers = {kThread, kFork, kSpawn}, .parties_per_cpu = {1, 2}, .lock_parties_one = true}},
-    {"full", {.peers = {kThread, kFork, kSpawn}, .parties_per_cpu = {1, 2, 4}, .lock_parties_one = true}},
+    {"default", {.peers = every_peer(), .parties_per_cpu = {1, 2}, .lock_parties_one = true}},
+    {"full", {.peers = every_peer(), .parties_per_cpu = {1, 2, 4}, .lock_parties_one = true}},
 };
 
 // Below this many rounds a run has too few hand-offs to read a p99 from.

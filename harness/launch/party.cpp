@@ -147,6 +147,9 @@ Made<PartyGroup> PartyGroup::start(PeerKind kind, std::string_view job_name, Shm
   const PartyJob* job = find_party_job(job_name);
   IPCM_CHECK(job != nullptr);
   IPCM_CHECK(parties >= 1 && parties <= kMaxParties);
+  // The peer-kind table decides whether this kind may be a group party, here for every group
+  // family, so a new kind's refusal needs no code in sync, state or fanin.
+  if (std::string why = peer_refusal(kind, PeerUse::kGroupParty); !why.empty()) return Made<PartyGroup>::Fail(why);
   std::unique_ptr<PartyGroup> g(new PartyGroup());
   g->kind_ = kind;
   g->region_ = &region;

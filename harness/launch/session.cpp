@@ -78,6 +78,8 @@ Made<Session> Session::start(const SessionOptions& opt) {
   s->opt_.cfg.cancel = &s->cancel_;
   s->parent_thread_ = pthread_self();
   const TransportDef& def = *opt.transport;
+  // The peer-kind table's refusal first, so a kind not offered as a link end says why.
+  if (std::string why = peer_refusal(opt.peer, PeerUse::kLinkEnd); !why.empty()) return Made<Session>::Fail(why);
   if (std::string why = def.refusal(opt.peer, opt.cfg.msg_bytes); !why.empty()) return Made<Session>::Fail(why);
 
   Made<Link> link = def.create(s->opt_.cfg);
