@@ -211,21 +211,6 @@ std::string impossible_speedup(double speedup, unsigned workers, unsigned cpus) 
   return buf;
 }
 
-const char* kernel_name(Kernel k) {
-  switch (k) {
-    case Kernel::kCpu: return "cpu";
-    case Kernel::kMembw: return "membw";
-    case Kernel::kShared: return "shared";
-  }
-  return "?";
-}
-
-std::optional<Kernel> parse_kernel(std::string_view s) {
-  for (Kernel k : kAllKernels)
-    if (s == kernel_name(k)) return k;
-  return std::nullopt;
-}
-
 Made<ComputeTeam> ComputeTeam::start(Kernel k, PeerKind peer, unsigned workers, const KernelSize& size) {
   if (std::string no = workers_refusal(peer, PeerUse::kTeamWorker, workers); !no.empty()) return Made<ComputeTeam>::Fail(no);
   std::uint64_t elements = 0, input = 0, output = 0;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "harness/launch/peer.h"
+#include "harness/core/name_table.h"
 #include "harness/transports/shm_segment.h"
 #include "harness/core/status.h"
 #include "harness/launch/workers.h"
@@ -28,9 +29,12 @@ namespace ipcm {
 // input array (reads at memory bandwidth); shared: writes every element of a result array
 // all workers share.
 enum class Kernel { kCpu, kMembw, kShared };
-inline constexpr Kernel kAllKernels[] = {Kernel::kCpu, Kernel::kMembw, Kernel::kShared};
-const char* kernel_name(Kernel k);
-std::optional<Kernel> parse_kernel(std::string_view s);
+inline constexpr auto kKernelNames =
+    name_table<Kernel>({{Kernel::kCpu, "cpu"}, {Kernel::kMembw, "membw"}, {Kernel::kShared, "shared"}});
+static_assert(kKernelNames.well_formed());
+inline constexpr const auto& kAllKernels = kKernelNames.values();
+inline const char* kernel_name(Kernel k) { return kKernelNames.name(k); }
+inline std::optional<Kernel> parse_kernel(std::string_view s) { return kKernelNames.parse(s); }
 
 // How much work one round is, per kernel.
 struct KernelSize {

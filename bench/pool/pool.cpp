@@ -454,24 +454,6 @@ std::uint64_t task_iterations(double task_us, const WorkRate& rate) {
   return std::max<std::uint64_t>(1, std::uint64_t(std::llround(task_us * rate.iters_per_us)));
 }
 
-const char* executor_name(Executor e) {
-  switch (e) {
-    case Executor::kTbbTaskGroup: return "tbb_task_group";
-    case Executor::kTbbParallelFor: return "tbb_parallel_for";
-    case Executor::kThreadPool: return "thread_pool";
-    case Executor::kProcessPoolShm: return "process_pool_shm";
-    case Executor::kProcessPoolPipe: return "process_pool_pipe";
-    case Executor::kProcessPerTask: return "process_per_task";
-  }
-  return "?";
-}
-
-std::optional<Executor> parse_executor(std::string_view s) {
-  for (Executor e : kAllExecutors)
-    if (s == executor_name(e)) return e;
-  return std::nullopt;
-}
-
 Made<PoolExecutor> make_executor(std::string_view name, unsigned workers) {
   const auto e = parse_executor(name);
   if (!e) return Made<PoolExecutor>::Fail("unknown executor '" + std::string(name) + "'");

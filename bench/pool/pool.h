@@ -23,17 +23,25 @@
 #include <string_view>
 #include <vector>
 
+#include "harness/core/name_table.h"
 #include "harness/core/status.h"
 
 namespace ipcm {
 
 enum class Executor { kTbbTaskGroup, kTbbParallelFor, kThreadPool, kProcessPoolShm, kProcessPoolPipe, kProcessPerTask };
 // Process executors first: they are made while the process is still single-threaded.
-inline constexpr Executor kAllExecutors[] = {Executor::kProcessPoolShm, Executor::kProcessPoolPipe,
-                                             Executor::kProcessPerTask, Executor::kThreadPool,
-                                             Executor::kTbbTaskGroup,   Executor::kTbbParallelFor};
-const char* executor_name(Executor e);
-std::optional<Executor> parse_executor(std::string_view s);
+inline constexpr auto kExecutorNames = name_table<Executor>({
+    {Executor::kProcessPoolShm, "process_pool_shm"},
+    {Executor::kProcessPoolPipe, "process_pool_pipe"},
+    {Executor::kProcessPerTask, "process_per_task"},
+    {Executor::kThreadPool, "thread_pool"},
+    {Executor::kTbbTaskGroup, "tbb_task_group"},
+    {Executor::kTbbParallelFor, "tbb_parallel_for"},
+});
+static_assert(kExecutorNames.well_formed());
+inline constexpr const auto& kAllExecutors = kExecutorNames.values();
+inline const char* executor_name(Executor e) { return kExecutorNames.name(e); }
+inline std::optional<Executor> parse_executor(std::string_view s) { return kExecutorNames.parse(s); }
 
 struct PoolJob {
   std::uint32_t tasks = 0;

@@ -46,27 +46,6 @@ std::uint64_t ns_since(std::uint64_t t0, std::uint64_t t1) noexcept { return Tic
 
 }  // namespace
 
-const char* start_method_name(StartMethod m) {
-  switch (m) {
-    case StartMethod::kThread: return "thread";
-    case StartMethod::kFork: return "fork";
-    case StartMethod::kVfork: return "vfork";
-    case StartMethod::kPosixSpawn: return "posix_spawn";
-    case StartMethod::kForkExec: return "fork_exec";
-    case StartMethod::kForkserver: return "forkserver";
-    case StartMethod::kVforkSelf: return "vfork_self";
-    case StartMethod::kPosixSpawnSelf: return "posix_spawn_self";
-    case StartMethod::kForkExecSelf: return "fork_exec_self";
-  }
-  return "?";
-}
-
-std::optional<StartMethod> parse_start_method(std::string_view s) {
-  for (StartMethod m : kAllStartMethods)
-    if (s == start_method_name(m)) return m;
-  return std::nullopt;
-}
-
 bool start_method_forks_caller(StartMethod m) {
   return m == StartMethod::kFork || m == StartMethod::kForkExec || m == StartMethod::kForkExecSelf;
 }

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "harness/core/name_table.h"
 #include "harness/core/status.h"
 
 namespace ipcm {
@@ -27,12 +28,21 @@ enum class StartMethod {
   kThread, kFork, kVfork, kPosixSpawn, kForkExec, kForkserver,
   kVforkSelf, kPosixSpawnSelf, kForkExecSelf,
 };
-inline constexpr StartMethod kAllStartMethods[] = {
-    StartMethod::kThread,     StartMethod::kFork,           StartMethod::kVfork,
-    StartMethod::kPosixSpawn, StartMethod::kForkExec,       StartMethod::kForkserver,
-    StartMethod::kVforkSelf,  StartMethod::kPosixSpawnSelf, StartMethod::kForkExecSelf};
-const char* start_method_name(StartMethod m);
-std::optional<StartMethod> parse_start_method(std::string_view s);
+inline constexpr auto kStartMethodNames = name_table<StartMethod>({
+    {StartMethod::kThread, "thread"},
+    {StartMethod::kFork, "fork"},
+    {StartMethod::kVfork, "vfork"},
+    {StartMethod::kPosixSpawn, "posix_spawn"},
+    {StartMethod::kForkExec, "fork_exec"},
+    {StartMethod::kForkserver, "forkserver"},
+    {StartMethod::kVforkSelf, "vfork_self"},
+    {StartMethod::kPosixSpawnSelf, "posix_spawn_self"},
+    {StartMethod::kForkExecSelf, "fork_exec_self"},
+});
+static_assert(kStartMethodNames.well_formed());
+inline constexpr const auto& kAllStartMethods = kStartMethodNames.values();
+inline const char* start_method_name(StartMethod m) { return kStartMethodNames.name(m); }
+inline std::optional<StartMethod> parse_start_method(std::string_view s) { return kStartMethodNames.parse(s); }
 // Methods that copy the caller's address space (their cost grows with its size) and must
 // only be used from a single-threaded caller.
 bool start_method_forks_caller(StartMethod m);

@@ -159,23 +159,6 @@ std::string verify_state(const StatePlan& plan, StateShared& st, ManagerClient& 
 
 }  // namespace
 
-const char* access_name(Access a) {
-  switch (a) {
-    case Access::kLock: return "lock";
-    case Access::kAtomic: return "atomic";
-    case Access::kFalseSharing: return "false_sharing";
-    case Access::kPadded: return "padded";
-    case Access::kProxy: return "proxy";
-  }
-  return "?";
-}
-
-std::optional<Access> parse_access(std::string_view s) {
-  for (Access a : kAllAccesses)
-    if (s == access_name(a)) return a;
-  return std::nullopt;
-}
-
 StateResult run_state(const StatePlan& plan) {
   StateResult res;
   IPCM_CHECK(plan.workers >= 1 && plan.workers <= kMaxParties && plan.ops > 0);

@@ -17,15 +17,23 @@
 #include <string>
 #include <string_view>
 
+#include "harness/core/name_table.h"
 #include "harness/launch/peer.h"
 
 namespace ipcm {
 
 enum class Access { kLock, kAtomic, kFalseSharing, kPadded, kProxy };
-inline constexpr Access kAllAccesses[] = {Access::kLock, Access::kAtomic, Access::kFalseSharing, Access::kPadded,
-                                          Access::kProxy};
-const char* access_name(Access a);
-std::optional<Access> parse_access(std::string_view s);
+inline constexpr auto kAccessNames = name_table<Access>({
+    {Access::kLock, "lock"},
+    {Access::kAtomic, "atomic"},
+    {Access::kFalseSharing, "false_sharing"},
+    {Access::kPadded, "padded"},
+    {Access::kProxy, "proxy"},
+});
+static_assert(kAccessNames.well_formed());
+inline constexpr const auto& kAllAccesses = kAccessNames.values();
+inline const char* access_name(Access a) { return kAccessNames.name(a); }
+inline std::optional<Access> parse_access(std::string_view s) { return kAccessNames.parse(s); }
 
 // Elements of the shared array (multiprocessing.Array('q', 64)).
 inline constexpr int kStateArrayLen = 64;

@@ -486,25 +486,6 @@ std::uint64_t expected_passes(std::uint64_t rounds, int parties, int i) {
 
 }  // namespace
 
-const char* primitive_name(Primitive p) {
-  switch (p) {
-    case Primitive::kMutex: return "mutex";
-    case Primitive::kRecursiveMutex: return "recursive_mutex";
-    case Primitive::kSemaphore: return "semaphore";
-    case Primitive::kBoundedSemaphore: return "bounded_semaphore";
-    case Primitive::kEvent: return "event";
-    case Primitive::kCondition: return "condition";
-    case Primitive::kBarrier: return "barrier";
-  }
-  return "?";
-}
-
-std::optional<Primitive> parse_primitive(std::string_view s) {
-  for (Primitive p : kAllPrimitives)
-    if (s == primitive_name(p)) return p;
-  return std::nullopt;
-}
-
 const char* primitive_impl(Primitive p, PeerKind peer) {
   const bool proc = process_peer(peer);
   switch (p) {

@@ -27,18 +27,26 @@
 #include <string_view>
 
 #include "harness/core/histogram.h"
+#include "harness/core/name_table.h"
 #include "harness/launch/peer.h"
 #include "harness/core/process_sync.h"
 
 namespace ipcm {
 
 enum class Primitive { kMutex, kRecursiveMutex, kSemaphore, kBoundedSemaphore, kEvent, kCondition, kBarrier };
-inline constexpr Primitive kAllPrimitives[] = {Primitive::kMutex,     Primitive::kRecursiveMutex,
-                                               Primitive::kSemaphore, Primitive::kBoundedSemaphore,
-                                               Primitive::kEvent,     Primitive::kCondition,
-                                               Primitive::kBarrier};
-const char* primitive_name(Primitive p);
-std::optional<Primitive> parse_primitive(std::string_view s);
+inline constexpr auto kPrimitiveNames = name_table<Primitive>({
+    {Primitive::kMutex, "mutex"},
+    {Primitive::kRecursiveMutex, "recursive_mutex"},
+    {Primitive::kSemaphore, "semaphore"},
+    {Primitive::kBoundedSemaphore, "bounded_semaphore"},
+    {Primitive::kEvent, "event"},
+    {Primitive::kCondition, "condition"},
+    {Primitive::kBarrier, "barrier"},
+});
+static_assert(kPrimitiveNames.well_formed());
+inline constexpr const auto& kAllPrimitives = kPrimitiveNames.values();
+inline const char* primitive_name(Primitive p) { return kPrimitiveNames.name(p); }
+inline std::optional<Primitive> parse_primitive(std::string_view s) { return kPrimitiveNames.parse(s); }
 inline bool is_lock(Primitive p) { return p == Primitive::kMutex || p == Primitive::kRecursiveMutex; }
 // Which object implements the primitive for this kind of peer, for reports and errors.
 const char* primitive_impl(Primitive p, PeerKind peer);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "harness/core/limits.h"
+#include "harness/core/name_table.h"
 #include "harness/launch/launcher.h"
 
 namespace ipcm {
@@ -17,6 +18,9 @@ struct PeerFault {
   enum Kind { kNone, kExit, kGarbage } kind = kNone;
   std::uint64_t after = 0;
 };
+// The words IPCMETER_FAULT takes before the colon; any other word injects nothing.
+constexpr auto kFaultNames = name_table<PeerFault::Kind>({{PeerFault::kExit, "exit"}, {PeerFault::kGarbage, "garbage"}});
+static_assert(kFaultNames.well_formed());
 
 PeerFault read_peer_fault() {
   PeerFault f;
@@ -25,8 +29,7 @@ PeerFault read_peer_fault() {
   const std::string s = v;
   const auto colon = s.find(':');
   const std::string what = s.substr(0, colon);
-  if (what == "exit") f.kind = PeerFault::kExit;
-  if (what == "garbage") f.kind = PeerFault::kGarbage;
+  f.kind = kFaultNames.parse(what).value_or(PeerFault::kNone);
   f.after = colon == std::string::npos ? 0 : std::strtoull(s.c_str() + colon + 1, nullptr, 10);
   return f;
 }

@@ -86,7 +86,7 @@ int run_role(Channel& ch, Role role, std::size_t msg_bytes, std::string& why) {
 std::vector<std::string> peer_role_args(const PeerArgs& a) {
   std::vector<std::string> v = {
       "transport=" + std::string(a.transport->name),
-      std::string("role=") + (a.role == Role::kEcho ? "echo" : "sink"),
+      std::string("role=") + kRoleNames.name(a.role),
       "size=" + std::to_string(a.cfg.msg_bytes),
       "depth=" + std::to_string(a.cfg.depth),
       std::string("wait=") + wait_name(a.cfg.wait),
@@ -114,8 +114,9 @@ int link_peer_main(int argc, char** argv) {
       a.transport = find_transport(v);
       ok = a.transport != nullptr;
     } else if (k == "role") {
-      ok = v == "echo" || v == "sink";
-      a.role = v == "echo" ? Role::kEcho : Role::kSink;
+      const auto r = kRoleNames.parse(v);
+      ok = r.has_value();
+      if (ok) a.role = *r;
     } else if (k == "size") {
       ok = parse_size(v, a.cfg.msg_bytes) && a.cfg.msg_bytes >= kMinMessageBytes && a.cfg.msg_bytes <= kMaxMessageBytes;
     } else if (k == "depth") {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "harness/core/name_table.h"
 #include "harness/launch/launcher.h"
 #include "harness/launch/peer_kind.h"
 #include "harness/transports/transport.h"
@@ -17,6 +18,9 @@ namespace ipcm {
 
 // What the peer does with the messages it receives.
 enum class Role { kEcho, kSink };
+// The words of the link role's role= argument.
+inline constexpr auto kRoleNames = name_table<Role>({{Role::kEcho, "echo"}, {Role::kSink, "sink"}});
+static_assert(kRoleNames.well_formed());
 
 // The launcher role a process peer runs (see peer.cpp).
 inline constexpr const char* kLinkPeerRole = "link";

@@ -18,10 +18,21 @@ constexpr std::array<const char*, kPeerUseCount> thread_refusals() {
 }
 
 constexpr PeerKindDef kKinds[] = {
-    {PeerKind::kThread, "thread", Mechanism::kThread, false, thread_refusals()},
-    {PeerKind::kFork, "fork", Mechanism::kFork, true, kOfferedEverywhere},
-    {PeerKind::kSpawn, "spawn", Mechanism::kSpawn, true, kOfferedEverywhere},
+    {PeerKind::kThread, Mechanism::kThread, false, thread_refusals()},
+    {PeerKind::kFork, Mechanism::kFork, true, kOfferedEverywhere},
+    {PeerKind::kSpawn, Mechanism::kSpawn, true, kOfferedEverywhere},
 };
+
+// Every named kind has its row, so peer_def never falls through at run time.
+constexpr bool every_kind_has_a_row() {
+  for (PeerKind k : kAllPeers) {
+    bool found = false;
+    for (const PeerKindDef& d : kKinds) found = found || d.kind == k;
+    if (!found) return false;
+  }
+  return std::size(kKinds) == kAllPeers.size();
+}
+static_assert(every_kind_has_a_row());
 
 // The uses whose callers may hold other threads when they fork (TBB workers, another family's
 // threads); the link and group families start their parties before any thread of their own.
@@ -34,14 +45,6 @@ const PeerKindDef& peer_def(PeerKind k) {
     if (d.kind == k) return d;
   IPCM_CHECK(!"a peer kind without a row in kKinds");
   std::abort();
-}
-
-const char* peer_name(PeerKind p) { return peer_def(p).name.data(); }
-
-std::optional<PeerKind> parse_peer(std::string_view s) {
-  for (const PeerKindDef& d : kKinds)
-    if (s == d.name) return d.kind;
-  return std::nullopt;
 }
 
 std::string peer_refusal(PeerKind k, PeerUse use) {

@@ -11,10 +11,17 @@
 #include <string>
 #include <string_view>
 
+#include "harness/core/name_table.h"
+
 namespace ipcm {
 
 enum class PeerKind { kThread, kFork, kSpawn };
-inline constexpr PeerKind kAllPeers[] = {PeerKind::kThread, PeerKind::kFork, PeerKind::kSpawn};
+inline constexpr auto kPeerNames =
+    name_table<PeerKind>({{PeerKind::kThread, "thread"}, {PeerKind::kFork, "fork"}, {PeerKind::kSpawn, "spawn"}});
+static_assert(kPeerNames.well_formed());
+inline constexpr const auto& kAllPeers = kPeerNames.values();
+inline const char* peer_name(PeerKind p) { return kPeerNames.name(p); }
+inline std::optional<PeerKind> parse_peer(std::string_view s) { return kPeerNames.parse(s); }
 
 // How the launcher starts a party: the one switch over these is in harness/launcher.cpp.
 enum class Mechanism { kThread, kFork, kSpawn };
@@ -25,9 +32,9 @@ enum class Mechanism { kThread, kFork, kSpawn };
 enum class PeerUse { kLinkEnd, kTeamWorker, kFarmWorker, kGroupParty, kServer };
 inline constexpr std::size_t kPeerUseCount = 5;
 
+// A kind's name is in kPeerNames, not here, so that it is written once.
 struct PeerKindDef {
   PeerKind kind;
-  std::string_view name;
   Mechanism mechanism;
   // A process of its own: what it shares must be process-shared, and there is a pid to watch.
   bool crosses_processes;
@@ -36,8 +43,6 @@ struct PeerKindDef {
 };
 
 const PeerKindDef& peer_def(PeerKind k);
-const char* peer_name(PeerKind p);
-std::optional<PeerKind> parse_peer(std::string_view s);
 inline bool crosses_processes(PeerKind k) { return peer_def(k).crosses_processes; }
 
 // "" when kind `k` can serve `use` here and now, else the sentence why not. Besides the

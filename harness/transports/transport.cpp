@@ -8,30 +8,6 @@
 
 namespace ipcm {
 
-const char* kind_name(Kind k) {
-  switch (k) {
-    case Kind::kPipe: return "pipe";
-    case Kind::kQueue: return "queue";
-    case Kind::kShm: return "shm";
-  }
-  return "?";
-}
-
-const char* wait_name(Wait w) {
-  switch (w) {
-    case Wait::kSpin: return "spin";
-    case Wait::kHybrid: return "hybrid";
-    case Wait::kBlock: return "block";
-  }
-  return "?";
-}
-
-std::optional<Wait> parse_wait(std::string_view s) {
-  for (Wait w : {Wait::kSpin, Wait::kHybrid, Wait::kBlock})
-    if (s == wait_name(w)) return w;
-  return std::nullopt;
-}
-
 bool TransportDef::crosses_processes() const noexcept {
   for (PeerKind p : kAllPeers)
     if (ipcm::crosses_processes(p) && reaches(p)) return true;

@@ -5,6 +5,7 @@
 // bytes and never time anything: the harness owns the clock and the buffers.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "harness/core/limits.h"
+#include "harness/core/name_table.h"
 #include "harness/core/status.h"
 
 namespace ipcm {
@@ -25,12 +27,17 @@ enum class PeerKind;  // harness/launch/peer.h, which includes this file
 
 // The contract's transport kinds: what a user would reach for in multiprocessing terms.
 enum class Kind { kPipe, kQueue, kShm };
-const char* kind_name(Kind k);
+inline constexpr auto kKindNames = name_table<Kind>({{Kind::kPipe, "pipe"}, {Kind::kQueue, "queue"}, {Kind::kShm, "shm"}});
+static_assert(kKindNames.well_formed());
+inline const char* kind_name(Kind k) { return kKindNames.name(k); }
 
 // How a receiver waits for a message that has not arrived yet.
 enum class Wait { kSpin, kHybrid, kBlock };
-const char* wait_name(Wait w);
-std::optional<Wait> parse_wait(std::string_view s);
+inline constexpr auto kWaitNames =
+    name_table<Wait>({{Wait::kSpin, "spin"}, {Wait::kHybrid, "hybrid"}, {Wait::kBlock, "block"}});
+static_assert(kWaitNames.well_formed());
+inline const char* wait_name(Wait w) { return kWaitNames.name(w); }
+inline std::optional<Wait> parse_wait(std::string_view s) { return kWaitNames.parse(s); }
 
 using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
@@ -100,8 +107,9 @@ class PeerSet {
   constexpr PeerSet(std::initializer_list<PeerKind> kinds) noexcept {
     for (PeerKind k : kinds) bits_ |= bit(k);
   }
+  // Every kind of a list such as kAllPeers (harness/launch/peer_kind.h).
   template <std::size_t N>
-  constexpr PeerSet(const PeerKind (&kinds)[N]) noexcept {
+  constexpr PeerSet(const std::array<PeerKind, N>& kinds) noexcept {
     for (PeerKind k : kinds) bits_ |= bit(k);
   }
   constexpr bool has(PeerKind k) const noexcept { return (bits_ & bit(k)) != 0; }
