@@ -16,7 +16,6 @@ import contextlib
 import copy
 import io
 import json
-import math
 import os
 import re
 import shutil
@@ -27,11 +26,14 @@ import tempfile
 import unittest
 
 try:
-    from hypothesis import HealthCheck, assume, given, settings
+    from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 except ImportError:  # pragma: no cover - python3-hypothesis missing
     raise unittest.SkipTest("python3-hypothesis is not installed (Debian package "
                             "python3-hypothesis; scripts/setup.sh installs it)")
+# Hypothesis keeps a cache (.hypothesis/) in the working directory: not in the repository.
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "ipcmeter-hypothesis-%d" % os.getuid()))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -65,12 +67,12 @@ FIX = {k: _read(v) for k, v in FIXTURE_FILES.items()}
 VALID_SCHEMA = FIX["schema"]["ipcmeter"]["schema"]
 
 # Budgets: examples per target (each subprocess example costs ~1-8 s on a slow vCPU).
-N_LOADER = 1500
+N_LOADER = 800
 N_COMPARE_INPROC = 200
-N_REPORT_INPROC = 80
+N_REPORT_INPROC = 40
 N_COMPARE_SUBPROC = 20
-N_REPORT_SUBPROC = 6
-N_AB_SUBPROC = 10
+N_REPORT_SUBPROC = 4
+N_AB_SUBPROC = 8
 N_ARBITRARY_SUBPROC = 10
 
 
@@ -543,6 +545,25 @@ class ReportInProcessFuzz(FuzzBase):
         code, _, err = self.run_main(report.main, [path, "-o", out] + extra)
         self.assert_refusal("report.py", code, err, (0, 2), "report")
         self.assert_report_outputs(code, out, "report")
+
+
+    def test_report_with_nothing_positive_to_plot(self):
+        """Found by FUZZ_RANDOM: every time zero (or negative) made matplotlib raise on a
+        log axis (a traceback); now the plot is skipped with its reason."""
+        for value in (0, -5.0):
+            doc = copy.deepcopy(FIX["single"])
+            for e in doc["benchmarks"]:
+                for k in list(e):
+                    if k.endswith("_ns") or k in ("real_time", "cpu_time", "bytes_per_second",
+                                                  "items_per_second"):
+                        e[k] = value
+            path = self.write("r.json", json.dumps(doc).encode())
+            out = os.path.join(self.fresh("w"), "report")
+            code, _, err = self.run_main(report.main, [path, "-o", out])
+            self.assert_refusal("report.py", code, err, (0,), "report %g" % value)
+            self.assert_report_outputs(code, out, "report %g" % value)
+            with open(os.path.join(out, "summary.md"), encoding="utf-8") as f:
+                self.assertIn("cannot be drawn", f.read())
 
 
 # ------------------------------------------------------------------ subprocesses
