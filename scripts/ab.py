@@ -54,7 +54,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
 from ipcmeter import atomic, schema  # noqa: E402
-from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin  # noqa: E402
+from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin, refuse  # noqa: E402
 from ipcmeter.ab_rounds import (REPETITIONS, ROUNDS, SIDES, abba, merge, probe_argv,  # noqa: E402
                                 probe_value, probes_record, run_argv)
 from ipcmeter.results import ResultsError, load  # noqa: E402
@@ -268,10 +268,10 @@ def main(argv=None):
                                                  bins[side], extra[side], pairing_id,
                                                  files[side], witness))
     except RunError as e:
-        print("%s: %s" % (PROG, e), file=sys.stderr)
+        refuse(PROG, e)
         return 2
     except OSError as e:
-        print("%s: %s: %s" % (PROG, e.filename or "output", e.strerror or e), file=sys.stderr)
+        refuse(PROG, "%s: %s" % (e.filename or "output", e.strerror or e))
         return 2
     print("%s: results in %s" % (PROG, out_dir), file=sys.stderr)
     return compare.main(compare_argv(args, paths["A"], paths["B"], out_dir))

@@ -60,7 +60,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ipcmeter import atomic, schema  # noqa: E402
-from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin  # noqa: E402
+from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin, refuse  # noqa: E402
 from ipcmeter.gate import (EXIT_UNUSABLE, FLOOR_SHIFT_LIMIT, MAX_INCONCLUSIVE,  # noqa: E402
                            UsageError, compare)
 from ipcmeter.gate_render import render_json, render_markdown, render_text  # noqa: E402
@@ -140,7 +140,7 @@ def main(argv=None):
                 raise UsageError(problem)
         report = compare(load(args.base), load(args.new), args)
     except (ResultsError, UsageError) as e:
-        print("%s: %s" % (PROG, e), file=sys.stderr)
+        refuse(PROG, e)
         return EXIT_UNUSABLE
     text = render_text(report)
     outputs = {}
@@ -151,8 +151,7 @@ def main(argv=None):
     try:
         atomic.write_files(outputs)
     except OSError as e:
-        print("%s: cannot write %s: %s" % (PROG, e.filename or "output", e.strerror or e),
-              file=sys.stderr)
+        refuse(PROG, "cannot write %s: %s" % (e.filename or "output", e.strerror or e))
         return EXIT_UNUSABLE
     sys.stdout.write(text)
     return report["exit_code"]

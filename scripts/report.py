@@ -34,7 +34,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ipcmeter import atomic, schema  # noqa: E402
-from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin  # noqa: E402
+from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin, refuse  # noqa: E402
 from ipcmeter.plots import PLOTS, make_plots  # noqa: E402
 from ipcmeter.recommend import recommend  # noqa: E402
 from ipcmeter.results import Results, ResultsError, load  # noqa: E402
@@ -91,10 +91,10 @@ def main(argv=None) -> int:
         # Plots an earlier report wrote and this one skipped go, so DIR shows one report.
         atomic.write_dir(args.output, files, stale=[f"{name}.png" for name in PLOTS])
     except (ResultsError, UsageError) as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
+        refuse(PROG, e)
         return 2
     except OSError as e:
-        print(f"{PROG}: cannot write {args.output}: {e.strerror or e}", file=sys.stderr)
+        refuse(PROG, f"cannot write {args.output}: {e.strerror or e}")
         return 2
     print(f"{PROG}: wrote {os.path.join(args.output, 'report.html')}, summary.md and "
           f"{len(plots)} plot(s)")

@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+
+def one_line(text) -> str:
+    """text as one line: every character a terminal or str.splitlines() would break a line
+    at (or would not show), e.g. a newline in a file name or in a benchmark's error message,
+    is written as its escape (\\n, \\u2028). For the one line a command prints on error."""
+    return "".join(ch if ch.isprintable() or ch == "\t"
+                   else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
+def refuse(prog: str, message) -> None:
+    """Print the one line of a refusal: "PROG: message" on stderr."""
+    print(one_line("%s: %s" % (prog, message)), file=sys.stderr)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -10,7 +24,7 @@ class ArgumentParser(argparse.ArgumentParser):
     itself prints the whole usage first). Sub-parsers made from it inherit the rule."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+        self.exit(2, one_line(f"{self.prog}: {message} (see --help)") + "\n")
 
 
 IPCMETER_BIN_HELP = ("the ipcmeter binary whose --describe describes results files written "

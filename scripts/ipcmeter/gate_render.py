@@ -1,6 +1,7 @@
 """compare.py's report as text (stdout), Markdown (a PR comment) and JSON."""
 
 import json
+import math
 
 from . import gate_stats
 from .gate import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION
@@ -91,7 +92,14 @@ def settings_lines(report):
 
 
 def _g(v):
-    return "?" if v is None else "%g" % v if isinstance(v, (int, float)) else str(v)
+    if v is None:
+        return "?"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            return "%g" % v
+        except OverflowError:  # an integer too large for a float, as the file wrote it
+            pass
+    return str(v)
 
 
 def listing_lines(report):
@@ -196,6 +204,18 @@ def render_markdown(report):
     return "\n".join(out) + "\n"
 
 
+def _standard(value):
+    """value with every NaN or infinity (a results file may hold them, e.g. a floor that
+    the report echoes) as null: standard JSON has no token for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _standard(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_standard(v) for v in value]
+    return value
+
+
 def render_json(report):
-    return json.dumps(report, indent=2, sort_keys=False) + "\n"
+    return json.dumps(_standard(report), indent=2, sort_keys=False, allow_nan=False) + "\n"
 

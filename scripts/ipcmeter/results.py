@@ -212,8 +212,13 @@ class Results:
 
 
 def is_number(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+    """A finite int or float (not a bool); an integer too large for a float is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def is_positive_number(value) -> bool:
@@ -250,10 +255,12 @@ def _record(entry, index: int, path: str, schema: Schema) -> Record:
     error = None
     if entry.get("error_occurred") or entry.get("skipped") in ("error", "error_occurred"):
         msg = entry.get("error_message", entry.get("skip_message"))
-        error = str(msg) if msg not in (None, "") else "no reason given"
+        # One line: the message is quoted in refusals and in the reports' tables.
+        error = " ".join(str(msg).split()) if msg not in (None, "") else ""
+        error = error or "no reason given"
 
     unit = entry.get("time_unit", "ns")
-    if unit not in TIME_UNIT_NS:
+    if not isinstance(unit, str) or unit not in TIME_UNIT_NS:
         raise ResultsError(f"{where}: unknown time_unit {unit!r}")
     # A "_cv" aggregate holds plain fractions in its time fields.
     scale = 1.0 if entry.get("aggregate_unit") == "percentage" else TIME_UNIT_NS[unit]

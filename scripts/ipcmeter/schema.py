@@ -130,6 +130,10 @@ def _problem(d) -> str | None:
     fams = d.get("families")
     if not isinstance(fams, dict):
         return "no \"families\" object"
+    for name in ("family_order", "peers"):
+        value = d.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return "%s is not a list of names" % name
     for fam, fd in fams.items():
         if not isinstance(fd, dict) or not isinstance(fd.get("keys", []), list) \
                 or not all(isinstance(k, dict) and isinstance(k.get("name"), str)

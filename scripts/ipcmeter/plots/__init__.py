@@ -26,13 +26,21 @@ def make_plots(results, labels, rss_mib):
     plt = pyplot()
     made, skipped = {}, {}
     for name, mod in MODULES.items():
-        fig = mod.plot(plt, results, labels, rss_mib)
-        if fig is None:
-            skipped[name] = f"skipped: no {mod.FAMILY} results in " + (
-                "the file" if len(results) == 1 else "any file")
+        try:
+            fig = mod.plot(plt, results, labels, rss_mib)
+            if fig is None:
+                skipped[name] = f"skipped: no {mod.FAMILY} results in " + (
+                    "the file" if len(results) == 1 else "any file")
+                continue
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+        except (ValueError, OverflowError) as e:
+            # Values matplotlib cannot place, e.g. none above 0 on a log axis (a results
+            # file holding zero or negative times): the plot is left out and says why.
+            plt.close("all")
+            reason = " ".join(str(e).split())[:200]
+            skipped[name] = f"skipped: its values cannot be drawn ({reason})"
             continue
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
         plt.close(fig)
         made[name] = buf.getvalue()
     return made, skipped
