@@ -14,6 +14,21 @@
 namespace ipcm {
 namespace {
 
+// Google Benchmark 1.7.1's own rule for --benchmark_context (ParseKvPairs): empty, or
+// comma-separated items each with exactly one '='. Checked here so that a value it would
+// refuse is refused in ipcmeter's words, on one line.
+bool is_key_value_list(const std::string& v) {
+  if (v.empty()) return true;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = v.find(',', start);
+    const std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (std::count(item.begin(), item.end(), '=') != 1) return false;
+    if (comma == std::string::npos) return true;
+    start = comma + 1;
+  }
+}
+
 // Google Benchmark 1.7.1's flags, by the kind of value each takes.
 const std::set<std::string> kBoolFlags = {"benchmark_list_tests", "benchmark_enable_random_interleaving",
                                           "benchmark_report_aggregates_only", "benchmark_display_aggregates_only",
@@ -115,7 +130,11 @@ std::string check_benchmark_flag(const std::string& key, const std::string& valu
     }
     return "";
   }
-  if (key == "benchmark_perf_counters" || key == "benchmark_context") return "";
+  if (key == "benchmark_context") {
+    if (!is_key_value_list(value)) return bad + "expected KEY=VALUE[,KEY=VALUE...]";
+    return "";
+  }
+  if (key == "benchmark_perf_counters") return "";
   if (key == "v") {
     long n;
     if (!parse_long(value, n) || n < 0) return bad + "expected a verbosity level, 0 or more";

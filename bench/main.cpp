@@ -37,8 +37,22 @@ constexpr auto kBusyWindow = std::chrono::milliseconds(300);
 constexpr double kBusyOthersCpus = 0.2;
 constexpr double kBusyStealShare = 0.05;
 
+// One line whatever the input held: control characters in an echoed argument are written as
+// escapes, so a newline in a flag cannot split the message.
 [[noreturn]] void usage_error(const std::string& what) {
-  std::fprintf(stderr, "ipcmeter: %s\n", what.c_str());
+  std::string line;
+  for (unsigned char c : what) {
+    if (c == '\n') {
+      line += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02x", c);
+      line += esc;
+    } else {
+      line += char(c);
+    }
+  }
+  std::fprintf(stderr, "ipcmeter: %s\n", line.c_str());
   std::exit(kExitUsage);
 }
 
