@@ -170,7 +170,7 @@ Made<QueueEnd> open_shared(const std::string&, const QueueConfig& cfg, SharedQue
 extern const TransportDef kTbbQueueTransport{
     .name = "tbb_queue",
     .kind = Kind::kQueue,
-    .peers = {PeerKind::kThread},
+    .peers = PeerSet::in_process(),
     .create = create,
     .attach = attach,
     .many_to_many = {.create = create_shared, .open = open_shared},

@@ -8,6 +8,13 @@
 
 namespace ipcm {
 
+PeerSet PeerSet::in_process() {
+  PeerSet s{};
+  for (PeerKind p : kAllPeers)
+    if (!ipcm::crosses_processes(p)) s.bits_ |= bit(p);
+  return s;
+}
+
 bool TransportDef::crosses_processes() const noexcept {
   for (PeerKind p : kAllPeers)
     if (ipcm::crosses_processes(p) && reaches(p)) return true;
@@ -17,7 +24,7 @@ bool TransportDef::crosses_processes() const noexcept {
 std::string TransportDef::refusal(PeerKind peer, std::size_t msg_bytes) const {
   const std::string me(name);
   if (!reaches(peer)) {
-    if (peers == PeerSet{PeerKind::kThread})
+    if (peers == PeerSet::in_process())
       return me + " connects threads of one process only; it cannot reach a " + peer_name(peer) + " peer";
     std::string which;
     for (PeerKind p : kAllPeers)

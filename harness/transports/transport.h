@@ -114,6 +114,10 @@ class PeerSet {
   }
   constexpr bool has(PeerKind k) const noexcept { return (bits_ & bit(k)) != 0; }
   constexpr bool operator==(const PeerSet&) const noexcept = default;
+  // The kinds that stay in this process (the peer-kind table says they do not cross
+  // processes): what a transport of one address space reaches, so a new in-process kind
+  // needs no edit in such a transport.
+  static PeerSet in_process();
 
  private:
   static constexpr std::uint32_t bit(PeerKind k) noexcept { return std::uint32_t{1} << unsigned(k); }
