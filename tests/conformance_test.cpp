@@ -58,6 +58,8 @@ std::vector<Case> all_cases() {
 
 // Why a combination legitimately cannot run here, or "" if it must run.
 std::string expected_refusal(const Case& c) {
+  // The peer-kind table speaks first (Session::start asks it before the transport).
+  if (std::string no = peer_refusal(c.peer, PeerUse::kLinkEnd); !no.empty()) return no;
   if (!c.transport->reaches(c.peer)) return "cannot reach";
   if (auto limit = c.transport->max_msg_bytes(); limit && c.size > *limit) return "exceeds";
   return "";

@@ -5,12 +5,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <cerrno>
 #include <set>
 #include <string>
 
 #include "harness/launch/launcher.h"
 #include "harness/core/names.h"
+#include "harness/launch/peer_kind.h"
 
 namespace ipcm {
 
@@ -23,5 +26,15 @@ inline std::set<std::string> my_objects() {
 }
 
 // no_children_left() is the launcher's (harness/launch/launcher.h).
+
+// The group families' tests run over every peer kind; a kind the peer-kind table does not offer
+// as a group party must be refused with the table's sentence. True when it is refused (the test
+// then ends), so a new kind needs no edit in the tests.
+inline bool expect_group_refusal(PeerKind kind, const std::string& error) {
+  const std::string no = peer_refusal(kind, PeerUse::kGroupParty);
+  if (no.empty()) return false;
+  EXPECT_NE(error.find(no), std::string::npos) << error;
+  return true;
+}
 
 }  // namespace ipcm
