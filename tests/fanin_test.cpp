@@ -50,7 +50,7 @@ TEST_P(FaninExactlyOnce, EveryMessageDeliveredOnce) {
   const std::set<std::string> before = my_objects();
   FaninPlan plan{c.transport, c.peer, c.producers, c.consumers, c.size, 5003, {}};
   const FaninResult r = run_fanin(plan);
-  if (expect_group_refusal(c.peer, r.error)) return;
+  if (expect_table_refusal(c.peer, PeerUse::kGroupParty, r.error)) return;
   if (!c.transport->reaches(c.peer)) {
     EXPECT_NE(r.error.find("cannot reach a " + std::string(peer_name(c.peer)) + " peer"), std::string::npos) << r.error;
     return;

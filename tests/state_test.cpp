@@ -46,7 +46,7 @@ TEST_P(StateExact, FinalValuesAreExact) {
   // Not a multiple of the workers or of the array, so the uneven shares are checked too.
   plan.ops = c.access == Access::kProxy ? 1237 : 200'003;
   const StateResult r = run_state(plan);
-  if (expect_group_refusal(c.peer, r.error)) return;
+  if (expect_table_refusal(c.peer, PeerUse::kGroupParty, r.error)) return;
   ASSERT_EQ(r.error, "");
   EXPECT_EQ(r.ops, plan.ops);
   EXPECT_GT(r.seconds, 0);

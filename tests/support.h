@@ -27,11 +27,11 @@ inline std::set<std::string> my_objects() {
 
 // no_children_left() is the launcher's (harness/launch/launcher.h).
 
-// The group families' tests run over every peer kind; a kind the peer-kind table does not offer
-// as a group party must be refused with the table's sentence. True when it is refused (the test
-// then ends), so a new kind needs no edit in the tests.
-inline bool expect_group_refusal(PeerKind kind, const std::string& error) {
-  const std::string no = peer_refusal(kind, PeerUse::kGroupParty);
+// The tests run over every peer kind; a kind the peer-kind table does not offer for a use must
+// be refused with the table's sentence. True when the table refuses it (the case then ends), so
+// a new kind needs no edit in the tests.
+inline bool expect_table_refusal(PeerKind kind, PeerUse use, const std::string& error) {
+  const std::string no = peer_refusal(kind, use);
   if (no.empty()) return false;
   EXPECT_NE(error.find(no), std::string::npos) << error;
   return true;

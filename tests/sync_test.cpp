@@ -55,7 +55,7 @@ TEST_P(SyncProtocol, EveryHandOffHappensExactlyAndCleansUp) {
   plan.parties = c.parties;
   plan.rounds = kRounds;
   const SyncResult r = run_sync(plan);
-  if (expect_group_refusal(c.peer, r.error)) return;
+  if (expect_table_refusal(c.peer, PeerUse::kGroupParty, r.error)) return;
   ASSERT_EQ(r.error, "");
   EXPECT_EQ(r.rounds, kRounds);
   EXPECT_GT(r.seconds, 0);
