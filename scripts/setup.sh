@@ -36,17 +36,59 @@ ipcm_mount_mqueue() {
     echo "note: could not mount /dev/mqueue; stale message queues cannot be swept" >&2
 }
 
+# ipcm_build [DIR [cmake arguments...]]: configure and build in DIR (default build/, Release).
 ipcm_build() {
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >build/cmake.log 2>&1 ||
-    { cat build/cmake.log >&2; ipcm_die "cmake configure failed"; }
-  cmake --build build -j "$(nproc)" >build/build.log 2>&1 ||
-    { tail -50 build/build.log >&2; ipcm_die "build failed (full log: build/build.log)"; }
+  local dir=${1:-build}
+  shift || true
+  (($#)) || set -- -DCMAKE_BUILD_TYPE=Release
+  mkdir -p "$dir"
+  cmake -S . -B "$dir" "$@" >"$dir/cmake.log" 2>&1 ||
+    { cat "$dir/cmake.log" >&2; ipcm_die "cmake configure failed (in $dir)"; }
+  cmake --build "$dir" -j "$(nproc)" >"$dir/build.log" 2>&1 ||
+    { tail -50 "$dir/build.log" >&2; ipcm_die "build failed (full log: $dir/build.log)"; }
 }
 
-ipcm_setup() {
+# Packages and /dev/mqueue, from the repository's root.
+ipcm_prepare() {
   cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
   ipcm_install_packages
   ipcm_mount_mqueue
-  mkdir -p build
+}
+
+ipcm_setup() {
+  ipcm_prepare
   ipcm_build
+}
+
+# Stage timing (test.sh): `ipcm_stage NAME command...` runs the command and records how long
+# it took; `trap ipcm_stage_report EXIT` prints every stage's seconds when the script ends,
+# including the stage that failed (set -e ends the script inside it).
+IPCM_STAGES=()
+IPCM_STAGE_NOW=""
+IPCM_STAGE_T0=""
+IPCM_RUN_T0=$EPOCHREALTIME
+ipcm_seconds_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+ipcm_stage() {
+  IPCM_STAGE_NOW=$1
+  shift
+  echo "--- stage $IPCM_STAGE_NOW" >&2
+  IPCM_STAGE_T0=$EPOCHREALTIME
+  "$@"
+  IPCM_STAGES+=("$IPCM_STAGE_NOW $(ipcm_seconds_since "$IPCM_STAGE_T0") ok")
+  IPCM_STAGE_NOW=""
+}
+ipcm_stage_report() {
+  local rc=$? line
+  [[ -n $IPCM_STAGE_NOW ]] && IPCM_STAGES+=("$IPCM_STAGE_NOW $(ipcm_seconds_since "$IPCM_STAGE_T0") FAILED")
+  ((${#IPCM_STAGES[@]})) || return "$rc"
+  {
+    echo
+    printf '%-18s %9s  %s\n' stage seconds status
+    for line in "${IPCM_STAGES[@]}"; do
+      # shellcheck disable=SC2086
+      printf '%-18s %9s  %s\n' $line
+    done
+    printf '%-18s %9s\n' total "$(ipcm_seconds_since "$IPCM_RUN_T0")"
+  } >&2
+  return "$rc"
 }

@@ -102,7 +102,10 @@ class BipLink final : public Link {
           AlignedBuffer scratch(cfg.msg_bytes);
           q->try_receive(scratch.data(), cfg.msg_bytes, got, prio);
         } else {
-          q->try_send(nullptr, kWakeMessageBytes, 0);
+          // A real (if unused) buffer, not nullptr: Boost copies the message with memcpy,
+          // and memcpy from a null pointer is undefined even for 0 bytes (UBSan's report).
+          static const std::byte kNoBytes[1]{};
+          q->try_send(kNoBytes, kWakeMessageBytes, 0);
         }
       } catch (const bip::interprocess_exception&) {
       }
