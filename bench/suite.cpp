@@ -31,6 +31,15 @@ void for_each_link_variant(const Profile& p, const std::function<void(const Link
   }
 }
 
+void add_link_benchmarks(const Profile& p, const char* family, LinkRun run) {
+  for_each_link_variant(p, [family, run](const LinkVariant& v) {
+    const std::string name = std::string(family) + "/" + v.name();
+    add_benchmark(name, [v, name, run](benchmark::State& st) { run(st, v, suite().calibration_delay_loops_for(name)); },
+                  true)
+        ->Unit(benchmark::kNanosecond);
+  });
+}
+
 namespace {
 std::vector<std::string>& names() {
   static std::vector<std::string> v;

@@ -55,6 +55,10 @@ struct LinkVariant {
 
 // Every transport x peer x profile size x wait: the matrix every transfer family runs.
 void for_each_link_variant(const Profile& p, const std::function<void(const LinkVariant&)>& fn);
+// Registers "<family>/<variant>" for every link variant, each timed by `run` with its
+// calibration delay (zero unless --calibration_delay_ns selects it).
+using LinkRun = void (*)(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loops);
+void add_link_benchmarks(const Profile& p, const char* family, LinkRun run);
 
 // Registers a benchmark with Google Benchmark and records the name it will carry (with
 // "/manual_time" when manual), so that main can check --benchmark_filter and count what

@@ -82,15 +82,6 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
   }
 }
 
-void add_pingpong_benchmarks(const Profile& p, const Placement&) {
-  for_each_link_variant(p, [](const LinkVariant& v) {
-    const std::string name = "pingpong/" + v.name();
-    add_benchmark(name, [v, name](benchmark::State& st) { run(st, v, suite().calibration_delay_loops_for(name)); },
-                  true)
-        ->Unit(benchmark::kNanosecond);
-  });
-}
-
 FamilyDef pingpong_family() {
   return {.name = "pingpong",
           .keys = link_keys(),
@@ -107,7 +98,7 @@ FamilyDef pingpong_family() {
                        {"floor_c2c_rtt_ns", Unit::kNs, kFact, false, false},
                        {"floor_c2c_rtt_p99_ns", Unit::kNs, kFact, false, false}},
           .repeated_by_profile = true,
-          .add_benchmarks = add_pingpong_benchmarks};
+          .add_benchmarks = [](const Profile& p, const Placement&) { add_link_benchmarks(p, "pingpong", run); }};
 }
 
 }  // namespace

@@ -55,15 +55,6 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
   if (const auto w = s.window_msgs()) c["window_msgs"] = double(*w);
 }
 
-void add_stream_benchmarks(const Profile& p, const Placement&) {
-  for_each_link_variant(p, [](const LinkVariant& v) {
-    const std::string name = "stream/" + v.name();
-    add_benchmark(name, [v, name](benchmark::State& st) { run(st, v, suite().calibration_delay_loops_for(name)); },
-                  true)
-        ->Unit(benchmark::kNanosecond);
-  });
-}
-
 FamilyDef stream_family() {
   return {.name = "stream",
           .keys = link_keys(),
@@ -75,7 +66,7 @@ FamilyDef stream_family() {
                        {"ratio_to_floor", Unit::kRatio, kHigh, false, true},
                        {"window_msgs", Unit::kCount, kFact, false, false}},
           .repeated_by_profile = true,
-          .add_benchmarks = add_stream_benchmarks};
+          .add_benchmarks = [](const Profile& p, const Placement&) { add_link_benchmarks(p, "stream", run); }};
 }
 
 }  // namespace

@@ -26,19 +26,7 @@ import subprocess
 import tempfile
 import unittest
 
-try:
-    from hypothesis import HealthCheck, assume, given, settings
-    from hypothesis import strategies as st
-except ImportError:  # pragma: no cover - python3-hypothesis missing
-    raise unittest.SkipTest("python3-hypothesis is not installed (Debian package "
-                            "python3-hypothesis; scripts/setup.sh installs it)")
-# Hypothesis keeps a cache (.hypothesis/) in the working directory: not in the repository.
-from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
-set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "ipcmeter-hypothesis-%d" % os.getuid()))
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-BIN = os.path.abspath(os.environ.get("IPCMETER_BIN") or os.path.join(REPO, "build", "ipcmeter"))
+from tests.scripts.fuzz_support import HealthCheck, assume, given, settings, st, HERE, REPO, BIN  # noqa: F401
 
 N_SAFE_MODES = 80      # lists with --help / -h / --describe / --benchmark_list_tests
 N_DEFINITE_ERRORS = 60  # lists holding an argument refused wherever it stands

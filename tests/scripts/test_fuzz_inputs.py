@@ -25,18 +25,8 @@ import sys
 import tempfile
 import unittest
 
-try:
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-except ImportError:  # pragma: no cover - python3-hypothesis missing
-    raise unittest.SkipTest("python3-hypothesis is not installed (Debian package "
-                            "python3-hypothesis; scripts/setup.sh installs it)")
-# Hypothesis keeps a cache (.hypothesis/) in the working directory: not in the repository.
-from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
-set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "ipcmeter-hypothesis-%d" % os.getuid()))
+from tests.scripts.fuzz_support import HealthCheck, given, settings, st, HERE, REPO  # noqa: F401
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 SCRIPTS = os.path.join(REPO, "scripts")
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
 PY = "/usr/bin/python3"
