@@ -114,14 +114,17 @@ class alignas(kCacheLine) RingChannel final : public Channel {
     // Room for message `sent_` once the receiver has finished with message sent_ - slots.
     if (sent_ - consumed_seen_ >= out_.slots) {
       const std::uint32_t need = std::uint32_t(sent_ - out_.slots + 1);
-      auto room = [&] { return std::int32_t(out_.ctl->consumed.load(std::memory_order_acquire) - need) >= 0; };
+      // The count that let the sender in is the one it goes on with: one acquire load, so
+      // every slot it frees is ordered after the receiver's last reads of it. (A second,
+      // relaxed load here could see a later count than the one acquired: a data race
+      // ThreadSanitizer reported on thread peers.)
+      std::uint32_t seen = 0;
+      auto room = [&] {
+        seen = out_.ctl->consumed.load(std::memory_order_acquire);
+        return std::int32_t(seen - need) >= 0;
+      };
       if (Status st = wait_until(room, out_.ctl->consumed, out_.ctl->writer_sleeping); !st) return st;
-      // Acquire, not relaxed: this load may see a later count than the one room() acquired,
-      // and the slots it frees are written from now on without another look. A relaxed load
-      // left those writes unordered with the receiver's last reads of the slots (a data race
-      // ThreadSanitizer reported on thread peers). On x86 both are the same plain load.
-      consumed_seen_ = sent_ - out_.slots + 1 +
-                       std::uint32_t(out_.ctl->consumed.load(std::memory_order_acquire) - need);
+      consumed_seen_ = sent_ - out_.slots + 1 + (seen - need);
     }
     const std::size_t slot = sent_ % out_.slots;
     const std::uint32_t stamp = stamp_of(sent_);
