@@ -46,8 +46,10 @@ import faultlib as fl  # noqa: E402
 
 PROG = "soak.py"
 ENDINGS = ("none", "sigint", "sigkill", "results_full")
-# A run that does not end by itself well after the whole profile would have is hung.
-RUN_LIMIT_S = 300
+# A run whose log has not grown for this long is hung (ipcmeter prints a line per row and a
+# progress line; on a loaded machine a whole quick run takes minutes, so the run's length is
+# no measure).
+HANG_S = 180
 # Faults land while the profile runs: this window after the start (seconds), clipped to the
 # run's own length as it turns out.
 STRIKE_WINDOW_S = (0.5, 50.0)
@@ -122,6 +124,8 @@ class Soak:
         self.env = dict(os.environ, IPCMETER_PEER_TIMEOUT_S=str(args.peer_timeout_s))
         self.iterations = []
         self.can_mount = os.geteuid() == 0
+        self.current = None
+        self.shmem_after = None
 
     def plan(self):
         endings = list(ENDINGS) if self.can_mount else [e for e in ENDINGS if e != "results_full"]
@@ -186,9 +190,14 @@ class Soak:
         strikes = list(it.plan["strikes"])
         ending, end_at = it.plan["ending"], it.plan["end_at"]
         hwm = None
+        last_size, last_growth = 0, start
+        self.current = proc
         try:
             while proc.poll() is None:
                 now = time.monotonic() - start
+                size = os.path.getsize(log_path)
+                if size != last_size:
+                    last_size, last_growth = size, time.monotonic()
                 seen.update(descendants(proc.pid))
                 h = vm_hwm_kib(proc.pid)
                 hwm = h if h is not None else hwm
@@ -200,9 +209,12 @@ class Soak:
                     proc.send_signal(signal.SIGINT if ending == "sigint" else signal.SIGKILL)
                     it.struck.append((ending, now, proc.pid))
                     end_at = None
-                if now > RUN_LIMIT_S:
-                    it.problems.append("hung: still running after %d s; killed" % RUN_LIMIT_S)
+                if time.monotonic() - last_growth > HANG_S:
+                    it.problems.append("hung: no output for %d s, %.0f s into the run; killed" % (HANG_S, now))
+                    it.struck.append(("soak_kill_hung", now, proc.pid))
                     proc.kill()
+                    proc.wait()
+                    break
                 time.sleep(SAMPLE_S)
             it.rc = proc.wait()
             it.duration_s = time.monotonic() - start
@@ -221,7 +233,7 @@ class Soak:
 
     def check_after(self, it, pid, seen, stopped, d, out, old, log_path):
         ending = it.plan["ending"]
-        killed = any(k == "sigkill" for k, _, _ in it.struck)
+        killed = any(k in ("sigkill", "soak_kill_hung") for k, _, _ in it.struck)
         interrupted = any(k == "sigint" for k, _, _ in it.struck)
         # A stopped process that outlived the run could never end by itself: SIGCONT shows
         # whether it then goes (a late watchdog) or stays (a leak).
@@ -266,7 +278,19 @@ class Soak:
             loaded, problem = fl.load_results(out)
             it.check(problem is None, "results after SIGINT not valid JSON: %s" % problem)
 
+    def stop_current(self, signum, frame):
+        """Ctrl-C or SIGTERM to the soak: the run under way ends as an interrupted run would."""
+        if self.current is not None and self.current.poll() is None:
+            self.current.send_signal(signal.SIGINT)
+            try:
+                self.current.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.current.kill()
+        raise KeyboardInterrupt
+
     def run(self):
+        signal.signal(signal.SIGTERM, self.stop_current)
+        signal.signal(signal.SIGINT, self.stop_current)
         until = time.monotonic() + self.args.minutes * 60
         self.shmem_before = meminfo_kib("Shmem")
         n = 0
@@ -325,6 +349,8 @@ def main(argv=None):
     soak = Soak(args)
     try:
         soak.run()
+    except KeyboardInterrupt:
+        print("%s: interrupted; the summary covers the iterations that finished" % PROG, flush=True)
     finally:
         shutil.rmtree(soak.tmp, ignore_errors=True)
     s = soak.summary()
