@@ -12,6 +12,7 @@
 #include "harness/core/histogram.h"
 #include "harness/launch/session.h"
 #include "bench/pingpong/pingpong.h"
+#include "bench/pingpong/pingpong_row.h"
 
 namespace ipcm {
 namespace {
@@ -25,7 +26,14 @@ constexpr int kWarmupRoundTrips = 64;
 // sizes a row by running it again at once) serves as the probe before.
 constexpr std::chrono::milliseconds kFloorReuse{50};
 
-void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loops) {
+}  // namespace
+
+void measure_pingpong_row(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loops,
+                          const Placement& where) {
+  // The parent side runs where the placement says for this row (unpinned: anywhere allowed),
+  // and gets its suite-wide CPU back afterwards.
+  const ScopedPin pin = where.pinned ? ScopedPin(parent_cpu_of(where)) : ScopedPin(where.allowed_cpus);
+  const bool pinned_pair = parent_cpu_of(where) >= 0 && peer_cpu_of(where) >= 0;
   SessionOptions opt;
   opt.transport = v.transport;
   opt.peer = v.peer;
@@ -33,8 +41,9 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
   opt.cfg.msg_bytes = v.size;
   opt.cfg.depth = kPingpongDepth;
   opt.cfg.wait = v.wait.value_or(Wait::kBlock);
-  opt.peer_cpu = peer_cpu_of(suite().placement);
-  const C2cFloor floor_before = recent_c2c_floor(parent_cpu_of(suite().placement), opt.peer_cpu, kFloorReuse);
+  opt.peer_cpu = peer_cpu_of(where);
+  const C2cFloor floor_before =
+      pinned_pair ? recent_c2c_floor(parent_cpu_of(where), opt.peer_cpu, kFloorReuse) : C2cFloor{};
   Made<Session> made = Session::start(opt);
   if (!made) return skip(state, made.error);
   Session& s = *made.value;
@@ -73,13 +82,20 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
   // Two messages per round trip; both sides' CPU, so spinning shows as cost.
   if (timed > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(2 * timed);
   // After the peer is gone, so the probe has both CPUs to itself as the one before did.
-  const C2cFloor floor = lower_floor(floor_before, measure_c2c_floor(parent_cpu_of(suite().placement), opt.peer_cpu));
+  const C2cFloor floor =
+      pinned_pair ? lower_floor(floor_before, measure_c2c_floor(parent_cpu_of(where), opt.peer_cpu)) : C2cFloor{};
   // Per-trip p50 over per-trip p50 (harness/core/c2c_floor.h): the same statistic on both sides.
   if (floor.p50_ns) {
     c["ratio_to_floor"] = ratio_to_floor(rtt, floor);
     c["floor_c2c_rtt_ns"] = *floor.p50_ns;
     c["floor_c2c_rtt_p99_ns"] = *floor.p99_ns;
   }
+}
+
+namespace {
+
+void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loops) {
+  measure_pingpong_row(state, v, delay_loops, suite().placement);
 }
 
 FamilyDef pingpong_family() {

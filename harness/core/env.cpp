@@ -92,14 +92,6 @@ int numbered(const std::string& name, const std::string& prefix) {
 }
 
 // -1 wherever sysfs does not say.
-struct CpuTopology {
-  int cpu = -1;
-  long package = -1;
-  long core = -1;
-  int node = -1;
-  bool core_known() const { return package >= 0 && core >= 0; }
-};
-
 CpuTopology topology_of(int cpu) {
   CpuTopology t;
   t.cpu = cpu;
@@ -415,6 +407,73 @@ Placement choose_placement() {
   return p;
 }
 
+Sited place(Where where, const std::vector<int>& allowed) {
+  std::vector<CpuTopology> topo;
+  for (int cpu : allowed) topo.push_back(topology_of(cpu));
+  return place_among(where, topo);
+}
+
+Sited place_among(Where where, const std::vector<CpuTopology>& topo) {
+  Sited s;
+  Placement& p = s.placement;
+  for (const CpuTopology& t : topo) p.allowed_cpus.push_back(t.cpu);
+  const auto& cpus = p.allowed_cpus;
+  const std::string name(kWhereNames.name(where));
+  if (where == Where::kUnpinned) {
+    p.same_core = cpus.size() == 1;
+    p.reason = "unpinned: both sides may run on any allowed CPU, where the scheduler puts them";
+    return s;
+  }
+  if (cpus.empty()) {
+    s.lacking = "the process's CPU affinity could not be read, so no CPU can be chosen for " + name;
+    return s;
+  }
+  if (where == Where::kSameCpu) {
+    p.pinned = true;
+    p.parent_cpu = p.peer_cpu = cpus.front();
+    p.same_core = true;
+    p.reason = "both sides pinned to CPU " + std::to_string(cpus.front());
+    return s;
+  }
+  const auto fits = [where](const CpuTopology& a, const CpuTopology& b) {
+    if (!a.core_known() || !b.core_known()) return false;
+    switch (where) {
+      case Where::kOtherCore:
+        return a.package == b.package && a.core != b.core;
+      case Where::kSmtSibling:
+        return a.package == b.package && a.core == b.core;
+      case Where::kOtherSocket:
+        return a.package != b.package;
+      default:
+        return false;
+    }
+  };
+  for (std::size_t a = 0; a < topo.size(); ++a)
+    for (std::size_t b = a + 1; b < topo.size(); ++b)
+      if (fits(topo[a], topo[b])) {
+        p.pinned = true;
+        p.parent_cpu = topo[a].cpu;
+        p.peer_cpu = topo[b].cpu;
+        p.same_core = same_core(topo[a], topo[b]);
+        p.reason = describe_pair(topo[a], topo[b]);
+        if (p.same_core) p.reason = "CPUs " + std::to_string(topo[a].cpu) + " and " + std::to_string(topo[b].cpu) +
+                                    " are SMT siblings on physical core " + std::to_string(topo[a].core);
+        return s;
+      }
+  if (cpus.size() < 2) {
+    s.lacking = "only CPU " + std::to_string(cpus.front()) + " is allowed, so no two CPUs can be chosen for " + name;
+  } else if (std::any_of(topo.begin(), topo.end(), [](const CpuTopology& t) { return !t.core_known(); })) {
+    s.lacking = "the CPU topology is not in sysfs, so which CPUs share a core or a package is unknown";
+  } else if (where == Where::kSmtSibling) {
+    s.lacking = "no two allowed CPUs share a physical core (no SMT here, or its siblings are not allowed)";
+  } else if (where == Where::kOtherSocket) {
+    s.lacking = "every allowed CPU is in package " + std::to_string(topo.front().package) + ": one socket";
+  } else {
+    s.lacking = "no two allowed CPUs are distinct physical cores of one package";
+  }
+  return s;
+}
+
 nlohmann::json to_json(const Placement& p) {
   return {
       {"pinned", p.pinned},
@@ -460,6 +519,10 @@ std::vector<int> thread_affinity() { return affinity_of(0); }
 
 ScopedPin::ScopedPin(int cpu) : saved_(thread_affinity()) {
   ok_ = !saved_.empty() && pin_this_thread(cpu);
+}
+
+ScopedPin::ScopedPin(const std::vector<int>& cpus) : saved_(thread_affinity()) {
+  ok_ = !saved_.empty() && set_thread_affinity(cpus);
 }
 
 ScopedPin::~ScopedPin() {

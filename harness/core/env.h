@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/core/name_table.h"
+
 namespace ipcm {
 
 // The contract's "env" object: cpu_model, logical_cpus, physical_cores, smt, numa_nodes,
@@ -30,6 +32,37 @@ struct Placement {
 // numbers first); SMT siblings if nothing better is allowed; unpinned with a single CPU.
 Placement choose_placement();
 
+// Where a CPU sits, from sysfs; -1 where sysfs does not say (as in some VMs).
+struct CpuTopology {
+  int cpu = -1;
+  long package = -1;
+  long core = -1;
+  int node = -1;
+  bool core_known() const { return package >= 0 && core >= 0; }
+};
+
+// Where the placement family puts its two sides: one CPU for both, two physical cores of one
+// package, the two SMT threads of one core, two packages, or wherever the scheduler likes.
+enum class Where { kSameCpu, kOtherCore, kSmtSibling, kOtherSocket, kUnpinned };
+inline constexpr auto kWhereNames = name_table<Where>({{Where::kSameCpu, "same_cpu"},
+                                                       {Where::kOtherCore, "other_core"},
+                                                       {Where::kSmtSibling, "smt_sibling"},
+                                                       {Where::kOtherSocket, "other_socket"},
+                                                       {Where::kUnpinned, "unpinned"}});
+static_assert(kWhereNames.well_formed());
+
+// The CPUs for one `where` among `allowed` (the process's affinity as the run found it, before
+// main pinned itself: Placement::allowed_cpus), lowest numbers first; or, in `lacking`, why
+// they offer no such pair. kUnpinned is never lacking: its placement is unpinned, with every
+// allowed CPU open to both sides.
+struct Sited {
+  Placement placement;
+  std::string lacking;
+};
+Sited place(Where where, const std::vector<int>& allowed);
+// The same choice among CPUs whose topology is given (ascending by cpu): pure, for tests.
+Sited place_among(Where where, const std::vector<CpuTopology>& topo);
+
 // Keys: pinned, parent_cpu, peer_cpu (null when not pinned), same_core, allowed_cpus, reason.
 nlohmann::json to_json(const Placement& p);
 
@@ -49,10 +82,12 @@ std::vector<int> thread_affinity();
 std::optional<std::uint64_t> llc_bytes();
 
 // Pins the calling thread for a scope and gives it back the mask it had before, so a probe
-// or a benchmark never leaves its caller pinned.
+// or a benchmark never leaves its caller pinned. The vector form opens a set of CPUs (an
+// unpinned row's side may go anywhere it is allowed).
 class ScopedPin {
  public:
   explicit ScopedPin(int cpu);
+  explicit ScopedPin(const std::vector<int>& cpus);
   ~ScopedPin();
   ScopedPin(const ScopedPin&) = delete;
   ScopedPin& operator=(const ScopedPin&) = delete;

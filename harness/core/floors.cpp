@@ -213,6 +213,13 @@ Floors measure_floors(const Placement& p, std::span<const std::size_t> streamed_
     const double gbps = measure_c2c_copy_gbps(bytes, peer_cpu_of(p), parent_cpu_of(p));
     if (std::isfinite(gbps)) f.c2c_copy_gbps_by_size[bytes] = gbps;
   }
+  for (const Where where : kWhereNames.values()) {
+    Sited sited = place(where, p.allowed_cpus);
+    PlacementFloor pf{where, std::move(sited.placement), std::move(sited.lacking), {}};
+    if (pf.lacking.empty() && pf.placement.pinned)
+      pf.c2c = measure_c2c_floor(pf.placement.parent_cpu, pf.placement.peer_cpu);
+    f.c2c_by_placement.push_back(std::move(pf));
+  }
   return f;
 }
 
@@ -232,6 +239,23 @@ nlohmann::json to_json(const Floors& f) {
       {"memcpy_gbps_by_size", by_size_json(f.memcpy_gbps_by_size)},
       {"c2c_copy_gbps_by_size", by_size_json(f.c2c_copy_gbps_by_size)},
   });
+  nlohmann::json by_placement = nlohmann::json::object();
+  for (const PlacementFloor& pf : f.c2c_by_placement) {
+    nlohmann::json& j = by_placement[std::string(kWhereNames.name(pf.where))];
+    if (!pf.lacking.empty()) {
+      j = {{"lacking", pf.lacking}};
+      continue;
+    }
+    j = to_json(pf.c2c);
+    // The protocol breakdown is the main floor's; here the winner says enough.
+    j.erase("c2c_protocols");
+    j.erase("c2c_definition");
+    j["parent_cpu"] = pf.placement.pinned ? nlohmann::json(pf.placement.parent_cpu) : nlohmann::json(nullptr);
+    j["peer_cpu"] = pf.placement.pinned ? nlohmann::json(pf.placement.peer_cpu) : nlohmann::json(nullptr);
+    j["reason"] = pf.placement.pinned ? pf.placement.reason
+                                      : "unpinned: the sides have no fixed pair of CPUs, so there is no pair to probe";
+  }
+  out["c2c_by_placement"] = std::move(by_placement);
   return out;
 }
 

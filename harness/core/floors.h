@@ -23,6 +23,15 @@ namespace ipcm {
 // Small enough to stay in L2 on anything current, large enough that call overhead is noise.
 inline constexpr std::size_t kCacheProbeBytes = 64u << 10;
 
+// The core-to-core floor between the CPUs of one `where` of the placement family; lacking says
+// why there is no such pair (then the floor is empty), unpinned has no pair to probe.
+struct PlacementFloor {
+  Where where;
+  Placement placement;
+  std::string lacking;
+  C2cFloor c2c;
+};
+
 // A probe that could not run (pinning refused, no memory) is nullopt, serialised as null.
 struct Floors {
   // The core-to-core round trip (harness/core/c2c_floor.h): per-trip p50 of the best protocol.
@@ -39,6 +48,8 @@ struct Floors {
   // The cross-core copy floor (harness/core/c2c_copy.h) at each streamed size, written by the
   // parent's CPU and read on the peer's, as a stream moves data.
   std::map<std::size_t, double> c2c_copy_gbps_by_size;
+  // The core-to-core floor for every `where` (same_cpu: two context switches a trip).
+  std::vector<PlacementFloor> c2c_by_placement;
 };
 
 // Every probe on the placement's CPUs, the cross-core copy at each of streamed_sizes; the
@@ -60,7 +71,8 @@ std::size_t dram_probe_bytes();
 
 // The c2c keys of to_json(C2cFloor), memcpy_gbps_cache, memcpy_gbps_dram, syscall_ns,
 // timer_ns (null when the probe could not run), memcpy_gbps_by_size and
-// c2c_copy_gbps_by_size (decimal-string keys).
+// c2c_copy_gbps_by_size (decimal-string keys), c2c_by_placement (where -> parent_cpu,
+// peer_cpu, the c2c keys; or lacking: the reason).
 nlohmann::json to_json(const Floors& f);
 
 // One sentence per floor whose relative change |end - start| / start exceeds limit.

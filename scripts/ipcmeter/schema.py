@@ -83,6 +83,14 @@ class Schema:
         """The family's parameter keys in name order, or None for a family not described."""
         return self.family_keys.get(family)
 
+    def key_values(self, family: str, key: str) -> list:
+        """The names a word key takes, in the order the binary lists them ([] when the
+        schema does not list them)."""
+        for k in self.raw["families"].get(family, {}).get("keys", ()):
+            if k.get("name") == key and isinstance(k.get("values"), list):
+                return [v for v in k["values"] if isinstance(v, str)]
+        return []
+
     def primary_metrics(self, family: str) -> list:
         return list(self.primary.get(family) or UNDESCRIBED_PRIMARY)
 

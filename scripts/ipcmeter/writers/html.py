@@ -6,6 +6,7 @@ import base64
 import html
 
 from ..plots import MODULES, PLOTS
+from .placement import placement_table
 from .tables import (FAMILY_TITLES, environment_rows, families, family_table, noisy_lines,
                      sections)
 
@@ -71,6 +72,10 @@ def render_html(results, labels, recs, plots, skipped) -> str:
                      f"<figcaption>{html.escape(caption)} ({name}.png)</figcaption></figure>")
         else:
             h.append(f"<h3>{html.escape(heading)}</h3><p class=\"note\">{html.escape(skipped[name])}</p>")
+    for r in results:
+        rows = placement_table(r)
+        if rows:
+            h.append(f"<h2>Where the two sides run — {html.escape(labels[r.path])}</h2>{_html_table(rows)}")
     h.append("<h2>All results</h2><p class=\"note\">Medians over repetitions; "
              "“cannot run” rows are combinations that were listed but could not be measured.</p>")
     for family in families(results):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..plots import MODULES, PLOTS
+from .placement import placement_table
 from .tables import (FAMILY_TITLES, environment_rows, families, family_table, noisy_lines,
                      sections)
 
@@ -39,6 +40,10 @@ def render_md(results, labels, recs, plots, skipped) -> str:
     for name in PLOTS:
         heading = MODULES[name].TITLE
         md.append(f"- {heading}: `{name}.png`" if name in plots else f"- {heading}: {skipped[name]}")
+    for r in results:
+        rows = placement_table(r)
+        if rows:
+            md += ["", f"## Where the two sides run — {labels[r.path]}", "", _md_table(rows)]
     md += ["", "## All results", ""]
     for family in families(results):
         rows = family_table(results, family)

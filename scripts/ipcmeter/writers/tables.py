@@ -107,7 +107,8 @@ def family_table(results, family) -> list[list[str]] | None:
 
 
 FAMILY_TITLES = {"floor": "Floors", "pingpong": "Ping-pong (round trip)",
-                 "stream": "Stream (one way)", "fanin": "Fan-in", "spawn": "Worker start",
+                 "stream": "Stream (one way)", "placement": "Placement (where the two sides run)",
+                 "fanin": "Fan-in", "spawn": "Worker start",
                  "compute": "Compute scaling", "pool": "Pools", "sync": "Synchronisation",
                  "state": "Shared state"}
 

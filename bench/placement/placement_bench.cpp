@@ -1,0 +1,118 @@
+// placement/transport:T/peer:P/size:B[/wait:W]/where:X — the pingpong round trip with the two
+// sides placed on purpose: one CPU, two cores of a package, the two SMT threads of a core, two
+// sockets, or unpinned. The same row code as pingpong (bench/pingpong/pingpong_row.h), so the
+// counters, the checks and the per-row core-to-core floor of those CPUs are the same; only
+// the CPUs differ. A placement this machine lacks is a row that says why (no SMT, one socket),
+// never a row left out.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bench/pingpong/pingpong_row.h"
+#include "bench/suite.h"
+
+namespace ipcm {
+namespace {
+
+// Which transports and peers each profile places: the pair the external checks compare
+// (pipe, posix_mq) and a shared-memory ring, whose spinning wait shows what one shared CPU
+// does to a spinner; wider sweeps in the longer profiles.
+struct PlacementProfile {
+  std::vector<std::string> transports;
+  std::vector<PeerKind> peers;
+  std::vector<Wait> waits;  // of the transports that offer a choice
+  std::vector<std::size_t> sizes;
+};
+constexpr PeerKind kThread = PeerKind::kThread, kFork = PeerKind::kFork;
+const ByProfile<PlacementProfile> kPlacementProfile = {
+    {"quick", {.transports = {"pipe", "posix_mq"}, .peers = {kFork}, .waits = {}, .sizes = {64}}},
+    {"default",
+     {.transports = {"pipe", "socketpair", "posix_mq", "shm_ring"},
+      .peers = {kThread, kFork},
+      .waits = {Wait::kBlock, Wait::kSpin},
+      .sizes = {64}}},
+    {"full",
+     {.transports = {"pipe", "socketpair", "fifo", "posix_mq", "bip_mq", "tcp", "shm_ring"},
+      .peers = every_peer(),
+      .waits = {Wait::kBlock, Wait::kSpin},
+      .sizes = {64, 4096}}},
+};
+
+void run(benchmark::State& state, const LinkVariant& v, Where where, std::uint64_t delay_loops) {
+  const Sited sited = place(where, suite().placement.allowed_cpus);
+  if (!sited.lacking.empty()) return skip(state, std::string(kWhereNames.name(where)) + ": " + sited.lacking);
+  measure_pingpong_row(state, v, delay_loops, sited.placement);
+  state.SetLabel(sited.placement.reason);
+}
+
+void add_placement_benchmarks(const Profile& p, const Placement&) {
+  const PlacementProfile& sw = kPlacementProfile.of(p);
+  for (const std::string& tname : sw.transports) {
+    const TransportDef* t = find_transport(tname);
+    IPCM_CHECK(t != nullptr);
+    std::vector<std::optional<Wait>> waits;
+    for (Wait w : t->waits)
+      if (std::find(sw.waits.begin(), sw.waits.end(), w) != sw.waits.end()) waits.push_back(w);
+    if (t->waits.empty()) waits.push_back(std::nullopt);
+    for (PeerKind peer : sw.peers)
+      for (std::size_t size : sw.sizes)
+        for (const std::optional<Wait>& wait : waits)
+          for (Where where : kWhereNames.values()) {
+            const LinkVariant v{t, peer, size, wait};
+            const std::string name = "placement/" + v.name() + "/where:" + kWhereNames.name(where);
+            add_benchmark(name,
+                          [v, where, name](benchmark::State& st) {
+                            run(st, v, where, suite().calibration_delay_loops_for(name));
+                          },
+                          true)
+                ->Unit(benchmark::kNanosecond);
+          }
+  }
+}
+
+nlohmann::json placement_section(const Profile& p) {
+  const PlacementProfile& sw = kPlacementProfile.of(p);
+  return {{"transports", sw.transports},
+          {"peers", peers_json(sw.peers)},
+          {"waits", words_of(sw.waits, wait_name)},
+          {"sizes", sw.sizes},
+          {"where", words_of(kWhereNames.values(), [](Where w) { return kWhereNames.name(w); })}};
+}
+
+FamilyDef placement_family() {
+  const auto names_of_where = [] { return words_of(kWhereNames.values(), [](Where w) { return kWhereNames.name(w); }); };
+  return {.name = "placement",
+          .keys = {{"transport", Unit::kName, transport_names,
+                    [](const Profile& p) { return nlohmann::json(kPlacementProfile.of(p).transports); }},
+                   {"peer", Unit::kName, peer_names,
+                    [](const Profile& p) { return peers_json(kPlacementProfile.of(p).peers); }},
+                   {"size", Unit::kBytes, nullptr,
+                    [](const Profile& p) { return nlohmann::json(kPlacementProfile.of(p).sizes); }},
+                   {"wait", Unit::kName, wait_names,
+                    [](const Profile& p) { return nlohmann::json(words_of(kPlacementProfile.of(p).waits, wait_name)); },
+                    false, true},
+                   {"where", Unit::kName, +names_of_where}},
+          .counters = {{"rtt_p50_ns", Unit::kNs, kLow, true, true},
+                       {"rtt_p99_ns", Unit::kNs, kLow, true, true},
+                       {"rtt_p90_ns", Unit::kNs, kLow, false, true},
+                       {"rtt_p999_ns", Unit::kNs, kLow, false, true},
+                       {"rtt_max_ns", Unit::kNs, kLow, false, true},
+                       {"rtt_mean_ns", Unit::kNs, kLow, false, true},
+                       {"cpu_ns_per_msg", Unit::kNs, kLow, false, true},
+                       // over the core-to-core floor of the row's own CPUs; absent unpinned
+                       {"ratio_to_floor", Unit::kRatio, kLow, false, false},
+                       {"items_per_second", Unit::kPerSecond, kHigh, false, true},
+                       {"floor_c2c_rtt_ns", Unit::kNs, kFact, false, false},
+                       {"floor_c2c_rtt_p99_ns", Unit::kNs, kFact, false, false}},
+          .profile_section = placement_section,
+          .add_benchmarks = add_placement_benchmarks};
+}
+
+}  // namespace
+
+static const FamilyRegistrar kRegistrar(placement_family);
+
+}  // namespace ipcm
