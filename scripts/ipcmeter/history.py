@@ -34,7 +34,7 @@ the noise). Here, on each series of per-revision medians y[0..n):
      that run's machine state, and counting them as independent would overstate the evidence
      (as compare.py warns). The price: a step needs MIN_SEGMENT revisions on each side and
      enough revisions overall (with 12, a step two revisions from the end reaches p ~ 0.03;
-     with 5, nothing reaches 0.05). A rank statistic (Pettitt's) was tried first: it cannot
+     with 8, one 3 to 5 revisions from the start; with 7 or fewer, nothing reaches 0.05). A rank statistic (Pettitt's) was tried first: it cannot
      tell a large step near the end from chance, because ranks drop the size; outliers are
      instead handled by step 2, which judges medians.
   2. A split is a step when p <= alpha AND the change of level (median of the segment after
