@@ -174,7 +174,8 @@ def render_html(h: hi.History, pngs: dict) -> str:
     out.append("<h2>Trends</h2>")
     family = None
     by_bench: dict = {}
-    for s in h.series:
+    # Sorted by name across machines, so each family's benchmarks stay under one heading.
+    for s in sorted(h.series, key=lambda s: (s.benchmark, s.machine.id, s.metric)):
         by_bench.setdefault(s.benchmark, []).append(s)
     for bench, ss in by_bench.items():
         if ss[0].family != family:

@@ -7,6 +7,7 @@ import copy
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -323,6 +324,33 @@ class Command(Base):
         code, out, _ = self.run_cli(["--help"])
         self.assertEqual(code, 0)
         self.assertIn("--group-by", out)
+
+
+class CiRecipe(unittest.TestCase):
+    """The workflow keeps a results file per main-branch commit, and docs/history.md builds
+    the page from them with flags history.py has."""
+
+    def test_workflow_keeps_a_file_per_commit(self):
+        with open(os.path.join(REPO, ".github", "workflows", "ipcmeter-gate.yml")) as f:
+            text = f.read()
+        self.assertRegex(text, r"push:\s*\n\s*branches: \[main\]")
+        job = text[text.index("  history-point:"):]
+        self.assertIn("github.event_name == 'push'", job)
+        self.assertIn("--benchmark_repetitions=\"$REPETITIONS\"", job)
+        self.assertIn("name: ipcmeter-history-${{ github.sha }}", job)
+
+    def test_documented_command_uses_existing_flags(self):
+        import history
+        with open(os.path.join(REPO, "docs", "history.md")) as f:
+            text = f.read()
+        known = set(history.build_parser()._option_string_actions)
+        blocks = re.findall(r"```\n(.*?)```", text, re.S)
+        commands = [c for b in blocks for c in b.replace("\\\n", " ").splitlines()
+                    if "scripts/history.py" in c]
+        self.assertGreaterEqual(len(commands), 2)
+        for command in commands:
+            flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", command))
+            self.assertEqual(flags - known, set(), command)
 
 
 if __name__ == "__main__":
