@@ -126,10 +126,6 @@ class Run:
     commit_date: datetime.datetime | None
     run_date: datetime.datetime | None
 
-    @property
-    def order_date(self):
-        return self.commit_date or self.run_date
-
 
 def run_of(res: Results) -> Run:
     commit_date = parse_date(res.env.get("commit_date"))
@@ -223,6 +219,12 @@ def machines_of(results: list, group_by: str) -> tuple[list, list]:
         m = Machine(f"m{i + 1}", key, machine_label(key), revs)
         m.env_changes = _env_changes(revs)
         machines.append(m)
+    # Keys that differ only in what the label leaves out (physical cores, NUMA nodes) are
+    # still two machines: their labels say so.
+    labels = [m.label for m in machines]
+    for m in machines:
+        if labels.count(m.label) > 1:
+            m.label += f" ({m.id})"
     return machines, order
 
 
