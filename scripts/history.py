@@ -2,10 +2,11 @@
 """Trends of ipcmeter's primary metrics across commits, with detected change points.
 
   history.py RESULTS.json [MORE.json ...] -o DIR [--group-by host|hardware]
-             [--alpha A] [--min-step PCT] [--noise-multiple K]
+             [--alpha A] [--min-step PCT] [--noise-multiple K] [--git REPO]
 
 RESULTS are ipcmeter results files of many revisions (CI artifacts, results/runs/). Each is
-placed at its revision: env.git_revision, ordered by env.commit_date, else by the run's date.
+placed at its revision: env.git_revision, ordered by env.commit_date (for older files, the
+revision's committer date in --git REPO), else by the run's date.
 Writes DIR/history.html (one self-contained page: per benchmark, each primary metric's
 trend over revisions, one line per machine, the repetitions' min-max, the fitted levels
 with their noise band and the change points), DIR/history.json (the series and steps, for
@@ -56,6 +57,10 @@ def build_parser():
     p.add_argument("--noise-multiple", type=float, default=history.NOISE_MULTIPLE, metavar="K",
                    help="a step must also exceed K revision-noise sigmas (default %g)"
                         % history.NOISE_MULTIPLE)
+    p.add_argument("--git", metavar="REPO",
+                   help="a clone of the measured repository: revisions whose files predate "
+                        "env.commit_date get their committer date from it (else they are "
+                        "placed by their run date)")
     add_ipcmeter_bin(p)
     return p
 
@@ -74,8 +79,11 @@ def main(argv=None) -> int:
                                        f"or more")
         if os.path.exists(args.output) and not os.path.isdir(args.output):
             raise history.HistoryError(f"{args.output}: exists and is not a directory")
+        if args.git is not None and not os.path.isdir(args.git):
+            raise history.HistoryError(f"--git {args.git}: no such directory")
         detector = history.Detector(args.alpha, args.min_step, args.noise_multiple)
-        h = history.build([load(path) for path in args.results], args.group_by, detector)
+        h = history.build([load(path) for path in args.results], args.group_by, detector,
+                          args.git)
         files = {"history.json": history_render.render_json(h).encode("utf-8"),
                  "history.md": history_render.render_md(h).encode("utf-8"),
                  "history.html": history_render.render_html(

@@ -59,7 +59,9 @@ from __future__ import annotations
 import datetime
 import math
 import os
+import re
 import statistics
+import subprocess
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,16 +129,53 @@ class Run:
     run_date: datetime.datetime | None
 
 
-def run_of(res: Results) -> Run:
+def run_of(res: Results, commit_dates=None) -> Run:
+    """The run of one file; commit_dates (a CommitDates) supplies the committer date of a
+    revision whose file predates env.commit_date."""
+    rev = res.env.get("git_revision")
+    rev = " ".join(rev.split()) if isinstance(rev, str) else ""
     commit_date = parse_date(res.env.get("commit_date"))
+    if commit_date is None and commit_dates is not None and rev:
+        commit_date = commit_dates.of(rev)
     run_date = parse_date(res.context.get("date"))
     if commit_date is None and run_date is None:
         raise HistoryError(f"{res.path}: neither env.commit_date nor context.date holds a "
                            f"date to order the run by")
-    rev = res.env.get("git_revision")
-    if not isinstance(rev, str) or not rev.strip():
-        rev = "run " + iso(run_date or commit_date)
-    return Run(res, " ".join(rev.split()), commit_date, run_date)
+    return Run(res, rev or "run " + iso(run_date or commit_date), commit_date, run_date)
+
+
+class CommitDates:
+    """Committer dates of revisions looked up in a git repository (history.py --git), for files
+    written before the binary recorded env.commit_date: without them such files are ordered by
+    when they ran, which puts a revision benchmarked late after newer ones."""
+
+    # A revision as the build records it; anything else is never handed to git.
+    REVISION = re.compile(r"^([0-9a-f]{4,40})(-dirty)?$")
+
+    def __init__(self, git_dir: str):
+        self.git_dir = git_dir
+        probe = self._git("rev-parse", "--git-dir")
+        if probe is None:
+            raise HistoryError(f"--git {git_dir}: not a git repository")
+        self._cache: dict = {}
+
+    def _git(self, *args):
+        try:
+            p = subprocess.run(["git", "-C", self.git_dir, *args], capture_output=True,
+                               text=True, timeout=30, env=dict(os.environ, TZ="UTC"))
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    def of(self, revision: str):
+        m = self.REVISION.match(revision)
+        if not m:
+            return None
+        if m.group(1) not in self._cache:
+            out = self._git("show", "-s", "--date=iso-strict-local", "--format=%cd",
+                            m.group(1) + "^{commit}")
+            self._cache[m.group(1)] = parse_date(out)
+        return self._cache[m.group(1)]
 
 
 def machine_key(res: Results, group_by: str) -> tuple:
@@ -179,6 +218,10 @@ class Revision:
     def run_date(self):
         return min((r.run_date for r in self.runs if r.run_date), default=None)
 
+    @property
+    def ordered_by(self):
+        return "commit_date" if self.commit_date else "run_date"
+
     def sort_key(self):
         far = datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)
         return (self.commit_date or self.run_date or far, self.run_date or far, self.name)
@@ -193,11 +236,11 @@ class Machine:
     env_changes: dict = field(default_factory=dict)   # revision name -> ["kernel a -> b"]
 
 
-def machines_of(results: list, group_by: str) -> tuple[list, list]:
+def machines_of(results: list, group_by: str, commit_dates=None) -> tuple[list, list]:
     """([Machine], [revision name in global order]) for the loaded files."""
     by_machine: dict = {}
     for res in results:
-        run = run_of(res)
+        run = run_of(res, commit_dates)
         revs = by_machine.setdefault(machine_key(res, group_by), {})
         revs.setdefault(run.revision, Revision(run.revision, [])).runs.append(run)
     every = {}
@@ -545,8 +588,20 @@ class History:
     def steps(self):
         return [(s, st) for s in self.series for st in s.steps]
 
+    def ordering_note(self) -> str | None:
+        """Why the order of revisions may be wrong, or None: revisions without a commit date
+        are placed by when they ran, which a mix with dated ones can get wrong."""
+        undated = {r.name for m in self.machines for r in m.revisions
+                   if r.ordered_by == "run_date"}
+        if not undated or len(undated) == len(self.revision_order):
+            return None
+        return (f"{len(undated)} of {len(self.revision_order)} revisions have no commit date "
+                f"(files written before env.commit_date) and are placed by their run date, "
+                f"which may put them out of commit order; --git REPO looks their dates up")
 
-def build(results: list, group_by="host", detector: Detector | None = None) -> History:
+
+def build(results: list, group_by="host", detector: Detector | None = None,
+          git_dir: str | None = None) -> History:
     if group_by not in GROUP_BY:
         raise HistoryError(f"--group-by {group_by}: use one of {', '.join(GROUP_BY)}")
     detector = detector or Detector()
@@ -555,7 +610,8 @@ def build(results: list, group_by="host", detector: Detector | None = None) -> H
         if p in paths[:i]:
             raise HistoryError(f"{results[i].path}: given twice (its repetitions would count "
                                f"twice)")
-    machines, order = machines_of(results, group_by)
+    commit_dates = CommitDates(git_dir) if git_dir else None
+    machines, order = machines_of(results, group_by, commit_dates)
     series = series_of(machines)
     if not any(s.points for s in series):
         raise HistoryError("no file measured any primary metric: every benchmark errored "
@@ -582,7 +638,7 @@ def to_json(h: History) -> dict:
                            "permutation p-value of the maximum standardised mean difference; "
                            "steps re-tested between their neighbours; a step also exceeds "
                            "min_step_pct and noise_multiple sigmas"},
-        "revisions": h.revision_order,
+        "revisions": h.revision_order, "ordering_note": h.ordering_note(),
         "machines": [], "series": [], "steps": [],
     }
     for m in h.machines:
@@ -590,6 +646,7 @@ def to_json(h: History) -> dict:
             "id": m.id, "label": m.label, "key": {k: v for k, v in m.key},
             "revisions": [{"revision": r.name, "axis_index": r.index,
                            "commit_date": iso(r.commit_date), "run_date": iso(r.run_date),
+                           "ordered_by": r.ordered_by,
                            "files": [run.results.path for run in r.runs],
                            "env_change": m.env_changes.get(r.name, [])}
                           for r in m.revisions]})

@@ -19,7 +19,7 @@ h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bott
 table{border-collapse:collapse;margin:.5em 0;font-size:.85em;display:block;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
 th{background:#f2f2f2}td.regression{color:#a40;font-weight:bold}td.improvement{color:#070}
-.note{color:#666;font-style:italic}figure{margin:.6em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+.note{color:#666;font-style:italic}.warn{background:#fff4d6;padding:.4em .6em;border-left:4px solid #e0a000}figure{margin:.6em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#444}
 """
 
@@ -49,7 +49,7 @@ def step_rows(h: hi.History) -> list:
 def revision_rows(m: hi.Machine) -> list:
     rows = [["#", "revision", "commit date", "run date", "files", "environment change"]]
     for r in m.revisions:
-        rows.append([str(r.index + 1), r.name, hi.iso(r.commit_date) or "unknown",
+        rows.append([str(r.index + 1), r.name, hi.iso(r.commit_date) or "unknown (run date used)",
                      hi.iso(r.run_date) or "unknown", str(len(r.runs)),
                      "; ".join(m.env_changes.get(r.name, []))])
     return rows
@@ -166,6 +166,8 @@ def render_html(h: hi.History, pngs: dict) -> str:
            f"<p>{len(h.revision_order)} revision(s), {len(h.machines)} machine line(s), "
            f"{len(h.series)} series, {n_steps} change point(s).</p>",
            f"<p class=\"note\">{html.escape(method_text(h))}</p>",
+           *([f"<p class=\"warn\">{html.escape(h.ordering_note())}</p>"]
+             if h.ordering_note() else []),
            "<h2>Change points</h2>"]
     out.append(_table(step_rows(h), kind_col=8) if n_steps else
                "<p>No change point: no series stepped beyond its noise.</p>")
@@ -217,7 +219,10 @@ def render_md(h: hi.History) -> str:
     out = ["# ipcmeter history", "",
            f"{len(h.revision_order)} revision(s), {len(h.machines)} machine line(s), "
            f"{len(h.series)} series, {len(h.steps())} change point(s).", "",
-           method_text(h), "", "## Change points", ""]
+           method_text(h), ""]
+    if h.ordering_note():
+        out += ["**Order:** " + h.ordering_note(), ""]
+    out += ["## Change points", ""]
     out += _md_table(step_rows(h)) if h.steps() else ["No change point: no series stepped "
                                                        "beyond its noise."]
     out += ["", "## Machines and revisions", ""]

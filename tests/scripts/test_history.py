@@ -254,6 +254,59 @@ class Ordering(Base):
         self.assertTrue(all(r.startswith("run 2026-11-") for r in h.revision_order))
 
 
+class GitDates(Base):
+    """Files written before env.commit_date: --git REPO looks the revisions' dates up."""
+
+    def make_repo(self, n):
+        repo = os.path.join(self.tmp, "repo")
+        os.mkdir(repo)
+        env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+                   GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+        subprocess.run(["git", "init", "-q", repo], check=True, env=env)
+        revs = []
+        for i in range(n):
+            when = (START + datetime.timedelta(days=i)).isoformat()
+            subprocess.run(["git", "-C", repo, "commit", "-q", "--allow-empty", "-m", str(i)],
+                           check=True, env=dict(env, GIT_COMMITTER_DATE=when,
+                                                GIT_AUTHOR_DATE=when))
+            revs.append(subprocess.run(["git", "-C", repo, "rev-parse", "--short=12", "HEAD"],
+                                       check=True, capture_output=True, text=True,
+                                       env=env).stdout.strip())
+        return repo, revs
+
+    def test_git_orders_files_benchmarked_late(self):
+        repo, revs = self.make_repo(5)
+        rng = np.random.default_rng(2)
+        late = START + datetime.timedelta(days=60)
+        docs = []
+        for i, rev in enumerate(revs):
+            # Benchmarked newest first: by run date the order would be reversed.
+            doc = make_run(i, 1.0, rng, commit_date=False,
+                           run_date=late - datetime.timedelta(hours=i))
+            doc["ipcmeter"]["env"]["git_revision"] = rev
+            docs.append(doc)
+        paths = self.write(docs)
+        self.assertEqual(self.history(paths).revision_order, revs[::-1])
+        h = self.history(paths, git_dir=repo)
+        self.assertEqual(h.revision_order, revs)
+        self.assertIsNone(h.ordering_note())
+
+    def test_mixed_dated_and_undated_files_are_flagged(self):
+        rng = np.random.default_rng(2)
+        docs = [make_run(i, 1.0, rng, commit_date=i >= 2) for i in range(4)]
+        h = self.history(self.write(docs))
+        self.assertIn("2 of 4 revisions have no commit date", h.ordering_note())
+
+    def test_not_a_repository(self):
+        rng = np.random.default_rng(2)
+        paths = self.write([make_run(i, 1.0, rng) for i in range(2)])
+        out = os.path.join(self.tmp, "out")
+        code, _, err = self.run_cli(paths + ["-o", out, "--git", self.tmp])
+        self.assertEqual(code, 2, err)
+        self.assertIn("not a git repository", err)
+        self.assertFalse(os.path.exists(out))
+
+
 class Command(Base):
     def test_writes_the_three_files(self):
         rng = np.random.default_rng(1)
