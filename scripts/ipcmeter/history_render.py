@@ -74,6 +74,7 @@ def method_text(h: hi.History) -> str:
 
 def figure_png(plt, series: list, order: list) -> bytes:
     """One benchmark: a panel per metric, a line per machine, on the common revision axis."""
+    from matplotlib.ticker import FuncFormatter
     metrics = list(dict.fromkeys(s.metric for s in series))
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 2.4), squeeze=False)
     machine_ids = list(dict.fromkeys(s.machine.id for s in series))
@@ -83,6 +84,7 @@ def figure_png(plt, series: list, order: list) -> bytes:
             color = COLORS[machine_ids.index(s.machine.id) % len(COLORS)]
             _draw_series(ax, s, color)
         ax.set_title(metric, fontsize=8)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos, m=metric: fmt_metric(m, v)))
         ax.grid(True, alpha=0.3)
         ticks = used if len(used) <= 12 else used[::max(1, len(used) // 12)]
         ax.set_xticks(ticks)
