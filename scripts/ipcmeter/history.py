@@ -34,17 +34,20 @@ the noise). Here, on each series of per-revision medians y[0..n):
      that run's machine state, and counting them as independent would overstate the evidence
      (as compare.py warns). The price: a step needs MIN_SEGMENT revisions on each side and
      enough revisions overall (with 12, a step two revisions from the end reaches p ~ 0.03;
-     with 8, one 3 to 5 revisions from the start; with 7 or fewer, nothing reaches 0.05). A rank statistic (Pettitt's) was tried first: it cannot
-     tell a large step near the end from chance, because ranks drop the size; outliers are
-     instead handled by step 2, which judges medians.
+     with 8, one 3 to 5 revisions from the start; with 7 or fewer, nothing reaches 0.05).
+     A rank statistic (Pettitt's) was tried first: it cannot tell a large step near the end
+     from chance, because ranks drop the size; outliers are instead handled by step 2, which
+     judges medians. Two tests per segment (split, then interval) and one per sub-segment
+     raise the chance of a false step above alpha; step 2 is what keeps noise out: 1 step in
+     600 simulated series of pure 3% noise (12, 20 and 40 revisions).
   2. A split is a step when p <= alpha AND the change of level (median of the segment after
      over the one before) is at least --min-step percent AND at least --noise-multiple times
      the revision noise sigma: a step the eye could not tell from the scatter of the points is
      not reported, however many revisions make it significant.
   3. Pruning, like asv's merge of pieces: each step is re-tested between its neighbouring
      steps (its own split, against the permutation maximum over the single splits of that
-     window); the weakest one
-     that fails is merged away and the rest re-tested, until every step passes.
+     window); the weakest one that fails is merged away and the rest re-tested, until every
+     step passes.
   Confidence = 1 - p of the final test. Sizes are percent changes of level (medians of the
   segments on either side). Revision noise sigma: the larger of (a) the scatter of successive
   revision medians, 1.4826 * median |y[i+1] - y[i]| / sqrt(2) (a step moves one difference,
