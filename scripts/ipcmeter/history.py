@@ -429,7 +429,9 @@ def best_interval(y, rng, alpha=ALPHA):
 
 
 def _splits(n):
-    return (np.zeros(n - 2 * MIN_SEGMENT + 1, dtype=int), np.arange(MIN_SEGMENT, n - MIN_SEGMENT + 1))
+    """The single splits k = MIN_SEGMENT..n-MIN_SEGMENT, as intervals [0, k)."""
+    ends = np.arange(MIN_SEGMENT, n - MIN_SEGMENT + 1)
+    return np.zeros(len(ends), dtype=int), ends
 
 
 def _split_score(n):
