@@ -360,6 +360,11 @@ nlohmann::json environment_fingerprint() {
 #else
   env["git_revision"] = nullptr;
 #endif
+#ifdef IPCM_GIT_COMMIT_DATE
+  env["commit_date"] = build_definition(IPCM_GIT_COMMIT_DATE);
+#else
+  env["commit_date"] = nullptr;
+#endif
   env["hostname"] = hostname();
   return env;
 }

@@ -1,5 +1,5 @@
 """Property-based bad input (issue 18) for the Python tools: the loader (scripts/ipcmeter/
-results.py, schema.py), report.py, compare.py and ab.py, fed arbitrary JSON and near-valid
+results.py, schema.py), report.py, compare.py, ab.py and history.py, fed arbitrary JSON and near-valid
 results files made by mutating the fixtures.
 
 The property: a correct output, or exit 2 with exactly one line on stderr; never a
@@ -33,6 +33,7 @@ PY = "/usr/bin/python3"
 
 sys.path.insert(0, SCRIPTS)
 import compare  # noqa: E402
+import history  # noqa: E402
 import report  # noqa: E402
 from ipcmeter import results as loader  # noqa: E402
 
@@ -64,6 +65,8 @@ N_COMPARE_SUBPROC = 20
 N_REPORT_SUBPROC = 4
 N_AB_SUBPROC = 8
 N_ARBITRARY_SUBPROC = 10
+N_HISTORY_INPROC = 40
+N_HISTORY_SUBPROC = 4
 
 
 def budget(n):
@@ -348,6 +351,31 @@ def arbitrary_json(draw):
 
 results_bytes = st.one_of(near_valid(), near_valid(), near_valid(), arbitrary_json())
 
+DATES = ["2026-11-01T10:00:00+00:00", "2026-11-01T10:00:00Z", "2026-11-01", "2026-13-45T99:00",
+         "yesterday", "", None, 5, "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"]
+
+
+def op_history_fields(draw, doc):
+    """What only history.py reads: the revision, its commit date and the run's date."""
+    meta = _meta(doc)
+    env = meta.get("env") if meta is not None else None
+    if isinstance(env, dict):
+        env["commit_date"] = draw(st.sampled_from(DATES) | nasty_values)
+        if draw(st.booleans()):
+            env["git_revision"] = draw(st.sampled_from(["abc", "abc-dirty", "", None, 7])
+                                       | st.text(max_size=8))
+    if isinstance(doc.get("context"), dict) and draw(st.booleans()):
+        doc["context"]["date"] = draw(st.sampled_from(DATES) | nasty_values)
+
+
+@st.composite
+def history_valid(draw, fixtures=("schema", "schema-new", "single", "reps", "errored")):
+    doc = copy.deepcopy(FIX[draw(st.sampled_from(fixtures))])
+    op_history_fields(draw, doc)
+    for _ in range(draw(st.integers(0, 2))):
+        draw(st.sampled_from(OPS))(draw, doc)
+    return encode(draw, doc)
+
 
 # ------------------------------------------------------------------ checks
 
@@ -473,6 +501,18 @@ class FuzzBase(unittest.TestCase):
             with open(os.path.join(out, "summary.md"), encoding="utf-8") as f:
                 self.assertTrue(f.read().strip(), context)
 
+    def assert_history_outputs(self, code, out, context):
+        self.assertEqual(leftovers(os.path.dirname(out)), [], context)
+        if code == 2:
+            self.assertFalse(os.path.exists(out), "%s: exit 2 but %s was written" % (context, out))
+        else:
+            self.assertEqual(sorted(os.listdir(out)),
+                             ["history.html", "history.json", "history.md"], context)
+            with open(os.path.join(out, "history.html"), encoding="utf-8") as f:
+                self.assertTrue(f.read().endswith("</html>\n"), context)
+            with open(os.path.join(out, "history.json"), encoding="utf-8") as f:
+                strict_json(f.read(), context)
+
 
 # ------------------------------------------------------------------ in-process
 
@@ -556,6 +596,22 @@ class ReportInProcessFuzz(FuzzBase):
                 self.assertIn("cannot be drawn", f.read())
 
 
+class HistoryInProcessFuzz(FuzzBase):
+    @budget(N_HISTORY_INPROC)
+    @given(st.one_of(history_valid(), history_valid(), near_valid(("single", "reps")),
+                     arbitrary_json()),
+           st.booleans(), st.sampled_from([[], ["--group-by", "hardware"]]))
+    def test_history_writes_whole_or_refuses(self, data, with_good, extra):
+        # Beside an intact file, so that the damaged one meets a series it must join or not.
+        paths = [self.write("r.json", data)]
+        if with_good:
+            paths.append(self.write("good.json", json.dumps(FIX["reps"]).encode()))
+        out = os.path.join(self.fresh("w"), "history")
+        code, _, err = self.run_main(history.main, paths + ["-o", out] + extra)
+        self.assert_refusal("history.py", code, err, (0, 2), "history")
+        self.assert_history_outputs(code, out, "history")
+
+
 # ------------------------------------------------------------------ subprocesses
 
 class CommandsFuzz(FuzzBase):
@@ -591,6 +647,17 @@ class CommandsFuzz(FuzzBase):
         code, _, err = self.run_script("report.py", [path, "-o", out], work)
         self.assert_refusal("report.py", code, err, (0, 2), "report.py")
         self.assert_report_outputs(code, out, "report.py")
+
+
+    @budget(N_HISTORY_SUBPROC)
+    @given(st.one_of(history_valid(), arbitrary_json()))
+    def test_history_command(self, data):
+        work = self.fresh("w")
+        path = self.write("r.json", data)
+        out = os.path.join(work, "history")
+        code, _, err = self.run_script("history.py", [path, "-o", out], work)
+        self.assert_refusal("history.py", code, err, (0, 2), "history.py")
+        self.assert_history_outputs(code, out, "history.py")
 
 
 FAKE_BIN = """#!/usr/bin/python3
