@@ -44,7 +44,7 @@ CONTRACT_WAITS = {"spin", "hybrid", "block"}
 CONTRACT_KINDS = {"pipe", "queue", "shm"}
 ENV_KEYS = ["cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", "kernel", "virtualization",
             "governor", "turbo", "mitigations", "thp", "clocksource", "compiler", "cxx_flags", "build_type",
-            "git_revision", "hostname"]
+            "git_revision", "commit_date", "hostname"]
 FLOOR_KEYS = ["c2c_rtt_ns", "memcpy_gbps_cache", "memcpy_gbps_dram", "syscall_ns"]
 # floors.c2c_rtt_ns is the per-trip p50 of the best protocol, and says so.
 C2C_DEFINITION = "per_trip_p50_best_protocol"

@@ -15,7 +15,7 @@ namespace ipcm {
 
 // The contract's "env" object: cpu_model, logical_cpus, physical_cores, smt, numa_nodes,
 // kernel, virtualization, governor, turbo, mitigations, thp, clocksource, compiler,
-// cxx_flags, build_type, git_revision, hostname.
+// cxx_flags, build_type, git_revision, commit_date, hostname.
 nlohmann::json environment_fingerprint();
 
 // The two CPUs a benchmark's sides are pinned to. parent_cpu/peer_cpu are -1 when not pinned.

@@ -25,7 +25,7 @@ def _scalar(v) -> str:
 
 ENV_KEYS = ("cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", "kernel",
             "virtualization", "governor", "turbo", "mitigations", "thp", "clocksource",
-            "compiler", "cxx_flags", "build_type", "git_revision")
+            "compiler", "cxx_flags", "build_type", "git_revision", "commit_date")
 
 
 def environment_rows(results) -> list[list[str]]:
