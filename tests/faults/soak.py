@@ -5,7 +5,8 @@ every iteration.
   soak.py BIN [--minutes N] [--seed S] [--profile P] [--json FILE] [--peer-timeout-s N] [-v]
 
 Each iteration is one `BIN --profile P` run (quick by default) with a random plan, drawn
-from --seed so a failing plan can be replayed:
+from --seed (the moments are fractions of how long whole runs took so far, so a replay on a
+machine as busy strikes the same places):
   peer_kill, peer_stop   0-3 strikes at random moments: SIGKILL or SIGSTOP a live child of
                          the run (a peer, a pool worker, the forkserver). A stopped peer must be
                          ended by ipcmeter's watchdog (IPCMETER_PEER_TIMEOUT_S shortens it);
@@ -50,9 +51,11 @@ ENDINGS = ("none", "sigint", "sigkill", "results_full")
 # progress line; on a loaded machine a whole quick run takes minutes, so the run's length is
 # no measure).
 HANG_S = 180
-# Faults land while the profile runs: this window after the start (seconds), clipped to the
-# run's own length as it turns out.
-STRIKE_WINDOW_S = (0.5, 50.0)
+# Faults land while the profile runs: between this many seconds after the start and the end
+# of the run as the whole runs so far lasted (their median; a first guess before any), so a
+# loaded machine that stretches the runs does not leave their later families unstruck.
+STRIKE_FROM_S = 0.5
+FIRST_GUESS_RUN_S = 60.0
 # The short run after a SIGKILLed one, whose start must sweep the dead run's objects.
 SWEEP_RUN = ["--benchmark_filter=^floor/probe:timer$", "--benchmark_min_time=0.01"]
 SAMPLE_S = 0.05
@@ -131,9 +134,11 @@ class Soak:
         endings = list(ENDINGS) if self.can_mount else [e for e in ENDINGS if e != "results_full"]
         # Half the runs end by themselves, so whole-run memory is seen often enough to compare.
         ending = "none" if self.rng.random() < 0.5 else self.rng.choice(endings[1:])
-        end_at = self.rng.uniform(*STRIKE_WINDOW_S) if ending in ("sigint", "sigkill") else None
-        last = end_at if end_at is not None else STRIKE_WINDOW_S[1]
-        strikes = sorted((self.rng.uniform(STRIKE_WINDOW_S[0], last), self.rng.choice(("peer_kill", "peer_stop")))
+        whole = [it.duration_s for it in self.iterations if it.ran_to_end]
+        run_s = sorted(whole)[len(whole) // 2] if whole else FIRST_GUESS_RUN_S
+        end_at = self.rng.uniform(STRIKE_FROM_S, run_s) if ending in ("sigint", "sigkill") else None
+        last = end_at if end_at is not None else run_s
+        strikes = sorted((self.rng.uniform(STRIKE_FROM_S, last), self.rng.choice(("peer_kill", "peer_stop")))
                          for _ in range(self.rng.randint(0, 3)))
         return {"ending": ending, "end_at": end_at, "strikes": strikes, "pick": self.rng.random()}
 
