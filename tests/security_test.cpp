@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -276,9 +277,18 @@ TEST(Security, TcpTokenIsNotInArgvAndStrangersAreRefused) {
   ASSERT_EQ(write(liar, &wrong, sizeof wrong), ssize_t(sizeof wrong));
   Made<Channel> peer_end;
   std::thread peer([&] { peer_end = tcp->attach(spec, cfg, link.value.get()); });
+  // Where the silent stranger would hold the parent for good, the test's own bound ends it
+  // (by hanging up on the stranger's side), so a regression fails the test instead of hanging.
+  std::atomic<bool> done{false};
+  std::thread bound([&] {
+    for (int i = 0; i < 60 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!done) shutdown(silent, SHUT_RDWR);
+  });
   const auto t0 = std::chrono::steady_clock::now();
   Made<Channel> parent_end = link.value->open_parent();
   const auto waited = std::chrono::steady_clock::now() - t0;
+  done = true;
+  bound.join();
   peer.join();
   ASSERT_TRUE(peer_end) << peer_end.error;
   ASSERT_TRUE(parent_end) << parent_end.error;
@@ -342,6 +352,7 @@ TEST(Security, ForkServerEndsOnAGarbageRequestWithoutForking) {
     close(rp[1]);
     const char garbage[] = "GET / HTTP/1.0\r\n\r\n";
     ASSERT_EQ(write(sv[0], garbage, sizeof garbage), ssize_t(sizeof garbage));
+    shutdown(sv[0], SHUT_WR);  // so a server that took the garbage ends too, not hangs
   });
   EXPECT_EQ(r.code, kPeerMessageBad);
   EXPECT_TRUE(contains(r.err, "not the fork request")) << r.err;
@@ -374,6 +385,7 @@ TEST(Security, ForkServerRefusesPassedDescriptors) {
     c->cmsg_len = CMSG_LEN(sizeof fds);
     std::memcpy(CMSG_DATA(c), fds, sizeof fds);
     ASSERT_EQ(sendmsg(sv[0], &msg, 0), 1);
+    shutdown(sv[0], SHUT_WR);
   });
   EXPECT_EQ(r.code, kPeerMessageBad);
   EXPECT_TRUE(contains(r.err, "descriptors")) << r.err;

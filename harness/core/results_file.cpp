@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -28,7 +29,7 @@ std::string create_results_temp(const std::string& target, int& fd, std::string&
   fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (fd < 0) {
     why = errno == EEXIST ? path + " already exists (put there by someone else); not following or reusing it"
-                          : sys_error("cannot create " + path);
+                          : "cannot write there (" + std::string(std::strerror(errno)) + ")";
     return "";
   }
   return path;
