@@ -158,12 +158,10 @@ std::string temp_root() {
 std::string untrusted_dir_reason(const std::string& dir) {
   const uid_t me = geteuid();
   // From the root down: whoever may rename a directory on the way may swap everything below.
-  std::string path;
-  std::size_t pos = 0;
+  // "/" first, then each longer prefix ending before a '/', then `dir` itself.
+  std::size_t next = 0;
   for (;;) {
-    const std::size_t next = dir.find('/', pos + 1);
-    path = dir.substr(0, next == std::string::npos ? dir.size() : next);
-    if (path.empty()) path = "/";
+    const std::string path = next == 0 ? std::string("/") : dir.substr(0, next);
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) return sys_error("lstat " + path);
     char mode[8];
@@ -177,8 +175,9 @@ std::string untrusted_dir_reason(const std::string& dir) {
       return path + " (mode " + mode +
              ") is writable by other users and not sticky: they could rename what ipcmeter puts there and "
              "put their own in its place";
-    if (next == std::string::npos) return "";
-    pos = next;
+    if (next >= dir.size()) return "";
+    next = dir.find('/', next + 1);
+    if (next == std::string::npos) next = dir.size();
   }
 }
 
