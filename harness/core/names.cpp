@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include "harness/core/check.h"
+#include "harness/core/status.h"
 
 namespace ipcm {
 namespace {
@@ -39,6 +40,33 @@ std::array<std::atomic<pid_t>, kMaxChildren> g_children{};
 constexpr const char* kShmDir = "/dev/shm";
 constexpr const char* kMqDir = "/dev/mqueue";
 
+// Empties and removes a private FIFO directory. Opened with O_NOFOLLOW and checked to be this
+// user's by fstat, so a symlink someone put at the name is never followed into another
+// directory; entries are removed relative to that descriptor, unlinkat never follows a
+// symlink. Async-signal-safe: getdents64 into a stack buffer, no opendir (it allocates).
+void remove_private_dir(const char* path) noexcept {
+  const int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) return;
+  struct stat st;
+  if (fstat(dfd, &st) != 0 || st.st_uid != geteuid()) {
+    close(dfd);
+    return;
+  }
+  alignas(dirent64) char buf[4096];
+  for (;;) {
+    const ssize_t n = getdents64(dfd, buf, sizeof buf);
+    if (n <= 0) break;
+    for (ssize_t off = 0; off < n;) {
+      const auto* e = reinterpret_cast<const dirent64*>(buf + off);
+      off += e->d_reclen;
+      // Directories are never made here, so unlinkat(…, 0) is all it takes (it fails on one).
+      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) unlinkat(dfd, e->d_name, 0);
+    }
+  }
+  close(dfd);
+  rmdir(path);  // fails harmlessly (ENOTDIR) if the name is a symlink by now
+}
+
 void remove_one(NameSpace ns, const char* name) noexcept {
   switch (ns) {
     case NameSpace::kShm:
@@ -50,19 +78,9 @@ void remove_one(NameSpace ns, const char* name) noexcept {
     case NameSpace::kFile:
       unlink(name);
       break;
-    case NameSpace::kDir: {
-      // Only FIFOs live in a private directory; remove its entries, then the directory.
-      if (DIR* d = opendir(name)) {
-        const int dfd = dirfd(d);
-        while (dirent* e = readdir(d)) {
-          if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, ".."))
-            unlinkat(dfd, e->d_name, 0);
-        }
-        closedir(d);
-      }
-      rmdir(name);
+    case NameSpace::kDir:
+      remove_private_dir(name);
       break;
-    }
   }
 }
 
@@ -92,6 +110,9 @@ void on_fatal_signal(int sig) {
 
 bool pid_is_dead(pid_t pid) { return kill(pid, 0) == -1 && errno == ESRCH; }
 
+// Linux's PID_MAX_LIMIT (4M): no pid is larger.
+constexpr long kMaxPid = 4L << 20;
+
 // glibc keeps a named POSIX semaphore "/x" as /dev/shm/sem.x.
 constexpr std::string_view kSemPrefix = "sem.";
 
@@ -99,9 +120,13 @@ constexpr std::string_view kSemPrefix = "sem.";
 pid_t pid_in_name(const char* name) {
   if (std::strncmp(name, kSemPrefix.data(), kSemPrefix.size()) == 0) name += kSemPrefix.size();
   if (std::strncmp(name, kNamePrefix.data(), kNamePrefix.size()) != 0) return -1;
+  const char* digits = name + kNamePrefix.size();
+  if (*digits < '0' || *digits > '9') return -1;  // strtol would take a sign or spaces
   char* end = nullptr;
-  const long pid = std::strtol(name + kNamePrefix.size(), &end, 10);
-  if (end == name + kNamePrefix.size() || *end != '-' || pid <= 0) return -1;
+  errno = 0;
+  const long pid = std::strtol(digits, &end, 10);
+  // Out of pid_t's range would wrap, and kill(-1, 0) asks about every process.
+  if (errno != 0 || *end != '-' || pid <= 0 || pid > kMaxPid) return -1;
   return pid_t(pid);
 }
 
@@ -119,7 +144,41 @@ void for_each_named(const std::string& dir, Fn fn) {
 
 std::string temp_root() {
   const char* t = std::getenv("TMPDIR");
-  return (t && *t == '/') ? std::string(t) : std::string("/tmp");
+  if (t && *t == '/') {
+    if (char* real = realpath(t, nullptr)) {
+      std::string r = real;
+      std::free(real);
+      struct stat st;
+      if (stat(r.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return r;
+    }
+  }
+  return "/tmp";
+}
+
+std::string untrusted_dir_reason(const std::string& dir) {
+  const uid_t me = geteuid();
+  // From the root down: whoever may rename a directory on the way may swap everything below.
+  // "/" first, then each longer prefix ending before a '/', then `dir` itself.
+  std::size_t next = 0;
+  for (;;) {
+    const std::string path = next == 0 ? std::string("/") : dir.substr(0, next);
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) return sys_error("lstat " + path);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+    if (S_ISLNK(st.st_mode))
+      return path + " is a symlink, which whoever owns its directory can point elsewhere";
+    if (!S_ISDIR(st.st_mode)) return path + " is not a directory";
+    if (st.st_uid != 0 && st.st_uid != me)
+      return path + " belongs to uid " + std::to_string(st.st_uid) + ", another user, who could swap what is in it";
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+      return path + " (mode " + mode +
+             ") is writable by other users and not sticky: they could rename what ipcmeter puts there and "
+             "put their own in its place";
+    if (next >= dir.size()) return "";
+    next = dir.find('/', next + 1);
+    if (next == std::string::npos) next = dir.size();
+  }
 }
 
 std::string unique_name(std::string_view what) {
@@ -175,27 +234,61 @@ void forget_child(pid_t pid) {
   }
 }
 
-const std::string& private_dir() {
+const std::string* try_private_dir(std::string& why) {
+  static std::string error;
   std::call_once(g_private_once, [] {
-    const std::string path = temp_root() + "/" + unique_name("fifos");
+    const std::string root = temp_root();
+    if (std::string no = untrusted_dir_reason(root); !no.empty()) {
+      error = "no safe place for ipcmeter's private directory in " + root + ": " + no +
+              " (set TMPDIR to a directory only you and root can write, or one with the sticky bit like /tmp)";
+      return;
+    }
+    const std::string path = root + "/" + unique_name("fifos");
     // mkdir fails if anything (a directory, a symlink planted by someone) has the name.
-    IPCM_CHECK(mkdir(path.c_str(), 0700) == 0);
+    if (mkdir(path.c_str(), 0700) != 0) {
+      error = sys_error("mkdir " + path);
+      return;
+    }
     record_object(NameSpace::kDir, path);
-    g_private_dir = path;
     std::atexit(remove_private_dir_at_exit);
+    // The umask can only take bits away from 0700; fchmod makes it exactly 0700, so a umask
+    // such as 0277 cannot leave ipcmeter unable to use its own directory.
+    const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_uid != geteuid() || fchmod(fd, 0700) != 0) {
+      error = sys_error("open/fchmod " + path);
+      if (fd >= 0) close(fd);
+      return;
+    }
+    close(fd);
+    g_private_dir = path;
   });
-  return g_private_dir;
+  if (g_private_dir.empty()) {
+    why = error;
+    return nullptr;
+  }
+  return &g_private_dir;
+}
+
+const std::string& private_dir() {
+  std::string why;
+  const std::string* d = try_private_dir(why);
+  if (d == nullptr) abandon_run(why.c_str());
+  return *d;
 }
 
 std::vector<std::string> sweep_stale_objects() {
   std::vector<std::string> removed;
   const uid_t me = geteuid();
-  auto sweep_dir = [&](const std::string& dir, NameSpace ns, bool want_dir) {
+  auto sweep_dir = [&](const std::string& dir, NameSpace ns) {
     for_each_named(dir, [&](const std::string& name) {
       const std::string path = dir + "/" + name;
       struct stat st;
+      // lstat: the entry itself, never what a symlink at the name points to. The owner is the
+      // file's, so a name copying our pattern but owned by someone else is left alone.
       if (lstat(path.c_str(), &st) != 0 || st.st_uid != me) return;
-      if (want_dir != S_ISDIR(st.st_mode)) return;
+      const bool right_type = ns == NameSpace::kDir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
+      if (!right_type) return;
       if (!pid_is_dead(pid_in_name(name.c_str()))) return;
       if (ns == NameSpace::kMq) {
         remove_one(ns, ("/" + name).c_str());
@@ -207,9 +300,12 @@ std::vector<std::string> sweep_stale_objects() {
       removed.push_back(path);
     });
   };
-  sweep_dir(kShmDir, NameSpace::kShm, false);
-  sweep_dir(kMqDir, NameSpace::kMq, false);
-  sweep_dir(temp_root(), NameSpace::kDir, true);
+  // /dev/shm and /dev/mqueue are sticky, so nobody else can swap an entry between the lstat
+  // and the removal; a temp directory others could rename in is not swept at all.
+  sweep_dir(kShmDir, NameSpace::kShm);
+  sweep_dir(kMqDir, NameSpace::kMq);
+  const std::string root = temp_root();
+  if (untrusted_dir_reason(root).empty()) sweep_dir(root, NameSpace::kDir);
   return removed;
 }
 

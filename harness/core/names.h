@@ -28,13 +28,26 @@ void remove_recorded_objects() noexcept;
 void record_child(pid_t pid);
 void forget_child(pid_t pid);
 
-// A directory private to this process (mode 0700, created exclusively on first use) for
-// FIFOs; removed at exit with whatever it still holds.
+// A directory private to this process (mode 0700 whatever the umask, owned by this user,
+// created exclusively on first use under temp_root()) for FIFOs and sockets; removed at exit
+// with whatever it still holds. nullptr with `why` when it cannot be made safely: the temp
+// directory is one another user could rename things in (see untrusted_dir_reason), or the
+// system refuses.
+const std::string* try_private_dir(std::string& why);
+// As try_private_dir, for callers with no error path: a failure ends the run (abandon_run).
 const std::string& private_dir();
+
+// Why `dir` (an absolute path) is no place for this user's private objects, or "" when it
+// is: it, or a directory above it, is owned by another user than this one or root, or is
+// writable by group or others without the sticky bit (whoever can write a directory without
+// the sticky bit can rename or replace what this user puts in it).
+std::string untrusted_dir_reason(const std::string& dir);
 
 // Removes what runs that are no longer alive left behind: shared memory in /dev/shm, queues
 // in /dev/mqueue (when mounted), private directories in the temp directory. Only objects
-// owned by this user whose pid is dead. Returns one line per object removed.
+// owned by this user (checked with lstat/fstat, never by name alone) whose pid is dead, of
+// the type ipcmeter makes (a regular file, or a directory); symlinks are never followed.
+// Returns one line per object removed.
 std::vector<std::string> sweep_stale_objects();
 
 // Objects whose names carry this process's pid and still exist (tests use it to find leaks).
@@ -47,7 +60,9 @@ std::vector<std::string> live_objects_of(pid_t pid);
 // SIGINT, SIGTERM, SIGHUP: kill children, remove objects, then die of the same signal.
 void install_cleanup_handlers();
 
-// The system's temporary directory ($TMPDIR or /tmp).
+// The system's temporary directory: $TMPDIR when it is an absolute path to an existing
+// directory, else /tmp; with symlinks resolved, so that every later use names the directory
+// that untrusted_dir_reason checked.
 std::string temp_root();
 
 }  // namespace ipcm

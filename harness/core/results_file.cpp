@@ -1,8 +1,41 @@
 #include "harness/core/results_file.h"
 
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
+#include "harness/core/status.h"
+
 namespace ipcm {
+
+std::string create_results_temp(const std::string& target, int& fd, std::string& why) {
+  fd = -1;
+  std::uint64_t r = 0;
+  if (getrandom(&r, sizeof r, 0) != sizeof r) {
+    why = sys_error("getrandom");
+    return "";
+  }
+  char suffix[64];
+  std::snprintf(suffix, sizeof suffix, ".tmp-%d-%016" PRIx64, int(getpid()), r);
+  const std::string path = target + suffix;
+  fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    why = errno == EEXIST ? path + " already exists (put there by someone else); not following or reusing it"
+                          : "cannot write there (" + std::string(std::strerror(errno)) + ")";
+    return "";
+  }
+  return path;
+}
+
+std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 bool is_complete_results_json(const std::string& text) {
   // Outside strings, each non-finite token becomes null (the same length is not needed:

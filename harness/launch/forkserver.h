@@ -7,6 +7,13 @@
 // child that writes one byte on the ready pipe (the client holds its read end) and exits;
 // the server reaps it and answers with the child's wait status (an int; negative: -errno of
 // a failed fork). End-of-file on the control socket ends the server.
+//
+// The control socket is one end of a socketpair: no name in any namespace, so no other
+// process, of this user or another, can connect to it. Each side still checks what it reads
+// (a confused or hostile holder of the other end must end the exchange with an error, never
+// a hang or a fork on garbage): the server takes only the request byte, refuses descriptors
+// passed with it (SCM_RIGHTS) and checks its own argv's descriptors are a socket and a pipe;
+// the client bounds every read by the peer timeout and takes only a well-formed status.
 #pragma once
 
 #include <sys/types.h>
@@ -31,6 +38,9 @@ class ForkServer {
   // tick clock then) and the server reported it reaped with status 0.
   Status start_child(std::uint64_t& ready_tick, std::string& why) noexcept;
   pid_t pid() const noexcept { return pid_; }
+  // A client over descriptors the caller made (it owns them from now on), with no server
+  // process of its own: the tests put a misbehaving server at the other end.
+  static std::unique_ptr<ForkServer> over_descriptors(int ctl, int ready);
 
  private:
   ForkServer() = default;

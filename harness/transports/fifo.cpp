@@ -49,9 +49,13 @@ class FifoLink final : public Link {
 Made<Link> create(const ChannelConfig& cfg) {
   auto link = std::make_unique<FifoLink>();
   link->cfg = cfg;
+  std::string why;
+  const std::string* dir = try_private_dir(why);
+  if (dir == nullptr) return Made<Link>::Fail(why);
   for (std::string* p : {&link->to_peer, &link->from_peer}) {
-    const std::string path = private_dir() + "/" + unique_name("fifo");
-    // mkfifo fails with EEXIST rather than reuse anything already at the path.
+    const std::string path = *dir + "/" + unique_name("fifo");
+    // mkfifo fails with EEXIST rather than reuse anything already at the path. The directory
+    // is ours and 0700, so the FIFO's own mode matters little; 0600 all the same.
     if (mkfifo(path.c_str(), 0600) != 0) return Made<Link>::Fail(sys_error("mkfifo " + path));
     record_object(NameSpace::kFile, path);
     *p = path;

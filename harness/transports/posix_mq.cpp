@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <mqueue.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -106,6 +107,7 @@ std::string explain_open_failure(const ChannelConfig& cfg, long maxmsg, int err)
            std::to_string(maxmsg) + " x " + std::to_string(cfg.msg_bytes) + " bytes (raise it with ulimit -q)";
   }
   if (err == ENOSYS) return "POSIX message queues are not available in this kernel";
+  if (err == EEXIST) return "a message queue of that name already exists (made by another process); refusing to use it";
   return base;
 }
 
@@ -148,8 +150,11 @@ int create_queue(const std::string& name, std::size_t msg_bytes, long& slots, lo
     attr.mq_msgsize = long(msg_bytes);
     const mqd_t q = mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600, &attr);
     if (q != mqd_t(-1)) {
+      // On Linux a queue descriptor is a file descriptor: 0600 exactly, whatever the umask.
+      const int err = fchmod(q, 0600) == 0 ? 0 : errno;
       mq_close(q);
-      return 0;
+      if (err != 0) mq_unlink(name.c_str());  // not yet recorded for cleanup
+      return err;
     }
     const int err = errno;  // before read_limit's own calls can change it
     const auto msg_max = read_limit(kMsgMaxPath);
@@ -175,17 +180,28 @@ Made<Link> create(const ChannelConfig& cfg) {
   return {std::move(link), {}};
 }
 
+// Opens a queue our parent made: one of another user's cannot be it. "" or why not.
+std::string open_own_queue(const std::string& name, int flags, mqd_t& q) {
+  q = mq_open(name.c_str(), flags | O_CLOEXEC);
+  if (q == mqd_t(-1)) return sys_error("mq_open " + name);
+  struct stat st {};
+  if (fstat(q, &st) == 0 && st.st_uid != geteuid()) {
+    mq_close(q);
+    q = mqd_t(-1);
+    return "message queue " + name + " belongs to uid " + std::to_string(st.st_uid) + ", not this user; refusing to use it";
+  }
+  return "";
+}
+
 Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
   if (spec.args.size() != 2 || spec.args[0].rfind("mq:", 0) != 0)
     return Made<Channel>::Fail("peer spec does not name the queues");
   const std::string to_peer = spec.args[0].substr(3);
-  const mqd_t in = mq_open(to_peer.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in == mqd_t(-1)) return Made<Channel>::Fail(sys_error("mq_open " + to_peer));
-  const mqd_t out = mq_open(spec.args[1].c_str(), O_WRONLY | O_CLOEXEC);
-  if (out == mqd_t(-1)) {
-    const int err = errno;
+  mqd_t in, out;
+  if (std::string no = open_own_queue(to_peer, O_RDONLY, in); !no.empty()) return Made<Channel>::Fail(no);
+  if (std::string no = open_own_queue(spec.args[1], O_WRONLY, out); !no.empty()) {
     mq_close(in);
-    return Made<Channel>::Fail(sys_error("mq_open " + spec.args[1], err));
+    return Made<Channel>::Fail(no);
   }
   return {std::make_unique<MqChannel>(out, in, cfg), {}};
 }
@@ -248,15 +264,17 @@ Made<SharedQueue> create_shared(const QueueConfig& cfg) {
   auto q = std::make_unique<SharedMq>();
   const std::string name = "/" + unique_name("fanin-mq");
   long depth = long(cfg.depth);
-  if (const int err = create_queue(name, cfg.msg_bytes, depth, 1)) return Made<SharedQueue>::Fail(sys_error("mq_open " + name, err));
+  if (const int err = create_queue(name, cfg.msg_bytes, depth, 1))
+    return Made<SharedQueue>::Fail(err == EEXIST ? "message queue " + name + " already exists (made by another process); refusing to use it"
+                                                 : sys_error("mq_open " + name, err));
   record_object(NameSpace::kMq, name);
   q->name = name;
   return {std::move(q), {}};
 }
 
 Made<QueueEnd> open_shared(const std::string& address, const QueueConfig& cfg, SharedQueue*) {
-  const mqd_t q = mq_open(address.c_str(), O_RDWR | O_CLOEXEC);
-  if (q == mqd_t(-1)) return Made<QueueEnd>::Fail(sys_error("mq_open " + address));
+  mqd_t q;
+  if (std::string no = open_own_queue(address, O_RDWR, q); !no.empty()) return Made<QueueEnd>::Fail(no);
   return {std::make_unique<MqEnd>(q, cfg), {}};
 }
 

@@ -14,6 +14,10 @@ namespace ipcm {
 class ShmSegment {
  public:
   static Made<ShmSegment> create(std::size_t bytes, std::string_view what);
+  // create() with the name given ("/ipcmeter-…"): the tests use it to show that a name someone
+  // made first is refused, never used.
+  static Made<ShmSegment> create_named(std::size_t bytes, const std::string& name);
+  // Refuses a segment that is not this user's: only ours can be the one our parent made.
   static Made<ShmSegment> attach(const std::string& name);
   ~ShmSegment();
   ShmSegment(const ShmSegment&) = delete;
