@@ -113,11 +113,16 @@ void warn_if_busy(const char* when, std::vector<std::string>& warnings) {
 // The results go to a temporary file beside the target and are renamed into place only when
 // complete; a run that fails or is interrupted leaves the target as it was. "" when no file is
 // written.
+// Open for the whole run: Google Benchmark writes through fd_path() of it, the file created.
+int g_results_fd = -1;
+
 std::string open_temporary_results(const CommandLine& cl) {
   if (cl.out_path.empty() || cl.list_only) return "";
-  std::string tmp_out = cl.out_path + ".tmp-" + std::to_string(getpid());
-  std::ofstream probe(tmp_out, std::ios::trunc);
-  if (!probe) usage_error("--benchmark_out=" + cl.out_path + ": cannot write there (" + std::strerror(errno) + ")");
+  // What a SIGKILLed run left beside this target goes first, as its named objects do.
+  sweep_stale_results_temps(cl.out_path);
+  std::string why;
+  const std::string tmp_out = create_results_temp(cl.out_path, g_results_fd, why);
+  if (tmp_out.empty()) usage_error("--benchmark_out=" + cl.out_path + ": " + why);
   record_object(NameSpace::kFile, tmp_out);
   return tmp_out;
 }
@@ -161,7 +166,7 @@ std::vector<std::string> google_benchmark_args(const char* self, const CommandLi
                                                const std::string& tmp_out) {
   std::vector<std::string> gb_args = {self};
   for (const std::string& a : cl.benchmark_args) {
-    if (a.rfind("--benchmark_out=", 0) == 0) gb_args.push_back("--benchmark_out=" + tmp_out);
+    if (a.rfind("--benchmark_out=", 0) == 0) gb_args.push_back("--benchmark_out=" + (g_results_fd >= 0 ? fd_path(g_results_fd) : tmp_out));
     else gb_args.push_back(a);
   }
   if (!cl.has_min_time) gb_args.push_back("--benchmark_min_time=" + std::to_string(profile.min_time_s));

@@ -69,7 +69,9 @@ class RunError(Exception):
 
 def run_one(argv, stem, timeout, label):
     """Run one build, keeping its output beside the results; raise RunError."""
-    with open(stem + ".stdout", "wb") as out, open(stem + ".stderr", "wb") as err:
+    # "x": created new (O_EXCL), so a name someone prepared in the directory, a symlink
+    # included, is refused rather than followed.
+    with open(stem + ".stdout", "xb") as out, open(stem + ".stderr", "xb") as err:
         try:
             proc = subprocess.run(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                   timeout=timeout, check=False)
@@ -189,6 +191,9 @@ def check(args):
     out_dir = args.out_dir or os.path.join(
         REPO, "results", "runs",
         "ab-" + datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    problem = atomic.foreign_dir_problem(out_dir)
+    if problem:
+        raise RunError("--out-dir " + problem)
     if os.path.exists(out_dir):
         if not os.path.isdir(out_dir):
             raise RunError("--out-dir %s: exists and is not a directory" % out_dir)

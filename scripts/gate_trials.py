@@ -56,6 +56,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from ipcmeter import atomic  # noqa: E402
 from ipcmeter.atomic import write_json  # noqa: E402
 from ipcmeter.cli import ArgumentParser  # noqa: E402
 from ipcmeter.results import ResultsError, load  # noqa: E402
@@ -196,6 +197,9 @@ def settle(args):
 
 def open_out_dir(out_dir, plan):
     """Create DIR with its plan, or check that an existing DIR holds this plan."""
+    problem = atomic.foreign_dir_problem(out_dir)
+    if problem:
+        raise TrialError("--out-dir " + problem)
     plan_path = os.path.join(out_dir, "plan.json")
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         try:

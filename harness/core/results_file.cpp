@@ -1,6 +1,8 @@
 #include "harness/core/results_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +35,35 @@ std::string create_results_temp(const std::string& target, int& fd, std::string&
     return "";
   }
   return path;
+}
+
+std::vector<std::string> sweep_stale_results_temps(const std::string& target) {
+  std::vector<std::string> removed;
+  const std::size_t slash = target.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : target.substr(0, slash));
+  const std::string stem = (slash == std::string::npos ? target : target.substr(slash + 1)) + ".tmp-";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return removed;
+  while (const dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() <= stem.size() || name.compare(0, stem.size(), stem) != 0) continue;
+    // "<pid>-<16 hex>", nothing else: a file merely starting like ours is not ours.
+    const std::string rest = name.substr(stem.size());
+    const std::size_t dash = rest.find('-');
+    if (dash == std::string::npos || dash == 0 || dash > 10 || rest.size() != dash + 1 + 16) continue;
+    if (rest.find_first_not_of("0123456789") != dash) continue;
+    if (rest.find_first_not_of("0123456789abcdef", dash + 1) != std::string::npos) continue;
+    const long long pid = std::stoll(rest.substr(0, dash));
+    if (pid <= 0 || pid > 4194304) continue;  // the kernel's pid_max ceiling
+    if (!(kill(pid_t(pid), 0) == -1 && errno == ESRCH)) continue;
+    const std::string path = dir + "/" + name;
+    struct stat st;
+    if (fstatat(dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) continue;
+    if (unlinkat(dirfd(d), name.c_str(), 0) == 0) removed.push_back(path);
+  }
+  closedir(d);
+  return removed;
 }
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }

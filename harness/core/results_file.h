@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ipcm {
 
@@ -18,6 +19,12 @@ namespace ipcm {
 // (Google Benchmark's --benchmark_out): that names this very file even if someone who can
 // write the directory replaced the name in between.
 std::string create_results_temp(const std::string& target, int& fd, std::string& why);
+
+// Removes what a killed run left beside `target`: regular files of this user named
+// "<target>.tmp-<pid>-<16 hex digits>" whose pid is dead (a SIGKILL gives the run no chance to
+// remove its own). A symlink, another user's file, or a live pid's (a run writing the same
+// target now) is left alone. Returns the paths removed.
+std::vector<std::string> sweep_stale_results_temps(const std::string& target);
 
 // The path naming the open file `fd` (/proc/self/fd/<fd>).
 std::string fd_path(int fd);

@@ -104,15 +104,42 @@ def run_binary(args, env=None, preexec=None):
                           env=env, preexec_fn=preexec)
 
 
+@unittest.skipUnless(IS_ROOT, "another user's symlink needs root to hand it to uid 65534")
+class ScriptsOutDir(SharedDir):
+    """ab.py and gate_trials.py write logs under --out-dir: another user's symlink there must
+    be refused before anything is run or written (one line, exit 2)."""
+
+    def run_script(self, argv):
+        return subprocess.run([sys.executable] + argv, capture_output=True, text=True, timeout=120)
+
+    def check_refused(self, r, planted):
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("another user", r.stderr)
+        self.assertIn(planted, r.stderr)
+        self.assert_victim_intact()
+
+    def test_ab_refuses_another_users_symlink(self):
+        planted = self.plant("ab-out", self.victim_dir)
+        r = self.run_script([os.path.join(ROOT, "scripts", "ab.py"), "--baseline", BIN, "--candidate", BIN,
+                             "--rounds", "2", "--out-dir", planted])
+        self.check_refused(r, planted)
+
+    def test_gate_trials_refuses_another_users_symlink(self):
+        planted = self.plant("trials-out", self.victim_dir)
+        r = self.run_script([os.path.join(ROOT, "scripts", "gate_trials.py"), "aa", "--bin", BIN,
+                             "--trials", "1", "--out-dir", planted])
+        self.check_refused(r, planted)
+
+
 @unittest.skipUnless(os.access(BIN, os.X_OK), "no ipcmeter binary (set IPCMETER_BIN)")
 class Binary(SharedDir):
     # One cheap benchmark: the results file's path is what is under test, not the figure.
     FILTER = "--benchmark_filter=^floor/probe:timer"
 
-    # Until bench/main.cpp creates its temporary file with create_results_temp
-    # (harness/core/results_file.h) — a patch for it is in docs/security.md — the name is
-    # "<out>.tmp-<pid>", opened with std::ofstream (O_CREAT|O_TRUNC, following symlinks).
-    @unittest.expectedFailure
+    # The name a pid alone would give ("<out>.tmp-<pid>", what the binary used before
+    # create_results_temp) prepared as a symlink to the victim: it must be neither followed
+    # nor taken for the results file.
     def test_results_temp_name_cannot_be_prepared(self):
         out = os.path.join(self.shared, "r.json")
 
