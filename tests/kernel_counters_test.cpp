@@ -98,7 +98,7 @@ TEST(KernelCounters, SleepsAreVoluntarySwitches) {
   constexpr int kSleeps = 50;
   Worker w([] {
     for (int i = 0; i < kSleeps; ++i) {
-      const timespec ts{0, 1000};
+      const timespec ts{0, 200'000};
       nanosleep(&ts, nullptr);
     }
   });
@@ -111,8 +111,10 @@ TEST(KernelCounters, SleepsAreVoluntarySwitches) {
   ASSERT_TRUE(n[at(KCounter::kVoluntarySwitches)]) << kc.why_absent(KCounter::kVoluntarySwitches);
   ASSERT_TRUE(n[at(KCounter::kInvoluntarySwitches)]) << kc.why_absent(KCounter::kInvoluntarySwitches);
   ASSERT_TRUE(n[at(KCounter::kCtxSwitches)]) << kc.why_absent(KCounter::kCtxSwitches);
-  EXPECT_GE(*n[at(KCounter::kVoluntarySwitches)], std::uint64_t(kSleeps));
-  EXPECT_GE(*n[at(KCounter::kCtxSwitches)], std::uint64_t(kSleeps));
+  // Each sleep switches out, unless its timer has fired before the thread got to sleep (a
+  // preemption or a host that stole the vCPU in between): most, not all, on a busy VM.
+  EXPECT_GE(*n[at(KCounter::kVoluntarySwitches)], std::uint64_t(kSleeps / 2));
+  EXPECT_GE(*n[at(KCounter::kCtxSwitches)], std::uint64_t(kSleeps / 2));
 }
 
 TEST(KernelCounters, FreshPagesAreFaults) {
