@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "harness/core/kernel_counters.h"
 #include "harness/transports/transport.h"
 
 namespace ipcm {
@@ -84,6 +85,11 @@ std::vector<KeyDef> link_keys() {
           {"peer", Unit::kName, peer_names},
           {"size", Unit::kBytes, nullptr, [](const Profile& p) { return nlohmann::json(p.sizes); }},
           {"wait", Unit::kName, wait_names, nullptr, false, true}};
+}
+
+std::vector<CounterDef> with_kernel_counters(std::vector<CounterDef> own) {
+  for (KCounter k : kAllKCounters) own.push_back({kcounter_per_msg_name(k), Unit::kCount, kLow, false, false});
+  return own;
 }
 
 }  // namespace ipcm

@@ -123,5 +123,9 @@ Words words_of(const Values& all, Name name) {
 }
 // The link families' keys: pingpong and stream run the same matrix.
 std::vector<KeyDef> link_keys();
+// `own` followed by the kernel's counts per message (harness/core/kernel_counters.h), which
+// the link families (pingpong, stream, load) add where the kernel lets them count: none
+// primary, none required, all lower-is-better (a switch, a fault or a system call is work).
+std::vector<CounterDef> with_kernel_counters(std::vector<CounterDef> own);
 
 }  // namespace ipcm

@@ -21,6 +21,7 @@
 #include "harness/core/results_file.h"
 #include "bench/suite.h"
 #include "harness/core/clock.h"
+#include "harness/core/kernel_counters.h"
 #include "harness/core/names.h"
 #include "harness/launch/launcher.h"
 #include "harness/launch/peer.h"
@@ -200,6 +201,8 @@ EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, cons
                                            ? nlohmann::json(nullptr)
                                            : nlohmann::json(cl.calibration_delay_filter)},
           {"warnings", all},
+          // What the kernel let the link rows count, and why not where it did not.
+          {"kernel_counters", kernel_counters_json()},
       };
     }
     return **meta;

@@ -10,6 +10,7 @@
 #include "bench/suite.h"
 #include "harness/core/c2c_floor.h"
 #include "harness/core/histogram.h"
+#include "harness/core/kernel_counters.h"
 #include "harness/launch/session.h"
 #include "bench/pingpong/pingpong.h"
 #include "bench/pingpong/pingpong_row.h"
@@ -58,10 +59,14 @@ void measure_pingpong_row(benchmark::State& state, const LinkVariant& v, std::ui
     if (!st) return skip(state, s.explain(st));
   }
 
+  KernelCounters kernel(s.counted_tasks());
   const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
+  // Inside the CPU-time reads, so their system calls are not counted.
+  kernel.start();
   Status st =
       pingpong_loop(s.channel(), ms, rtt, s.progress(), delay_loops, seq, [&] { return state.KeepRunning(); });
   if (st) st = s.request_stop(ms, seq);
+  kernel.stop();
   const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
   if (st) st = s.finish(ms, seq);
   if (!st) return skip(state, s.explain(st));
@@ -81,6 +86,8 @@ void measure_pingpong_row(benchmark::State& state, const LinkVariant& v, std::ui
   c["rtt_mean_ns"] = rtt.mean();
   // Two messages per round trip; both sides' CPU, so spinning shows as cost.
   if (timed > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(2 * timed);
+  // Over the same interval as the CPU time, per message likewise.
+  for (const auto& [name, per_msg] : per_message(kernel.counts(), 2 * timed)) c[name] = per_msg;
   // After the peer is gone, so the probe has both CPUs to itself as the one before did.
   const C2cFloor floor =
       pinned_pair ? lower_floor(floor_before, measure_c2c_floor(parent_cpu_of(where), opt.peer_cpu)) : C2cFloor{};
@@ -101,7 +108,7 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
 FamilyDef pingpong_family() {
   return {.name = "pingpong",
           .keys = link_keys(),
-          .counters = {{"rtt_p50_ns", Unit::kNs, kLow, true, true},
+          .counters = with_kernel_counters({{"rtt_p50_ns", Unit::kNs, kLow, true, true},
                        {"rtt_p99_ns", Unit::kNs, kLow, true, true},
                        {"rtt_p90_ns", Unit::kNs, kLow, false, true},
                        {"rtt_p999_ns", Unit::kNs, kLow, false, true},
@@ -112,7 +119,7 @@ FamilyDef pingpong_family() {
                        {"ratio_to_floor", Unit::kRatio, kLow, false, true},
                        {"items_per_second", Unit::kPerSecond, kHigh, false, true},
                        {"floor_c2c_rtt_ns", Unit::kNs, kFact, false, false},
-                       {"floor_c2c_rtt_p99_ns", Unit::kNs, kFact, false, false}},
+                       {"floor_c2c_rtt_p99_ns", Unit::kNs, kFact, false, false}}),
           .repeated_by_profile = true,
           .add_benchmarks = [](const Profile& p, const Placement&) { add_link_benchmarks(p, "pingpong", run); }};
 }

@@ -95,7 +95,8 @@ FamilyDef placement_family() {
                     [](const Profile& p) { return nlohmann::json(words_of(kPlacementProfile.of(p).waits, wait_name)); },
                     false, true},
                    {"where", Unit::kName, +names_of_where}},
-          .counters = {{"rtt_p50_ns", Unit::kNs, kLow, true, true},
+          // measure_pingpong_row's counters, the kernel's counts per message among them
+          .counters = with_kernel_counters({{"rtt_p50_ns", Unit::kNs, kLow, true, true},
                        {"rtt_p99_ns", Unit::kNs, kLow, true, true},
                        {"rtt_p90_ns", Unit::kNs, kLow, false, true},
                        {"rtt_p999_ns", Unit::kNs, kLow, false, true},
@@ -106,7 +107,7 @@ FamilyDef placement_family() {
                        {"ratio_to_floor", Unit::kRatio, kLow, false, false},
                        {"items_per_second", Unit::kPerSecond, kHigh, false, true},
                        {"floor_c2c_rtt_ns", Unit::kNs, kFact, false, false},
-                       {"floor_c2c_rtt_p99_ns", Unit::kNs, kFact, false, false}},
+                       {"floor_c2c_rtt_p99_ns", Unit::kNs, kFact, false, false}}),
           .profile_section = placement_section,
           .add_benchmarks = add_placement_benchmarks};
 }

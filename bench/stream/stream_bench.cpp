@@ -6,6 +6,7 @@
 #include "bench/suite.h"
 #include "harness/core/c2c_copy.h"
 #include "harness/core/floors.h"
+#include "harness/core/kernel_counters.h"
 #include "harness/launch/session.h"
 #include "bench/stream/stream.h"
 
@@ -31,11 +32,15 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
   MessageSet ms(v.size);
   std::uint64_t seq = 0;
 
+  KernelCounters kernel(s.counted_tasks());
   const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
+  // Inside the CPU-time reads, so their system calls are not counted.
+  kernel.start();
   const std::uint64_t t0 = TickClock::now();
   Status st = stream_loop(s.channel(), ms, s.progress(), delay_loops, seq, [&] { return state.KeepRunning(); });
   if (st) st = s.request_stop(ms, seq);
   const std::uint64_t t1 = TickClock::now();
+  kernel.stop();
   const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
   if (st) st = s.finish(ms, seq);
   if (!st) return skip(state, s.explain(st));
@@ -46,6 +51,7 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
   state.SetBytesProcessed(std::int64_t(seq * v.size));
   auto& c = state.counters;
   if (seq > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(seq);
+  for (const auto& [name, per_msg] : per_message(kernel.counts(), seq)) c[name] = per_msg;
   // Bytes over elapsed time on every side of these ratios (harness/core/c2c_copy.h).
   const double bytes_per_second = double(seq * v.size) / seconds;
   if (seconds > 0 && memcpy_ref > 0) c["ratio_to_memcpy"] = bytes_per_second / (memcpy_ref * 1e9);
@@ -58,13 +64,13 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
 FamilyDef stream_family() {
   return {.name = "stream",
           .keys = link_keys(),
-          .counters = {{"bytes_per_second", Unit::kBytesPerSecond, kHigh, true, true},
+          .counters = with_kernel_counters({{"bytes_per_second", Unit::kBytesPerSecond, kHigh, true, true},
                        {"items_per_second", Unit::kPerSecond, kHigh, true, true},
                        {"cpu_ns_per_msg", Unit::kNs, kLow, false, true},
                        {"ratio_to_memcpy", Unit::kRatio, kHigh, false, true},
                        // bytes/s over the cross-core copy floor: higher is better
                        {"ratio_to_floor", Unit::kRatio, kHigh, false, true},
-                       {"window_msgs", Unit::kCount, kFact, false, false}},
+                       {"window_msgs", Unit::kCount, kFact, false, false}}),
           .repeated_by_profile = true,
           .add_benchmarks = [](const Profile& p, const Placement&) { add_link_benchmarks(p, "stream", run); }};
 }

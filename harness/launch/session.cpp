@@ -112,6 +112,7 @@ std::string Session::start_peer(const PeerSpec& spec) {
   std::string err;
   if (!crosses_processes(opt_.peer)) {
     ls.body = [this, spec] {
+      thread_tid_.store(this_thread_task().tid);
       pin_thread(pthread_self(), {opt_.peer_cpu});
       Made<Channel> ch = opt_.transport->attach(spec, opt_.cfg, link_.get());
       if (!ch) {
@@ -144,6 +145,19 @@ std::string Session::start_peer(const PeerSpec& spec) {
   link_->close_peer_side();
   have_peer_clock_ = clock_getcpuclockid(pid_, &peer_clock_) == 0;
   return "";
+}
+
+std::vector<TaskRef> Session::peer_tasks() const {
+  if (crosses_processes(opt_.peer)) return pid_ > 0 ? tasks_of_process(pid_) : std::vector<TaskRef>{};
+  const pid_t tid = thread_tid_.load();
+  if (tid < 0) return {};
+  return {{getpid(), tid}};
+}
+
+std::vector<TaskRef> Session::counted_tasks() const {
+  std::vector<TaskRef> tasks = peer_tasks();
+  if (!tasks.empty()) tasks.insert(tasks.begin(), this_thread_task());
+  return tasks;
 }
 
 std::uint64_t Session::peer_cpu_ns() const noexcept { return have_peer_clock_ ? cpu_ns_of(peer_clock_) : 0; }

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "harness/core/kernel_counters.h"
 #include "harness/core/limits.h"
 #include "harness/core/message.h"
 #include "harness/launch/peer.h"
@@ -41,6 +42,12 @@ class Session {
   std::atomic<std::uint64_t>& progress() noexcept { return progress_; }
   // The peer process, or -1 for a thread peer (fault-injection tests signal it).
   pid_t peer_pid() const noexcept { return pid_; }
+  // The peer's threads, for counting what the kernel does for it: a thread peer's own thread,
+  // or every thread of a process peer as it is now.
+  std::vector<TaskRef> peer_tasks() const;
+  // Both sides, for a row's kernel counts: the calling (measuring) thread and the peer's
+  // threads; none when the peer's are not known, as one side alone would pass for both.
+  std::vector<TaskRef> counted_tasks() const;
   // CPU time the peer has used so far (its thread, or its whole process).
   std::uint64_t peer_cpu_ns() const noexcept;
 
@@ -86,6 +93,8 @@ class Session {
   // Thread peers.
   std::thread thread_;
   std::atomic<bool> thread_done_{false};
+  // Set by the peer thread before it attaches, so it is there once the peer said ready.
+  std::atomic<pid_t> thread_tid_{-1};
   int thread_code_ = 0;
   std::string thread_why_;
 

@@ -15,6 +15,7 @@ these modules; none of them is a command itself.
   ab_rounds, trials     ab.py's ABBA rounds and merged files; gate_trials.py's summaries.
   rules         when the report may recommend: repetitions -> a verdict in words.
   points, fmt, recommend    the report's view of a run, its number formats, its advice.
+  where_time    the report's "Where the time goes": latency next to the kernel's counts.
   plots/        one module per plot, registered in plots.PLOTS.
   writers/      the report's HTML page and Markdown summary over shared tables.
 """

@@ -8,7 +8,7 @@ import html
 from ..plots import MODULES, PLOTS
 from .placement import placement_table
 from .tables import (FAMILY_TITLES, environment_rows, families, family_table, noisy_lines,
-                     sections)
+                     sections, where_time_sections)
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222;line-height:1.4}
@@ -62,6 +62,11 @@ def render_html(results, labels, recs, plots, skipped) -> str:
                 h.append(f"<p class=\"warn\">{html.escape(payload)}</p>")
             else:
                 h.append(f"<p class=\"note\">{html.escape(payload)}</p>")
+    for title_, caption, rows, notes in where_time_sections(results, labels):
+        h.append(f"<h2>{html.escape(title_)}</h2>"
+                 f"<p class=\"note\">{html.escape(caption)}</p>{_html_table(rows)}")
+        if notes:
+            h.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     h.append("<h2>Plots</h2>")
     for name in PLOTS:
         heading, caption = MODULES[name].TITLE, MODULES[name].CAPTION

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..plots import MODULES, PLOTS
 from .placement import placement_table
 from .tables import (FAMILY_TITLES, environment_rows, families, family_table, noisy_lines,
-                     sections)
+                     sections, where_time_sections)
 
 
 def _md_cell(c: str) -> str:
@@ -36,6 +36,9 @@ def render_md(results, labels, recs, plots, skipped) -> str:
                 md += [f"> ⚠ {payload}", ""]
             else:
                 md += [f"_{payload}_", ""]
+    for title_, caption, rows, notes in where_time_sections(results, labels):
+        md += [f"## {title_}", "", f"_{caption}_", "", _md_table(rows), ""]
+        md += [f"- {n}" for n in notes] + ([""] if notes else [])
     md += ["## Plots", ""]
     for name in PLOTS:
         heading = MODULES[name].TITLE

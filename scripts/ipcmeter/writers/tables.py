@@ -9,6 +9,7 @@ import os
 from ..fmt import fmt_metric, fmt_size
 from ..points import points
 from ..results import NOISY_CV, NOISY_DRIFT
+from ..where_time import where_time_goes
 
 
 def _scalar(v) -> str:
@@ -139,6 +140,20 @@ def sections(results, recs, labels):
         if r.noisy() or r.noisy_benchmarks():
             items.append(("warn", "This run is noisy (see Environment): treat small differences with care."))
         out.append((f"Recommendation — {labels[r.path]}", items))
+    return out
+
+
+def where_time_sections(results, labels):
+    """"Where the time goes" per file as (title, caption, rows, notes); files without usable
+    pingpong rows are left out."""
+    out = []
+    for r in results:
+        view = where_time_goes(r)
+        if view is None:
+            continue
+        caption, rows, notes = view
+        title = "Where the time goes" + (f" — {labels[r.path]}" if len(results) > 1 else "")
+        out.append((title, caption, rows, notes))
     return out
 
 
