@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 
 #include "harness/core/check.h"
+#include "harness/core/fault_hooks.h"
 #include "harness/core/futex.h"
 #include "harness/launch/launcher.h"
 #include "harness/core/limits.h"
@@ -173,6 +175,10 @@ constexpr const char* kFarmRole = "farm";
 
 }  // namespace
 
+ComputeHeaderLayout compute_header_layout() {
+  return {offsetof(ComputeHeader, generation), offsetof(ComputeHeader, done), offsetof(ComputeHeader, attached)};
+}
+
 double median_of(std::vector<double> v) {
   if (v.empty()) return 0;
   const auto mid = v.begin() + std::ptrdiff_t(v.size() / 2);
@@ -238,6 +244,12 @@ Made<ComputeTeam> ComputeTeam::start(Kernel k, PeerKind peer, unsigned workers, 
   h->partial_off = partial_off;
   h->input_off = input_off;
   h->output_off = output_off;
+  t->kernel_ = k;
+  t->elements_ = elements;
+  t->rounds_ = rounds;
+  t->partial_off_ = partial_off;
+  t->input_off_ = input_off;
+  t->output_off_ = output_off;
   // Every page is written here, before any worker exists, so no timed round pays for the
   // segment's pages being allocated; the warm-up round below then maps them into each worker.
   if (k == Kernel::kMembw) {
@@ -266,6 +278,14 @@ Status ComputeTeam::wait_for(std::atomic<std::uint32_t>& word, std::uint32_t tar
   const auto until = std::chrono::steady_clock::now() + kPeerTimeout;
   std::uint32_t v;
   while ((v = word.load(std::memory_order_acquire)) != target) {
+    // The words the parent waits on count workers: past the team's size, a worker wrote
+    // garbage, and the count will not come back down to the target before the timeout.
+    if (v > target) {
+      why = std::string("compute team shared word '") + (&word == &hdr_->done ? "done" : "attached") + "' = " +
+            std::to_string(v) + ", more than the team's " + std::to_string(target) +
+            " workers: a worker wrote garbage into the team's shared memory";
+      return Status::Corrupt("compute: shared counter", v);
+    }
     if (futex_wait_for(&word, v, kParentPoll) == 0) continue;
     if (a_worker_ended(pids_, why)) return Status::Closed("worker ended");
     if (std::chrono::steady_clock::now() > until) {
@@ -289,25 +309,25 @@ Status ComputeTeam::run_round(unsigned active, std::string& why) noexcept {
 }
 
 Status ComputeTeam::verify(std::string& why, bool serial) {
-  ComputeHeader* h = hdr_;
   std::byte* base = seg_->data();
-  auto* out = reinterpret_cast<std::uint64_t*>(base + h->output_off);
-  for (unsigned w = 0; w < workers_; ++w) *partials(h, w) = ~0ull;
-  if (Kernel(h->kernel) == Kernel::kShared) std::memset(out, 0, h->elements * 8);
+  auto* out = reinterpret_cast<std::uint64_t*>(base + output_off_);
+  auto partial = [&](unsigned w) { return reinterpret_cast<std::uint64_t*>(base + partial_off_ + w * kSlot); };
+  for (unsigned w = 0; w < workers_; ++w) *partial(w) = ~0ull;
+  if (kernel_ == Kernel::kShared) std::memset(out, 0, elements_ * 8);
   if (Status st = run_round(serial ? 1 : workers_, why); !st) return st;
   std::uint64_t got = 0;
-  for (unsigned w = 0; w < workers_; ++w) got += *partials(h, w);
-  switch (Kernel(h->kernel)) {
+  for (unsigned w = 0; w < workers_; ++w) got += *partial(w);
+  switch (kernel_) {
     case Kernel::kCpu:
-      if (got != cpu_slice(0, h->elements, h->rounds)) why = "cpu kernel: the workers' sum differs from a serial run";
+      if (got != cpu_slice(0, elements_, rounds_)) why = "cpu kernel: the workers' sum differs from a serial run";
       break;
     case Kernel::kMembw:
-      if (got != membw_slice(reinterpret_cast<const std::uint64_t*>(base + h->input_off), 0, h->elements, h->rounds))
+      if (got != membw_slice(reinterpret_cast<const std::uint64_t*>(base + input_off_), 0, elements_, rounds_))
         why = "membw kernel: the workers' sum differs from a serial run";
       break;
     case Kernel::kShared:
-      for (std::uint64_t i = 0; i < h->elements && why.empty(); ++i)
-        if (out[i] != mixed(i, h->rounds)) why = "shared kernel: element " + std::to_string(i) + " differs from a serial run";
+      for (std::uint64_t i = 0; i < elements_ && why.empty(); ++i)
+        if (out[i] != mixed(i, rounds_)) why = "shared kernel: element " + std::to_string(i) + " differs from a serial run";
       if (got != 0 && why.empty()) why = "shared kernel: a worker did not finish its slice";
       break;
   }
