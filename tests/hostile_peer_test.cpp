@@ -50,24 +50,27 @@ constexpr int kWritten = 0, kNotWritten = 3, kNoSegment = 4, kNeverStarted = 5;
 // ---- the hostile child ----
 
 // Maps a named POSIX shared-memory segment ("/name") as any process of the same user can.
-struct Mapped {
+class Mapped {
+ public:
+  explicit Mapped(const std::string& slash_name) {
+    const int fd = shm_open(slash_name.c_str(), O_RDWR, 0);
+    if (fd < 0) return;
+    struct stat st {};
+    if (fstat(fd, &st) == 0 && st.st_size > 0) {
+      void* v = mmap(nullptr, std::size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (v != MAP_FAILED) p = static_cast<std::byte*>(v), bytes = std::size_t(st.st_size);
+    }
+    close(fd);
+  }
+  ~Mapped() {
+    if (p != nullptr) munmap(p, bytes);
+  }
+  Mapped(const Mapped&) = delete;
+  Mapped& operator=(const Mapped&) = delete;
+  explicit operator bool() const { return p != nullptr; }
   std::byte* p = nullptr;
   std::size_t bytes = 0;
-  explicit operator bool() const { return p != nullptr; }
 };
-Mapped map_segment(const std::string& slash_name) {
-  const int fd = shm_open(slash_name.c_str(), O_RDWR, 0);
-  if (fd < 0) return {};
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || st.st_size <= 0) {
-    close(fd);
-    return {};
-  }
-  void* p = mmap(nullptr, std::size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED) return {};
-  return {static_cast<std::byte*>(p), std::size_t(st.st_size)};
-}
 
 std::atomic<std::uint32_t>& word_at(const Mapped& m, std::size_t off) {
   return *reinterpret_cast<std::atomic<std::uint32_t>*>(m.p + off);
@@ -132,23 +135,31 @@ void expect_clean() {
   EXPECT_TRUE(no_children_left());
 }
 
-// A flag the watchdog sets if the measuring side has not answered in time: a ring wait that
-// missed the garbage then returns kCancelled instead of hanging the test.
+// If the measuring side has not answered in time, the watchdog sets the cancel flag and then
+// keeps waking the futex words it may sleep on (as the session's watchdog interrupts it): a
+// ring wait that missed the garbage then returns kCancelled and fails the case, instead of
+// hanging the test.
 struct Watchdog {
   std::atomic<bool> cancel{false};
   std::atomic<bool> done{false};
   std::thread t;
-  void arm() {
-    t = std::thread([this] {
+  void arm(std::function<void()> wake) {
+    t = std::thread([this, wake = std::move(wake)] {
       const auto until = SteadyClock::now() + kAnswerWithin;
       while (!done.load() && SteadyClock::now() < until) std::this_thread::sleep_for(5ms);
       cancel.store(true);
+      while (!done.load()) {
+        wake();
+        std::this_thread::sleep_for(5ms);
+      }
     });
   }
-  ~Watchdog() {
+  // Before the words it wakes are unmapped.
+  void stop() {
     done.store(true);
     if (t.joinable()) t.join();
   }
+  ~Watchdog() { stop(); }
 };
 
 // ---- shm_ring: slot stamps (the receiver's side) ----
@@ -181,7 +192,7 @@ TEST_P(ShmRingStamp, ReceiverEndsWithCorruptNamingTheStamp) {
     const std::size_t off = l->stamp(1, 0, c.line);
     const std::string seg = "/" + l->segment;
     const pid_t child = fork_hostile([&] {
-      const Mapped m = map_segment(seg);
+      const Mapped m(seg);
       if (!m) return kNoSegment;
       if (c.while_waiting) std::this_thread::sleep_for(100ms);
       if (!poke(m, off, c.stamp)) return kNotWritten;
@@ -193,11 +204,16 @@ TEST_P(ShmRingStamp, ReceiverEndsWithCorruptNamingTheStamp) {
     if (!c.while_waiting) expect_written(child);
     Made<Channel> ch = link.value->open_parent();
     ASSERT_TRUE(ch) << ch.error;
-    dog.arm();
+    const Mapped mine(seg);  // a second mapping: futex wakes reach the same words
+    ASSERT_TRUE(mine);
+    dog.arm([&] {
+      for (std::size_t li = 0; li < (l->small ? l->stride / l->line : 1); ++li) futex_wake_all(&word_at(mine, l->stamp(1, 0, li)));
+    });
     const auto t0 = SteadyClock::now();
     Bytes got;
     const Status st = ch.value->recv(got);
     const auto took = SteadyClock::now() - t0;
+    dog.stop();
     if (c.while_waiting) expect_written(child);
     EXPECT_EQ(st.code, Status::kCorrupt) << st.describe();
     EXPECT_NE(st.describe().find("shm_ring: a slot stamp is neither"), std::string::npos) << st.describe();
@@ -248,7 +264,7 @@ TEST_P(ShmRingConsumed, SenderEndsWithCorruptNamingTheCount) {
     const std::size_t off = l->consumed[0];
     const std::string seg = "/" + l->segment;
     expect_written(fork_hostile([&] {
-      const Mapped m = map_segment(seg);
+      const Mapped m(seg);
       if (!m) return kNoSegment;
       return poke(m, off, garbage) ? kWritten : kNotWritten;
     }));
@@ -257,9 +273,12 @@ TEST_P(ShmRingConsumed, SenderEndsWithCorruptNamingTheCount) {
     std::vector<std::byte> msg(64, std::byte{1});
     // A full ring's worth goes out on the sender's own credit, without reading the count.
     for (std::size_t i = 0; i < l->slots; ++i) ASSERT_TRUE(ch.value->send(Bytes(msg.data(), msg.size())));
-    dog.arm();
+    const Mapped mine(seg);
+    ASSERT_TRUE(mine);
+    dog.arm([&] { futex_wake_all(&word_at(mine, off)); });
     const auto t0 = SteadyClock::now();
     const Status st = ch.value->send(Bytes(msg.data(), msg.size()));
+    dog.stop();
     EXPECT_EQ(st.code, Status::kCorrupt) << st.describe();
     EXPECT_NE(st.describe().find("shm_ring: the receiver's consumed count is outside [credit, sent]"), std::string::npos)
         << st.describe();
@@ -301,7 +320,7 @@ TEST_P(ShmRingHeader, AttachRefusesNamingTheField) {
     const std::size_t off = (*l).*c.field;
     const std::string seg = "/" + l->segment;
     expect_written(fork_hostile([&] {
-      const Mapped m = map_segment(seg);
+      const Mapped m(seg);
       if (!m) return kNoSegment;
       auto* w = reinterpret_cast<std::atomic<std::uint64_t>*>(m.p + off);
       w->store(c.value);
@@ -352,7 +371,7 @@ TEST_P(PoolShmDone, RunEndsWithCorruptNamingTheWord) {
     // Strikes as soon as the job is published; the honest worker then counts on from the
     // garbage (at most `chunks` more), which stays out of range.
     const pid_t child = fork_hostile([&] {
-      const Mapped m = map_segment(seg);
+      const Mapped m(seg);
       if (!m) return kNoSegment;
       if (!wait_change(m, l.generation, 0)) return kNeverStarted;
       return poke(m, l.done, garbage, chunks) ? kWritten : kNotWritten;
@@ -396,13 +415,12 @@ TEST_P(ComputeTeamDone, RoundEndsWithCorruptNamingTheWord) {
     const ComputeHeaderLayout l = compute_header_layout();
     std::uint32_t generation = 0;
     {
-      const Mapped m = map_segment(seg);
+      const Mapped m(seg);
       ASSERT_TRUE(m);
       generation = word_at(m, l.generation).load();
-      munmap(m.p, m.bytes);
     }
     const pid_t child = fork_hostile([&] {
-      const Mapped m = map_segment(seg);
+      const Mapped m(seg);
       if (!m) return kNoSegment;
       if (!wait_change(m, l.generation, generation)) return kNeverStarted;
       return poke(m, l.done, garbage, workers) ? kWritten : kNotWritten;
@@ -443,7 +461,7 @@ TEST_P(GroupHeaderFinished, RunEndsWithAnErrorNamingTheWord) {
   plan.on_running = [&](const std::vector<pid_t>&) {
     const std::string seg = my_segment("-sync");
     const pid_t child = fork_hostile([&] {
-      const Mapped m = map_segment(seg);
+      const Mapped m(seg);
       if (!m) return kNoSegment;
       return poke(m, offsetof(GroupHeader, finished), garbage, parties) ? kWritten : kNotWritten;
     });
