@@ -168,9 +168,11 @@ struct alignas(kCacheLine) PoolShm {
   alignas(kCacheLine) std::atomic<std::uint64_t> sum;
 };
 
-// The job as a worker reads it, once per generation: another worker may have written anything
-// into the shared words, so the fields are copied and checked before a chunk index is made
-// from them (a chunk of 0 would make every index 0, a count past the tasks an endless loop).
+// The job's words as a worker reads them, once per chunk it takes: another worker may have
+// written anything into them, so each is loaded once and checked before an index is made from
+// it (a chunk of 0 would make every index 0, a chunk past the tasks an endless loop). Read per
+// chunk, not per job: a worker that wakes late for one job may still be taking chunks when the
+// parent publishes the next, and must then count the next job's chunks with its words.
 struct PoolJobSeen {
   std::uint32_t tasks, chunk, chunks;
   std::uint64_t task_iters;
@@ -188,9 +190,11 @@ int shm_pool_worker(PoolShm* s) noexcept {
       futex_wait_for(&s->generation, seen, kWorkerPoll);
     seen = g;
     if (s->stop.load(std::memory_order_acquire)) return 0;
-    const PoolJobSeen job{s->tasks, s->chunk, s->chunks, s->task_iters};
-    if (!job.valid()) return kPeerMessageBad;
-    for (std::uint32_t c; (c = s->next.fetch_add(1, std::memory_order_acq_rel)) < job.chunks;) {
+    for (;;) {
+      const std::uint32_t c = s->next.fetch_add(1, std::memory_order_acq_rel);
+      const PoolJobSeen job{s->tasks, s->chunk, s->chunks, s->task_iters};
+      if (!job.valid()) return kPeerMessageBad;
+      if (c >= job.chunks) break;
       const std::uint32_t len = std::min(job.chunk, job.tasks - c * job.chunk);
       s->sum.fetch_add(run_tasks(c * job.chunk, len, job.task_iters), std::memory_order_relaxed);
       if (s->done.fetch_add(1, std::memory_order_acq_rel) + 1 == job.chunks) futex_wake_all(&s->done);
