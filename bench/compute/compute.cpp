@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 
 #include "harness/core/check.h"
+#include "harness/core/fault_hooks.h"
 #include "harness/core/futex.h"
 #include "harness/launch/launcher.h"
 #include "harness/core/limits.h"
@@ -90,44 +92,74 @@ void shared_slice(std::uint64_t* out, std::uint64_t lo, std::uint64_t hi, std::u
   for (std::uint64_t i = lo; i < hi; ++i) out[i] = mixed(i, rounds);
 }
 
-std::uint64_t* partials(ComputeHeader* h, unsigned w) noexcept {
-  return reinterpret_cast<std::uint64_t*>(reinterpret_cast<std::byte*>(h) + h->partial_off + w * kSlot);
+// The header's layout as a worker takes it, once, when it starts: copied out of the shared
+// header and checked against the segment's size, so that no offset or length another worker
+// process may write later decides where this one reads or writes.
+struct TeamShape {
+  Kernel kernel;
+  std::uint32_t workers, rounds;
+  std::uint64_t elements, partial_off, input_off, output_off;
+
+  // "" when every region the kernel touches lies inside `bytes`, and `w` is one of the team.
+  std::string invalid(std::size_t bytes, unsigned w) const {
+    auto inside = [&](std::uint64_t off, std::uint64_t n, std::uint64_t unit) {
+      return off <= bytes && n <= (bytes - off) / unit;
+    };
+    if (workers == 0 || w >= workers) return "worker index " + std::to_string(w) + " of " + std::to_string(workers);
+    if (!inside(partial_off, workers, kSlot)) return "partial_off " + std::to_string(partial_off);
+    switch (kernel) {
+      case Kernel::kCpu: return "";
+      case Kernel::kMembw: return inside(input_off, elements, 8) ? "" : "input_off/elements " + std::to_string(input_off);
+      case Kernel::kShared: return inside(output_off, elements, 8) ? "" : "output_off/elements " + std::to_string(output_off);
+    }
+    return "kernel " + std::to_string(unsigned(kernel));
+  }
+};
+
+TeamShape shape_of(const ComputeHeader* h) noexcept {
+  return {Kernel(h->kernel), h->workers, h->rounds, h->elements, h->partial_off, h->input_off, h->output_off};
 }
 
-void run_slice(ComputeHeader* h, unsigned w) noexcept {
+void run_slice(ComputeHeader* h, const TeamShape& t, unsigned w) noexcept {
   std::byte* base = reinterpret_cast<std::byte*>(h);
+  auto* partial = reinterpret_cast<std::uint64_t*>(base + t.partial_off + w * kSlot);
   // Read once and validated: the header is shared with other processes.
   const std::uint32_t active = h->active;
-  const std::uint64_t share = active >= 1 && active <= h->workers ? active : h->workers;
+  const std::uint64_t share = active >= 1 && active <= t.workers ? active : t.workers;
   if (w >= share) {
-    *partials(h, w) = 0;
+    *partial = 0;
     return;
   }
-  const std::uint64_t lo = h->elements * w / share, hi = h->elements * (w + 1) / share;
-  switch (Kernel(h->kernel)) {
+  const std::uint64_t lo = t.elements * w / share, hi = t.elements * (w + 1) / share;
+  switch (t.kernel) {
     case Kernel::kCpu:
-      *partials(h, w) = cpu_slice(lo, hi, h->rounds);
+      *partial = cpu_slice(lo, hi, t.rounds);
       break;
     case Kernel::kMembw:
-      *partials(h, w) = membw_slice(reinterpret_cast<const std::uint64_t*>(base + h->input_off), lo, hi, h->rounds);
+      *partial = membw_slice(reinterpret_cast<const std::uint64_t*>(base + t.input_off), lo, hi, t.rounds);
       break;
     case Kernel::kShared:
-      shared_slice(reinterpret_cast<std::uint64_t*>(base + h->output_off), lo, hi, h->rounds);
-      *partials(h, w) = 0;
+      shared_slice(reinterpret_cast<std::uint64_t*>(base + t.output_off), lo, hi, t.rounds);
+      *partial = 0;
       break;
   }
 }
 
-int worker_loop(ComputeHeader* h, unsigned w) noexcept {
+int worker_loop(ComputeHeader* h, std::size_t segment_bytes, unsigned w) noexcept {
+  const TeamShape shape = shape_of(h);
+  if (const std::string bad = shape.invalid(segment_bytes, w); !bad.empty()) {
+    std::fprintf(stderr, "ipcmeter compute worker: the team header does not fit its segment: %s\n", bad.c_str());
+    return kPeerMessageBad;
+  }
   std::uint32_t seen = h->generation.load(std::memory_order_acquire);
-  if (h->attached.fetch_add(1, std::memory_order_acq_rel) + 1 == h->workers) futex_wake_all(&h->attached);
+  if (h->attached.fetch_add(1, std::memory_order_acq_rel) + 1 == shape.workers) futex_wake_all(&h->attached);
   for (;;) {
     std::uint32_t g;
     while ((g = h->generation.load(std::memory_order_acquire)) == seen) futex_wait_for(&h->generation, seen, kWorkerPoll);
     seen = g;
     if (h->stop.load(std::memory_order_acquire)) return kPeerOk;
-    run_slice(h, w);
-    if (h->done.fetch_add(1, std::memory_order_acq_rel) + 1 == h->workers) futex_wake_all(&h->done);
+    run_slice(h, shape, w);
+    if (h->done.fetch_add(1, std::memory_order_acq_rel) + 1 == shape.workers) futex_wake_all(&h->done);
   }
 }
 
@@ -172,6 +204,10 @@ constexpr const char* kComputeRole = "compute";
 constexpr const char* kFarmRole = "farm";
 
 }  // namespace
+
+ComputeHeaderLayout compute_header_layout() {
+  return {offsetof(ComputeHeader, generation), offsetof(ComputeHeader, done), offsetof(ComputeHeader, attached)};
+}
 
 double median_of(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -238,6 +274,12 @@ Made<ComputeTeam> ComputeTeam::start(Kernel k, PeerKind peer, unsigned workers, 
   h->partial_off = partial_off;
   h->input_off = input_off;
   h->output_off = output_off;
+  t->kernel_ = k;
+  t->elements_ = elements;
+  t->rounds_ = rounds;
+  t->partial_off_ = partial_off;
+  t->input_off_ = input_off;
+  t->output_off_ = output_off;
   // Every page is written here, before any worker exists, so no timed round pays for the
   // segment's pages being allocated; the warm-up round below then maps them into each worker.
   if (k == Kernel::kMembw) {
@@ -247,7 +289,7 @@ Made<ComputeTeam> ComputeTeam::start(Kernel k, PeerKind peer, unsigned workers, 
   if (output > 0) std::memset(t->seg_->data() + output_off, 0, output);
   std::string err;
   for (unsigned w = 0; w < workers; ++w) {
-    if (!start_worker(peer, kComputeRole, {t->seg_->name(), std::to_string(w)}, [h, w] { return worker_loop(h, w); },
+    if (!start_worker(peer, kComputeRole, {t->seg_->name(), std::to_string(w)}, [h, bytes = t->seg_->size(), w] { return worker_loop(h, bytes, w); },
                       t->pids_, &t->threads_, err))
       return Made<ComputeTeam>::Fail(err);
   }
@@ -266,6 +308,14 @@ Status ComputeTeam::wait_for(std::atomic<std::uint32_t>& word, std::uint32_t tar
   const auto until = std::chrono::steady_clock::now() + kPeerTimeout;
   std::uint32_t v;
   while ((v = word.load(std::memory_order_acquire)) != target) {
+    // The words the parent waits on count workers: past the team's size, a worker wrote
+    // garbage, and the count will not come back down to the target before the timeout.
+    if (v > target) {
+      why = std::string("compute team shared word '") + (&word == &hdr_->done ? "done" : "attached") + "' = " +
+            std::to_string(v) + ", more than the team's " + std::to_string(target) +
+            " workers: a worker wrote garbage into the team's shared memory";
+      return Status::Corrupt("compute: shared counter", v);
+    }
     if (futex_wait_for(&word, v, kParentPoll) == 0) continue;
     if (a_worker_ended(pids_, why)) return Status::Closed("worker ended");
     if (std::chrono::steady_clock::now() > until) {
@@ -289,25 +339,25 @@ Status ComputeTeam::run_round(unsigned active, std::string& why) noexcept {
 }
 
 Status ComputeTeam::verify(std::string& why, bool serial) {
-  ComputeHeader* h = hdr_;
   std::byte* base = seg_->data();
-  auto* out = reinterpret_cast<std::uint64_t*>(base + h->output_off);
-  for (unsigned w = 0; w < workers_; ++w) *partials(h, w) = ~0ull;
-  if (Kernel(h->kernel) == Kernel::kShared) std::memset(out, 0, h->elements * 8);
+  auto* out = reinterpret_cast<std::uint64_t*>(base + output_off_);
+  auto partial = [&](unsigned w) { return reinterpret_cast<std::uint64_t*>(base + partial_off_ + w * kSlot); };
+  for (unsigned w = 0; w < workers_; ++w) *partial(w) = ~0ull;
+  if (kernel_ == Kernel::kShared) std::memset(out, 0, elements_ * 8);
   if (Status st = run_round(serial ? 1 : workers_, why); !st) return st;
   std::uint64_t got = 0;
-  for (unsigned w = 0; w < workers_; ++w) got += *partials(h, w);
-  switch (Kernel(h->kernel)) {
+  for (unsigned w = 0; w < workers_; ++w) got += *partial(w);
+  switch (kernel_) {
     case Kernel::kCpu:
-      if (got != cpu_slice(0, h->elements, h->rounds)) why = "cpu kernel: the workers' sum differs from a serial run";
+      if (got != cpu_slice(0, elements_, rounds_)) why = "cpu kernel: the workers' sum differs from a serial run";
       break;
     case Kernel::kMembw:
-      if (got != membw_slice(reinterpret_cast<const std::uint64_t*>(base + h->input_off), 0, h->elements, h->rounds))
+      if (got != membw_slice(reinterpret_cast<const std::uint64_t*>(base + input_off_), 0, elements_, rounds_))
         why = "membw kernel: the workers' sum differs from a serial run";
       break;
     case Kernel::kShared:
-      for (std::uint64_t i = 0; i < h->elements && why.empty(); ++i)
-        if (out[i] != mixed(i, h->rounds)) why = "shared kernel: element " + std::to_string(i) + " differs from a serial run";
+      for (std::uint64_t i = 0; i < elements_ && why.empty(); ++i)
+        if (out[i] != mixed(i, rounds_)) why = "shared kernel: element " + std::to_string(i) + " differs from a serial run";
       if (got != 0 && why.empty()) why = "shared kernel: a worker did not finish its slice";
       break;
   }
@@ -346,8 +396,8 @@ int compute_worker_main(int argc, char** argv) {
     return kPeerAttachFailed;
   }
   auto* h = reinterpret_cast<ComputeHeader*>(seg.value->data());
-  if (w >= h->workers) return kPeerUsage;
-  return worker_loop(h, unsigned(w));
+  if (seg.value->size() < sizeof(ComputeHeader) || w >= kMaxWorkers) return kPeerUsage;
+  return worker_loop(h, seg.value->size(), unsigned(w));
 }
 
 IPCM_REGISTER_ROLE(kComputeRole, compute_worker_main);
@@ -362,18 +412,30 @@ std::uint64_t* farm_results(FarmHeader* h) noexcept {
   return reinterpret_cast<std::uint64_t*>(reinterpret_cast<std::byte*>(h) + sizeof(FarmHeader));
 }
 
-void farm_task(FarmHeader* h, std::uint32_t t) noexcept {
-  const std::uint64_t lo = std::uint64_t(t) * h->elements_per_task;
-  farm_results(h)[t] = cpu_slice(lo, lo + h->elements_per_task, h->rounds);
+// The farm's words, read once when a worker starts: the task count decides where results are
+// written, so it must fit the segment whatever another worker process wrote into it.
+struct FarmShape {
+  std::uint32_t tasks, rounds;
+  std::uint64_t elements_per_task;
+};
+
+void farm_task(FarmHeader* h, const FarmShape& f, std::uint32_t t) noexcept {
+  const std::uint64_t lo = std::uint64_t(t) * f.elements_per_task;
+  farm_results(h)[t] = cpu_slice(lo, lo + f.elements_per_task, f.rounds);
 }
 
 // task >= 0: run that one task; task < 0: take tasks until none are left.
-int farm_loop(FarmHeader* h, long task) noexcept {
+int farm_loop(FarmHeader* h, std::size_t segment_bytes, long task) noexcept {
+  const FarmShape f{h->tasks, h->rounds, h->elements_per_task};
+  if (segment_bytes < sizeof(FarmHeader) || f.tasks > (segment_bytes - sizeof(FarmHeader)) / 8 || task >= long(f.tasks)) {
+    std::fprintf(stderr, "ipcmeter farm worker: farm header tasks = %u does not fit its segment\n", f.tasks);
+    return kPeerMessageBad;
+  }
   if (task >= 0) {
-    farm_task(h, std::uint32_t(task));
+    farm_task(h, f, std::uint32_t(task));
     return kPeerOk;
   }
-  for (std::uint32_t t; (t = h->next.fetch_add(1, std::memory_order_acq_rel)) < h->tasks;) farm_task(h, t);
+  for (std::uint32_t t; (t = h->next.fetch_add(1, std::memory_order_acq_rel)) < f.tasks;) farm_task(h, f, t);
   return kPeerOk;
 }
 
@@ -409,7 +471,7 @@ Status run_farm(PeerKind peer, bool pool, unsigned workers, const FarmSize& size
   const auto t0 = std::chrono::steady_clock::now();
   for (unsigned w = 0; w < workers; ++w) {
     const long task = pool ? -1 : long(w);
-    if (!start_worker(peer, kFarmRole, {seg.value->name(), std::to_string(task)}, [h, task] { return farm_loop(h, task); },
+    if (!start_worker(peer, kFarmRole, {seg.value->name(), std::to_string(task)}, [h, bytes = seg.value->size(), task] { return farm_loop(h, bytes, task); },
                       pids, nullptr, why)) {
       kill_children(pids);
       return Status::Closed("farm start");
@@ -440,8 +502,7 @@ int farm_worker_main(int argc, char** argv) {
     return kPeerAttachFailed;
   }
   auto* h = reinterpret_cast<FarmHeader*>(seg.value->data());
-  if (task >= long(h->tasks)) return kPeerUsage;
-  return farm_loop(h, task);
+  return farm_loop(h, seg.value->size(), task);
 }
 
 IPCM_REGISTER_ROLE(kFarmRole, farm_worker_main);

@@ -106,6 +106,12 @@ class ComputeTeam {
   Status wait_for(std::atomic<std::uint32_t>& word, std::uint32_t target, std::string& why) noexcept;
   std::unique_ptr<ShmSegment> seg_;
   ComputeHeader* hdr_ = nullptr;
+  // The header's layout fields as this side wrote them: verify() goes by these, never by the
+  // shared copies a worker process could overwrite (a garbage offset or length would send the
+  // parent's memset and reads outside the segment).
+  Kernel kernel_{};
+  std::uint64_t elements_ = 0, partial_off_ = 0, input_off_ = 0, output_off_ = 0;
+  std::uint32_t rounds_ = 0;
   PeerKind peer_ = PeerKind::kThread;
   unsigned workers_ = 0;
   std::vector<std::thread> threads_;

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstddef>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "harness/core/clock.h"
+#include "harness/core/fault_hooks.h"
 #include "bench/compute/compute.h"
 #include "harness/core/limits.h"
 #include "harness/core/names.h"
@@ -166,6 +168,19 @@ struct alignas(kCacheLine) PoolShm {
   alignas(kCacheLine) std::atomic<std::uint64_t> sum;
 };
 
+// The job's words as a worker reads them, once per chunk it takes: another worker may have
+// written anything into them, so each is loaded once and checked before an index is made from
+// it (a chunk of 0 would make every index 0, a chunk past the tasks an endless loop). Read per
+// chunk, not per job: a worker that wakes late for one job may still be taking chunks when the
+// parent publishes the next, and must then count the next job's chunks with its words.
+struct PoolJobSeen {
+  std::uint32_t tasks, chunk, chunks;
+  std::uint64_t task_iters;
+  bool valid() const noexcept {
+    return chunk > 0 && tasks > 0 && chunks == (std::uint64_t(tasks) + chunk - 1) / chunk;
+  }
+};
+
 int shm_pool_worker(PoolShm* s) noexcept {
   // Generation 0 is the pool before any job; a worker that starts late must still see job 1.
   std::uint32_t seen = 0;
@@ -175,10 +190,14 @@ int shm_pool_worker(PoolShm* s) noexcept {
       futex_wait_for(&s->generation, seen, kWorkerPoll);
     seen = g;
     if (s->stop.load(std::memory_order_acquire)) return 0;
-    for (std::uint32_t c; (c = s->next.fetch_add(1, std::memory_order_acq_rel)) < s->chunks;) {
-      const std::uint32_t len = std::min(s->chunk, s->tasks - c * s->chunk);
-      s->sum.fetch_add(run_tasks(c * s->chunk, len, s->task_iters), std::memory_order_relaxed);
-      if (s->done.fetch_add(1, std::memory_order_acq_rel) + 1 == s->chunks) futex_wake_all(&s->done);
+    for (;;) {
+      const std::uint32_t c = s->next.fetch_add(1, std::memory_order_acq_rel);
+      const PoolJobSeen job{s->tasks, s->chunk, s->chunks, s->task_iters};
+      if (!job.valid()) return kPeerMessageBad;
+      if (c >= job.chunks) break;
+      const std::uint32_t len = std::min(job.chunk, job.tasks - c * job.chunk);
+      s->sum.fetch_add(run_tasks(c * job.chunk, len, job.task_iters), std::memory_order_relaxed);
+      if (s->done.fetch_add(1, std::memory_order_acq_rel) + 1 == job.chunks) futex_wake_all(&s->done);
     }
   }
 }
@@ -208,9 +227,11 @@ class ProcessPoolShm final : public PoolExecutor {
     reap_children(pids_, kReapLimit, why);
   }
   Status run(const PoolJob& job, std::uint64_t& sum, std::string& why) noexcept override {
+    // The parent goes by its own count, never the shared copy a worker could overwrite.
+    const std::uint32_t chunks = chunks_of(job);
     s_->tasks = job.tasks;
     s_->chunk = job.chunk;
-    s_->chunks = chunks_of(job);
+    s_->chunks = chunks;
     s_->task_iters = job.task_iters;
     s_->next.store(0, std::memory_order_relaxed);
     s_->done.store(0, std::memory_order_relaxed);
@@ -219,10 +240,21 @@ class ProcessPoolShm final : public PoolExecutor {
     futex_wake_all(&s_->generation);
     const auto until = std::chrono::steady_clock::now() + kPeerTimeout;
     std::uint32_t d;
-    while ((d = s_->done.load(std::memory_order_acquire)) != s_->chunks) {
+    while ((d = s_->done.load(std::memory_order_acquire)) != chunks) {
+      // Chunks finished only count up to the job's chunks: more is a worker's garbage, and
+      // waiting for the count to come back down would only end at the timeout.
+      if (d > chunks) {
+        why = "process pool shared word 'done' = " + std::to_string(d) + ", more than the job's " +
+              std::to_string(chunks) + " chunks: a worker wrote garbage into the pool's shared memory";
+        return Status::Corrupt("pool: shared word done", d);
+      }
       if (futex_wait_for(&s_->done, d, kParentPoll) == 0) continue;
+      if (const std::string dead = a_worker_died(); !dead.empty()) {
+        why = dead;
+        return Status::Closed("pool");
+      }
       if (std::chrono::steady_clock::now() > until) {
-        why = "process pool workers did not finish within " + std::to_string(kPeerTimeout.count()) + " s (done " + std::to_string(d) + " of " + std::to_string(s_->chunks) + ", next " + std::to_string(s_->next.load()) + ")";
+        why = "process pool workers did not finish within " + std::to_string(kPeerTimeout.count()) + " s (done " + std::to_string(d) + " of " + std::to_string(chunks) + ", next " + std::to_string(s_->next.load()) + ")";
         return Status::Cancelled("pool");
       }
     }
@@ -232,6 +264,17 @@ class ProcessPoolShm final : public PoolExecutor {
 
  private:
   ProcessPoolShm() = default;
+  // A worker that ended (refusing a job it found corrupt, or killed) will never count its
+  // chunks: say so now rather than at the timeout. Looks without reaping.
+  std::string a_worker_died() const {
+    for (pid_t pid : pids_)
+      if (const std::optional<int> st = ended_status(pid))
+        return "process pool worker " + std::to_string(pid) + " ended during the job (" +
+               (WIFEXITED(*st) ? "status " + std::to_string(WEXITSTATUS(*st)) + ": " + peer_exit_meaning(WEXITSTATUS(*st))
+                               : std::string(strsignal(WTERMSIG(*st)))) +
+               ")";
+    return "";
+  }
   std::unique_ptr<ShmSegment> seg_;
   PoolShm* s_ = nullptr;
   std::vector<pid_t> pids_;
@@ -328,8 +371,15 @@ class ProcessPoolPipe final : public PoolExecutor {
           why = "the result pipe broke (a worker died?)";
           return Status::Closed("pool");
         }
-        for (std::size_t i = 0; i < std::size_t(r) / sizeof(ResultMsg); ++i) sum += results_[i].sum;
-        got += std::uint32_t(std::size_t(r) / sizeof(ResultMsg));
+        const std::size_t n = std::size_t(r) / sizeof(ResultMsg);
+        // One result per chunk sent: more is a worker writing what it was never asked.
+        if (n > sent - got) {
+          why = "the result pipe carried " + std::to_string(got + n) + " results for " + std::to_string(sent) +
+                " chunks sent: a worker wrote garbage into it";
+          return Status::Corrupt("pool: result pipe", std::uint32_t(got + n));
+        }
+        for (std::size_t i = 0; i < n; ++i) sum += results_[i].sum;
+        got += std::uint32_t(n);
       }
     }
     return Status::Ok();
@@ -398,13 +448,21 @@ class ProcessPerTask final : public PoolExecutor {
         why = "a task process sent no result";
         return Status::Closed("pool");
       }
+      // The pid comes from the child: reaping one that is not an alive task of ours would
+      // block on a stranger or reap another part of ipcmeter's child.
+      const auto it = std::find(alive_.begin(), alive_.end(), m.pid);
+      if (it == alive_.end()) {
+        why = "a task process's result names pid " + std::to_string(m.pid) + ", not one of the " +
+              std::to_string(alive_.size()) + " task processes alive";
+        return Status::Corrupt("pool: result message pid", std::uint32_t(m.pid));
+      }
       int status = 0;
       // A blocking wait, not the launcher's polling reap_child: this child has sent its
       // result and is exiting, and a poll's sleep would land inside the timed job.
       while (waitpid(m.pid, &status, 0) < 0 && errno == EINTR) {
       }
       forget_child(m.pid);
-      alive_.erase(std::find(alive_.begin(), alive_.end(), m.pid));
+      alive_.erase(it);
       if (status != 0) {
         why = "a task process ended with wait status " + std::to_string(status);
         return Status::Closed("pool");
@@ -423,6 +481,11 @@ class ProcessPerTask final : public PoolExecutor {
 };
 
 }  // namespace
+
+PoolShmLayout pool_shm_layout() {
+  return {offsetof(PoolShm, tasks),      offsetof(PoolShm, chunk), offsetof(PoolShm, chunks),
+          offsetof(PoolShm, generation), offsetof(PoolShm, next),  offsetof(PoolShm, done)};
+}
 
 WorkRate work_rate_of(std::vector<double> rates) {
   if (rates.empty()) return {};

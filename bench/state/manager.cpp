@@ -71,14 +71,17 @@ bool make_address(const std::string& path, sockaddr_un& a) {
 // The server's whole life: listen, say ready, serve until kShutdown.
 int manager_party(PartyContext& ctx) {
   auto* ms = reinterpret_cast<ManagerShared*>(ctx.payload);
+  // Taken once and only up to the field's end: the region is shared memory, and a path without
+  // its terminator would be read past it.
+  const std::string path(ms->path, strnlen(ms->path, sizeof ms->path));
   sockaddr_un addr;
-  if (!make_address(ms->path, addr)) return ctx.fail("socket path too long");
+  if (!make_address(path, addr)) return ctx.fail("socket path too long");
   const int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (lfd < 0) return ctx.fail(sys_error("socket"));
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return ctx.fail(sys_error("bind " + std::string(ms->path)));
+  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return ctx.fail(sys_error("bind " + path));
   if (listen(lfd, kListenBacklog) != 0) return ctx.fail(sys_error("listen"));
   if (!ctx.arrive_and_wait_start()) {
-    unlink(ms->path);
+    unlink(path.c_str());
     return ctx.fail("cancelled before the start");
   }
   std::unordered_map<std::uint64_t, std::int64_t> map;

@@ -62,14 +62,20 @@ void locked_ops(StateShared& s, int w, std::uint64_t n, Lock lock, Unlock unlock
 int state_party(PartyContext& ctx) {
   auto& s = *reinterpret_cast<StateShared*>(ctx.payload);
   const int w = ctx.index;
-  const std::uint64_t n = ops_of_worker(s.ops, s.workers, w);
+  // StateShared is written by every worker process: the job's words are read once, the worker
+  // count is the party's own (a garbage 0 there would divide by zero), the path is bounded.
+  if (const int workers = s.workers; workers != ctx.parties)
+    return ctx.fail("state shared word 'workers' = " + std::to_string(workers) + ", expected " + std::to_string(ctx.parties));
+  const Access access = s.access;
+  const std::uint64_t n = ops_of_worker(s.ops, ctx.parties, w);
   ManagerClient client;
-  if (s.access == Access::kProxy) {
-    if (std::string e = client.connect_to(s.socket_path); !e.empty()) return ctx.fail(e);
+  if (access == Access::kProxy) {
+    const std::string path(s.socket_path, strnlen(s.socket_path, sizeof s.socket_path));
+    if (std::string e = client.connect_to(path); !e.empty()) return ctx.fail(e);
   }
   if (!ctx.arrive_and_wait_start()) return ctx.fail("cancelled before the start");
   const bool process = crosses_processes(ctx.kind);
-  switch (s.access) {
+  switch (access) {
     case Access::kLock:
       if (process) {
         auto* m = reinterpret_cast<RobustMutex*>(s.lock_storage);
@@ -103,6 +109,8 @@ int state_party(PartyContext& ctx) {
           return ctx.fail(client.error());
       }
       break;
+    default:
+      return ctx.fail("state shared word 'access' = " + std::to_string(int(access)) + " is no access kind");
   }
   ctx.mark_finished();
   return kPeerOk;

@@ -142,21 +142,26 @@ struct BipRLock {
   void unlock() { m->unlock(); m->unlock(); }
 };
 
+// The party count and the rounds come from the party's own arguments (ctx.parties) or are read
+// once: SyncShared is written by every party process, so a count taken from it could be 0 (a
+// division by zero in the ring's next party) or past the primitives' storage.
+
 template <class L>
 int lock_protocol(PartyContext& ctx, SyncShared& sh, L lk) {
   if (!ctx.arrive_and_wait_start()) return ctx.fail("cancelled before the start");
   const int me = ctx.index;
+  const std::uint64_t rounds = sh.rounds;
   std::uint32_t* samples = sh.samples(me);
   std::uint64_t mine = 0, taken = 0, recovered = 0;
   for (;;) {
     if (!lk.lock(ctx, recovered)) return kPeerChannelFailed;
-    if (sh.acquisitions >= sh.rounds) {
+    if (sh.acquisitions >= rounds) {
       lk.unlock();
       break;
     }
     const std::uint64_t now = TickClock::now();
     // A hand-off is an acquisition after another party's release; alone, a party hands off to itself.
-    if (sh.last_owner >= 0 && (sh.last_owner != me || sh.parties == 1)) record(samples, taken, sh.stamp, now);
+    if (sh.last_owner >= 0 && (sh.last_owner != me || ctx.parties == 1)) record(samples, taken, sh.stamp, now);
     ++sh.acquisitions;
     ++mine;
     sh.last_owner = me;
@@ -175,10 +180,11 @@ int lock_protocol(PartyContext& ctx, SyncShared& sh, L lk) {
 template <class Wait, class Pass>
 int ring_protocol(PartyContext& ctx, SyncShared& sh, Wait wait, Pass pass) {
   if (!ctx.arrive_and_wait_start()) return ctx.fail("cancelled before the start");
-  const int me = ctx.index, n = sh.parties;
+  const int me = ctx.index, n = ctx.parties;
+  const std::uint64_t rounds = sh.rounds;
   std::uint32_t* samples = sh.samples(me);
   std::uint64_t mine = 0, taken = 0;
-  for (std::uint64_t k = std::uint64_t(me); k < sh.rounds; k += std::uint64_t(n)) {
+  for (std::uint64_t k = std::uint64_t(me); k < rounds; k += std::uint64_t(n)) {
     if (!wait(me)) return kPeerChannelFailed;
     const std::uint64_t now = TickClock::now();
     if (k > 0) record(samples, taken, sh.stamp, now);
@@ -195,10 +201,11 @@ int ring_protocol(PartyContext& ctx, SyncShared& sh, Wait wait, Pass pass) {
 template <class Arrive>
 int barrier_protocol(PartyContext& ctx, SyncShared& sh, Arrive arrive_and_wait) {
   if (!ctx.arrive_and_wait_start()) return ctx.fail("cancelled before the start");
-  const int me = ctx.index, n = sh.parties;
+  const int me = ctx.index, n = ctx.parties;
+  const std::uint64_t rounds = sh.rounds;
   std::uint32_t* samples = sh.samples(me);
   std::uint64_t taken = 0;
-  for (std::uint64_t r = 0; r < sh.rounds; ++r) {
+  for (std::uint64_t r = 0; r < rounds; ++r) {
     // Safe to reuse by parity: nobody can write round r+2's slot before everyone left round r+1.
     sh.arrivals[r & 1][me] = TickClock::now();
     if (!arrive_and_wait()) return kPeerChannelFailed;
@@ -208,7 +215,7 @@ int barrier_protocol(PartyContext& ctx, SyncShared& sh, Arrive arrive_and_wait) 
     record(samples, taken, last, now);
   }
   ctx.mark_finished();
-  sh.count[me] = sh.rounds;
+  sh.count[me] = rounds;
   sh.taken[me] = taken;
   return kPeerOk;
 }
@@ -288,9 +295,14 @@ int thread_party(PartyContext& ctx, SyncShared& sh) {
 // A process bounded_semaphore: each party opens the named semaphores the parent made.
 int bounded_semaphore_party(PartyContext& ctx, SyncShared& sh) {
   OpenedSems os;
-  for (int i = 0; i < sh.parties; ++i, ++os.n) {
-    os.s[i] = sem_open(sh.sem_names[i], 0);
-    if (os.s[i] == SEM_FAILED) return ctx.fail(sys_error(std::string("sem_open ") + sh.sem_names[i]));
+  for (int i = 0; i < ctx.parties; ++i, ++os.n) {
+    // A name without its terminator (a party's garbage) would send sem_open past the field.
+    char name[kSemNameBytes];
+    std::memcpy(name, sh.sem_names[i], kSemNameBytes);
+    if (std::memchr(name, '\0', kSemNameBytes) == nullptr)
+      return ctx.fail("sync shared sem_names[" + std::to_string(i) + "] is not a terminated name");
+    os.s[i] = sem_open(name, 0);
+    if (os.s[i] == SEM_FAILED) return ctx.fail(sys_error(std::string("sem_open ") + name));
   }
   auto wait = [&](int i) {
     while (sem_wait(os.s[i]) != 0) {
@@ -456,11 +468,12 @@ std::string construct(SyncShared& sh, PeerKind peer, NamedSems& sems) {
   return "";
 }
 
-// Only after every party has ended (or been killed).
-void destroy(SyncShared& sh, PeerKind peer) {
-  const int n = sh.parties;
-  if (!process_peer(peer)) {
-    switch (sh.primitive) {
+// Only after every party has ended (or been killed). The primitive and the count are the
+// plan's, not the region's copies, which a party process could have overwritten.
+void destroy(SyncShared& sh, const SyncPlan& plan) {
+  const int n = plan.parties;
+  if (!process_peer(plan.peer)) {
+    switch (plan.primitive) {
       case Primitive::kMutex: sh.as<std::mutex>()->~mutex(); break;
       case Primitive::kRecursiveMutex: sh.as<std::recursive_mutex>()->~recursive_mutex(); break;
       case Primitive::kSemaphore:
@@ -502,6 +515,10 @@ const char* primitive_impl(Primitive p, PeerKind peer) {
 
 int sync_party(PartyContext& ctx) {
   auto* sh = reinterpret_cast<SyncShared*>(ctx.payload);
+  // The party's own count must be the one the region was made for: the primitives' storage and
+  // the samples are laid out for it.
+  if (const int n = sh->parties; n != ctx.parties)
+    return ctx.fail("sync shared word 'parties' = " + std::to_string(n) + ", expected " + std::to_string(ctx.parties));
   return process_peer(ctx.kind) ? process_party(ctx, *sh) : thread_party(ctx, *sh);
 }
 
@@ -543,7 +560,7 @@ SyncResult run_sync(const SyncPlan& plan) {
       }
     }
   }
-  destroy(*sh, plan.peer);
+  destroy(*sh, plan);
   if (!err.empty()) {
     if (process_peer(plan.peer) && plan.primitive != Primitive::kMutex && err.find("killed") != std::string::npos)
       err += std::string("; ") + primitive_impl(plan.primitive, plan.peer) +

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,19 +20,28 @@ struct Status {
     kCorrupt,    // a message failed its sequence or checksum check
   };
   Code code = kOk;
+  // kCorrupt: err holds the 32-bit value a peer left in shared memory (see has_seen). It sits
+  // in the padding after code, so Status stays 16 bytes and returns in registers.
+  bool has_seen = false;
   int err = 0;
   const char* what = "";  // static text naming the call or the check that failed
 
   static Status Ok() noexcept { return {}; }
-  static Status Sys(const char* what, int err = errno) noexcept { return {kSysError, err, what}; }
-  static Status Closed(const char* what) noexcept { return {kClosed, 0, what}; }
-  static Status Cancelled(const char* what) noexcept { return {kCancelled, 0, what}; }
-  static Status Corrupt(const char* what) noexcept { return {kCorrupt, 0, what}; }
+  static Status Sys(const char* what, int err = errno) noexcept { return {.code = kSysError, .err = err, .what = what}; }
+  static Status Closed(const char* what) noexcept { return {.code = kClosed, .what = what}; }
+  static Status Cancelled(const char* what) noexcept { return {.code = kCancelled, .what = what}; }
+  static Status Corrupt(const char* what) noexcept { return {.code = kCorrupt, .what = what}; }
+  // A shared word a peer wrote failed validation: `what` names the structure and the field,
+  // `seen` is the value read (the one the check looked at, not a second load).
+  static Status Corrupt(const char* what, std::uint32_t seen) noexcept {
+    return {.code = kCorrupt, .has_seen = true, .err = static_cast<int>(seen), .what = what};
+  }
 
   bool ok() const noexcept { return code == kOk; }
   explicit operator bool() const noexcept { return ok(); }
   std::string describe() const;
 };
+static_assert(sizeof(Status) == 16, "Status is returned from timed loops: keep it two registers");
 
 // A set-up step's result: the object, or a sentence saying why it could not be made.
 template <class T>

@@ -58,6 +58,31 @@ int run_job(const PartyJob& job, GroupHeader* h, std::byte* base, int index, int
   return job.fn(ctx);
 }
 
+// What the parties left in the group header, checked once all of them exited with success (so
+// no party writes it after this check) and before any of it is used: a party process can write anything there, and a finish tick
+// before the start would make the row's time wrap around to centuries. "" or the first bad word.
+std::string finish_words_error(const GroupHeader& h, int parties) {
+  const std::uint64_t start = h.start_tick, now = TickClock::now();
+  const std::uint32_t finished = h.finished.load(std::memory_order_acquire);
+  if (finished != std::uint32_t(parties))
+    return "group header word 'finished' = " + std::to_string(finished) + ", expected " + std::to_string(parties) +
+           " (a party wrote garbage into the group's shared memory)";
+  // A party's CPU time between the gate and its finish cannot exceed the wall time of the same
+  // interval; the slack covers the two clocks' granularity.
+  const double wall_ns = TickClock::get().to_ns(now - start) + 1e6;
+  for (int i = 0; i < parties; ++i) {
+    const std::uint64_t tick = h.finish_tick[i], cpu = h.cpu_ns[i];
+    if (tick < start || tick > now)
+      return "group header finish_tick[" + std::to_string(i) + "] = " + std::to_string(tick) +
+             ", outside the run's ticks [" + std::to_string(start) + ", " + std::to_string(now) +
+             "] (a party wrote garbage into the group's shared memory)";
+    if (double(cpu) > wall_ns)
+      return "group header cpu_ns[" + std::to_string(i) + "] = " + std::to_string(cpu) + ", more than the " +
+             std::to_string(std::uint64_t(wall_ns)) + " ns the run lasted (a party wrote garbage into the group's shared memory)";
+  }
+  return "";
+}
+
 }  // namespace
 
 // ---- ShmSegment ----
@@ -224,8 +249,16 @@ std::string PartyGroup::check_parties() {
 
 std::string PartyGroup::wait_ready() {
   const auto until = std::chrono::steady_clock::now() + kPeerTimeout;
-  while (header_->ready.load() < std::uint32_t(parties_)) {
+  for (;;) {
+    // Read once: the count is compared and reported as the same value.
+    const std::uint32_t ready = header_->ready.load();
+    if (ready == std::uint32_t(parties_)) break;
     std::string bad = check_parties();
+    // Each party counts itself once: more means a party wrote into the group's header, and
+    // opening the gate on it would start parties that are not there.
+    if (bad.empty() && ready > std::uint32_t(parties_))
+      bad = "group header word 'ready' = " + std::to_string(ready) + ", more than the group's " +
+            std::to_string(parties_) + " parties (a party wrote garbage into the group's shared memory)";
     if (bad.empty() && crosses_processes(kind_)) {
       for (bool r : reaped_)
         if (r) bad = "a party ended before the start";
@@ -277,7 +310,7 @@ std::string PartyGroup::wait_done() {
     if (bad.empty() && all_done) {
       for (auto& t : threads_) t.join();
       threads_.clear();
-      return "";
+      return finish_words_error(*header_, parties_);
     }
     if (bad.empty() && std::chrono::steady_clock::now() > until)
       bad = "the group did not finish within " + std::to_string(kGroupRunTimeout.count()) + " s and was stopped";

@@ -2,6 +2,19 @@
 // segment guarded by a process-shared mutex and conditions — the native counterpart of
 // multiprocessing.Queue (which adds a pickling feeder thread on top of a pipe). One queue is
 // many-to-many by nature (every party opens the segment by name), so fanin uses it as it is.
+//
+// What a hostile peer can do here, and what ipcmeter cannot check: the queue's header, index
+// and message headers (offset pointers, counts, each message's length) live in the shared
+// segment and are read by Boost's own code under its mutex. receive() copies a message's
+// recorded length into our buffer after checking only that the buffer is as large as the
+// header's max_msg_size: a peer that rewrites a message's length or an index offset makes Boost
+// itself read or write out of bounds, before any code of ours sees the value. ipcmeter checks
+// what it can: each end compares the queue's size fields with the link's config when it opens
+// it (a peer that enlarged max_msg_size makes Boost throw in receive(), which ends the row), and
+// a received length other than the link's message size is kCorrupt. A peer that corrupts
+// the mutex or the conditions can leave the other side waiting: the watchdog's wake-up
+// message and cancel flag end that at the peer timeout. Use shm_ring to test against a peer
+// that is not trusted.
 #include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/interprocess/permissions.hpp>
@@ -141,6 +154,11 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_
   try {
     auto in = std::make_unique<bip::message_queue>(bip::open_only, spec.args[0].substr(4).c_str());
     auto out = std::make_unique<bip::message_queue>(bip::open_only, spec.args[1].c_str());
+    // The sizes Boost will trust from now on, compared once with what this link was made for.
+    for (const auto* q : {in.get(), out.get()})
+      if (const auto got = q->get_max_msg_size(); got != cfg.msg_bytes)
+        return Made<Channel>::Fail("boost message_queue header: max_msg_size = " + std::to_string(got) + ", expected " +
+                                   std::to_string(cfg.msg_bytes));
     return {std::make_unique<OwningBipChannel>(std::move(out), std::move(in), cfg), {}};
   } catch (const bip::interprocess_exception& e) {
     return Made<Channel>::Fail(std::string("boost message_queue open: ") + e.what());

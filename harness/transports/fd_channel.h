@@ -1,5 +1,10 @@
 // A Channel over byte-stream descriptors (pipe, socketpair, FIFO, TCP). Messages have the
 // link's fixed size, so framing is "read exactly msg_bytes".
+// What a peer controls here is only the bytes on the stream, never a length: every read asks
+// for at most the room left in the one message buffer, so a short write ends as end-of-file
+// (kClosed) and a long one shifts the framing (the workload's sequence check says kCorrupt),
+// and neither can overflow. No ipcmeter channel passes descriptors (no SCM_RIGHTS), so there is
+// no descriptor count or control-message length to trust.
 #pragma once
 
 #include <cstddef>

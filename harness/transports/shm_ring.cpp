@@ -12,17 +12,27 @@
 //    receiver reads the message in place (zero copy) and frees the slot at its next recv.
 //
 // Waiting: spin, hybrid (spin kHybridSpin, then futex) or block (futex at once).
+//
+// The peer is another process that can write anything into the segment, so every shared word
+// is validated where it is read, on the value already loaded (one compare, and only on the path
+// that waits): the header once, when the peer attaches (the parent never reads it back: its
+// rings are built from its own geometry); a slot stamp must be the awaited message's or the
+// slot's previous one; the receiver's count must lie between the sender's credit and what it has
+// sent. Anything else ends the link with kCorrupt naming the field and the value seen. The
+// sleep flags are only ever compared with 0, so any value in them costs at most a futex wake.
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/permissions.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 
 #include "harness/core/buffer.h"
 #include "harness/core/check.h"
 #include "harness/core/clock.h"
+#include "harness/core/fault_hooks.h"
 #include "harness/core/futex.h"
 #include "harness/core/limits.h"
 #include "harness/core/names.h"
@@ -96,6 +106,9 @@ struct Ring {
   Word& last_stamp(std::size_t slot) const noexcept { return stamp(slot, small ? stride / kCacheLine - 1 : 0); }
 };
 
+// What a wait's readiness test finds in the shared word it loaded.
+enum Readiness { kNotYet, kReady, kBad };
+
 // Message m's stamp: never 0, the value of a slot that has not been written yet.
 inline std::uint32_t stamp_of(std::uint64_t m) noexcept { return std::uint32_t(m + 1); }
 
@@ -118,12 +131,21 @@ class alignas(kCacheLine) RingChannel final : public Channel {
       // every slot it frees is ordered after the receiver's last reads of it. (A second,
       // relaxed load here could see a later count than the one acquired: a data race
       // ThreadSanitizer reported on thread peers.)
+      // The receiver's count only grows, and never past what was sent: it lies in
+      // [credit, sent_] (mod 2^32). Outside that window a peer wrote it.
+      const std::uint32_t credit = std::uint32_t(consumed_seen_);
+      const std::uint32_t window = std::uint32_t(sent_ - consumed_seen_);
       std::uint32_t seen = 0;
       auto room = [&] {
         seen = out_.ctl->consumed.load(std::memory_order_acquire);
-        return std::int32_t(seen - need) >= 0;
+        if (std::int32_t(seen - need) >= 0) return seen - credit <= window ? kReady : kBad;
+        return seen - credit <= window ? kNotYet : kBad;
       };
-      if (Status st = wait_until(room, out_.ctl->consumed, out_.ctl->writer_sleeping); !st) return st;
+      if (Status st = wait_until(room, out_.ctl->consumed, out_.ctl->writer_sleeping); !st) {
+        if (st.code == Status::kCorrupt)
+          return Status::Corrupt("shm_ring: the receiver's consumed count is outside [credit, sent]", seen);
+        return st;
+      }
       consumed_seen_ = sent_ - out_.slots + 1 + (seen - need);
     }
     const std::size_t slot = sent_ % out_.slots;
@@ -146,24 +168,45 @@ class alignas(kCacheLine) RingChannel final : public Channel {
     release_held();
     const std::size_t slot = received_ % in_.slots;
     const std::uint32_t want = stamp_of(received_);
+    // What the slot holds until the sender writes this message: the stamp of the message one
+    // lap earlier, or 0 (never written) in the first lap.
+    const std::uint32_t prev = received_ >= in_.slots ? stamp_of(received_ - in_.slots) : 0;
     if (in_.small) {
       // Every line's stamp is loaded on every poll, without stopping at the first that is
       // not there yet, so that all the lines are in flight together.
+      // A line not there yet must still hold the slot's previous stamp: the values loaded are
+      // classified only when not all lines are there, so a message that has arrived pays nothing.
+      std::uint32_t bad = 0;
       auto all_there = [&] {
         bool all = true;
-        for (std::size_t l = 0; l < small_lines_; ++l) all &= in_.stamp(slot, l).load(std::memory_order_acquire) == want;
-        return all;
+        std::uint32_t got[kSmallLines];
+        for (std::size_t l = 0; l < small_lines_; ++l) {
+          got[l] = in_.stamp(slot, l).load(std::memory_order_acquire);
+          all &= got[l] == want;
+        }
+        if (all) return kReady;
+        for (std::size_t l = 0; l < small_lines_; ++l)
+          if (got[l] != want && got[l] != prev) {
+            bad = got[l];
+            return kBad;
+          }
+        return kNotYet;
       };
-      if (Status st = wait_until(all_there, in_.last_stamp(slot), in_.ctl->reader_sleeping); !st) return st;
+      if (Status st = wait_until(all_there, in_.last_stamp(slot), in_.ctl->reader_sleeping); !st)
+        return st.code == Status::kCorrupt ? stamp_corrupt(bad) : st;
       for (std::size_t l = 0, off = 0; off < cfg_.msg_bytes; ++l, off += kLineData)
         std::memcpy(copy_.data() + off, in_.line(slot, l) + kStampBytes, std::min(kLineData, cfg_.msg_bytes - off));
       view = Bytes(copy_.data(), cfg_.msg_bytes);
     } else {
       Word& stamp = in_.stamp(slot);
-      if (Status st = wait_until([&] { return stamp.load(std::memory_order_acquire) == want; }, stamp,
-                                 in_.ctl->reader_sleeping);
-          !st)
-        return st;
+      std::uint32_t got = 0;
+      auto there = [&] {
+        got = stamp.load(std::memory_order_acquire);
+        if (got == want) return kReady;
+        return got == prev ? kNotYet : kBad;
+      };
+      if (Status st = wait_until(there, stamp, in_.ctl->reader_sleeping); !st)
+        return st.code == Status::kCorrupt ? stamp_corrupt(got) : st;
       view = Bytes(in_.data(slot), cfg_.msg_bytes);
     }
     held_ = true;
@@ -188,15 +231,20 @@ class alignas(kCacheLine) RingChannel final : public Channel {
     if (sleeping.load(std::memory_order_relaxed) != 0) futex_wake(&word);
   }
 
-  // Waits until ready(); `word` is what changes when it becomes ready, to sleep on.
+  static Status stamp_corrupt(std::uint32_t seen) noexcept {
+    return Status::Corrupt("shm_ring: a slot stamp is neither the awaited message's nor the slot's previous one", seen);
+  }
+
+  // Waits until ready() says kReady; kBad (a shared word failed validation) ends the wait with
+  // kCorrupt, which the caller words. `word` is what changes when it becomes ready, to sleep on.
   template <class Ready>
   Status wait_until(Ready&& ready, Word& word, Word& sleeping) noexcept {
-    if (ready()) return Status::Ok();
+    if (Readiness r = ready(); r != kNotYet) return r == kReady ? Status::Ok() : Status::Corrupt("shm_ring");
     if (cfg_.wait != Wait::kBlock) {
       const std::uint64_t until = cfg_.wait == Wait::kHybrid ? TickClock::now() + hybrid_spin_ticks_ : 0;
       for (unsigned i = 1;; ++i) {
         cpu_relax();
-        if (ready()) return Status::Ok();
+        if (Readiness r = ready(); r != kNotYet) return r == kReady ? Status::Ok() : Status::Corrupt("shm_ring");
         if (cfg_.cancelled()) return Status::Cancelled("shm_ring spin");
         if (until != 0 && i % kSpinsPerClockCheck == 0 && TickClock::now() > until) break;
       }
@@ -205,12 +253,14 @@ class alignas(kCacheLine) RingChannel final : public Channel {
       sleeping.fetch_add(1, std::memory_order_seq_cst);
       const std::uint32_t seen = word.load(std::memory_order_seq_cst);
       int rc = 0, err = 0;
-      if (!ready()) {
+      Readiness r = ready();
+      if (r == kNotYet) {
         rc = futex_wait(&word, seen);
         err = errno;
       }
       sleeping.fetch_sub(1, std::memory_order_relaxed);
-      if (ready()) return Status::Ok();
+      if (r == kNotYet) r = ready();
+      if (r != kNotYet) return r == kReady ? Status::Ok() : Status::Corrupt("shm_ring");
       if (cfg_.cancelled()) return Status::Cancelled("shm_ring futex wait");
       if (rc != 0 && err != EAGAIN && err != EINTR) return Status::Sys("futex wait", err);
     }
@@ -232,14 +282,13 @@ struct Mapping {
   Header* header = nullptr;
   Ring rings[2]{};
 
-  void bind() {
+  // From a geometry this side computed or validated, never from the shared header itself.
+  void bind(const Geometry& g) {
     auto* p = static_cast<std::byte*>(region.get_address());
     header = reinterpret_cast<Header*>(p);
     auto* ctl = reinterpret_cast<RingControl*>(p + sizeof(Header));
     std::byte* slots = p + sizeof(Header) + 2 * sizeof(RingControl);
-    for (int d = 0; d < 2; ++d)
-      rings[d] = Ring{ctl + d, slots + d * header->slots * header->stride, header->slots, header->stride,
-                      header->small != 0};
+    for (int d = 0; d < 2; ++d) rings[d] = Ring{ctl + d, slots + d * g.ring_bytes(), g.slots, g.stride, g.small};
   }
   // Fault every page in now, outside any timed loop.
   void touch() {
@@ -287,7 +336,7 @@ Made<Link> create(const ChannelConfig& cfg) {
   auto* h = static_cast<Header*>(link->map.region.get_address());
   *h = Header{kMagic, cfg.msg_bytes, g.slots, g.stride, g.small};
   link->slots = g.slots;
-  link->map.bind();
+  link->map.bind(g);
   return {std::move(link), {}};
 }
 
@@ -302,6 +351,22 @@ class OwningRingChannel final : public Channel {
   std::unique_ptr<Mapping> map_;
   RingChannel ch_;
 };
+
+// "" when the header describes exactly the ring this config makes and the mapping holds it;
+// otherwise the first field that differs, with the value seen and the value expected.
+std::string header_mismatch(const Header& h, const ChannelConfig& cfg, std::size_t mapped) {
+  const Geometry g = geometry_for(cfg);
+  auto field = [](const char* name, std::uint64_t seen, std::uint64_t want) {
+    return std::string(name) + " = " + std::to_string(seen) + ", expected " + std::to_string(want);
+  };
+  if (h.magic != kMagic) return field("magic", h.magic, kMagic) + " (not this link's ring)";
+  if (h.msg_bytes != cfg.msg_bytes) return field("msg_bytes", h.msg_bytes, cfg.msg_bytes);
+  if (h.slots != g.slots) return field("slots", h.slots, g.slots);
+  if (h.stride != g.stride) return field("stride", h.stride, g.stride);
+  if (h.small != std::uint64_t(g.small)) return field("small", h.small, g.small);
+  if (mapped < g.total()) return field("segment bytes", mapped, g.total()) + " (the rings do not fit)";
+  return "";
+}
 
 Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_process) {
   if (same_process != nullptr) {
@@ -318,15 +383,41 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_
     return Made<Channel>::Fail(std::string("open shared memory: ") + e.what());
   }
   if (map->region.get_size() < sizeof(Header)) return Made<Channel>::Fail("shared memory segment too small");
-  const auto* h = static_cast<const Header*>(map->region.get_address());
-  if (h->magic != kMagic || h->msg_bytes != cfg.msg_bytes)
-    return Made<Channel>::Fail("shared memory segment is not this link's ring");
-  map->bind();
+  // One copy of the header, validated field by field against the geometry this side computes
+  // from the link's config: the other process may have written anything into it.
+  Header h;
+  std::memcpy(&h, map->region.get_address(), sizeof h);
+  if (std::string bad = header_mismatch(h, cfg, map->region.get_size()); !bad.empty())
+    return Made<Channel>::Fail("shm_ring header: " + bad);
+  map->bind(geometry_for(cfg));
   map->touch();
   return {std::make_unique<OwningRingChannel>(std::move(map), cfg), {}};
 }
 
 }  // namespace
+
+std::optional<ShmRingLayout> shm_ring_layout(const Link& link) {
+  const auto* r = dynamic_cast<const RingLink*>(&link);
+  if (r == nullptr) return std::nullopt;
+  ShmRingLayout l;
+  l.segment = r->name;
+  l.segment_bytes = r->map.region.get_size();
+  l.magic = offsetof(Header, magic);
+  l.msg_bytes = offsetof(Header, msg_bytes);
+  l.slots_field = offsetof(Header, slots);
+  l.stride_field = offsetof(Header, stride);
+  l.small_field = offsetof(Header, small);
+  const auto* base = static_cast<const std::byte*>(r->map.region.get_address());
+  for (int d = 0; d < 2; ++d) {
+    l.consumed[d] = std::size_t(reinterpret_cast<const std::byte*>(&r->map.rings[d].ctl->consumed) - base);
+    l.ring[d] = std::size_t(r->map.rings[d].base - base);
+  }
+  l.slots = r->map.rings[0].slots;
+  l.stride = r->map.rings[0].stride;
+  l.line = kCacheLine;
+  l.small = r->map.rings[0].small;
+  return l;
+}
 
 extern const TransportDef kShmRingTransport{
     .name = "shm_ring",

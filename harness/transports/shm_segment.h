@@ -1,6 +1,11 @@
 // A named POSIX shared-memory segment: created exclusively (mode 0600, a unique ipcmeter-
 // name, recorded for cleanup) by the parent, attached by name by workers, unlinked when its
 // creator lets go of it.
+//
+// The words inside are validated by their users (see each family's shared structure). What no
+// value check can catch: a process that can open the segment can also shrink it (ftruncate),
+// and a page past the new end then faults with SIGBUS on access. Segments are mode 0600, so
+// only a process of the same user can; attach() maps the size the segment has when it opens.
 #pragma once
 
 #include <cstddef>

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "harness/launch/peer.h"
@@ -53,6 +54,12 @@ int open_interruptible(const char* path, int flags, const ChannelConfig& cfg) {
 std::string Status::describe() const {
   std::string s = what;
   if (code == kSysError) s += std::string(": ") + std::strerror(err);
+  if (code == kCorrupt && has_seen) {
+    const auto v = static_cast<std::uint32_t>(err);
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "%#x", v);
+    s += " (value seen: " + std::to_string(v) + " = " + hex + ")";
+  }
   return s;
 }
 
