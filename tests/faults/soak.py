@@ -15,7 +15,8 @@ machine as busy strikes the same places):
   sigint                 SIGINT to ipcmeter at a random moment: it ends, an existing results
                          file is untouched;
   sigkill                SIGKILL to ipcmeter: its orphans end by themselves, and the next
-                         ipcmeter start sweeps its named objects (checked with a short run);
+                         ipcmeter start sweeps its named objects and its temporary results
+                         file (checked with a short run writing the same target);
   results_full           results on a 64 KiB tmpfs with 512 bytes free: exit 1 with one line
                          naming the file, the old file untouched, no temporary file left.
 
@@ -33,7 +34,6 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -104,7 +104,6 @@ class Iteration:
         self.peak_rss_kib = None
         self.pid = None
         self.ran_to_end = False
-        self.stale_tmp_results = []
 
     def check(self, ok, what):
         if not ok:
@@ -115,7 +114,6 @@ class Iteration:
                 "strikes": [{"kind": k, "at_s": round(t, 2), "pid": p} for k, t, p in self.struck],
                 "rc": self.rc, "duration_s": round(self.duration_s or 0, 1),
                 "peak_rss_kib": self.peak_rss_kib, "ran_to_end": self.ran_to_end,
-                "stale_tmp_results": self.stale_tmp_results,
                 "ok": not self.problems, "problems": self.problems}
 
 
@@ -129,11 +127,17 @@ class Soak:
         self.can_mount = os.geteuid() == 0
         self.current = None
         self.shmem_after = None
+        self.endings_left = []
 
     def plan(self):
         endings = list(ENDINGS) if self.can_mount else [e for e in ENDINGS if e != "results_full"]
-        # Half the runs end by themselves, so whole-run memory is seen often enough to compare.
-        ending = "none" if self.rng.random() < 0.5 else self.rng.choice(endings[1:])
+        # Endings come in shuffled blocks holding each kind once and "none" as often as the
+        # others together (whole runs are what memory is compared over), so a short soak
+        # still meets every kind; the order within a block is random.
+        if not self.endings_left:
+            self.endings_left = endings[1:] + ["none"] * (len(endings) - 1)
+            self.rng.shuffle(self.endings_left)
+        ending = self.endings_left.pop()
         whole = [it.duration_s for it in self.iterations if it.ran_to_end]
         run_s = sorted(whole)[len(whole) // 2] if whole else FIRST_GUESS_RUN_S
         end_at = self.rng.uniform(STRIKE_FROM_S, run_s) if ending in ("sigint", "sigkill") else None
@@ -250,8 +254,10 @@ class Soak:
         left = fl.wait_gone(sorted(seen | set(fl.peers_naming(pid))))
         it.check(not left, "processes left: %s" % "; ".join(fl.describe_pid(p) for p in left))
         if killed:
-            # The dead run's objects are the next start's to sweep.
-            subprocess.run([self.args.bin] + SWEEP_RUN, capture_output=True, env=self.env, timeout=60)
+            # The dead run's objects, and its temporary results file beside the target, are
+            # the next start's to sweep: a short run writing the same target.
+            subprocess.run([self.args.bin] + SWEEP_RUN + ["--benchmark_out=" + out], capture_output=True,
+                           env=self.env, timeout=60)
         objs = fl.objects_of(pid)
         if objs:
             time.sleep(fl.GRACE_S)
@@ -260,12 +266,6 @@ class Soak:
         for path in objs:
             fl.remove_object(path)
         stray = [n for n in os.listdir(d) if n not in ("r.json", "filler")]
-        if killed:
-            # A SIGKILL cannot be caught: the temporary results file is the one thing the
-            # next run in the same directory must clear; say so rather than count it a leak.
-            stray_tmp = [n for n in stray if re.match(r"^r\.json\.tmp", n)]
-            stray = [n for n in stray if n not in stray_tmp]
-            it.stale_tmp_results = stray_tmp
         it.check(not stray, "files left beside the results: %s" % stray)
         with open(log_path, "rb") as f:
             tail = f.read().decode(errors="replace").strip().splitlines()[-3:]
@@ -326,7 +326,6 @@ class Soak:
                                         "min": min((it.peak_rss_kib for it in whole), default=None),
                                         "max": max((it.peak_rss_kib for it in whole), default=None),
                                         "runs": len(whole)},
-            "stale_tmp_results_after_sigkill": sum(len(it.stale_tmp_results) for it in its),
             "shmem_kib": {"before": self.shmem_before, "after": self.shmem_after},
             "failures": [it.as_json() for it in its if it.problems],
             "iterations_detail": [it.as_json() for it in its],
@@ -360,8 +359,10 @@ def main(argv=None):
         shutil.rmtree(soak.tmp, ignore_errors=True)
     s = soak.summary()
     print()
-    print("iterations %d, passed %d; faults injected: %s" % (s["iterations"], s["passed"],
-          ", ".join("%s %d" % kv for kv in sorted(s["faults_injected"].items())) or "none"))
+    print("iterations %d, passed %d; faults injected: %s; endings: %s" % (
+        s["iterations"], s["passed"],
+        ", ".join("%s %d" % kv for kv in sorted(s["faults_injected"].items())) or "none",
+        ", ".join("%s %d" % kv for kv in s["endings"].items())))
     r = s["peak_rss_kib_whole_runs"]
     print("ipcmeter peak RSS over %d whole runs: first %s KiB, last %s KiB, range %s..%s KiB" % (
         r["runs"], r["first"], r["last"], r["min"], r["max"]))
