@@ -10,22 +10,10 @@
 #include <algorithm>
 
 #include "harness/core/names.h"
+#include "tests/support.h"
 
 namespace ipcm {
 namespace {
-
-// A pid that is certainly dead: a child that exited and was reaped.
-pid_t dead_pid() {
-  const pid_t p = fork();
-  if (p == 0) _exit(0);
-  waitpid(p, nullptr, 0);
-  return p;
-}
-
-bool exists(const std::string& path) {
-  struct stat st;
-  return lstat(path.c_str(), &st) == 0;
-}
 
 TEST(Names, UniqueAndPrefixed) {
   const std::string a = unique_name("ring"), b = unique_name("ring");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "harness/core/results_file.h"
+#include "tests/support.h"
 
 namespace ipcm {
 namespace {
@@ -34,15 +35,6 @@ TEST(ResultsFile, ACutShortFileIsIncomplete) {
 
 namespace ipcm {
 namespace {
-
-// A pid that was alive a moment ago and is not now: a reaped child's.
-pid_t dead_pid() {
-  const pid_t child = fork();
-  if (child == 0) _exit(0);
-  int status = 0;
-  waitpid(child, &status, 0);
-  return child;
-}
 
 TEST(ResultsFile, SweepRemovesOnlyADeadRunsOwnTemporaryFiles) {
   char dir_template[] = "/tmp/ipcm-sweeptest-XXXXXX";

@@ -28,6 +28,7 @@
 
 #include "harness/core/check.h"
 #include "harness/core/names.h"
+#include "tests/support.h"
 #include "harness/core/results_file.h"
 #include "harness/launch/forkserver.h"
 #include "harness/launch/launcher.h"
@@ -46,18 +47,6 @@ bool running_as_root() { return geteuid() == 0; }
   do {                                                                             \
     if (!running_as_root()) GTEST_SKIP() << "needs root to act as another user";   \
   } while (0)
-
-pid_t dead_pid() {
-  const pid_t p = fork();
-  if (p == 0) _exit(0);
-  waitpid(p, nullptr, 0);
-  return p;
-}
-
-bool exists(const std::string& path) {
-  struct stat st;
-  return lstat(path.c_str(), &st) == 0;
-}
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -2,6 +2,7 @@
 // FIFO directory, which lives as long as the process) and whether any child is left.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,21 @@
 #include "harness/launch/peer_kind.h"
 
 namespace ipcm {
+
+// A pid that is certainly dead: a child that exited and was reaped (names of dead runs, stale
+// files, are made with it).
+inline pid_t dead_pid() {
+  const pid_t p = fork();
+  if (p == 0) _exit(0);
+  waitpid(p, nullptr, 0);
+  return p;
+}
+
+// Whether anything, a dangling symlink included, is at the path.
+inline bool exists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
 
 inline std::set<std::string> my_objects() {
   const std::string& keep = private_dir();

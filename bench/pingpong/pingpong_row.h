@@ -6,7 +6,9 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <vector>
 
+#include "bench/family.h"
 #include "bench/suite.h"
 #include "harness/core/env.h"
 
@@ -17,5 +19,9 @@ namespace ipcm {
 // core-to-core floor to be judged against). Counters as the pingpong family's.
 void measure_pingpong_row(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loops,
                           const Placement& where);
+
+// The counters such a row reports, the kernel's counts per message among them. every_row_pinned:
+// whether every row of the family has a pair of CPUs, so ratio_to_floor is in every row that ran.
+std::vector<CounterDef> pingpong_row_counters(bool every_row_pinned);
 
 }  // namespace ipcm

@@ -95,19 +95,8 @@ FamilyDef placement_family() {
                     [](const Profile& p) { return nlohmann::json(words_of(kPlacementProfile.of(p).waits, wait_name)); },
                     false, true},
                    {"where", Unit::kName, +names_of_where}},
-          // measure_pingpong_row's counters, the kernel's counts per message among them
-          .counters = with_kernel_counters({{"rtt_p50_ns", Unit::kNs, kLow, true, true},
-                       {"rtt_p99_ns", Unit::kNs, kLow, true, true},
-                       {"rtt_p90_ns", Unit::kNs, kLow, false, true},
-                       {"rtt_p999_ns", Unit::kNs, kLow, false, true},
-                       {"rtt_max_ns", Unit::kNs, kLow, false, true},
-                       {"rtt_mean_ns", Unit::kNs, kLow, false, true},
-                       {"cpu_ns_per_msg", Unit::kNs, kLow, false, true},
-                       // over the core-to-core floor of the row's own CPUs; absent unpinned
-                       {"ratio_to_floor", Unit::kRatio, kLow, false, false},
-                       {"items_per_second", Unit::kPerSecond, kHigh, false, true},
-                       {"floor_c2c_rtt_ns", Unit::kNs, kFact, false, false},
-                       {"floor_c2c_rtt_p99_ns", Unit::kNs, kFact, false, false}}),
+          // measure_pingpong_row's; ratio_to_floor is absent from unpinned rows
+          .counters = pingpong_row_counters(false),
           .profile_section = placement_section,
           .add_benchmarks = add_placement_benchmarks};
 }

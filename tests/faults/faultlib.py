@@ -208,6 +208,20 @@ class Run:
             remove_object(path)
 
 
+def fill_leaving(directory, free_bytes=512):
+    """Fills the (tiny tmpfs) directory with a file named "filler" until the disk is full, then
+    gives back free_bytes: a temporary file still opens there, results do not fit."""
+    filler = os.path.join(directory, "filler")
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 1024)
+    except OSError:
+        pass
+    os.close(fd)
+    os.truncate(filler, os.path.getsize(filler) - free_bytes)
+
+
 def remove_object(path):
     try:
         if os.path.isdir(path) and not os.path.islink(path):

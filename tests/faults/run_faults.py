@@ -365,15 +365,7 @@ class Suite:
                 subprocess.run(["mount", "-o", "remount,ro", d], check=True)
             else:
                 # Leave a few hundred bytes: the temporary file opens, the results do not fit.
-                filler = os.path.join(d, "filler")
-                fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-                try:
-                    while True:
-                        os.write(fd, b"\0" * 1024)
-                except OSError:
-                    pass
-                os.close(fd)
-                os.truncate(filler, os.path.getsize(filler) - 512)
+                fl.fill_leaving(d)
             names = [FOLLOW_UP, "floor/probe:syscall"]
             run = self.start(names, 0.01, out)
             rc = run.finish(RUN_LIMIT_S)

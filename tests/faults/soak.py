@@ -157,15 +157,7 @@ class Soak:
             return d, False
         with open(os.path.join(d, "r.json"), "wb") as f:
             f.write(OLD_RESULTS)
-        filler = os.path.join(d, "filler")
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while True:
-                os.write(fd, b"\0" * 1024)
-        except OSError:
-            pass
-        os.close(fd)
-        os.truncate(filler, os.path.getsize(filler) - 512)
+        fl.fill_leaving(d)
         return d, True
 
     def strike(self, it, proc, kind, at):
