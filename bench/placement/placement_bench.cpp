@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/pingpong/pingpong_row.h"
@@ -41,15 +42,18 @@ const ByProfile<PlacementProfile> kPlacementProfile = {
       .sizes = {64, 4096}}},
 };
 
-void run(benchmark::State& state, const LinkVariant& v, Where where, std::uint64_t delay_loops) {
-  const Sited sited = place(where, suite().placement.allowed_cpus);
+void run(benchmark::State& state, const LinkVariant& v, Where where, const Sited& sited, std::uint64_t delay_loops) {
   if (!sited.lacking.empty()) return skip(state, std::string(kWhereNames.name(where)) + ": " + sited.lacking);
   measure_pingpong_row(state, v, delay_loops, sited.placement);
   state.SetLabel(sited.placement.reason);
 }
 
-void add_placement_benchmarks(const Profile& p, const Placement&) {
+void add_placement_benchmarks(const Profile& p, const Placement& pl) {
   const PlacementProfile& sw = kPlacementProfile.of(p);
+  // Each where's CPUs are chosen once, from the affinity the run started with, and shared by
+  // every row placed there (Google Benchmark calls a row several times).
+  std::vector<std::pair<Where, Sited>> sites;
+  for (Where where : kWhereNames.values()) sites.emplace_back(where, place(where, pl.allowed_cpus));
   for (const std::string& tname : sw.transports) {
     const TransportDef* t = find_transport(tname);
     IPCM_CHECK(t != nullptr);
@@ -60,12 +64,12 @@ void add_placement_benchmarks(const Profile& p, const Placement&) {
     for (PeerKind peer : sw.peers)
       for (std::size_t size : sw.sizes)
         for (const std::optional<Wait>& wait : waits)
-          for (Where where : kWhereNames.values()) {
+          for (const auto& [where, sited] : sites) {
             const LinkVariant v{t, peer, size, wait};
             const std::string name = "placement/" + v.name() + "/where:" + kWhereNames.name(where);
             add_benchmark(name,
-                          [v, where, name](benchmark::State& st) {
-                            run(st, v, where, suite().calibration_delay_loops_for(name));
+                          [v, where, sited, name](benchmark::State& st) {
+                            run(st, v, where, sited, suite().calibration_delay_loops_for(name));
                           },
                           true)
                 ->Unit(benchmark::kNanosecond);
