@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -181,7 +182,9 @@ EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, cons
   return [&cl, &profile, warnings, meta, env = environment_fingerprint()]() -> const nlohmann::json& {
     const Suite& s = suite();
     if (!*meta) {
+      const auto t0 = std::chrono::steady_clock::now();
       const Floors floors_end = measure_floors(s.placement, profile.sizes);
+      run_times().floors_end_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::vector<std::string> all = warnings;
       warn_if_busy("at the end of", all);
       for (std::string& w : drift_warnings(s.floors_start, floors_end, kFloorDriftWarn)) all.push_back(std::move(w));
@@ -203,6 +206,7 @@ EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, cons
           {"warnings", all},
           // What the kernel let the link rows count, and why not where it did not.
           {"kernel_counters", kernel_counters_json()},
+          {"seconds", run_times().to_json()},
       };
     }
     return **meta;
@@ -299,7 +303,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> warnings;
   if (!cl.list_only) {
     warn_if_busy("at the start of", warnings);
+    const auto t0 = std::chrono::steady_clock::now();
     s.floors_start = measure_floors(s.placement, profile.sizes);
+    run_times().floors_start_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   if (cl.calibration_delay_ns > 0) warnings.push_back(calibration_warning(cl, loops_per_ns));
 
@@ -323,6 +329,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<benchmark::BenchmarkReporter> file;
   if (!tmp_out.empty() && cl.out_format == "json") file = std::make_unique<JsonWithIpcmeter>(end);
 
+  run_times().start();
   const std::size_t ran = benchmark::RunSpecifiedBenchmarks(display.get(), file.get());
   benchmark::Shutdown();
   if (cl.list_only) return 0;

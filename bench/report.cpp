@@ -69,11 +69,39 @@ double counter(const benchmark::BenchmarkReporter::Run& r, const char* name) {
 
 }  // namespace
 
+RunTimes& run_times() {
+  static RunTimes t;
+  return t;
+}
+
+void RunTimes::start() { first_ = last_ = std::chrono::steady_clock::now(); }
+
+void RunTimes::reported(const std::vector<benchmark::BenchmarkReporter::Run>& runs) {
+  const auto now = std::chrono::steady_clock::now();
+  const double s = std::chrono::duration<double>(now - last_).count();
+  last_ = now;
+  if (runs.empty()) return;
+  const std::string family = parse(runs.front().run_name.function_name).family;
+  if (!by_family_.count(family)) order_.push_back(family);
+  by_family_[family] += s;
+}
+
+nlohmann::json RunTimes::to_json() const {
+  nlohmann::json fam = nlohmann::json::object();
+  for (const std::string& f : order_) fam[f] = std::round(by_family_.at(f) * 1000) / 1000;
+  const double rows = std::chrono::duration<double>(last_ - first_).count();
+  return {{"floors_start_s", std::round(floors_start_s * 1000) / 1000},
+          {"floors_end_s", std::round(floors_end_s * 1000) / 1000},
+          {"rows_s", std::round(rows * 1000) / 1000},
+          {"by_family_s", fam}};
+}
+
 ConsoleWithSummary::ConsoleWithSummary(OutputOptions opts, std::size_t total, EndOfRun end)
     : benchmark::ConsoleReporter(opts), total_(total), end_(std::move(end)) {}
 
 void ConsoleWithSummary::ReportRuns(const std::vector<Run>& runs) {
   benchmark::ConsoleReporter::ReportRuns(runs);
+  run_times().reported(runs);
   for (const Run& r : runs) {
     const std::string base = r.run_name.function_name;
     if (r.run_type == Run::RT_Aggregate) {
@@ -82,7 +110,9 @@ void ConsoleWithSummary::ReportRuns(const std::vector<Run>& runs) {
       runs_[base] = r;
     }
   }
-  ++done_;
+  // Google Benchmark reports a repeated row twice (its repetitions, then its aggregates), so
+  // the rows done are the distinct rows reported, not the calls.
+  done_ = runs_.size();
   const auto now = std::chrono::steady_clock::now();
   if (now - last_progress_ >= kProgressEvery && done_ < total_) {
     last_progress_ = now;
@@ -172,8 +202,19 @@ void ConsoleWithSummary::print_summary(std::ostream& out) {
       << show(end["memcpy_gbps_cache"], "GB/s") << "; memcpy DRAM " << show(floors["memcpy_gbps_dram"], "GB/s")
       << " -> " << show(end["memcpy_gbps_dram"], "GB/s") << "; null syscall " << show(floors["syscall_ns"], "ns")
       << " -> " << show(end["syscall_ns"], "ns") << "\n";
+  const auto& t = meta["seconds"];
+  if (t.is_object()) {
+    out << "time: floors " << t["floors_start_s"].get<double>() + t["floors_end_s"].get<double>() << " s";
+    for (const auto& [family, sec] : t["by_family_s"].items()) out << ", " << family << " " << sec.get<double>() << " s";
+    out << "\n";
+  }
   for (const auto& w : meta["warnings"]) out << "WARNING: " << w.get<std::string>() << "\n";
   out.flush();
+}
+
+void JsonWithIpcmeter::ReportRuns(const std::vector<Run>& runs) {
+  benchmark::JSONReporter::ReportRuns(runs);
+  run_times().reported(runs);
 }
 
 void JsonWithIpcmeter::Finalize() {

@@ -14,6 +14,27 @@
 
 namespace ipcm {
 
+// Where the run's wall time went: each family's rows (a row's time runs from the previous
+// report to its own, so Google Benchmark's own work between rows is charged to the next row)
+// and the floor measurements at the start and the end. Facts for the profiles' time budgets.
+class RunTimes {
+ public:
+  // Called once, right before the first row starts.
+  void start();
+  // From every reporter's ReportRuns; a second reporter's call for the same row adds ~0.
+  void reported(const std::vector<benchmark::BenchmarkReporter::Run>& runs);
+  double floors_start_s = 0;
+  double floors_end_s = 0;
+  nlohmann::json to_json() const;
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point first_ = last_;
+  std::map<std::string, double> by_family_;
+  std::vector<std::string> order_;
+};
+RunTimes& run_times();
+
 // What the run says about itself at its end (floors_end, warnings), computed once.
 using EndOfRun = std::function<const nlohmann::json&()>;
 
@@ -37,6 +58,7 @@ class ConsoleWithSummary final : public benchmark::ConsoleReporter {
 class JsonWithIpcmeter final : public benchmark::JSONReporter {
  public:
   explicit JsonWithIpcmeter(EndOfRun end) : end_(std::move(end)) {}
+  void ReportRuns(const std::vector<Run>& runs) override;
   void Finalize() override;
 
  private:
