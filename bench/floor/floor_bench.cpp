@@ -32,12 +32,12 @@ void bm_c2c_rtt(benchmark::State& state, const Placement& p) {
   const int peer = peer_cpu_of(p);
   const ScopedPin pin(parent);
   if (!pin.ok()) {
-    state.SkipWithError(kPinRefused);
+    skip(state, kPinRefused);
     return;
   }
   C2cPartner partner(peer, parent == peer);  // runs until partner is destroyed
   if (!partner.ok()) {
-    state.SkipWithError(partner.error());
+    skip(state, partner.error());
     return;
   }
   // Always the first protocol (one shared line, pause in the wait), whichever wins the
@@ -61,7 +61,7 @@ void bm_c2c_rtt(benchmark::State& state, const Placement& p) {
 void bm_memcpy(benchmark::State& state, const Placement& p, std::size_t bytes) {
   const ScopedPin pin(parent_cpu_of(p));
   if (!pin.ok()) {
-    state.SkipWithError(kPinRefused);
+    skip(state, kPinRefused);
     return;
   }
   std::optional<AlignedBuffer> src, dst;
@@ -69,7 +69,7 @@ void bm_memcpy(benchmark::State& state, const Placement& p, std::size_t bytes) {
     src.emplace(bytes);  // zero-filled, so every page is faulted in before the loop
     dst.emplace(bytes);
   } catch (const std::bad_alloc&) {
-    state.SkipWithError("the copy buffers could not be allocated");
+    skip(state, "the copy buffers could not be allocated");
     return;
   }
   std::memset(src->data(), kSourceFill, bytes);
@@ -87,7 +87,7 @@ void bm_memcpy(benchmark::State& state, const Placement& p, std::size_t bytes) {
 void bm_syscall(benchmark::State& state, const Placement& p) {
   const ScopedPin pin(parent_cpu_of(p));
   if (!pin.ok()) {
-    state.SkipWithError(kPinRefused);
+    skip(state, kPinRefused);
     return;
   }
   for (auto _ : state) benchmark::DoNotOptimize(syscall(SYS_getppid));
@@ -98,7 +98,7 @@ void bm_timer(benchmark::State& state, const Placement& p) {
   TickClock::get();  // calibrated before the first read, so now() reads the final source
   const ScopedPin pin(parent_cpu_of(p));
   if (!pin.ok()) {
-    state.SkipWithError(kPinRefused);
+    skip(state, kPinRefused);
     return;
   }
   for (auto _ : state) benchmark::DoNotOptimize(TickClock::now());
