@@ -1,5 +1,7 @@
 #include "harness/core/env.h"
 
+#include "ipcm_revision.h"  // generated at build time: IPCM_GIT_REVISION, IPCM_GIT_COMMIT_DATE
+
 #include <sched.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -355,16 +357,8 @@ nlohmann::json environment_fingerprint() {
 #else
   env["build_type"] = nullptr;
 #endif
-#ifdef IPCM_GIT_REVISION
   env["git_revision"] = build_definition(IPCM_GIT_REVISION);
-#else
-  env["git_revision"] = nullptr;
-#endif
-#ifdef IPCM_GIT_COMMIT_DATE
   env["commit_date"] = build_definition(IPCM_GIT_COMMIT_DATE);
-#else
-  env["commit_date"] = nullptr;
-#endif
   env["hostname"] = hostname();
   return env;
 }
