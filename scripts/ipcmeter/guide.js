@@ -1,9 +1,9 @@
-// The decision guide's client side: re-ranks the options embedded by guide.py for the case in
-// the form. guide.py is the reference; every function here mirrors the Python one of the same
+// The decision guide's client side: re-ranks the options embedded by guide_page.py for the case
+// in the form. guide.py is the reference; every function here mirrors the Python one of the same
 // name (evaluate, _rank, relation, loose_relation, _capacity, _interpolate, figure, the
 // formats), and on load the script checks its answer for the preset cases against the one
 // guide.py rendered into the page, saying so on the console and the page if they differ.
-// Inlined by guide_html(); no network, no library. Runs in browsers and under node (tests).
+// Inlined by guide_page.guide_html(); no network, no library. Runs in browsers and under node (tests).
 (function () {
   "use strict";
   var G = {};
@@ -167,15 +167,15 @@
       if (o.spins) {
         var burn = "";
         if (cpu) {
-          burn = "; its CPU per message, " + figure(cpu, fmtNs);
-          if (r !== "max") burn += ", is " + g3(cpu.median * r / 1e9) + " of a core of work at " + rate(r);
+          burn = ", where the work itself is " + figure(cpu, fmtNs) + " per message";
+          if (r !== "max") burn += ", " + g3(cpu.median * r / 1e9) + " of a core at " + rate(r);
         }
-        var spin = "spins a core: wait:" + o.wait + " busy-waits the receiver, a whole core whatever the rate" + burn;
+        var spin = "spins a core: wait:" + o.wait + " busy-waits the receiver, a whole core at any rate" + burn;
         if (c.cpu !== null && c.cpu < G.spin_cores) reasons.push(["spins", spin]);
         else lines.push(spin);
       } else if (cpu) {
-        var work = r !== "max" ? " = " + g3(cpu.median * r / 1e9) + " of a core at " + rate(r) : "";
-        lines.push("CPU " + figure(cpu, fmtNs) + " per message (" + e.cpu_src + ")" + work);
+        var work = r !== "max" ? ", " + g3(cpu.median * r / 1e9) + " of a core at " + rate(r) : "";
+        lines.push("CPU per message " + figure(cpu, fmtNs) + " (" + e.cpu_src + ")" + work);
       }
       var cap = null, lat = null, how = null;
       if (e !== null) {
@@ -188,14 +188,14 @@
         else lines.push("throughput: " + capSrc + " " + capFigure(cap, e));
         if (kept.length) {
           var li = interpolate(kept, r === "max" ? cap.median : r);
-          lat = li[0]; how = "p99 from its load curve, " + li[1];
+          lat = li[0]; how = "from its load curve " + li[1];
         } else if (e.lat) {
-          lat = e.lat; how = "p99 of an unloaded round trip (pingpong)";
+          lat = e.lat; how = "of an unloaded round trip (pingpong)";
         }
         if (lat === null) reasons.push(["not_measured", "no p99 measured at " + fmtSize(at)]);
         else if (c.p99_us !== null && lat.median > c.p99_us * 1e3)
-          reasons.push(["p99_over", "p99 over budget: " + figure(lat, fmtNs) + " > " + g(c.p99_us) + " µs (" + how + ")"]);
-        else lines.unshift("p99 " + figure(lat, fmtNs) + " (" + how + ")");
+          reasons.push(["p99_over", "p99 over budget: " + figure(lat, fmtNs) + " " + how + ", more than " + g(c.p99_us) + " µs"]);
+        else lines.unshift("p99 " + figure(lat, fmtNs) + " " + how);
       }
       if (reasons.length) failed.push({ id: o.id, reasons: reasons });
       else {

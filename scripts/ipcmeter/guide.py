@@ -29,20 +29,15 @@ when each has MIN_REPETITIONS values, their ranges do not overlap and their medi
 by more than rules.EQUIVALENCE. Options that cannot be told apart from the best of a rank
 share that rank ("tied within noise").
 
-This Python is the reference. The HTML fragment (guide_html) embeds the same options as JSON,
-with every pairwise comparison the ranking can need computed here, and a small script that
-re-ranks them client-side with the same rules (GUIDE_JS mirrors evaluate() step by step);
-the preset cases are also rendered here, statically, and the script checks its own answer
-for them against this module's before showing anything (tests/scripts/test_guide.py runs that
-script under node against evaluate()).
+This Python is the reference. guide_page.py lays the guide out for the report's pages: the
+HTML fragment embeds these options as JSON, with every comparison the ranking can need
+computed here (precompute_relations), and guide.js re-ranks them client-side with the same
+rules, mirroring evaluate() step by step.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import math
-import os
 import re
 import statistics
 
@@ -392,19 +387,17 @@ def evaluate(data, case) -> dict:
         if o["spins"]:
             burn = ""
             if cpu:
-                burn = f"; its CPU per message, {figure(cpu, fmt_ns)}"
+                burn = f", where the work itself is {figure(cpu, fmt_ns)} per message"
                 if rate != "max":
-                    burn += f", is {cpu['median'] * rate / 1e9:.3g} of a core of work at {_rate(rate)}"
-            spin = (f"spins a core: wait:{o['wait']} busy-waits the receiver, a whole core "
-                    f"whatever the rate{burn}")
+                    burn += f", {cpu['median'] * rate / 1e9:.3g} of a core at {_rate(rate)}"
+            spin = f"spins a core: wait:{o['wait']} busy-waits the receiver, a whole core at any rate{burn}"
             if case["cpu"] is not None and case["cpu"] < SPIN_CORES:
                 reasons.append(["spins", spin])
             else:
                 lines.append(spin)
         elif cpu:
-            work = (f" = {cpu['median'] * rate / 1e9:.3g} of a core at {_rate(rate)}"
-                    if rate != "max" else "")
-            lines.append(f"CPU {figure(cpu, fmt_ns)} per message ({e['cpu_src']}){work}")
+            work = f", {cpu['median'] * rate / 1e9:.3g} of a core at {_rate(rate)}" if rate != "max" else ""
+            lines.append(f"CPU per message {figure(cpu, fmt_ns)} ({e['cpu_src']}){work}")
         cap = lat = None
         if e is not None:
             cap, cap_src = _capacity(e)
@@ -418,16 +411,16 @@ def evaluate(data, case) -> dict:
                 lines.append(f"throughput: {cap_src} {_cap_figure(cap, e)}")
             if kept:
                 lat, how = _interpolate(kept, cap["median"] if rate == "max" else rate)
-                how = f"p99 from its load curve, {how}"
+                how = f"from its load curve {how}"
             elif e["lat"]:
-                lat, how = e["lat"], "p99 of an unloaded round trip (pingpong)"
+                lat, how = e["lat"], "of an unloaded round trip (pingpong)"
             if lat is None:
                 reasons.append(["not_measured", f"no p99 measured at {fmt_size(at)}"])
             elif case["p99_us"] is not None and lat["median"] > case["p99_us"] * 1e3:
-                reasons.append(["p99_over", f"p99 over budget: {figure(lat, fmt_ns)} > "
-                                            f"{case['p99_us']:g} µs ({how})"])
+                reasons.append(["p99_over", f"p99 over budget: {figure(lat, fmt_ns)} {how}, more "
+                                            f"than {case['p99_us']:g} µs"])
             else:
-                lines.insert(0, f"p99 {figure(lat, fmt_ns)} ({how})")
+                lines.insert(0, f"p99 {figure(lat, fmt_ns)} {how}")
         if reasons:
             failed.append({"id": o["id"], "reasons": reasons})
         else:
@@ -510,9 +503,9 @@ def render_text(data, case, result=None) -> str:
             if tied:
                 out.append(f"  {head} tied within noise ({len(g['ids'])} options; "
                            + "; ".join(dict.fromkeys(g["why"])) + ")")
-            for k, oid in enumerate(g["ids"]):
-                lead = "     - " if tied else f"  {head} "
-                out.append(f"{lead}{by_id[oid]['label']}: " + "; ".join(result["shown"][oid]))
+            for oid in g["ids"]:
+                out.append(("     - " if tied else f"  {head} ") + by_id[oid]["label"])
+                out += [("         " if tied else "       ") + line for line in result["shown"][oid]]
     else:
         out.append("Nothing measured meets the case.")
     if result["failed"]:
@@ -527,102 +520,3 @@ def render_text(data, case, result=None) -> str:
 def guide_text(results, case) -> str:
     """The guide for each results file, as the CLI prints it."""
     return "\n".join(render_text(options_data(r), case) for r in results)
-
-
-def guide_markdown(results) -> str:
-    """The preset cases as text, for summary.md."""
-    out = ["## Decision guide", "",
-           "The measured options for three common cases (`scripts/report.py RESULTS --guide "
-           "size=…,rate=…` answers your own).", ""]
-    for r in results:
-        data = options_data(r)
-        for title, text in PRESETS:
-            out += [f"### {title} (`{text}`)", "", "```", render_text(data, parse_case(text)).rstrip(),
-                    "```", ""]
-    return "\n".join(out)
-
-
-# ---------------------------------------------------------------- the page's fragment
-
-def guide_html(results) -> str:
-    """A self-contained HTML fragment: the preset cases rendered here, a form, and a script
-    that re-ranks the embedded options for the user's own case (GUIDE_JS, same rules)."""
-    files = []
-    for r in results:
-        data = options_data(r)
-        precompute_relations(data)
-        presets = []
-        for title, text in PRESETS:
-            case = parse_case(text)
-            res = evaluate(data, case)
-            presets.append({"title": title, "text": text, "case": case, "outcome": outcome(res),
-                            "html": render_html_result(data, case, res)})
-        files.append({"data": data, "presets": presets})
-    payload = json.dumps({"files": files, "no_python": NO_PYTHON, "decide_hint": rc.DECIDE_HINT, "spin_cores": SPIN_CORES,
-                          "kept_up": KEPT_UP, "min_reps": rc.MIN_REPETITIONS,
-                          "equivalence": rc.EQUIVALENCE}, separators=(",", ":"))
-    payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    first = PRESETS[0][1]
-    case0 = parse_case(first)
-    buttons = "".join(f'<button type="button" data-case="{html.escape(t)}">{html.escape(n)}</button> '
-                      for n, t in PRESETS)
-    static = "".join(f"<div class=\"ipcm-guide-file\">{f['presets'][0]['html']}</div>" for f in files)
-    noscript = "".join(f"<h4>{html.escape(p['title'])} ({html.escape(p['text'])})</h4>{p['html']}"
-                       for f in files for p in f["presets"][1:])
-    return (
-        '<section id="ipcm-guide"><h2>Decision guide</h2>'
-        '<p class="note">State your case; the options measured on this machine that meet it are '
-        'ranked, with each figure\'s median, range and n, and every other option says why it '
-        'fails. Options whose difference is within the measured noise share a rank. Empty p99 or '
-        'cpu: no budget, no limit. rate: messages/s or max.</p>'
-        f'<form id="ipcm-guide-form" onsubmit="return false">{buttons}<br>'
-        + _field("size", case0["size"]) + _field("rate", case0["rate"])
-        + _field("p99_us", case0["p99_us"]) + _field("cpu", case0["cpu"])
-        + _select("peer", PEERS, case0["peer"]) + _select("lang", LANGS, case0["lang"])
-        + '</form><p id="ipcm-guide-error" class="warn" hidden></p>'
-        f'<div id="ipcm-guide-out">{static}</div>'
-        f'<noscript><h3>More cases</h3>{noscript}</noscript>'
-        f'<script type="application/json" id="ipcm-guide-data">{payload}</script>'
-        f"<script>{GUIDE_JS}</script></section>")
-
-
-def _field(key, value) -> str:
-    shown = "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-    return f'<label>{key} <input name="{key}" value="{html.escape(shown)}" size="8"></label> '
-
-
-def _select(key, values, current) -> str:
-    return (f'<label>{key} <select name="{key}">'
-            + "".join(f'<option{" selected" if v == current else ""}>{v}</option>' for v in values)
-            + "</select></label> ")
-
-
-def render_html_result(data, case, result) -> str:
-    by_id = {o["id"]: o for o in data["options"]}
-    esc = html.escape
-    h = [f"<h3>{esc(data['machine'])} ({esc(data['label'])})</h3>",
-         f"<p>Case: {esc(case_text(case))}.</p>"]
-    if result["groups"]:
-        h.append("<ol class=\"ipcm-guide-ranks\">")
-        for g in result["groups"]:
-            tied = len(g["ids"]) > 1
-            h.append("<li>" + (f"<i>tied within noise: {esc('; '.join(dict.fromkeys(g['why'])))}</i>"
-                               if tied else ""))
-            h.append("<ul>" + "".join(f"<li><b>{esc(by_id[i]['label'])}</b>: "
-                                      f"{esc('; '.join(result['shown'][i]))}</li>" for i in g["ids"])
-                     + "</ul></li>")
-        h.append("</ol>")
-    else:
-        h.append("<p><b>Nothing measured meets the case.</b></p>")
-    if result["failed"]:
-        h.append("<details><summary>Fails the case (" + str(len(result["failed"])) + ")</summary><ul>"
-                 + "".join(f"<li>{esc(by_id[f['id']]['label'])}: "
-                           f"{esc('; '.join(r[1] for r in f['reasons']))}</li>" for f in result["failed"])
-                 + "</ul></details>")
-    for _, text in result["notes"]:
-        h.append(f"<p class=\"note\">{esc(text)}</p>")
-    return "".join(h)
-
-
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "guide.js"), encoding="utf-8") as _f:
-    GUIDE_JS = _f.read()
