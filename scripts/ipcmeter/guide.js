@@ -241,7 +241,8 @@
       var members = grp.members.slice().sort(function (a, b) {
         return cmp([med(a, second, 1), a.id], [med(b, second, 1), b.id]);
       });
-      return { ids: members.map(function (p) { return p.id; }), why: grp.why, undecided: grp.undecided };
+      return { ids: members.map(function (p) { return p.id; }), head: grp.members[0].id, why: grp.why,
+               undecided: grp.undecided };
     });
   }
 
@@ -266,6 +267,10 @@
     var lang = { any: "native or Python", native: "native", python: "Python" }[c.lang];
     return fmtSize(c.size) + " messages at " + r + ", " + p99 + ", " + cpu + ", " + peer + ", " + lang;
   }
+  function tieText(byId, grp, c) {
+    return "tied within noise: " + grp.ids.length + " options, each against " + byId[grp.head].label +
+           ", the " + (c.rate === "max" ? "highest throughput" : "lowest p99") + ": " + unique(grp.why).join("; ");
+  }
   function renderHtml(data, c, res) {
     var byId = {};
     data.options.forEach(function (o) { byId[o.id] = o; });
@@ -274,7 +279,7 @@
     if (res.groups.length) {
       h.push('<ol class="ipcm-guide-ranks">');
       res.groups.forEach(function (grp) {
-        h.push("<li>" + (grp.ids.length > 1 ? "<i>tied within noise: " + esc(unique(grp.why).join("; ")) + "</i>" : ""));
+        h.push("<li>" + (grp.ids.length > 1 ? "<i>" + esc(tieText(byId, grp, c)) + "</i>" : ""));
         h.push("<ul>" + grp.ids.map(function (i) {
           return "<li><b>" + esc(byId[i].label) + "</b>: " + esc(res.shown[i].join("; ")) + "</li>";
         }).join("") + "</ul></li>");

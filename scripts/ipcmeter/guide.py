@@ -460,7 +460,8 @@ def _rank(data, passing, by_rate):
     out = []
     for g in groups:
         members = sorted(g["members"], key=lambda p: (med(p, second, 1), p["id"]))
-        out.append({"ids": [p["id"] for p in members], "why": g["why"], "undecided": g["undecided"]})
+        out.append({"ids": [p["id"] for p in members], "head": g["members"][0]["id"], "why": g["why"],
+                    "undecided": g["undecided"]})
     return out
 
 
@@ -487,6 +488,14 @@ def figure(f: dict, fmt) -> str:
     return rc.figure(rc.Option("", f["values"]), fmt)
 
 
+def tie_text(data, group, case) -> str:
+    """Why the options of a rank share it: each one against the rank's best."""
+    head = next(o["label"] for o in data["options"] if o["id"] == group["head"])
+    best = "highest throughput" if case["rate"] == "max" else "lowest p99"
+    return (f"tied within noise: {len(group['ids'])} options, each against {head}, the {best}: "
+            + "; ".join(dict.fromkeys(group["why"])))
+
+
 def render_text(data, case, result=None) -> str:
     result = result or evaluate(data, case)
     by_id = {o["id"]: o for o in data["options"]}
@@ -501,8 +510,7 @@ def render_text(data, case, result=None) -> str:
             tied = len(g["ids"]) > 1
             head = f"{rank}."
             if tied:
-                out.append(f"  {head} tied within noise ({len(g['ids'])} options; "
-                           + "; ".join(dict.fromkeys(g["why"])) + ")")
+                out.append(f"  {head} {tie_text(data, g, case)}")
             for oid in g["ids"]:
                 out.append(("     - " if tied else f"  {head} ") + by_id[oid]["label"])
                 out += [("         " if tied else "       ") + line for line in result["shown"][oid]]

@@ -17,7 +17,8 @@ import os
 
 from . import rules as rc
 from .guide import (LANGS, NO_PYTHON, PEERS, PRESETS, SPIN_CORES, case_text, evaluate,
-                    options_data, outcome, parse_case, precompute_relations, render_text)
+                    options_data, outcome, parse_case, precompute_relations, render_text,
+                    tie_text)
 
 def guide_markdown(results) -> str:
     """The preset cases as text, for summary.md."""
@@ -94,7 +95,7 @@ def render_html_result(data, case, result) -> str:
         h.append("<ol class=\"ipcm-guide-ranks\">")
         for g in result["groups"]:
             tied = len(g["ids"]) > 1
-            h.append("<li>" + (f"<i>tied within noise: {esc('; '.join(dict.fromkeys(g['why'])))}</i>"
+            h.append("<li>" + (f"<i>{esc(tie_text(data, g, case))}</i>"
                                if tied else ""))
             h.append("<ul>" + "".join(f"<li><b>{esc(by_id[i]['label'])}</b>: "
                                       f"{esc('; '.join(result['shown'][i]))}</li>" for i in g["ids"])
