@@ -107,17 +107,21 @@
     var last = rows[rows.length - 1];
     return [last.p99, "at its highest unsaturated load, " + rate(last.offered)];
   }
-  function capacity(e) {
+  function capacity(e, r) {
     if (e.load.length) {
       var kept = e.load.filter(function (row) { return !row.saturated; });
-      if (!kept.length) return [fig([0]), "saturated at every offered load (lowest " + rate(e.load[0].offered) + ")"];
-      return [fig([kept[kept.length - 1].offered]), "the highest offered load its load curve kept up with"];
+      if (kept.length) {
+        var top = kept[kept.length - 1].offered;
+        return [fig([top]), "the highest offered load its load curve kept up with, " + rate(top)];
+      }
+      var lowest = e.load[0].offered;
+      if (r !== "max" && r >= lowest)
+        return [fig([0]), "its load curve saturated at every offered load, from " + rate(lowest)];
     }
-    if (e.tput) return [e.tput, "its one-way stream"];
-    if (e.rt) return [e.rt, "round trips/s (no stream measured)"];
+    if (e.tput) return [e.tput, "its one-way stream " + figure(e.tput, rate)];
+    if (e.rt) return [e.rt, "round trips/s (no stream measured) " + figure(e.rt, rate)];
     return [null, null];
   }
-  function capFigure(cap, e) { return e.load.length ? rate(cap.median) : figure(cap, rate); }
   function has(reasons, code) { return reasons.some(function (r) { return r[0] === code; }); }
 
   function evaluate(data, c) {
@@ -179,13 +183,13 @@
       }
       var cap = null, lat = null, how = null;
       if (e !== null) {
-        var cs = capacity(e), capSrc = cs[1];
+        var cs = capacity(e, r), capText = cs[1];
         cap = cs[0];
         var kept = e.load.filter(function (row) { return !row.saturated; });
         if (cap === null) reasons.push(["not_measured", "no throughput measured at " + fmtSize(at)]);
         else if (r !== "max" && cap.median < r)
-          reasons.push(["too_slow", "too slow at " + rate(r) + ": " + capSrc + " " + capFigure(cap, e)]);
-        else lines.push("throughput: " + capSrc + " " + capFigure(cap, e));
+          reasons.push(["too_slow", "too slow at " + rate(r) + ": " + capText]);
+        else lines.push("throughput: " + capText);
         if (kept.length) {
           var li = interpolate(kept, r === "max" ? cap.median : r);
           lat = li[0]; how = "from its load curve " + li[1];

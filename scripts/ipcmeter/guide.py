@@ -311,25 +311,24 @@ def _interpolate(rows, rate):
     return rows[-1]["p99"], f"at its highest unsaturated load, {_rate(rows[-1]['offered'])}"
 
 
-def _capacity(e):
-    """(messages/s figure, source words) of one size's entry, or (None, None)."""
+def _capacity(e, rate):
+    """(messages/s figure, the words that quote it) of one size's entry, or (None, None). A load
+    curve's capacity is the highest offered rate it kept up with, a setting rather than a
+    measurement: no spread to quote. A curve saturated at every offered load says only that
+    the capacity is below the lowest one; under that, the stream decides."""
     if e["load"]:
         kept = [row for row in e["load"] if not row["saturated"]]
-        if not kept:
-            return _fig([0.0]), (f"saturated at every offered load (lowest "
-                                 f"{_rate(e['load'][0]['offered'])})")
-        return _fig([kept[-1]["offered"]]), "the highest offered load its load curve kept up with"
+        if kept:
+            return (_fig([kept[-1]["offered"]]), "the highest offered load its load curve kept up "
+                                                 f"with, {_rate(kept[-1]['offered'])}")
+        lowest = e["load"][0]["offered"]
+        if rate != "max" and rate >= lowest:
+            return _fig([0.0]), f"its load curve saturated at every offered load, from {_rate(lowest)}"
     if e["tput"]:
-        return e["tput"], "its one-way stream"
+        return e["tput"], f"its one-way stream {figure(e['tput'], _rate)}"
     if e["rt"]:
-        return e["rt"], "round trips/s (no stream measured)"
+        return e["rt"], f"round trips/s (no stream measured) {figure(e['rt'], _rate)}"
     return None, None
-
-
-def _cap_figure(cap, e) -> str:
-    """A load curve's capacity is an offered rate, a setting rather than a measurement: no
-    spread to quote."""
-    return _rate(cap["median"]) if e["load"] else figure(cap, _rate)
 
 
 def evaluate(data, case) -> dict:
@@ -400,15 +399,14 @@ def evaluate(data, case) -> dict:
             lines.append(f"CPU per message {figure(cpu, fmt_ns)} ({e['cpu_src']}){work}")
         cap = lat = None
         if e is not None:
-            cap, cap_src = _capacity(e)
+            cap, cap_text = _capacity(e, rate)
             kept = [row for row in e["load"] if not row["saturated"]]
             if cap is None:
                 reasons.append(["not_measured", f"no throughput measured at {fmt_size(at)}"])
             elif rate != "max" and cap["median"] < rate:
-                reasons.append(["too_slow", f"too slow at {_rate(rate)}: {cap_src} "
-                                            f"{_cap_figure(cap, e)}"])
+                reasons.append(["too_slow", f"too slow at {_rate(rate)}: {cap_text}"])
             else:
-                lines.append(f"throughput: {cap_src} {_cap_figure(cap, e)}")
+                lines.append(f"throughput: {cap_text}")
             if kept:
                 lat, how = _interpolate(kept, cap["median"] if rate == "max" else rate)
                 how = f"from its load curve {how}"

@@ -160,9 +160,17 @@ class RulesTest(unittest.TestCase):
         r = answer("size=64,rate=460000,lang=native")
         why = reasons(r, PIPE_T)
         self.assertEqual(list(why), ["too_slow"])
-        self.assertIn("the highest offered load its load curve kept up with 450 k msg/s", why["too_slow"])
+        self.assertIn("the highest offered load its load curve kept up with, 450 k msg/s", why["too_slow"])
         self.assertIsNotNone(rank_of(r, PIPE_F))    # no load rows: its stream's 500 k/s
-        self.assertEqual(list(reasons(r, MQ_T)), ["too_slow"])  # stream 300 k/s
+        self.assertEqual(list(reasons(r, MQ_T)), ["too_slow"])  # saturated from 400 k/s
+        self.assertIn("its load curve saturated at every offered load, from 400 k msg/s",
+                      reasons(r, MQ_T)["too_slow"])
+        # under the lowest offered load a curve saturated everywhere says nothing: the stream decides
+        r = answer("size=64,rate=350000,lang=native")
+        self.assertIn("its one-way stream 300 k msg/s", reasons(r, MQ_T)["too_slow"])
+        r = answer("size=64,rate=10000,lang=native")
+        self.assertIn("throughput: its one-way stream 300 k msg/s", r["shown"][MQ_T][2])
+        self.assertIn("of an unloaded round trip", r["shown"][MQ_T][0])
 
     def test_p99_interpolated_between_load_rows(self):
         r = answer("size=64,rate=200000,peer=thread,lang=native")
@@ -309,7 +317,8 @@ class PageTest(unittest.TestCase):
                  "size=64,rate=max,cpu=1", "size=64,rate=460000,lang=native",
                  "size=64,rate=200000,peer=thread", "size=1000,rate=1000",
                  "size=100000,rate=5", "size=64,rate=10000,lang=python",
-                 "size=64,rate=max,cpu=0,p99_us=30,peer=thread"]
+                 "size=64,rate=max,cpu=0,p99_us=30,peer=thread", "size=64,rate=350000",
+                 "size=64,rate=400000,peer=thread"]
         expect = []
         for f in self.payload["files"]:
             for text in cases:
