@@ -69,7 +69,7 @@
               G.min_reps + " repetitions of each)"];
     if (a.min <= b.max && b.min <= a.max)
       return ["same", "no measurable difference (their ranges overlap)"];
-    if (Math.abs(a.median / b.median - 1) <= G.equivalence)
+    if (Math.min(a.median, b.median) > 0 && Math.abs(a.median / b.median - 1) <= G.equivalence)
       return ["same", "no measurable difference (medians within ±" + pct(G.equivalence) + ")"];
     return ["apart", ""];
   }

@@ -275,7 +275,7 @@ def loose_relation(a: dict, b: dict):
                                 f"{rc.MIN_REPETITIONS} repetitions of each)"]
     if a["min"] <= b["max"] and b["min"] <= a["max"]:
         return ["same", "no measurable difference (their ranges overlap)"]
-    if abs(a["median"] / b["median"] - 1.0) <= rc.EQUIVALENCE:
+    if min(a["median"], b["median"]) > 0 and abs(a["median"] / b["median"] - 1.0) <= rc.EQUIVALENCE:
         return ["same", f"no measurable difference (medians within ±{rc.EQUIVALENCE:.0%})"]
     return ["apart", ""]
 

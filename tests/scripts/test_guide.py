@@ -207,6 +207,14 @@ class RulesTest(unittest.TestCase):
         self.assertEqual(answer("size=64,rate=10000,lang=native", NATIVE)["notes"][:1],
                          [["undecided", answer("size=64,rate=10000,lang=native", NATIVE)["notes"][0][1]]])
 
+    def test_loose_rule(self):
+        fig = guide._fig
+        self.assertEqual(guide.loose_relation(fig([1, 2]), fig([9, 9, 9]))[0], "inconclusive")
+        self.assertEqual(guide.loose_relation(fig([1, 2, 3]), fig([3, 4, 5]))[0], "same")
+        self.assertEqual(guide.loose_relation(fig([100, 101, 102]), fig([103, 104, 104]))[0], "same")
+        self.assertEqual(guide.loose_relation(fig([100, 101, 102]), fig([110, 111, 112]))[0], "apart")
+        self.assertEqual(guide.loose_relation(fig([0, 0, 0]), fig([1, 1, 1]))[0], "apart")
+
     def test_shortcut_agrees_with_the_comparison(self):
         rng = random.Random(7)
         seen = 0
@@ -319,6 +327,15 @@ class PageTest(unittest.TestCase):
                  "size=100000,rate=5", "size=64,rate=10000,lang=python",
                  "size=64,rate=max,cpu=0,p99_us=30,peer=thread", "size=64,rate=350000",
                  "size=64,rate=400000,peer=thread"]
+        rng = random.Random(17)   # and cases drawn across every key's range
+        for _ in range(60):
+            parts = [f"size={rng.choice((1, 64, 100, 4096, 65536, 70000))}",
+                     f"rate={rng.choice(('max', 1, 1000, 10000, 99999, 200000, 300000, 450000, 2e7))}"]
+            parts += [f"{k}={v}" for k, v in (("p99_us", rng.choice((None, 1, 25, 47.5, 100, 1000))),
+                                              ("cpu", rng.choice((None, 0, 1, 2))),
+                                              ("peer", rng.choice(guide.PEERS)),
+                                              ("lang", rng.choice(guide.LANGS))) if v is not None]
+            cases.append(",".join(parts))
         expect = []
         for f in self.payload["files"]:
             for text in cases:
@@ -349,7 +366,7 @@ process.stdout.write(JSON.stringify(out));
         got = json.loads(p.stdout)
         self.assertEqual(got["bad"], [])
         self.assertEqual(len(got["got"]), len(expect))
-        for text, g, e in zip(cases * 2, got["got"], expect):
+        for text, g, e in zip(cases * len(self.payload["files"]), got["got"], expect):
             with self.subTest(case=text):
                 self.assertEqual(g["outcome"], e["outcome"])
                 self.assertEqual(g["html"], e["html"])
