@@ -21,8 +21,19 @@ reported as a measurement error, never as advice. Families absent from a file
 are skipped with a note. Runs with warnings, floors drifting > 20% or
 repetitions with cv > 10% are flagged noisy.
 
-Exit status: 0 report written; 2 unusable input (one line on stderr, nothing
-written in DIR).
+--guide CASE prints the decision guide for your case instead, as text on stdout, and
+writes nothing: the measured options that meet the case, ranked by p99 at your rate (then
+CPU per message; by throughput for rate=max), options within the measured noise sharing a
+rank, and why each other option fails (too slow at that rate, p99 over budget, spins a
+core, cannot cross processes, over the size limit, not measured at that size). CASE is
+comma-separated key=value: size (bytes) and rate (messages/s, or max) are required;
+p99_us (budget, µs; omitted: none), cpu (cores that may spin; 0: nothing may spin;
+omitted: no limit), peer (thread | process | any; default any), lang (native | python |
+any; default any). For example:
+  report.py RESULT.json --guide size=64,rate=100000,p99_us=50,cpu=1
+
+Exit status: 0 report written (or guide printed); 2 unusable input (one line on stderr,
+nothing written in DIR).
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ipcmeter import atomic, schema  # noqa: E402
 from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin, refuse  # noqa: E402
+from ipcmeter.guide import CaseError, guide_text, parse_case  # noqa: E402
 from ipcmeter.plots import PLOTS, make_plots  # noqa: E402
 from ipcmeter.recommend import recommend  # noqa: E402
 from ipcmeter.results import Results, ResultsError, load  # noqa: E402
@@ -68,14 +80,25 @@ def main(argv=None) -> int:
     ap = ArgumentParser(prog=PROG, description=__doc__,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+", metavar="RESULT.json", help="ipcmeter results file(s)")
-    ap.add_argument("-o", "--output", required=True, metavar="DIR",
-                    help="output directory (created; existing report files in it are replaced)")
+    ap.add_argument("-o", "--output", metavar="DIR",
+                    help="output directory (created; existing report files in it are replaced); "
+                         "required unless --guide")
+    ap.add_argument("--guide", metavar="CASE",
+                    help="print the decision guide for CASE on stdout instead of writing a report, "
+                         "e.g. size=64,rate=100000,p99_us=50,cpu=1[,peer=thread|process|any]"
+                         "[,lang=native|python|any]; rate may be max (see above)")
     ap.add_argument("--rss-mib", type=float, metavar="N",
                     help="your process's resident memory in MiB, for the fork vs spawn advice "
                          "(default: advice at every measured size)")
     add_ipcmeter_bin(ap)
     args = ap.parse_args(argv)
+    if args.guide is not None and args.output is not None:
+        ap.error("--guide prints the guide on stdout and writes no files: drop -o")
+    if args.guide is None and args.output is None:
+        ap.error("the following arguments are required: -o/--output (or --guide CASE)")
     schema.use_binary(args.ipcmeter_bin)
+    if args.guide is not None:
+        return print_guide(args)
     try:
         if args.rss_mib is not None and not (args.rss_mib > 0 and math.isfinite(args.rss_mib)):
             raise UsageError(f"--rss-mib {args.rss_mib:g}: must be a positive number of MiB")
@@ -98,6 +121,17 @@ def main(argv=None) -> int:
         return 2
     print(f"{PROG}: wrote {os.path.join(args.output, 'report.html')}, summary.md and "
           f"{len(plots)} plot(s)")
+    return 0
+
+
+def print_guide(args) -> int:
+    try:
+        case = parse_case(args.guide)
+        text = guide_text(load_all(args.results), case)
+    except (CaseError, ResultsError, UsageError) as e:
+        refuse(PROG, e)
+        return 2
+    sys.stdout.write(text)
     return 0
 
 

@@ -16,6 +16,9 @@ these modules; none of them is a command itself.
   rules         when the report may recommend: repetitions -> a verdict in words.
   points, fmt, recommend    the report's view of a run, its number formats, its advice.
   where_time    the report's "Where the time goes": latency next to the kernel's counts.
+  guide, guide_page    the decision guide: a case in, the measured options that meet it ranked
+                and why each other fails out (report.py --guide); its HTML fragment and
+                Markdown (guide.js: the page's copy of the rules).
   plots/        one module per plot, registered in plots.PLOTS.
   writers/      the report's HTML page and Markdown summary over shared tables.
 """
