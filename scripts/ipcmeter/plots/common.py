@@ -113,6 +113,7 @@ def bars(ax, groups, series, values, errors, ylabel, series_key, results, shown=
                        color=style.color(series_key, s))
         tag(drawn, [hover(shown[(g, s)]) if (g, s) in values and (g, s) in shown else None
                     for g in groups])
+        drawn.ipcm_errors = [errors.get((g, s)) if (g, s) not in values else None for g in groups]
         for j, g in enumerate(groups):
             if (g, s) not in values and (g, s) in errors:
                 ax.text(drawn[j].get_x() + width / 2, bottom * 1.15, "×", ha="center", va="bottom",

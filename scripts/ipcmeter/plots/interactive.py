@@ -81,7 +81,8 @@ def _bar_chart(ax, containers):
         for rect, m in zip(c.patches, metas):
             # The bars stand on a common floor (log axis); a gap has no hover information.
             values.append([_num(rect.get_y() + rect.get_height()), m] if m else [None, None])
-        datasets.append({"label": c.get_label(),
+        errors = getattr(c, "ipcm_errors", None) or [None] * len(c.patches)
+        datasets.append({"label": c.get_label(), "errors": errors,
                          "color": mcolors.to_hex(c.patches[0].get_facecolor(), keep_alpha=False)
                          if c.patches else "#888888",
                          "values": values})

@@ -28,7 +28,7 @@ figcaption{font-size:.85em;color:#444}li{margin:.2em 0}
 details.env>summary,details.png>summary{cursor:pointer;color:#444}
 .charts{display:flex;flex-wrap:wrap;gap:1em}
 .chart{flex:1 1 520px;min-width:420px;border:1px solid #eee;padding:.3em}
-.chart .box{position:relative;height:340px}.chart button{font-size:.8em}
+.chart .box{position:relative;height:400px}.chart button{font-size:.8em}
 .chart.failed{display:none}
 """
 
@@ -64,12 +64,17 @@ function scale(kind,spec,axis){var s={title:{display:true,text:spec[axis+'label'
  return s;}
 function datasets(spec){if(spec.kind==='bar')return spec.datasets.map(function(d){return{
  label:d.label,data:d.values.map(function(v){return v[0];}),meta:d.values.map(function(v){return v[1];}),
- backgroundColor:d.color,borderColor:d.color};});
+ errors:d.errors||[],backgroundColor:d.color,borderColor:d.color};});
  return spec.datasets.map(function(d){var ref=!!d.ref;return{label:d.label,isRef:ref,
   data:d.points.map(function(p){return{x:p[0],y:p[1],meta:p[2]||null};}),
   borderColor:d.color,backgroundColor:ref?d.color:fill(d.color,d.fill),showLine:ref||!!d.line,
   borderDash:d.dash||[],borderWidth:ref?1:1.6,pointStyle:ref?'line':d.marker,
   rotation:d.rotation||0,pointRadius:ref?0:4,pointHoverRadius:ref?0:7,pointBorderWidth:1.4};});}
+// A combination that cannot run is a cross at the foot of its bar's place, as in the PNG.
+var crosses={id:'crosses',afterDatasetsDraw:function(chart){var c=chart.ctx,a=chart.chartArea;
+ chart.data.datasets.forEach(function(d,i){var m=chart.getDatasetMeta(i);if(m.hidden||!d.errors)return;
+  d.errors.forEach(function(e,j){if(!e||!m.data[j])return;c.save();c.fillStyle=d.borderColor;
+   c.font='bold 16px sans-serif';c.textAlign='center';c.fillText('\u00d7',m.data[j].x,a.bottom-4);c.restore();});});}};
 function points(cfg){var n=0;cfg.data.datasets.forEach(function(d){if(d.isRef)return;
  d.data.forEach(function(p){var y=(p&&typeof p==='object')?p.y:p;if(y!==null&&y!==undefined)n++;});});return n;}
 function ink(canvas){var c=canvas.getContext('2d'),d=c.getImageData(0,0,canvas.width,canvas.height).data,n=0;
@@ -80,12 +85,12 @@ function draw(box,spec){var canvas=box.querySelector('canvas');
   interaction:{mode:'nearest',intersect:true},
   scales:{x:scale(spec.kind,spec,'x'),y:scale(spec.kind,spec,'y')},
   plugins:{title:{display:true,text:String(spec.title||'').split('\n')},
-   legend:{position:'right',labels:{usePointStyle:true,boxWidth:8,font:{size:11}}},
+   legend:{position:'bottom',labels:{usePointStyle:true,boxWidth:8,font:{size:11}}},
    tooltip:{filter:function(it){return !it.dataset.isRef;},callbacks:{
     label:function(it){return it.dataset.label+': '+eng(it.parsed.y);},
     afterLabel:function(it){var m=spec.kind==='bar'?it.dataset.meta[it.dataIndex]:(it.raw&&it.raw.meta);
      if(!m)return'';return[m.row].concat(m.values.map(function(v){return v[0]+' = '+v[1];}));}}}}}};
- if(spec.kind==='bar')cfg.data.labels=spec.groups;
+ if(spec.kind==='bar'){cfg.data.labels=spec.groups;cfg.plugins=[crosses];}
  var chart=new Chart(canvas,cfg);
  var b=box.querySelector('button.scale');
  b.textContent='y axis: '+(spec.yscale==='log'?'log':'linear')+' (switch)';
