@@ -17,5 +17,7 @@ these modules; none of them is a command itself.
   points, fmt, recommend    the report's view of a run, its number formats, its advice.
   where_time    the report's "Where the time goes": latency next to the kernel's counts.
   plots/        one module per plot, registered in plots.PLOTS.
+  style         each transport's, channel's and wait's colour, marker and line style, once.
+  interactive   the plots' panels read off their figures as the HTML's Chart.js charts.
   writers/      the report's HTML page and Markdown summary over shared tables.
 """

@@ -11,7 +11,7 @@ import importlib
 import io
 
 from .common import pyplot
-from .interactive import chart_specs
+from ..interactive import chart_specs
 
 # Plot file names, in report order; every name here may be written to the output as .png.
 PLOTS = ("latency_vs_size", "peer_comparison", "throughput_vs_size",
@@ -24,7 +24,7 @@ MODULES = {name: importlib.import_module(f".{name}", __name__) for name in PLOTS
 def make_plots(results, labels, rss_mib, charts=None):
     """name -> PNG bytes for each plot with data; name -> note for skipped ones.
     `labels`: results path -> the short label plot titles use. `charts`, when given a dict,
-    gets name -> the plot's panels as interactive chart descriptions (interactive.py)."""
+    gets name -> the plot's panels as interactive chart descriptions (ipcmeter/interactive.py)."""
     plt = pyplot()
     made, skipped = {}, {}
     for name, mod in MODULES.items():

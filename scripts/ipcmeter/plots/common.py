@@ -4,7 +4,7 @@ latency_vs_size and throughput_vs_size both draw, and one legend per figure, out
 data. Colours, markers and line styles come from ..style, the same in every plot.
 
 Each drawn series carries `ipcm_points`: per data point, the benchmark row it shows and its
-primary metrics, for the HTML's interactive charts to show on hover (plots/interactive.py)."""
+primary metrics, for the HTML's interactive charts to show on hover (ipcmeter/interactive.py)."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ window.addEventListener('error',function(e){ipcmErrors.push('error: '+e.message)
 ipcmErrors.push(k+': '+Array.prototype.join.call(arguments,' '));return f.apply(console,arguments);};});"""
 
 # Draws each <div class="chart" data-chart=ID> from the JSON in #ipcm-charts (the panels of
-# plots/interactive.py), then marks it data-rendered="N points" and data-ink (canvas pixels
+# ipcmeter/interactive.py), then marks it data-rendered="N points" and data-ink (canvas pixels
 # drawn); a chart that fails is hidden and its plot's PNG stays open.
 CHARTS_JS = r"""(function(){
 var specs=JSON.parse(document.getElementById('ipcm-charts').textContent);

@@ -4,8 +4,8 @@ Each panel of a figure that holds data becomes one chart: its title, axis labels
 the ticks the plot set, and each series with the colour, marker, fill and line style matplotlib
 drew it with, so the chart and the PNG cannot disagree, and a new plot module is interactive
 without code here. Hover information comes from the `ipcm_points` each series carries
-(common.tag). Reference lines (floors, ceilings, "ideal", "your size") become series without
-markers spanning the panel.
+(plots/common.py: tag). Reference lines (floors, ceilings, "ideal", "your size") become
+series without markers spanning the panel.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from matplotlib.container import BarContainer
 from matplotlib.patches import Polygon, Rectangle
 from matplotlib.ticker import FixedLocator
 
-from ..style import chartjs_dash, chartjs_marker
+from .style import chartjs_dash, chartjs_marker
 
 
 def _num(v):
