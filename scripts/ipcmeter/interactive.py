@@ -44,11 +44,11 @@ def _line_series(ax, line):
     trans = line.get_transform()
     if trans == ax.get_yaxis_transform():  # axhline: spans the panel at one y
         lo, hi = ax.get_xlim()
-        pts = [[lo, _num(y[0])], [hi, _num(y[0])]]
+        pts = [[_num(lo), _num(y[0])], [_num(hi), _num(y[0])]]
         return {"label": label, "color": color, "dash": dash or [], "ref": True, "points": pts}
     if trans == ax.get_xaxis_transform():  # axvline: spans the panel at one x
         lo, hi = ax.get_ylim()
-        pts = [[_num(x[0]), lo], [_num(x[0]), hi]]
+        pts = [[_num(x[0]), _num(lo)], [_num(x[0]), _num(hi)]]
         return {"label": label, "color": color, "dash": dash or [], "ref": True, "points": pts}
     metas = getattr(line, "ipcm_points", None) or [None] * len(x)
     marker = line.get_marker()
@@ -69,7 +69,7 @@ def _span_series(ax, patch):
     lo, hi = ax.get_ylim()
     color = mcolors.to_hex(patch.get_facecolor(), keep_alpha=False)
     return {"label": patch.get_label(), "color": color, "dash": [4, 4], "ref": True,
-            "points": [[_num(min(xs)), lo], [_num(min(xs)), hi]]}
+            "points": [[_num(min(xs)), _num(lo)], [_num(min(xs)), _num(hi)]]}
 
 
 def _bar_chart(ax, containers):
