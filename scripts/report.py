@@ -107,9 +107,11 @@ def main(argv=None) -> int:
         results = load_all(args.results)
         labels = labels_for(results)
         recs = {r.path: recommend(r, args.rss_mib) for r in results}
-        plots, skipped = make_plots(results, short_labels(results), args.rss_mib)
+        charts: dict = {}
+        plots, skipped = make_plots(results, short_labels(results), args.rss_mib, charts)
         files = {f"{name}.png": data for name, data in plots.items()}
-        files["report.html"] = render_html(results, labels, recs, plots, skipped).encode("utf-8")
+        files["report.html"] = render_html(results, labels, recs, plots, skipped,
+                                           charts).encode("utf-8")
         files["summary.md"] = render_md(results, labels, recs, plots, skipped).encode("utf-8")
         # Plots an earlier report wrote and this one skipped go, so DIR shows one report.
         atomic.write_dir(args.output, files, stale=[f"{name}.png" for name in PLOTS])

@@ -20,5 +20,7 @@ these modules; none of them is a command itself.
                 and why each other fails out (report.py --guide); its HTML fragment and
                 Markdown (guide.js: the page's copy of the rules).
   plots/        one module per plot, registered in plots.PLOTS.
+  style         each transport's, channel's and wait's colour, marker and line style, once.
+  interactive   the plots' panels read off their figures as the HTML's Chart.js charts.
   writers/      the report's HTML page and Markdown summary over shared tables.
 """

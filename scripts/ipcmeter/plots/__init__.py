@@ -11,6 +11,7 @@ import importlib
 import io
 
 from .common import pyplot
+from ..interactive import chart_specs
 
 # Plot file names, in report order; every name here may be written to the output as .png.
 PLOTS = ("latency_vs_size", "peer_comparison", "throughput_vs_size",
@@ -20,9 +21,10 @@ PLOTS = ("latency_vs_size", "peer_comparison", "throughput_vs_size",
 MODULES = {name: importlib.import_module(f".{name}", __name__) for name in PLOTS}
 
 
-def make_plots(results, labels, rss_mib):
+def make_plots(results, labels, rss_mib, charts=None):
     """name -> PNG bytes for each plot with data; name -> note for skipped ones.
-    `labels`: results path -> the short label plot titles use."""
+    `labels`: results path -> the short label plot titles use. `charts`, when given a dict,
+    gets name -> the plot's panels as interactive chart descriptions (ipcmeter/interactive.py)."""
     plt = pyplot()
     made, skipped = {}, {}
     for name, mod in MODULES.items():
@@ -34,6 +36,8 @@ def make_plots(results, labels, rss_mib):
                 continue
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+            if charts is not None:
+                charts[name] = chart_specs(fig)
         except (ValueError, OverflowError) as e:
             # Values matplotlib cannot place, e.g. none above 0 on a log axis (a results
             # file holding zero or negative times): the plot is left out and says why.

@@ -1,13 +1,20 @@
 """What the plots share: matplotlib set up once, one row of panels per results file, the
-message-size axis, grouped bars, one line per option, and the per-peer size curves that
-latency_vs_size and throughput_vs_size both draw."""
+message-size axis, grouped bars, one line per option, the per-peer size curves that
+latency_vs_size and throughput_vs_size both draw, and one legend per figure, outside the
+data. Colours, markers and line styles come from ..style, the same in every plot.
+
+Each drawn series carries `ipcm_points`: per data point, the benchmark row it shows and its
+primary metrics, for the HTML's interactive charts to show on hover (ipcmeter/interactive.py)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ..fmt import fmt_size
+from ..fmt import fmt_metric, fmt_size
 from ..points import machine, ok_points, option_label, peer_sorter
+from ..style import CARRIER_KEYS, Style
 
 
 def pyplot():
@@ -52,21 +59,61 @@ def empty(ax, text):
     ax.set_yticks([])
 
 
-def finish(fig):
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+def hover(p, *metrics) -> dict:
+    """What a reader hovering over point p sees: its row and its primary metrics (p50 and
+    p99 for a latency) plus `metrics`, each formatted as the tables format it."""
+    names = list(dict.fromkeys([*p.schema.primary_metrics(p.family), *metrics]))
+    return {"row": p.base, "values": [[m, fmt_metric(m, p.metrics[m])] for m in names
+                                      if m in p.metrics]}
+
+
+def tag(artist, metas):
+    """Attach the hover information of each of the artist's points (None for a gap)."""
+    artist.ipcm_points = list(metas)
+    return artist
+
+
+def finish(fig, legend_title=None):
+    """Lay out the figure with one legend for all its panels, to the right of them: the
+    styles are the same in every panel, so one key serves all and covers no data. The figure
+    is widened by the legend's width rather than squeezing the panels."""
+    handles: dict = {}
+    for ax in fig.axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    if not handles:
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
+        return fig
+    width, height = fig.get_size_inches()
+    rows = max(1, int(height * 0.85 / 0.16))  # legend entries that fit the figure's height
+    legend = fig.legend(list(handles.values()), list(handles), loc="upper right",
+                        bbox_to_anchor=(1, 0.93), title=legend_title,
+                        ncol=math.ceil(len(handles) / rows))
+    fig.canvas.draw()
+    extra = legend.get_window_extent().width / fig.dpi + 0.15
+    fig.set_size_inches(width + extra, height)
+    fig.tight_layout(rect=(0, 0, width / (width + extra), 0.95))
     return fig
 
 
-def bars(ax, groups, series, values, errors, ylabel):
-    """Grouped bars: values[(group, series)] -> float; errors[(group, series)] -> reason."""
+def bars(ax, groups, series, values, errors, ylabel, series_key, results, shown=None):
+    """Grouped bars: values[(group, series)] -> float; errors[(group, series)] -> reason;
+    each series coloured as `series_key`'s name in the style of `results` (the files being
+    plotted); shown[(group, series)] -> the Point a bar shows, for hovering."""
+    style = Style(results)
     width = 0.8 / max(1, len(series))
     x = np.arange(len(groups))
     ymin = min(values.values()) if values else 1.0
     ymax = max(values.values()) if values else 10.0
     bottom = ymin / 4
+    shown = shown or {}
     for i, s in enumerate(series):
         ys = [values.get((g, s), bottom) - bottom for g in groups]
-        drawn = ax.bar(x + (i - (len(series) - 1) / 2) * width, ys, width, bottom=bottom, label=s)
+        drawn = ax.bar(x + (i - (len(series) - 1) / 2) * width, ys, width, bottom=bottom, label=s,
+                       color=style.color(series_key, s))
+        tag(drawn, [hover(shown[(g, s)]) if (g, s) in values and (g, s) in shown else None
+                    for g in groups])
+        drawn.ipcm_errors = [errors.get((g, s)) if (g, s) not in values else None for g in groups]
         for j, g in enumerate(groups):
             if (g, s) not in values and (g, s) in errors:
                 ax.text(drawn[j].get_x() + width / 2, bottom * 1.15, "×", ha="center", va="bottom",
@@ -79,15 +126,29 @@ def bars(ax, groups, series, values, errors, ylabel):
     ax.grid(True, axis="y", which="both", alpha=0.3)
 
 
-def lines(ax, pts, xkey, ykey, series_keys):
-    """One line per option (the labels of series_keys), ykey against xkey."""
+def series_style(style, p, series_keys, label) -> dict:
+    """matplotlib keywords for the line of option `label`: a transport or channel keeps its
+    colour and marker and its wait the line style; other options (a peer, a spawn method, an
+    executor and chunk) are coloured by their label under their keys."""
+    if series_keys and series_keys[0] in CARRIER_KEYS:
+        return style.line_kw(series_keys[0], p.get(series_keys[0]), p.get("wait"))
+    key = series_keys[0] if len(series_keys) == 1 else "·".join(series_keys)
+    return style.line_kw(key, p.get(key) if len(series_keys) == 1 else label)
+
+
+def lines(ax, pts, xkey, ykey, series_keys, results):
+    """One line per option (the labels of series_keys), ykey against xkey, styled for
+    `results` (the files being plotted)."""
+    style = Style(results)
     series: dict = {}
     for p in pts:
         if isinstance(p.get(xkey), (int, float)):
-            series.setdefault(option_label(p, series_keys), []).append((p.get(xkey), p.metrics[ykey]))
-    for label, xy in sorted(series.items()):
-        xy.sort()
-        ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", ms=3, label=label)
+            series.setdefault(option_label(p, series_keys), []).append((p.get(xkey), p.metrics[ykey], p))
+    for label, xyp in sorted(series.items()):
+        xyp.sort(key=lambda t: t[0])
+        line, = ax.plot([x for x, _, _ in xyp], [y for _, y, _ in xyp], ms=4, label=label,
+                        **series_style(style, xyp[0][2], series_keys, label))
+        tag(line, [hover(p, ykey) for _, _, p in xyp])
 
 
 def band_grid(plt, results, sizes_per, title):
@@ -123,7 +184,7 @@ def column(plt, results, family, metric, title, pick=None):
     return fig, panels
 
 
-def size_curves(plt, results, labels, family, metric, title, ylabel, legend, references):
+def size_curves(plt, results, labels, family, metric, title, ylabel, references):
     """One panel per peer: `metric` against message size, a line per transport and wait;
     references(ax, r, pts) draws the run's own limits on top. None without data."""
     if not any(ok_points(r, family, metric) for r in results):
@@ -139,12 +200,11 @@ def size_curves(plt, results, labels, family, metric, title, ylabel, legend, ref
             if not mine:
                 empty(ax, f"no {family} results with a {peer} peer")
                 continue
-            lines(ax, mine, "size", metric, ("transport", "wait"))
+            lines(ax, mine, "size", metric, ("transport", "wait"), results)
             references(ax, r, mine)
             ax.set_yscale("log")
             size_axis(ax, [p.get("size") for p in mine])
             ax.set_ylabel(ylabel)
             ax.set_title(f"peer: {peer} — {labels[r.path]}")
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend(loc=legend)
     return finish(fig)

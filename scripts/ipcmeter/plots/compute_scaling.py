@@ -22,7 +22,7 @@ def plot(plt, results, labels, rss_mib=None):
             if not mine:
                 empty(ax, f"no compute results for kernel {kernel}")
                 continue
-            lines(ax, mine, "workers", "speedup", ("peer",))
+            lines(ax, mine, "workers", "speedup", ("peer",), results)
             top = max(p.get("workers") for p in mine if isinstance(p.get("workers"), int))
             ax.plot([1, top], [1, top], color="grey", ls="--", lw=1, label="ideal")
             if cpus and top > cpus:
@@ -32,5 +32,4 @@ def plot(plt, results, labels, rss_mib=None):
             ax.set_ylabel("speedup (× one worker)")
             ax.set_title(f"kernel: {kernel} — {labels[r.path]}")
             ax.grid(True, alpha=0.3)
-            ax.legend(loc="upper left")
     return finish(fig)

@@ -4,7 +4,8 @@ import math
 
 from ..fmt import fmt_size
 from ..points import band_sizes, ok_points, option_label
-from .common import finish, grid
+from ..style import Style
+from .common import finish, grid, hover, tag
 
 TITLE = "Latency distribution"
 FAMILY = "pingpong"
@@ -34,9 +35,12 @@ def plot(plt, results, labels, rss_mib=None):
             if t not in best or p.metrics["rtt_p50_ns"] < best[t].metrics["rtt_p50_ns"]:
                 best[t] = p
         xs_all = [_nines(q) if q is not None else _nines(99.99) for _, _, q in PERCENTILES]
+        style = Style(results)
         for t, p in sorted(best.items(), key=lambda tp: tp[1].metrics["rtt_p50_ns"])[:8]:
-            xy = [(x, p.metrics[m]) for (_, m, _), x in zip(PERCENTILES, xs_all) if m in p.metrics]
-            ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", ms=3, label=option_label(p))
+            xy = [(x, p.metrics[m], m) for (_, m, _), x in zip(PERCENTILES, xs_all) if m in p.metrics]
+            line, = ax.plot([x for x, _, _ in xy], [y for _, y, _ in xy], ms=4, label=option_label(p),
+                            **style.line_kw("transport", t, p.get("wait")))
+            tag(line, [hover(p, m) for _, _, m in xy])
         ax.set_xticks(xs_all)
         ax.set_xticklabels([n for n, _, _ in PERCENTILES])
         ax.set_yscale("log")
@@ -44,5 +48,4 @@ def plot(plt, results, labels, rss_mib=None):
         ax.set_ylabel("round trip (ns)")
         ax.set_title(f"{fmt_size(size)} messages, each transport's fastest configuration — {labels[r.path]}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="upper left")
     return finish(fig)

@@ -22,4 +22,4 @@ def _floors(ax, r, _pts):
 def plot(plt, results, labels, rss_mib=None):
     return size_curves(plt, results, labels, "pingpong", "rtt_p50_ns",
                        "Round-trip latency vs message size", "round-trip p50 (ns)",
-                       "upper left", _floors)
+                       _floors)

@@ -21,14 +21,15 @@ def plot(plt, results, labels, rss_mib=None):
         at = [p for p in points(r, "pingpong") if p.get("size") == size]
         transports = sorted({p.get("transport") for p in at}, key=str)
         peers = sorted({p.get("peer") for p in at}, key=peer_sorter([r]))
-        values, errors = {}, {}
+        values, errors, shown = {}, {}, {}
         for p in at:
             key = (p.get("transport"), p.get("peer"))
             if p.error is None and "rtt_p50_ns" in p.metrics:
-                values[key] = min(values.get(key, math.inf), p.metrics["rtt_p50_ns"])
+                if p.metrics["rtt_p50_ns"] < values.get(key, math.inf):
+                    values[key], shown[key] = p.metrics["rtt_p50_ns"], p
             elif p.error:
                 errors[key] = p.error
-        bars(ax, transports, peers, values, errors, "round-trip p50 (ns), best wait")
+        bars(ax, transports, peers, values, errors, "round-trip p50 (ns), best wait", "peer",
+             results, shown)
         ax.set_title(f"{fmt_size(size)} messages — {labels[r.path]}\n(× = cannot run)")
-        ax.legend(title="peer")
-    return finish(fig)
+    return finish(fig, legend_title="peer")

@@ -13,12 +13,11 @@ def plot(plt, results, labels, rss_mib=None):
     if fig is None:
         return None
     for ax, r, pts in panels:
-        lines(ax, pts, "task_us", "overhead_ns_per_task", ("executor", "chunk"))
+        lines(ax, pts, "task_us", "overhead_ns_per_task", ("executor", "chunk"), results)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("task size (µs of work)")
         ax.set_ylabel("overhead per task (ns)")
         ax.set_title(labels[r.path])
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="upper left", ncol=2)
     return finish(fig)

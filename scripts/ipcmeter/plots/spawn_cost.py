@@ -12,7 +12,7 @@ def plot(plt, results, labels, rss_mib=None):
     if fig is None:
         return None
     for ax, r, pts in panels:
-        lines(ax, pts, "rss_mib", "ready_p50_ns", ("method",))
+        lines(ax, pts, "rss_mib", "ready_p50_ns", ("method",), results)
         if rss_mib is not None:
             ax.axvline(rss_mib, color="k", ls=":", lw=1, label=f"your size {rss_mib:g} MiB")
         ax.set_xscale("log", base=2)
@@ -25,5 +25,4 @@ def plot(plt, results, labels, rss_mib=None):
         ax.set_ylabel("asked → first message, p50 (ns)")
         ax.set_title(labels[r.path])
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="upper left")
     return finish(fig)

@@ -25,10 +25,10 @@ def plot(plt, results, labels, rss_mib=None):
             return prim if len(parties[p.get("primitive")]) == 1 else f"{prim} ×{p.get('parties')}"
         groups = list(dict.fromkeys(group(p) for p in pts))
         peers = sorted({p.get("peer") for p in pts}, key=peer_sorter([r]))
-        values = {(group(p), p.get("peer")): p.metrics["handoff_p50_ns"] for p in pts
-                  if p.error is None and "handoff_p50_ns" in p.metrics}
+        shown = {(group(p), p.get("peer")): p for p in pts
+                 if p.error is None and "handoff_p50_ns" in p.metrics}
+        values = {key: p.metrics["handoff_p50_ns"] for key, p in shown.items()}
         errors = {(group(p), p.get("peer")): p.error for p in pts if p.error}
-        bars(ax, groups, peers, values, errors, "hand-off p50 (ns)")
+        bars(ax, groups, peers, values, errors, "hand-off p50 (ns)", "peer", results, shown)
         ax.set_title(f"{labels[r.path]}  (× = cannot run)")
-        ax.legend(title="peer")
-    return finish(fig)
+    return finish(fig, legend_title="peer")

@@ -38,4 +38,4 @@ def _memcpy_ceiling(ax, r, pts):
 def plot(plt, results, labels, rss_mib=None):
     return size_curves(plt, results, labels, "stream", "bytes_per_second",
                        "Stream throughput vs message size", "throughput (bytes/s)",
-                       "lower right", _memcpy_ceiling)
+                       _memcpy_ceiling)
