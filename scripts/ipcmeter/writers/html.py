@@ -7,6 +7,7 @@ import html
 
 from ..plots import MODULES, PLOTS
 from .placement import placement_table
+from .load import load_table
 from .tables import (FAMILY_TITLES, environment_rows, families, family_table, noisy_lines,
                      sections, where_time_sections)
 
@@ -81,6 +82,10 @@ def render_html(results, labels, recs, plots, skipped) -> str:
         rows = placement_table(r)
         if rows:
             h.append(f"<h2>Where the two sides run — {html.escape(labels[r.path])}</h2>{_html_table(rows)}")
+    for r in results:
+        rows = load_table(r)
+        if rows:
+            h.append(f"<h2>Latency under load — {html.escape(labels[r.path])}</h2>{_html_table(rows)}")
     h.append("<h2>All results</h2><p class=\"note\">Medians over repetitions; "
              "“cannot run” rows are combinations that were listed but could not be measured.</p>")
     for family in families(results):
