@@ -276,6 +276,30 @@ TEST(LoadLoop, AStallIsChargedToEveryMessageBehindIt) {
   EXPECT_FALSE(judge_load(1e6, 2000 / load_seconds(plan, tally), h).saturated);
 }
 
+// Offered 1e6/s over a link that carries 4 messages per 10 µs (4e5/s): the sender falls ever
+// further behind, and the time limit (twice the 10 ms schedule) ends the sends; what was sent
+// is still read, in order, and the row is judged saturated with its latency growing.
+TEST(LoadLoop, ALinkTooSlowForTheRateEndsAtTheTimeLimit) {
+  ScriptedEcho ch(10us, kNoStall, 0ns);
+  MessageSet ms(64);
+  LoadHistograms h;
+  LoadTally tally;
+  std::atomic<std::uint64_t> progress{0};
+  std::uint64_t seq = 5;
+  const LoadPlan plan = scheduled_plan(10'000, 1e6, 4);
+  EXPECT_EQ(plan.time_limit, 20ms);
+  ASSERT_TRUE(load_loop(ch, ms, plan, h, tally, progress, seq, [&] { return ch.now(); }));
+  EXPECT_TRUE(tally.cut_short);
+  EXPECT_NEAR(double(tally.received), 8000, 100);
+  EXPECT_EQ(seq, 5 + tally.received);
+  EXPECT_LE(tally.end - tally.start, 20ms + 10us);
+  const double achieved = double(tally.received) / load_seconds(plan, tally);
+  EXPECT_NEAR(achieved, 4e5, 1e4);
+  const LoadVerdict v = judge_load(1e6, achieved, h);
+  EXPECT_TRUE(v.saturated);
+  EXPECT_NE(v.label.find("latency grew from"), std::string::npos) << v.label;
+}
+
 // ---- the saturation verdict ----
 
 LoadHistograms quarters(double first_ns, double last_ns) {

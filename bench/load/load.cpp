@@ -6,7 +6,7 @@ namespace ipcm {
 
 double load_seconds(const LoadPlan& plan, const LoadTally& tally) {
   const double ran = std::chrono::duration<double>(tally.end - tally.start).count();
-  const double schedule = double(plan.messages) * plan.period_ns * 1e-9;
+  const double schedule = double(tally.received) * plan.period_ns * 1e-9;
   return std::max(ran, schedule);
 }
 
@@ -26,15 +26,17 @@ std::string format_ns(double ns) {
 LoadVerdict judge_load(double offered_per_second, double achieved_per_second, const LoadHistograms& h) {
   LoadVerdict v;
   v.first_p50_ns = h.first_quarter.quantile(0.5);
-  v.last_p50_ns = h.last_quarter.quantile(0.5);
+  // An interval cut short (LoadPlan::time_limit) before its last quarter ends with its largest.
+  v.last_p50_ns = h.last_quarter.count() > 0 ? h.last_quarter.quantile(0.5) : double(h.all.max());
   const bool fell_short = achieved_per_second < kAchievedShare * offered_per_second;
   const bool grew = v.last_p50_ns > kGrowthFactor * v.first_p50_ns && v.last_p50_ns - v.first_p50_ns > kGrowthFloorNs;
   v.saturated = fell_short || grew;
   if (v.saturated) {
     char b[96];
     std::snprintf(b, sizeof b, "saturated: achieved %.0f/s of offered %.0f/s; ", achieved_per_second, offered_per_second);
-    v.label = std::string(b) + "latency grew from " + format_ns(v.first_p50_ns) + " to " + format_ns(v.last_p50_ns) +
-              " over the interval";
+    // Short of the rate with a latency that did not grow (a link slow from the start): "went".
+    v.label = std::string(b) + (v.last_p50_ns > v.first_p50_ns ? "latency grew from " : "latency went from ") +
+              format_ns(v.first_p50_ns) + " to " + format_ns(v.last_p50_ns) + " over the interval";
   }
   return v;
 }

@@ -39,7 +39,21 @@ struct LoadPlan {
   double period_ns = 0;        // between due times; 0: no schedule, send whenever the window allows
   std::size_t window = 1;      // the most messages in flight
   std::chrono::nanoseconds late_tolerance = kLateTolerance;
+  // No message is sent after this long from the first due time (0: no limit); those in flight
+  // are still read. A link far slower than the rate planned for (its saturation measured in
+  // a better moment than the row's) then ends the row in bounded time, short of what was
+  // offered, instead of running messages / achieved rate.
+  std::chrono::nanoseconds time_limit{0};
 };
+
+// A scheduled plan: `messages` at `per_second`, ended at twice its schedule's length (at
+// least kMinTimeLimit), by when a link that keeps up has long finished.
+inline constexpr std::chrono::nanoseconds kMinTimeLimit = std::chrono::milliseconds(50);
+inline LoadPlan scheduled_plan(std::uint64_t messages, double per_second, std::size_t window) {
+  const double period_ns = 1e9 / per_second;
+  const auto limit = std::chrono::nanoseconds(std::int64_t(2 * double(messages) * period_ns));
+  return {.messages = messages, .period_ns = period_ns, .window = window, .time_limit = std::max(limit, kMinTimeLimit)};
+}
 
 // The latencies of one interval (ns, due time to echo read), made before the loop. The first
 // and last quarters' are kept apart too, to see latency growing across the interval.
@@ -51,6 +65,7 @@ struct LoadHistograms {
 struct LoadTally {
   std::uint64_t received = 0;
   std::uint64_t late_sends = 0;
+  bool cut_short = false;     // the time limit stopped the sends before plan.messages
   Clock::time_point start{};  // the first message's due time
   Clock::time_point end{};    // when the last echo had been read
 };
@@ -62,8 +77,8 @@ inline std::size_t load_window(std::size_t depth, std::optional<std::size_t> lin
   return std::max<std::size_t>(1, std::min(depth, granted));
 }
 
-// Runs one interval: plan.messages messages numbered from `seq` (the peer checks that they
-// follow on), each echo checked; `seq` ends past the last. `now` is the clock (steady; a test
+// Runs one interval: plan.messages messages (fewer if the time limit ends it) numbered from
+// `seq` (the peer checks that they follow on), each echo checked; `seq` ends past the last. `now` is the clock (steady; a test
 // passes a scripted one). Scheduled plans record latencies into `h`; the unscheduled one
 // (saturation) records none.
 template <class Now>
@@ -78,13 +93,20 @@ Status load_loop(Channel& ch, MessageSet& ms, const LoadPlan& plan, LoadHistogra
     return t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(std::int64_t(double(i) * plan.period_ns)));
   };
   tally = LoadTally{.start = t0, .end = t0};
-  std::uint64_t sent = 0, got = 0;
-  while (got < plan.messages) {
+  const Clock::time_point stop_at =
+      plan.time_limit.count() > 0 ? t0 + std::chrono::duration_cast<Clock::duration>(plan.time_limit) : Clock::time_point::max();
+  std::uint64_t sent = 0, got = 0, last = plan.messages;
+  while (got < last) {
     Bytes reply;
     Status st;
-    if (sent < plan.messages && sent - got < plan.window) {
+    if (sent < last && sent - got < plan.window) {
       const Clock::time_point when = scheduled ? due(sent) : t0;
       const Clock::time_point t = now();
+      if (t >= stop_at) {
+        last = sent;
+        tally.cut_short = true;
+        continue;
+      }
       if (t >= when) {
         if (scheduled && t - when > plan.late_tolerance) ++tally.late_sends;
         if (Status s = ch.send(ms.stamp(MsgKind::kData, seq0 + sent)); !s) return s;
@@ -114,20 +136,21 @@ Status load_loop(Channel& ch, MessageSet& ms, const LoadPlan& plan, LoadHistogra
     tally.end = t;
   }
   tally.received = got;
-  seq = seq0 + plan.messages;
+  seq = seq0 + got;
   return Status::Ok();
 }
 
 // The interval's length for achieved_per_second: from the first due time to the last echo
-// read, never shorter than the schedule itself (messages × period), so a sender on schedule
-// achieves exactly what was offered and never more.
+// read, never shorter than the schedule of the messages it carried (received × period), so
+// a sender on schedule achieves exactly what was offered and never more.
 double load_seconds(const LoadPlan& plan, const LoadTally& tally);
 
 // Whether an interval ran past what the link can carry. Beyond saturation the backlog, and
 // with it the latency from the due time, grows for as long as the interval lasts: its
 // percentiles describe the interval's length, not the transport. Either sign says so:
 //  - fewer messages per second came back than were offered (below kAchievedShare of it);
-//  - the last quarter's median latency is over kGrowthFactor × the first quarter's, and by
+//  - the last quarter's median latency (the largest latency when the time limit ended the
+//    interval before its last quarter) is over kGrowthFactor × the first quarter's, and by
 //    more than kGrowthFloorNs (so jitter in a µs-scale latency does not count as growth).
 inline constexpr double kAchievedShare = 0.95;
 inline constexpr double kGrowthFactor = 2.0;

@@ -125,12 +125,17 @@ Saturation measure_saturation(const LinkVariant& v, double seconds) {
   LoadHistograms unused;
   LoadTally tally;
   std::uint64_t seq = 0;
-  LoadPlan plan{.messages = kSaturationProbe, .period_ns = 0,
-                .window = load_window(kLoadDepth, s.window_msgs(), v.size)};
+  // Each part ends within the measurement's time, however slow the link is at the moment.
+  const auto limit = std::chrono::nanoseconds(std::int64_t(seconds * 1e9));
+  LoadPlan plan{.messages = kSaturationProbe,
+                .period_ns = 0,
+                .window = load_window(kLoadDepth, s.window_msgs(), v.size),
+                .time_limit = limit};
   Status st = load_loop(s.channel(), ms, plan, unused, tally, s.progress(), seq, steady_now);
   if (st) {
     const double probe_rate = double(tally.received) / std::max(load_seconds(plan, tally), 1e-9);
     plan.messages = std::clamp(std::uint64_t(probe_rate * seconds), kMinSaturationMessages, kMaxSaturationMessages);
+    plan.time_limit = 2 * limit;
     st = load_loop(s.channel(), ms, plan, unused, tally, s.progress(), seq, steady_now);
   }
   if (st) st = s.request_stop(ms, seq);
@@ -165,51 +170,55 @@ void run(benchmark::State& state, const LinkVariant& v, int offered_pct, const L
   LoadTally tally;
   std::uint64_t seq = 0;
   const std::size_t window = load_window(kLoadDepth, s.window_msgs(), v.size);
-  LoadPlan plan{.messages = std::clamp(std::uint64_t(rate * kWarmupSeconds), kMinWarmup, kMaxWarmup),
-                .period_ns = 1e9 / rate,
-                .window = window};
   {
     LoadHistograms discarded;
-    const Status st = load_loop(s.channel(), ms, plan, discarded, tally, s.progress(), seq, steady_now);
+    const LoadPlan warmup =
+        scheduled_plan(std::clamp(std::uint64_t(rate * kWarmupSeconds), kMinWarmup, kMaxWarmup), rate, window);
+    const Status st = load_loop(s.channel(), ms, warmup, discarded, tally, s.progress(), seq, steady_now);
     if (!st) return skip(state, s.explain(st));
   }
-  plan.messages = std::max(kMinTimedMessages, std::uint64_t(std::ceil(rate * sw.interval_s)));
+  const LoadPlan plan =
+      scheduled_plan(std::max(kMinTimedMessages, std::uint64_t(std::ceil(rate * sw.interval_s))), rate, window);
 
-  KernelCounters kernel(s.counted_tasks());
-  const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
-  // Inside the CPU-time reads, so their system calls are not counted.
-  kernel.start();
-  Status st = load_loop(s.channel(), ms, plan, h, tally, s.progress(), seq, steady_now);
-  if (st) st = s.request_stop(ms, seq);
-  kernel.stop();
-  const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
-  if (st) st = s.finish(ms, seq);
-  if (!st) return skip(state, s.explain(st));
+  // The row's one iteration (Iterations(1)): Google Benchmark's loop must run, and its
+  // time is the interval's (SetIterationTime), not the loop's.
+  for (auto _ : state) {
+    KernelCounters kernel(s.counted_tasks());
+    const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
+    // Inside the CPU-time reads, so their system calls are not counted.
+    kernel.start();
+    Status st = load_loop(s.channel(), ms, plan, h, tally, s.progress(), seq, steady_now);
+    if (st) st = s.request_stop(ms, seq);
+    kernel.stop();
+    const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
+    if (st) st = s.finish(ms, seq);
+    if (!st) return skip(state, s.explain(st));
 
-  const double seconds = load_seconds(plan, tally);
-  const double achieved = double(tally.received) / seconds;
-  const LoadVerdict verdict = judge_load(rate, achieved, h);
-  state.SetIterationTime(seconds);
-  state.SetItemsProcessed(std::int64_t(tally.received));
-  auto& c = state.counters;
-  if (!verdict.saturated) {
-    c["lat_p50_ns"] = h.all.quantile(0.50);
-    c["lat_p99_ns"] = h.all.quantile(0.99);
-    c["lat_p999_ns"] = h.all.quantile(0.999);
-    c["lat_max_ns"] = double(h.all.max());
-  } else {
-    state.SetLabel(verdict.label);
+    const double seconds = load_seconds(plan, tally);
+    const double achieved = double(tally.received) / seconds;
+    const LoadVerdict verdict = judge_load(rate, achieved, h);
+    state.SetIterationTime(seconds);
+    state.SetItemsProcessed(std::int64_t(tally.received));
+    auto& c = state.counters;
+    if (!verdict.saturated) {
+      c["lat_p50_ns"] = h.all.quantile(0.50);
+      c["lat_p99_ns"] = h.all.quantile(0.99);
+      c["lat_p999_ns"] = h.all.quantile(0.999);
+      c["lat_max_ns"] = double(h.all.max());
+    } else {
+      state.SetLabel(verdict.label);
+    }
+    c["saturated"] = verdict.saturated ? 1 : 0;
+    c["offered_per_second"] = rate;
+    c["achieved_per_second"] = achieved;
+    c["saturation_per_second"] = sat.per_second;
+    c["late_sends"] = double(tally.late_sends);
+    c["window_msgs"] = double(window);
+    // Two messages per echo; both sides' CPU, so a spinning wait shows as cost.
+    const std::uint64_t messages = 2 * tally.received;
+    if (messages > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(messages);
+    for (const auto& [name, per_msg] : per_message(kernel.counts(), messages)) c[name] = per_msg;
   }
-  c["saturated"] = verdict.saturated ? 1 : 0;
-  c["offered_per_second"] = rate;
-  c["achieved_per_second"] = achieved;
-  c["saturation_per_second"] = sat.per_second;
-  c["late_sends"] = double(tally.late_sends);
-  c["window_msgs"] = double(window);
-  // Two messages per echo; both sides' CPU, so a spinning wait shows as cost.
-  const std::uint64_t messages = 2 * tally.received;
-  if (messages > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(messages);
-  for (const auto& [name, per_msg] : per_message(kernel.counts(), messages)) c[name] = per_msg;
 }
 
 std::vector<std::optional<Wait>> waits_of(const TransportDef& t, const LoadProfile& sw) {
