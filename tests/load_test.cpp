@@ -277,7 +277,7 @@ TEST(LoadLoop, AStallIsChargedToEveryMessageBehindIt) {
 }
 
 // Offered 1e6/s over a link that carries 4 messages per 10 µs (4e5/s): the sender falls ever
-// further behind, and the time limit (twice the 10 ms schedule) ends the sends; what was sent
+// further behind, and the time limit (twice the 30 ms schedule) ends the sends; what was sent
 // is still read, in order, and the row is judged saturated with its latency growing.
 TEST(LoadLoop, ALinkTooSlowForTheRateEndsAtTheTimeLimit) {
   ScriptedEcho ch(10us, kNoStall, 0ns);
@@ -286,13 +286,15 @@ TEST(LoadLoop, ALinkTooSlowForTheRateEndsAtTheTimeLimit) {
   LoadTally tally;
   std::atomic<std::uint64_t> progress{0};
   std::uint64_t seq = 5;
-  const LoadPlan plan = scheduled_plan(10'000, 1e6, 4);
-  EXPECT_EQ(plan.time_limit, 20ms);
+  const LoadPlan plan = scheduled_plan(30'000, 1e6, 4);
+  EXPECT_EQ(plan.time_limit, 60ms);
   ASSERT_TRUE(load_loop(ch, ms, plan, h, tally, progress, seq, [&] { return ch.now(); }));
   EXPECT_TRUE(tally.cut_short);
-  EXPECT_NEAR(double(tally.received), 8000, 100);
+  EXPECT_NEAR(double(tally.received), 24'000, 300);
   EXPECT_EQ(seq, 5 + tally.received);
-  EXPECT_LE(tally.end - tally.start, 20ms + 10us);
+  EXPECT_LE(tally.end - tally.start, 60ms + 10us);
+  // Short schedules get kMinTimeLimit.
+  EXPECT_EQ(scheduled_plan(100, 1e6, 4).time_limit, kMinTimeLimit);
   const double achieved = double(tally.received) / load_seconds(plan, tally);
   EXPECT_NEAR(achieved, 4e5, 1e4);
   const LoadVerdict v = judge_load(1e6, achieved, h);
