@@ -27,6 +27,7 @@ CONTRACT_FAMILY_KEYS = {
     "sync": ["primitive", "peer", "parties"],
     "state": ["access", "peer", "workers"],
     "floor": ["probe"],
+    "load": ["transport", "peer", "size", "wait?", "offered"],
 }
 CONTRACT_COUNTERS = {
     "pingpong": ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
@@ -42,6 +43,9 @@ CONTRACT_COUNTERS = {
     "sync": ["handoff_p50_ns", "handoff_p99_ns"],
     "state": ["ops_per_second", "ns_per_op"],
     "floor": [],
+    # lat_p50_ns ... lat_max_ns are absent from a saturated row, so they are not required
+    "load": ["offered_per_second", "achieved_per_second", "late_sends", "saturation_per_second", "saturated",
+             "window_msgs", "cpu_ns_per_msg"],
 }
 CONTRACT_PEERS = {"thread", "fork", "spawn", "forkserver"}
 CONTRACT_WAITS = {"spin", "hybrid", "block"}
@@ -222,6 +226,17 @@ def check_row(b, fam, required, superlinear):
         ps = [b[c] for c in ("rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns")]
         if ps != sorted(ps):
             fail(f"{b['name']}: percentiles not monotonic: {ps}")
+    if fam == "load":
+        lat = ("lat_p50_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns")
+        if b["saturated"] == 1:
+            if any(c in b for c in lat) or not b.get("label", "").startswith("saturated: "):
+                fail(f"{b['name']}: a saturated row must omit its latencies and say so in its label")
+        else:
+            if any(c not in b for c in lat):
+                fail(f"{b['name']}: latencies missing from a row that is not saturated")
+            ps = [b[c] for c in lat]
+            if ps != sorted(ps):
+                fail(f"{b['name']}: percentiles not monotonic: {ps}")
 
 
 def check_results(path, binary=None):

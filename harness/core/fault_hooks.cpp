@@ -56,6 +56,9 @@ class FaultyChannel final : public Channel {
     ++received_;
     return inner_.recv(out);
   }
+  // The injected faults act on recv(): the echo role the faults are injected into never waits
+  // with a deadline.
+  Status recv_until(Bytes& out, Deadline deadline) noexcept override { return inner_.recv_until(out, deadline); }
 
  private:
   Channel& inner_;

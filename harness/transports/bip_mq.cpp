@@ -57,13 +57,36 @@ class BipChannel final : public Channel {
     } catch (const bip::interprocess_exception&) {
       return Status::Sys("message_queue::receive", EIO);
     }
+    return received(got, out);
+  }
+  // Boost's timed_receive takes an absolute time on its universal (UTC) clock, to the
+  // microsecond: the steady deadline's distance from now, added to that clock's now.
+  Status recv_until(Bytes& out, Deadline deadline) noexcept override {
+    bip::message_queue::size_type got = 0;
+    unsigned prio = 0;
+    bool arrived = false;
+    try {
+      const auto left = std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now()).count());
+      const boost::posix_time::ptime at =
+          boost::posix_time::microsec_clock::universal_time() + boost::posix_time::microseconds(left);
+      arrived = in_.timed_receive(buf_.data(), cfg_.msg_bytes, got, prio, at);
+    } catch (const std::exception&) {
+      return Status::Sys("message_queue::timed_receive", EIO);
+    }
+    if (!arrived) return cfg_.cancelled() ? Status::Cancelled("message_queue::timed_receive")
+                                          : Status::TimedOut("message_queue::timed_receive");
+    return received(got, out);
+  }
+
+ private:
+  Status received(bip::message_queue::size_type got, Bytes& out) noexcept {
     if (got == kWakeMessageBytes && cfg_.cancelled()) return Status::Cancelled("message_queue::receive");
     if (got != cfg_.msg_bytes) return Status::Corrupt("message_queue: message of the wrong length");
     out = Bytes(buf_.data(), cfg_.msg_bytes);
     return Status::Ok();
   }
 
- private:
   bip::message_queue& out_;
   bip::message_queue& in_;
   ChannelConfig cfg_;
@@ -78,6 +101,7 @@ class OwningBipChannel final : public Channel {
       : out_(std::move(out)), in_(std::move(in)), ch_(*out_, *in_, cfg) {}
   Status send(Bytes msg) noexcept override { return ch_.send(msg); }
   Status recv(Bytes& out) noexcept override { return ch_.recv(out); }
+  Status recv_until(Bytes& out, Deadline deadline) noexcept override { return ch_.recv_until(out, deadline); }
 
  private:
   std::unique_ptr<bip::message_queue> out_, in_;

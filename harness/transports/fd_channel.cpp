@@ -1,6 +1,7 @@
 #include "harness/transports/fd_channel.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,6 +63,24 @@ Status FdChannel::recv(Bytes& out) noexcept {
   }
   out = Bytes(buf_.data(), cfg_.msg_bytes);
   return Status::Ok();
+}
+
+Status FdChannel::recv_until(Bytes& out, Deadline deadline) noexcept {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()).count();
+    timespec ts{};
+    if (left > 0) {
+      ts.tv_sec = time_t(left / 1'000'000'000);
+      ts.tv_nsec = long(left % 1'000'000'000);
+    }
+    pollfd p{rfd_, POLLIN, 0};
+    const int n = ::ppoll(&p, 1, &ts, nullptr);
+    // Readable, end of file or an error: recv() reads the message or says which.
+    if (n > 0) return recv(out);
+    if (n == 0) return Status::TimedOut("ppoll");
+    if (errno != EINTR) return Status::Sys("ppoll");
+    if (cfg_.cancelled()) return Status::Cancelled("ppoll");
+  }
 }
 
 std::string fd_pair_arg(int rfd, int wfd) {

@@ -23,6 +23,10 @@ class FdChannel final : public Channel {
   ~FdChannel() override;
   Status send(Bytes msg) noexcept override;
   Status recv(Bytes& out) noexcept override;
+  // ppoll() for the first byte until the deadline, then recv(): a message is written whole
+  // (pipe writes up to PIPE_BUF are atomic; a larger one is already being written), so only
+  // the wait for its start is bounded.
+  Status recv_until(Bytes& out, Deadline deadline) noexcept override;
 
  private:
   int rfd_;

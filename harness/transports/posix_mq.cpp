@@ -76,17 +76,37 @@ class MqChannel final : public Channel {
   Status recv(Bytes& out) noexcept override {
     for (;;) {
       const ssize_t n = mq_receive(in_, reinterpret_cast<char*>(buf_.data()), cfg_.msg_bytes, nullptr);
-      if (n >= 0) {
-        if (std::size_t(n) != cfg_.msg_bytes) return Status::Corrupt("mq_receive: message of the wrong length");
-        out = Bytes(buf_.data(), cfg_.msg_bytes);
-        return Status::Ok();
-      }
+      if (n >= 0) return received(n, out);
       if (errno != EINTR) return Status::Sys("mq_receive");
       if (cfg_.cancelled()) return Status::Cancelled("mq_receive");
     }
   }
+  // mq_timedreceive takes an absolute CLOCK_REALTIME time: the steady deadline's distance
+  // from now, added to the realtime now (recomputed after every interruption).
+  Status recv_until(Bytes& out, Deadline deadline) noexcept override {
+    for (;;) {
+      const auto left = std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()).count());
+      timespec at{};
+      clock_gettime(CLOCK_REALTIME, &at);
+      const std::int64_t ns = std::int64_t(at.tv_nsec) + left % 1'000'000'000;
+      at.tv_sec += time_t(left / 1'000'000'000 + ns / 1'000'000'000);
+      at.tv_nsec = long(ns % 1'000'000'000);
+      const ssize_t n = mq_timedreceive(in_, reinterpret_cast<char*>(buf_.data()), cfg_.msg_bytes, nullptr, &at);
+      if (n >= 0) return received(n, out);
+      if (errno == ETIMEDOUT) return Status::TimedOut("mq_timedreceive");
+      if (errno != EINTR) return Status::Sys("mq_timedreceive");
+      if (cfg_.cancelled()) return Status::Cancelled("mq_timedreceive");
+    }
+  }
 
  private:
+  Status received(ssize_t n, Bytes& out) noexcept {
+    if (std::size_t(n) != cfg_.msg_bytes) return Status::Corrupt("mq_receive: message of the wrong length");
+    out = Bytes(buf_.data(), cfg_.msg_bytes);
+    return Status::Ok();
+  }
+
   mqd_t out_, in_;
   ChannelConfig cfg_;
   AlignedBuffer buf_;

@@ -51,6 +51,9 @@ constexpr std::size_t kSmallLines = 4;
 constexpr std::size_t kSmallBytes = kSmallLines * kLineData;
 // How many spins pass between looks at the clock in the hybrid wait.
 constexpr unsigned kSpinsPerClockCheck = 256;
+// ... and between looks at a receive's deadline: a few, so a spinning recv_until ends within
+// a fraction of a microsecond of it (a clock read costs tens of ns, a spin about as much).
+constexpr unsigned kSpinsPerDeadlineCheck = 4;
 
 using Word = std::atomic<std::uint32_t>;
 static_assert(Word::is_always_lock_free);
@@ -141,7 +144,7 @@ class alignas(kCacheLine) RingChannel final : public Channel {
         if (std::int32_t(seen - need) >= 0) return seen - credit <= window ? kReady : kBad;
         return seen - credit <= window ? kNotYet : kBad;
       };
-      if (Status st = wait_until(room, out_.ctl->consumed, out_.ctl->writer_sleeping); !st) {
+      if (Status st = wait_until(room, out_.ctl->consumed, out_.ctl->writer_sleeping, nullptr); !st) {
         if (st.code == Status::kCorrupt)
           return Status::Corrupt("shm_ring: the receiver's consumed count is outside [credit, sent]", seen);
         return st;
@@ -164,7 +167,12 @@ class alignas(kCacheLine) RingChannel final : public Channel {
     return Status::Ok();
   }
 
-  Status recv(Bytes& view) noexcept override {
+  Status recv(Bytes& view) noexcept override { return receive(view, nullptr); }
+  Status recv_until(Bytes& view, Deadline deadline) noexcept override { return receive(view, &deadline); }
+
+ private:
+  // recv() without a deadline, recv_until() with one; a timeout leaves the ring as it was.
+  Status receive(Bytes& view, const Deadline* deadline) noexcept {
     release_held();
     const std::size_t slot = received_ % in_.slots;
     const std::uint32_t want = stamp_of(received_);
@@ -192,7 +200,7 @@ class alignas(kCacheLine) RingChannel final : public Channel {
           }
         return kNotYet;
       };
-      if (Status st = wait_until(all_there, in_.last_stamp(slot), in_.ctl->reader_sleeping); !st)
+      if (Status st = wait_until(all_there, in_.last_stamp(slot), in_.ctl->reader_sleeping, deadline); !st)
         return st.code == Status::kCorrupt ? stamp_corrupt(bad) : st;
       for (std::size_t l = 0, off = 0; off < cfg_.msg_bytes; ++l, off += kLineData)
         std::memcpy(copy_.data() + off, in_.line(slot, l) + kStampBytes, std::min(kLineData, cfg_.msg_bytes - off));
@@ -205,7 +213,7 @@ class alignas(kCacheLine) RingChannel final : public Channel {
         if (got == want) return kReady;
         return got == prev ? kNotYet : kBad;
       };
-      if (Status st = wait_until(there, stamp, in_.ctl->reader_sleeping); !st)
+      if (Status st = wait_until(there, stamp, in_.ctl->reader_sleeping, deadline); !st)
         return st.code == Status::kCorrupt ? stamp_corrupt(got) : st;
       view = Bytes(in_.data(slot), cfg_.msg_bytes);
     }
@@ -216,7 +224,6 @@ class alignas(kCacheLine) RingChannel final : public Channel {
     return Status::Ok();
   }
 
- private:
   void release_held() noexcept {
     if (!held_) return;
     in_.ctl->consumed.store(std::uint32_t(received_), std::memory_order_release);
@@ -237,8 +244,10 @@ class alignas(kCacheLine) RingChannel final : public Channel {
 
   // Waits until ready() says kReady; kBad (a shared word failed validation) ends the wait with
   // kCorrupt, which the caller words. `word` is what changes when it becomes ready, to sleep on.
+  // With a deadline, the wait ends there with kTimedOut: the spin looks at the clock every few
+  // spins, the futex sleeps at most until it.
   template <class Ready>
-  Status wait_until(Ready&& ready, Word& word, Word& sleeping) noexcept {
+  Status wait_until(Ready&& ready, Word& word, Word& sleeping, const Deadline* deadline) noexcept {
     if (Readiness r = ready(); r != kNotYet) return r == kReady ? Status::Ok() : Status::Corrupt("shm_ring");
     if (cfg_.wait != Wait::kBlock) {
       const std::uint64_t until = cfg_.wait == Wait::kHybrid ? TickClock::now() + hybrid_spin_ticks_ : 0;
@@ -246,6 +255,8 @@ class alignas(kCacheLine) RingChannel final : public Channel {
         cpu_relax();
         if (Readiness r = ready(); r != kNotYet) return r == kReady ? Status::Ok() : Status::Corrupt("shm_ring");
         if (cfg_.cancelled()) return Status::Cancelled("shm_ring spin");
+        if (deadline != nullptr && i % kSpinsPerDeadlineCheck == 0 && Clock::now() >= *deadline)
+          return Status::TimedOut("shm_ring spin");
         if (until != 0 && i % kSpinsPerClockCheck == 0 && TickClock::now() > until) break;
       }
     }
@@ -254,14 +265,19 @@ class alignas(kCacheLine) RingChannel final : public Channel {
       const std::uint32_t seen = word.load(std::memory_order_seq_cst);
       int rc = 0, err = 0;
       Readiness r = ready();
-      if (r == kNotYet) {
+      if (r == kNotYet && deadline == nullptr) {
         rc = futex_wait(&word, seen);
         err = errno;
+      } else if (r == kNotYet) {
+        const auto left = *deadline - Clock::now();
+        rc = left > Clock::duration::zero() ? futex_wait_for(&word, seen, left) : -1;
+        err = left > Clock::duration::zero() ? errno : ETIMEDOUT;
       }
       sleeping.fetch_sub(1, std::memory_order_relaxed);
       if (r == kNotYet) r = ready();
       if (r != kNotYet) return r == kReady ? Status::Ok() : Status::Corrupt("shm_ring");
       if (cfg_.cancelled()) return Status::Cancelled("shm_ring futex wait");
+      if (rc != 0 && err == ETIMEDOUT) return Status::TimedOut("shm_ring futex wait");
       if (rc != 0 && err != EAGAIN && err != EINTR) return Status::Sys("futex wait", err);
     }
   }
@@ -346,6 +362,7 @@ class OwningRingChannel final : public Channel {
       : map_(std::move(map)), ch_(map_->rings[1], map_->rings[0], cfg) {}
   Status send(Bytes msg) noexcept override { return ch_.send(msg); }
   Status recv(Bytes& out) noexcept override { return ch_.recv(out); }
+  Status recv_until(Bytes& out, Deadline deadline) noexcept override { return ch_.recv_until(out, deadline); }
 
  private:
   std::unique_ptr<Mapping> map_;

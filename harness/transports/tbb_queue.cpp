@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "harness/core/buffer.h"
 #include "harness/core/limits.h"
@@ -53,6 +54,25 @@ class TbbChannel final : public Channel {
       give_back();
       std::uint32_t i = 0;
       in_.full.pop(i);
+      held_ = std::int64_t(i);
+      out = Bytes(in_.slot(i), cfg_.msg_bytes);
+    } catch (const tbb::user_abort&) {
+      return Status::Cancelled("concurrent_bounded_queue::pop");
+    }
+    return Status::Ok();
+  }
+  // concurrent_bounded_queue has no timed pop: this looks with try_pop and yields the CPU
+  // between looks (the peer is a thread of this process, which may need it), reading the
+  // clock each time.
+  Status recv_until(Bytes& out, Deadline deadline) noexcept override {
+    try {
+      give_back();
+      std::uint32_t i = 0;
+      while (!in_.full.try_pop(i)) {
+        if (cfg_.cancelled()) return Status::Cancelled("concurrent_bounded_queue::try_pop");
+        if (Clock::now() >= deadline) return Status::TimedOut("concurrent_bounded_queue::try_pop");
+        std::this_thread::yield();
+      }
       held_ = std::int64_t(i);
       out = Bytes(in_.slot(i), cfg_.msg_bytes);
     } catch (const tbb::user_abort&) {

@@ -64,9 +64,16 @@ class Channel {
   virtual ~Channel() = default;
   // Sends one message of exactly cfg.msg_bytes; the bytes are copied before it returns.
   virtual Status send(Bytes msg) noexcept = 0;
-  // Receives the next message. `out` views it until the next recv() on this channel; a
-  // transport whose data already sits in shared memory may hand out a view of it directly.
+  // Receives the next message. `out` views it until the next recv() or recv_until() on this
+  // channel; a transport whose data already sits in shared memory may hand out a view of it
+  // directly.
   virtual Status recv(Bytes& out) noexcept = 0;
+  // recv() that gives up at `deadline` (steady clock): kTimedOut, with nothing consumed, so the
+  // message that comes later is received whole by the next call. A message already there is
+  // taken even when the deadline has passed. It waits as cfg.wait says (spinning, or asleep
+  // in the kernel with a timeout): the load family's sender waits this way for a reply until
+  // its next scheduled send. A timed-out call also ends the view of the previous message.
+  virtual Status recv_until(Bytes& out, Deadline deadline) noexcept = 0;
 };
 
 // How the peer reaches the link: words for its argv, and descriptors it must inherit.

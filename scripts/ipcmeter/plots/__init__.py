@@ -16,7 +16,7 @@ from ..interactive import chart_specs
 # Plot file names, in report order; every name here may be written to the output as .png.
 PLOTS = ("latency_vs_size", "peer_comparison", "throughput_vs_size",
          "latency_percentiles", "latency_vs_cpu", "spawn_cost",
-         "compute_scaling", "pool_overhead", "sync_handoff")
+         "compute_scaling", "pool_overhead", "sync_handoff", "load_curves")
 
 MODULES = {name: importlib.import_module(f".{name}", __name__) for name in PLOTS}
 

@@ -13,6 +13,7 @@ import os
 
 from ..plots import MODULES, PLOTS
 from .placement import placement_table
+from .load import load_table
 from .tables import (FAMILY_TITLES, environment_rows, families, family_table, noisy_lines,
                      sections, where_time_sections)
 
@@ -238,6 +239,10 @@ def render_html(results, labels, recs, plots, skipped, charts=None) -> str:
         rows = placement_table(r)
         if rows:
             h.append(f"<h2>Where the two sides run — {html.escape(labels[r.path])}</h2>{_html_table(rows)}")
+    for r in results:
+        rows = load_table(r)
+        if rows:
+            h.append(f"<h2>Latency under load — {html.escape(labels[r.path])}</h2>{_html_table(rows)}")
     h.append("<h2>All results</h2><p class=\"note\">Medians over repetitions; "
              "“cannot run” rows are combinations that were listed but could not be measured.</p>")
     for family in families(results):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..plots import MODULES, PLOTS
 from .placement import placement_table
+from .load import load_table
 from .tables import (FAMILY_TITLES, environment_rows, families, family_table, noisy_lines,
                      sections, where_time_sections)
 
@@ -47,6 +48,10 @@ def render_md(results, labels, recs, plots, skipped) -> str:
         rows = placement_table(r)
         if rows:
             md += ["", f"## Where the two sides run — {labels[r.path]}", "", _md_table(rows)]
+    for r in results:
+        rows = load_table(r)
+        if rows:
+            md += ["", f"## Latency under load — {labels[r.path]}", "", _md_table(rows)]
     md += ["", "## All results", ""]
     for family in families(results):
         rows = family_table(results, family)

@@ -111,7 +111,7 @@ FAMILY_TITLES = {"floor": "Floors", "pingpong": "Ping-pong (round trip)",
                  "stream": "Stream (one way)", "placement": "Placement (where the two sides run)",
                  "fanin": "Fan-in", "spawn": "Worker start",
                  "compute": "Compute scaling", "pool": "Pools", "sync": "Synchronisation",
-                 "state": "Shared state"}
+                 "state": "Shared state", "load": "Load (latency vs offered rate)"}
 
 
 def sections(results, recs, labels):
