@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import base64
 import html
-import importlib
-import importlib.util
 import json
 import os
 
+from .. import guide_page
 from ..plots import MODULES, PLOTS
 from .placement import placement_table
 from .load import load_table
@@ -126,12 +125,8 @@ def _chartjs() -> tuple[str | None, str]:
 
 
 def _guide_html(results) -> str:
-    """The decision guide (issue 17 §1) from scripts/ipcmeter/guide.py once it exists; a
-    guide.py that fails to import or render fails the report, it is not hidden."""
-    name = __name__.split(".")[0] + ".guide"
-    if importlib.util.find_spec(name) is None:
-        return ""
-    return importlib.import_module(name).guide_html(results)
+    """The decision guide (guide_page.py): the answer first."""
+    return guide_page.guide_html(results)
 
 
 def _json_for_script(data) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import guide_page
 from ..plots import MODULES, PLOTS
 from .placement import placement_table
 from .load import load_table
@@ -22,10 +23,12 @@ def _md_table(rows) -> str:
 
 def render_md(results, labels, recs, plots, skipped) -> str:
     title = "ipcmeter report — " + ", ".join(labels[r.path] for r in results)
-    md = [f"# {title}", "", "## Environment", "", _md_table(environment_rows(results)), ""]
+    # The answer first (the decision guide), the environment last.
+    md = [f"# {title}", ""]
     noisy = noisy_lines(results, labels)
     if noisy:
         md += ["**Noisy results**", ""] + [f"- ⚠ {x}" for x in noisy] + [""]
+    md += [guide_page.guide_markdown(results), ""]
     for title_, items in sections(results, recs, labels):
         md += [f"## {title_}", ""]
         for kind, payload in items:
@@ -57,4 +60,5 @@ def render_md(results, labels, recs, plots, skipped) -> str:
         rows = family_table(results, family)
         if rows:
             md += [f"### {FAMILY_TITLES.get(family, family)}", "", _md_table(rows), ""]
+    md += ["## Environment", "", _md_table(environment_rows(results)), ""]
     return "\n".join(md) + "\n"
