@@ -65,13 +65,20 @@ def merge(results, runs):
     for cmd, path in runs:
         with open(path) as f:
             m = json.load(f)
-        new = m["benchmarks"]
-        names = {b.get("run_name", b["name"]) for b in new}
-        old = d["benchmarks"]
-        at = next((i for i, b in enumerate(old) if b.get("run_name", b["name"]) in names), len(old))
-        kept = [b for b in old[:at] if b.get("run_name", b["name"]) not in names]
-        rest = [b for b in old[at:] if b.get("run_name", b["name"]) not in names]
-        d["benchmarks"] = kept + new + rest
+        # Each row (with its repetitions and aggregates) takes the place of the listed one of
+        # the same name, so the families keep their order; a row the plain run lacked goes last.
+        new = {}
+        for b in m["benchmarks"]:
+            new.setdefault(b.get("run_name", b["name"]), []).append(b)
+        names = set(new)
+        merged = []
+        for b in d["benchmarks"]:
+            name = b.get("run_name", b["name"])
+            if name in new:
+                merged += new.pop(name)
+            elif name not in names:
+                merged.append(b)
+        d["benchmarks"] = merged + [b for rows in new.values() for b in rows]
         mi = m["ipcmeter"]
         launches.append({"command": cmd, "rows": sorted(names), "floors": mi.get("floors"),
                          "placement": mi.get("placement"), "warnings": mi.get("warnings", []),
