@@ -204,6 +204,14 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
       cl.profile = value;
       continue;
     }
+    if (key == "mpi") {
+      if (has_value) {
+        error = arg + ": --mpi takes no value";
+        return false;
+      }
+      cl.mpi = true;
+      continue;
+    }
     if (key == "calibration_delay_ns") {
       long n;
       if (!has_value || !parse_long(value, n) || n < 0 || std::uint64_t(n) > kMaxCalibrationDelayNs) {
@@ -248,6 +256,7 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
 std::string usage() {
   return "usage: ipcmeter [--profile " + profile_names() + "] [--calibration_delay_ns=N [--calibration_delay_filter=REGEX]]\n"
          "                [Google Benchmark flags]\n"
+         "       mpirun -np 2 [--mca pml ob1 --mca btl self,vader|self,tcp] ipcmeter --mpi [flags above]\n"
          "       ipcmeter --describe\n"
          "\n"
          "Measures what it costs to hand messages between two workers — threads, forked and\n"
@@ -262,6 +271,9 @@ std::string usage() {
          "                            gate; never for real runs\n"
          "  --calibration_delay_filter=REGEX  slow only the benchmarks whose name matches (pingpong,\n"
          "                            stream): one row slowed, as a real regression would be\n"
+         "  --mpi                     started by mpirun with two ranks: rank 0 runs the suite and writes\n"
+         "                            the results, rank 1 is the peer of the mpi_sm/mpi_tcp rows (the\n"
+         "                            launch's --mca btl picks which; scripts/mpi_rows.sh runs both)\n"
          "  --describe                print JSON describing the suite (families with their keys and\n"
          "                            values, counters with unit, direction and which are primary,\n"
          "                            profiles, peers, transports) and exit; results files carry the\n"

@@ -15,6 +15,7 @@ struct CommandLine {
   std::string calibration_delay_filter;  // empty: every benchmark
   bool help = false;
   bool describe = false;               // --describe: print describe() and nothing else
+  bool mpi = false;                    // --mpi: started by mpirun, rank 1 is the mpi rows' peer
   bool list_only = false;              // --benchmark_list_tests
   std::string out_path;                // --benchmark_out, empty when not given
   std::string out_format = "json";     // --benchmark_out_format

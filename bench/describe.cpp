@@ -7,6 +7,7 @@
 
 #include "bench/family.h"
 #include "bench/fanin/fanin.h"
+#include "bench/mpi/mpi_rows.h"
 #include "harness/core/profile.h"
 #include "harness/transports/transport.h"
 
@@ -65,6 +66,8 @@ json transports_json() {
                                  {"waits", waits},
                                  {"fanin", fanin_transport(*t)}};
   }
+  // MPI's transports reach MPI ranks, which mpirun starts (bench/mpi/mpi_rows.h).
+  all.update(mpi_transports_json());
   return all;
 }
 
@@ -80,7 +83,7 @@ json describe() {
       {"family_order", family_run_order()},
       {"profiles", profiles_j},
       {"default_profile", std::string(kDefaultProfile)},
-      {"peers", peer_names()},
+      {"peers", peer_names_with_mpi()},
       {"waits", wait_names()},
       {"transports", transports_json()},
   };

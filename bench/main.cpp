@@ -26,6 +26,7 @@
 #include "harness/core/names.h"
 #include "harness/launch/launcher.h"
 #include "harness/launch/peer.h"
+#include "harness/mpi/mpi_link.h"
 
 namespace ipcm {
 namespace {
@@ -252,6 +253,23 @@ int publish_results(const std::string& tmp_out, const CommandLine& cl, std::size
   return 0;
 }
 
+// --mpi: refused with one line unless mpirun started exactly two ranks (checked from mpirun's
+// environment, before MPI is initialised, so a plain run never makes a singleton MPI world).
+// Rank 1 then serves the mpi rows and exits; rank 0 returns to run the suite, and tells rank 1
+// to quit on every way out of main.
+void enter_mpi_world(int& argc, char**& argv) {
+  const mpi::LaunchEnv env = mpi::launch_env();
+  if (!env.under_mpirun) usage_error("--mpi: not started by mpirun; run mpirun -np 2 build/ipcmeter --mpi");
+  if (env.world_size != 2) {
+    if (env.rank != 0) std::exit(kExitUsage);
+    usage_error("--mpi needs exactly two ranks (mpirun -np 2 build/ipcmeter --mpi); this launch has " +
+                std::to_string(env.world_size));
+  }
+  if (const std::string why = mpi::init(&argc, &argv); !why.empty()) usage_error(why);
+  if (mpi::world().rank != 0) std::exit(mpi::serve_peer());
+  std::atexit([] { mpi::finish(); });
+}
+
 }  // namespace
 }  // namespace ipcm
 
@@ -270,6 +288,7 @@ int main(int argc, char** argv) {
     std::cout << describe().dump(2) << "\n";
     return 0;
   }
+  if (cl.mpi) enter_mpi_world(argc, argv);
   const Profile& profile = *find_profile(cl.profile);
 
   // Registration first: a filter that selects nothing is bad input, refused before anything

@@ -30,6 +30,13 @@ report_dir="results/runs/${host}-${stamp}"
 
 build/ipcmeter --profile "$profile" --benchmark_out="$out" --benchmark_out_format=json "$@"
 
+# The mpi rows need mpirun, once per MPI path (scripts/mpi_rows.py); they replace the rows the
+# plain run listed with that reason. Should the launches fail, those rows stay listed.
+if [[ -f "$out" ]]; then
+  /usr/bin/python3 scripts/mpi_rows.py "$out" -- --profile "$profile" "$@" ||
+    echo "run.sh: the mpi rows did not run; they stay listed with the reason" >&2
+fi
+
 if [[ -f "$out" ]]; then
   /usr/bin/python3 scripts/report.py "$out" -o "$report_dir"
   echo

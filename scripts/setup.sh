@@ -8,6 +8,7 @@ IPCM_PACKAGES=(
   python3 python3-numpy python3-scipy python3-matplotlib python3-hypothesis
   rt-tests linux-perf
   nodejs chromium libjs-chart.js
+  libopenmpi-dev openmpi-bin
 )
 
 ipcm_die() { echo "$(basename "$0"): $*" >&2; exit 1; }

@@ -47,7 +47,7 @@ CONTRACT_COUNTERS = {
     "load": ["offered_per_second", "achieved_per_second", "late_sends", "saturation_per_second", "saturated",
              "window_msgs", "cpu_ns_per_msg"],
 }
-CONTRACT_PEERS = {"thread", "fork", "spawn", "forkserver"}
+CONTRACT_PEERS = {"thread", "fork", "spawn", "forkserver", "mpi_local", "mpi_remote"}
 CONTRACT_WAITS = {"spin", "hybrid", "block"}
 CONTRACT_KINDS = {"pipe", "queue", "shm"}
 ENV_KEYS = ["cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", "kernel", "virtualization",
@@ -59,7 +59,10 @@ C2C_DEFINITION = "per_trip_p50_best_protocol"
 # The only reasons a quick-profile benchmark may fail to run on a healthy machine.
 ALLOWED_ERRORS = [r"connects threads of one process only", r"exceeds .*limit",
                   # a placement the machine lacks (no SMT, one socket, one allowed CPU)
-                  r"^(same_cpu|other_core|smt_sibling|other_socket): "]
+                  r"^(same_cpu|other_core|smt_sibling|other_socket): ",
+                  # MPI ranks exist only under mpirun (tests/mpi_run.py runs them)
+                  r"needs mpirun -np 2 build/ipcmeter --mpi", r"cannot reach a mpi_(local|remote) peer",
+                  r"reaches MPI ranks only", r"mpi_remote needs it on a second host"]
 # A compute row may come out faster than its workers allow when the host slows one vCPU (here
 # a serial round ran 7.2 ms or 11.5 ms for minutes at a time, while /proc/stat showed no
 # steal): the row then says so as an error (the contract). A few such rows are the host; most

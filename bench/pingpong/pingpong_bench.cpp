@@ -7,6 +7,7 @@
 // lands in a slow moment would put a transport "below the hardware".
 #include <benchmark/benchmark.h>
 
+#include "bench/mpi/mpi_rows.h"
 #include "bench/suite.h"
 #include "harness/core/c2c_floor.h"
 #include "harness/core/histogram.h"
@@ -122,10 +123,14 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
 
 FamilyDef pingpong_family() {
   return {.name = "pingpong",
-          .keys = link_keys(),
+          .keys = link_keys_with_mpi(),
           .counters = pingpong_row_counters(true),
           .repeated_by_profile = true,
-          .add_benchmarks = [](const Profile& p, const Placement&) { add_link_benchmarks(p, "pingpong", run); }};
+          .add_benchmarks =
+              [](const Profile& p, const Placement&) {
+                add_link_benchmarks(p, "pingpong", run);
+                add_mpi_link_rows(p, "pingpong");
+              }};
 }
 
 }  // namespace

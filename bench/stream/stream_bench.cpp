@@ -3,6 +3,7 @@
 // arrived and passed its check.
 #include <benchmark/benchmark.h>
 
+#include "bench/mpi/mpi_rows.h"
 #include "bench/suite.h"
 #include "harness/core/c2c_copy.h"
 #include "harness/core/floors.h"
@@ -63,7 +64,7 @@ void run(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loop
 
 FamilyDef stream_family() {
   return {.name = "stream",
-          .keys = link_keys(),
+          .keys = link_keys_with_mpi(),
           .counters = with_kernel_counters({{"bytes_per_second", Unit::kBytesPerSecond, kHigh, true, true},
                        {"items_per_second", Unit::kPerSecond, kHigh, true, true},
                        {"cpu_ns_per_msg", Unit::kNs, kLow, false, true},
@@ -72,7 +73,11 @@ FamilyDef stream_family() {
                        {"ratio_to_floor", Unit::kRatio, kHigh, false, true},
                        {"window_msgs", Unit::kCount, kFact, false, false}}),
           .repeated_by_profile = true,
-          .add_benchmarks = [](const Profile& p, const Placement&) { add_link_benchmarks(p, "stream", run); }};
+          .add_benchmarks =
+              [](const Profile& p, const Placement&) {
+                add_link_benchmarks(p, "stream", run);
+                add_mpi_link_rows(p, "stream");
+              }};
 }
 
 }  // namespace

@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Runs ipcmeter's mpi rows under mpirun and merges them into a results file.
+
+usage: scripts/mpi_rows.py RESULTS.json [--hosts HOSTFILE] [--bin build/ipcmeter]
+                           [--mpirun-arg ARG]... [-- ipcmeter flags]
+
+One mpirun fixes the path MPI takes between its ranks, so the rows are run in two launches:
+mpi_sm with `--mca pml ob1 --mca btl self,vader`, mpi_tcp with `--mca pml ob1 --mca btl
+self,tcp`, each `mpirun -np 2 --bind-to none BIN --mpi --benchmark_filter=<that transport's
+rows>`; rank 0 pins itself and rank 1 as a plain run pins its two sides. Vader's single-copy
+mechanism (CMA) is turned off (`btl_vader_single_copy_mechanism none`): inside a container
+without ptrace rights it hangs on the first large message; the command is recorded.
+
+With --hosts, the launches use that MPI hostfile (two hosts, one slot each), so rank 1 runs on
+the second host and the peer:mpi_remote rows run instead of peer:mpi_local.
+
+Only when RESULTS.json lists mpi rows (a filtered run that left them out gets none). Each row that ran (or now carries a more precise reason) replaces the plain run's row of the
+same name in RESULTS.json, which is rewritten atomically; ipcmeter.mpi_launches records each
+launch's command, floors, placement and warnings. As root, OpenMPI's allow-run-as-root
+variables are set in mpirun's environment only. Exit 0 when both launches wrote results, 1
+when one failed (RESULTS.json is then left as it was), 2 on bad input.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+# The transport and the --mca btl that selects its path; the names are ipcmeter's
+# (`--describe` lists each with its mpi_btl).
+def mpi_transports(binary):
+    d = json.loads(subprocess.run([binary, "--describe"], check=True, capture_output=True, text=True).stdout)
+    return {name: t["mpi_btl"] for name, t in d["transports"].items() if "mpi_btl" in t}
+
+
+def child_env():
+    env = dict(os.environ)
+    if os.geteuid() == 0:
+        # OpenMPI refuses root unless told; only for this launch, never exported further.
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    return env
+
+
+def launch(binary, transport, btl_args, hosts, mpirun_args, flags, out):
+    cmd = ["mpirun", "-np", "2", "--bind-to", "none"]
+    if hosts:
+        cmd += ["--hostfile", hosts]
+    cmd += btl_args.split()
+    cmd += ["--mca", "btl_vader_single_copy_mechanism", "none"] + mpirun_args
+    # The filter and the output are this launch's own; the rest (profile, min time) is passed on.
+    passed = [f for f in flags if not f.startswith(("--benchmark_filter", "--benchmark_out"))]
+    cmd += [binary, "--mpi"] + passed + [f"--benchmark_filter=^(pingpong|stream)/transport:{transport}/peer:mpi_",
+                                         f"--benchmark_out={out}", "--benchmark_out_format=json"]
+    print("+ " + " ".join(cmd), file=sys.stderr)
+    rc = subprocess.run(cmd, env=child_env()).returncode
+    return cmd, rc
+
+
+def merge(results, runs):
+    with open(results) as f:
+        d = json.load(f)
+    launches = d["ipcmeter"].setdefault("mpi_launches", [])
+    for cmd, path in runs:
+        with open(path) as f:
+            m = json.load(f)
+        # Each row (with its repetitions and aggregates) takes the place of the listed one of
+        # the same name, so the families keep their order; a row the plain run lacked goes last.
+        new = {}
+        for b in m["benchmarks"]:
+            new.setdefault(b.get("run_name", b["name"]), []).append(b)
+        names = set(new)
+        merged = []
+        for b in d["benchmarks"]:
+            name = b.get("run_name", b["name"])
+            if name in new:
+                merged += new.pop(name)
+            elif name not in names:
+                merged.append(b)
+        d["benchmarks"] = merged + [b for rows in new.values() for b in rows]
+        mi = m["ipcmeter"]
+        launches.append({"command": cmd, "rows": sorted(names), "floors": mi.get("floors"),
+                         "placement": mi.get("placement"), "warnings": mi.get("warnings", []),
+                         "hostname": mi.get("env", {}).get("hostname")})
+    tmp = results + ".mpi-merge.tmp"
+    with open(tmp, "w") as f:
+        json.dump(d, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, results)
+
+
+def main():
+    argv = sys.argv[1:]
+    flags = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, flags = argv[:at], argv[at + 1:]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], usage=__doc__.split("\n\n")[1])
+    ap.add_argument("results")
+    ap.add_argument("--hosts")
+    ap.add_argument("--bin", default="build/ipcmeter")
+    ap.add_argument("--mpirun-arg", action="append", default=[])
+    a = ap.parse_args(argv)
+    for path, what in ((a.results, "RESULTS.json"), (a.bin, "--bin")):
+        if not os.path.isfile(path):
+            print(f"mpi_rows.py: {what} {path}: no such file", file=sys.stderr)
+            sys.exit(2)
+    if a.hosts and not os.path.isfile(a.hosts):
+        print(f"mpi_rows.py: --hosts {a.hosts}: no such file", file=sys.stderr)
+        sys.exit(2)
+    with open(a.results) as f:
+        listed = [b["name"] for b in json.load(f).get("benchmarks", []) if "/transport:mpi_" in b["name"]]
+    if not listed:
+        print(f"mpi_rows.py: {a.results} lists no mpi rows (filtered out); nothing to run", file=sys.stderr)
+        return
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="ipcmeter-mpi-") as tmp:
+        for transport, btl in mpi_transports(a.bin).items():
+            out = os.path.join(tmp, f"{transport}.json")
+            cmd, rc = launch(a.bin, transport, btl, a.hosts, a.mpirun_arg, flags, out)
+            if rc != 0 or not os.path.isfile(out):
+                print(f"mpi_rows.py: the {transport} launch failed (exit {rc}); {a.results} left as it was", file=sys.stderr)
+                sys.exit(1)
+            runs.append((cmd, out))
+        merge(a.results, runs)
+    print(f"mpi rows merged into {a.results}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
