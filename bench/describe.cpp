@@ -63,7 +63,9 @@ json transports_json() {
                                  {"peers", reached},
                                  {"survives_dead_peer", t->survives_dead_peer},
                                  {"waits", waits},
-                                 {"fanin", fanin_transport(*t)}};
+                                 {"fanin", fanin_transport(*t)},
+                                 {"zero_copy", !t->zero_copy.empty()},
+                                 {"zero_copy_note", std::string(t->zero_copy)}};
   }
   return all;
 }

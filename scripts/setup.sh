@@ -7,6 +7,7 @@ IPCM_PACKAGES=(
   libbenchmark-dev libboost-dev libtbb-dev nlohmann-json3-dev libgtest-dev
   python3 python3-numpy python3-scipy python3-matplotlib python3-hypothesis
   rt-tests linux-perf
+  iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
 )
 
 ipcm_die() { echo "$(basename "$0"): $*" >&2; exit 1; }

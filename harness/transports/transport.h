@@ -67,6 +67,13 @@ class Channel {
   // Receives the next message. `out` views it until the next recv() on this channel; a
   // transport whose data already sits in shared memory may hand out a view of it directly.
   virtual Status recv(Bytes& out) noexcept = 0;
+  // As recv(), but gives up with kTimedOut once `deadline` has passed. (Declared here for the
+  // iceoryx transport; a transport that does not implement it says so with ENOSYS.)
+  virtual Status recv_until(Bytes& out, Deadline deadline) noexcept {
+    (void)out;
+    (void)deadline;
+    return Status::Sys("recv_until is not implemented by this transport", ENOSYS);
+  }
 };
 
 // How the peer reaches the link: words for its argv, and descriptors it must inherit.
@@ -197,6 +204,9 @@ struct TransportDef {
   bool survives_dead_peer = true;
   // The many-to-many form, for transports that offer one (fanin); empty otherwise.
   ManyToMany many_to_many = {};
+  // How a transport that does not copy the payload through a kernel or a buffer of its own
+  // moves it (the receiver reads the sender's memory in place); empty for a copying transport.
+  std::string_view zero_copy = {};
 
   bool reaches(PeerKind peer) const noexcept { return peers.has(peer); }
   // Reaches some peer that is not a thread of this process (the results file's field).
