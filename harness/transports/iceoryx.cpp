@@ -17,6 +17,8 @@
 //
 // Peers: a thread shares the parent's runtime; a forked or spawned child registers its own
 // (roudi.h explains why a fork may, although iceoryx allows one runtime per process).
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -157,7 +159,13 @@ class IoxChannel final : public Channel {
       if (deadline)
         slice = std::clamp(std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()),
                            std::chrono::milliseconds(1), slice);
+      // The watchdog wakes blocked calls with SIGUSR1; iceoryx takes an interrupted semaphore
+      // wait for a corrupted one and aborts the process. Masked for the slice, which ends by
+      // itself within kCancelPoll; the signal stays pending until then.
+      sigset_t old;
+      pthread_sigmask(SIG_BLOCK, &usr1_, &old);
       (void)waitset_.timedWait(iox::units::Duration::fromMilliseconds(slice.count()));
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
   }
 
@@ -167,6 +175,12 @@ class IoxChannel final : public Channel {
   // After the subscriber, so that it is destroyed (detached) first.
   iox::popo::WaitSet<1> waitset_;
   bool attached_ = false;
+  sigset_t usr1_ = [] {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    return s;
+  }();
   const void* held_ = nullptr;  // the chunk the last recv() handed out
 };
 
@@ -201,8 +215,10 @@ class IoxLink final : public Link {
 
   ~IoxLink() override {
     const std::string sock = runtime_socket(peer_runtime);
-    unlink(sock.c_str());
-    forget_object(NameSpace::kFile, sock);
+    for (const std::string& f : {sock, sock + ".lock"}) {
+      unlink(f.c_str());
+      forget_object(NameSpace::kFile, f);
+    }
   }
   PeerSpec peer_spec() const override { return {{"iox:" + link, "runtime:" + peer_runtime}, {}}; }
   Made<Channel> open_parent() override {
@@ -224,6 +240,7 @@ Made<Link> create(const ChannelConfig& cfg) {
   l->peer_runtime = runtime_name();
   // iceoryx makes the peer's socket under its runtime's name; recorded so SIGINT removes it.
   record_object(NameSpace::kFile, runtime_socket(l->peer_runtime));
+  record_object(NameSpace::kFile, runtime_socket(l->peer_runtime) + ".lock");
   return {std::move(l), {}};
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "iceoryx_posh/internal/runtime/posh_runtime_impl.hpp"
+#include "iceoryx_hoofs/log/logmanager.hpp"
 #include "iceoryx_versions.hpp"
 
 #include "harness/core/check.h"
@@ -461,12 +462,16 @@ bool ensure_runtime(const std::string& name, std::string& why) {
   static std::mutex making;
   std::lock_guard<std::mutex> one_at_a_time(making);
   Runtime::install();
+  // iceoryx's own log (Debug and Verbose lines on stderr for every registration) would bury
+  // ipcmeter's output; warnings and errors still show.
+  iox::log::LogManager::GetLogManager().SetDefaultLogLevel(iox::log::LogLevel::kWarn);
   {
     std::lock_guard<std::mutex> lock(Runtime::mu);
     if (Runtime::instance != nullptr && Runtime::owner == getpid()) return true;
   }
   const std::string sock = runtime_socket(name);
   record_object(NameSpace::kFile, sock);
+  record_object(NameSpace::kFile, sock + ".lock");  // iceoryx's lock beside it
   const iox::RuntimeName_t n(iox::cxx::TruncateToCapacity, name.c_str(), name.size());
   iox::runtime::PoshRuntime::initRuntime(n);
   // iceoryx makes it group-writable; RouDi, which answers through it, runs as this user.
@@ -482,7 +487,9 @@ void destroy_runtime() noexcept {
   delete Runtime::instance;
   Runtime::instance = nullptr;
   unlink(Runtime::socket.c_str());
+  unlink((Runtime::socket + ".lock").c_str());
   forget_object(NameSpace::kFile, Runtime::socket);
+  forget_object(NameSpace::kFile, Runtime::socket + ".lock");
   Runtime::socket.clear();
 }
 
@@ -519,9 +526,10 @@ std::vector<std::string> sweep_stale_roudi() {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(kIoxTmp, ec)) {
     const std::string n = e.path().filename();
-    if (n.rfind(kNamePrefix, 0) != 0 || n.size() < 4 || n.substr(n.size() - 4) != "-iox") continue;
+    const bool lock = n.size() > 9 && n.substr(n.size() - 9) == "-iox.lock";
+    if (n.rfind(kNamePrefix, 0) != 0 || !(lock || (n.size() > 4 && n.substr(n.size() - 4) == "-iox"))) continue;
     const long pid = std::atol(n.c_str() + kNamePrefix.size());
-    if (pid > 0 && !alive(pid_t(pid)) && remove_if_mine(e.path(), true)) removed.push_back(e.path());
+    if (pid > 0 && !alive(pid_t(pid)) && remove_if_mine(e.path(), !lock)) removed.push_back(e.path());
   }
   return removed;
 }
