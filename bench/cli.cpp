@@ -1,4 +1,5 @@
 #include "bench/cli.h"
+#include "harness/transports/roudi.h"
 
 #include <unistd.h>
 
@@ -233,6 +234,14 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
       cl.calibration_delay_filter = value;
       continue;
     }
+    if (key == "iceoryx") {
+      if (!has_value || !parse_iceoryx_mode(value)) {
+        error = "--iceoryx=" + value + ": expected --iceoryx=use-running (run the iceoryx rows through a RouDi that ipcmeter did not start)";
+        return false;
+      }
+      cl.iceoryx_use_running = true;
+      continue;
+    }
     if (key.rfind("benchmark_", 0) == 0 || key == "v") {
       if (std::string e = check_benchmark_flag(key, value, has_value, cl); !e.empty()) {
         error = e;
@@ -274,6 +283,8 @@ std::string usage() {
          "  --mpi                     started by mpirun with two ranks: rank 0 runs the suite and writes\n"
          "                            the results, rank 1 is the peer of the mpi_sm/mpi_tcp rows (the\n"
          "                            launch's --mca btl picks which; scripts/mpi_rows.sh runs both)\n"
+         "  --iceoryx=use-running     run the iceoryx rows through a RouDi that ipcmeter did not start (without\n"
+         "                            it they are listed as errors when one runs; ipcmeter starts its own otherwise)\n"
          "  --describe                print JSON describing the suite (families with their keys and\n"
          "                            values, counters with unit, direction and which are primary,\n"
          "                            profiles, peers, transports) and exit; results files carry the\n"

@@ -64,7 +64,9 @@ json transports_json() {
                                  {"peers", reached},
                                  {"survives_dead_peer", t->survives_dead_peer},
                                  {"waits", waits},
-                                 {"fanin", fanin_transport(*t)}};
+                                 {"fanin", fanin_transport(*t)},
+                                 {"zero_copy", !t->zero_copy.empty()},
+                                 {"zero_copy_note", std::string(t->zero_copy)}};
   }
   // MPI's transports reach MPI ranks, which mpirun starts (bench/mpi/mpi_rows.h).
   all.update(mpi_transports_json());

@@ -9,6 +9,7 @@ IPCM_PACKAGES=(
   rt-tests linux-perf
   nodejs chromium libjs-chart.js
   libopenmpi-dev openmpi-bin
+  iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
 )
 
 ipcm_die() { echo "$(basename "$0"): $*" >&2; exit 1; }

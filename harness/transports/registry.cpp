@@ -12,7 +12,8 @@
   X(kPosixMqTransport)         \
   X(kBipMqTransport)           \
   X(kTbbQueueTransport)        \
-  X(kShmRingTransport)
+  X(kShmRingTransport)         \
+  X(kIceoryxTransport)
 
 namespace ipcm {
 
