@@ -17,6 +17,7 @@
 
 #include "bench/cli.h"
 #include "bench/describe.h"
+#include "bench/py/python.h"
 #include "bench/report.h"
 #include "harness/core/results_file.h"
 #include "bench/suite.h"
@@ -196,6 +197,8 @@ EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, cons
           // ipcmeter.transports is the schema's transport table (the contract's fields and more).
           {"transports", schema["transports"]},
           {"schema", schema},
+          // The interpreters the py_* rows ran in, as probed at the start (bench/py/python.h).
+          {"python", python_json()},
           {"calibration_delay_ns", cl.calibration_delay_ns},
           {"calibration_delay_filter", cl.calibration_delay_filter.empty()
                                            ? nlohmann::json(nullptr)
@@ -271,6 +274,9 @@ int main(int argc, char** argv) {
   // Registration first: a filter that selects nothing is bad input, refused before anything
   // is measured or written.
   Suite& s = configure_suite(cl, profile);
+  // The py_* families probe their interpreters when they register.
+  set_python_paths(cl.python);
+  set_python_min_time(cl.min_time_s);
   register_all_families(profile, s.placement);
 
   const std::size_t selected = count_selected(cl.filter);

@@ -27,6 +27,9 @@ CONTRACT_FAMILY_KEYS = {
     "sync": ["primitive", "peer", "parties"],
     "state": ["access", "peer", "workers"],
     "floor": ["probe"],
+    "py_pingpong": ["channel", "peer", "size", "python"],
+    "py_stream": ["channel", "peer", "size", "python"],
+    "py_spawn": ["peer", "rss_mib", "python"],
 }
 CONTRACT_COUNTERS = {
     "pingpong": ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
@@ -42,6 +45,11 @@ CONTRACT_COUNTERS = {
     "sync": ["handoff_p50_ns", "handoff_p99_ns"],
     "state": ["ops_per_second", "ns_per_op"],
     "floor": [],
+    # as pingpong and stream, less what an unpinned interpreter cannot have (no c2c floor, no kernel counts)
+    "py_pingpong": ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
+                    "cpu_ns_per_msg", "items_per_second"],
+    "py_stream": ["items_per_second", "bytes_per_second", "cpu_ns_per_msg", "ratio_to_memcpy", "ratio_to_floor"],
+    "py_spawn": ["ready_p50_ns", "ready_p99_ns", "lifecycle_p50_ns"],
 }
 CONTRACT_PEERS = {"thread", "fork", "spawn", "forkserver"}
 CONTRACT_WAITS = {"spin", "hybrid", "block"}
@@ -218,7 +226,7 @@ def check_row(b, fam, required, superlinear):
             fail(f"{b['name']}: counter {c} missing")
         if not b[c] >= 0:
             fail(f"{b['name']}: counter {c} = {b[c]}")
-    if fam == "pingpong":
+    if fam in ("pingpong", "py_pingpong"):
         ps = [b[c] for c in ("rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns")]
         if ps != sorted(ps):
             fail(f"{b['name']}: percentiles not monotonic: {ps}")
