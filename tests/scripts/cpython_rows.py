@@ -72,7 +72,10 @@ def run_ipcmeter(args, env=None, during=None):
         if during:
             threading.Thread(target=during, args=(proc.pid,), daemon=True).start()
         _, err = proc.communicate(timeout=300)
-        results = json.load(open(out)) if os.path.exists(out) else None
+        results = None
+        if os.path.exists(out):
+            with open(out) as f:
+                results = json.load(f)
         return proc.returncode, results, err, proc.pid
 
 
