@@ -409,11 +409,20 @@ def run_row(spec, samples):
     try:
         mine, peer_args, cleanup = make_channel(channel, ctx, spec["size"], depth, spec["prefix"], manager)
         worker = start_peer(spec, ctx, peer_args)
-        if family == "pingpong":
-            out = run_pingpong(mine, ms, spec, samples)
-        else:
-            send_done = peer_args[2].join if channel == "JoinableQueue" else (lambda: None)
-            out = run_stream(mine, ms, spec, send_done)
+        if peer_args[0] == "conn" and peer != "thread":
+            # The peer has its own copies now: with ours closed, its death reads as EOF here.
+            cleanup()
+            cleanup = lambda: None  # noqa: E731
+        try:
+            if family == "pingpong":
+                out = run_pingpong(mine, ms, spec, samples)
+            else:
+                send_done = peer_args[2].join if channel == "JoinableQueue" else (lambda: None)
+                out = run_stream(mine, ms, spec, send_done)
+        except (EOFError, ConnectionError):
+            worker.join(JOIN_TIMEOUT_S)
+            how = f"exit code {worker.exitcode}" if peer != "thread" else "a thread"
+            raise RowError(f"the {peer} peer closed the channel before the row ended ({how})") from None
         worker.join(JOIN_TIMEOUT_S)
         if worker.is_alive():
             raise RowError(f"the {peer} peer did not end within {JOIN_TIMEOUT_S} s of its last message")
@@ -438,7 +447,7 @@ def main():
         header = {"ok": True, **run_row(spec, samples)}
     except RowError as e:
         header, samples = {"ok": False, "error": str(e)}, []
-    except (OSError, EOFError, ValueError, ImportError) as e:
+    except Exception as e:  # whatever multiprocessing raised: the row's reason, not a traceback
         header, samples = {"ok": False, "error": f"{type(e).__name__}: {e}"}, []
     header["samples"] = len(samples)
     out.write(json.dumps(header).encode() + b"\n")

@@ -147,6 +147,12 @@ class Driver(unittest.TestCase):
         self.assertIn("1 of them failed their check", h["error"])
         self.assertEqual(left, [])
 
+    def test_killed_peer_on_a_pipe_ends_the_row_with_the_reason(self):
+        h, _, left = drive("pingpong", "Pipe", "fork", 64, fault="kill_peer")
+        self.assertFalse(h["ok"])
+        self.assertIn("closed the channel before the row ended (exit code -9)", h["error"])
+        self.assertEqual(left, [])
+
     def test_combinations_that_cannot_run_say_why(self):
         h, _, _ = drive("pingpong", "queue_Queue", "fork", 64)
         self.assertIn("threads of one process only", h["error"])
