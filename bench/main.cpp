@@ -186,6 +186,7 @@ EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, cons
       std::vector<std::string> all = warnings;
       warn_if_busy("at the end of", all);
       for (std::string& w : drift_warnings(s.floors_start, floors_end, kFloorDriftWarn)) all.push_back(std::move(w));
+      for (std::string& w : python_warnings()) all.push_back(std::move(w));
       const nlohmann::json schema = describe();
       *meta = nlohmann::json{
           {"schema_version", kSchemaVersion},

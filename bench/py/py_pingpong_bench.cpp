@@ -27,6 +27,7 @@ void run(benchmark::State& state, const PyRow& row) {
   Histogram rtt;
   for (std::int64_t ns : d.samples) rtt.record(std::uint64_t(ns < 0 ? 0 : ns));
   report_round_trips(state, rtt, /*one_iteration=*/true);
+  if (rtt.count() > 0) note_python_p50(*row.python, rtt.quantile(0.50));
   // Two messages per round trip. A thread peer's CPU is in the driver's process time already.
   const double cpu = d.header.value("cpu_ns", 0.0) + (row.peer == "thread" ? 0.0 : d.header.value("peer_cpu_ns", 0.0));
   if (rtt.count() > 0) state.counters["cpu_ns_per_msg"] = cpu / double(2 * rtt.count());

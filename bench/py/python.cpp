@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -84,6 +85,8 @@ Status capture(const std::string& python, const std::vector<std::string>& args, 
   int err_fds[2];
   if (pipe2(err_fds, O_CLOEXEC) != 0) {
     why = sys_error("pipe2");
+    close(out_fds[0]);
+    close(out_fds[1]);
     return Status::Closed("could not start the interpreter");
   }
   std::vector<std::string> argv = {python};
@@ -192,7 +195,7 @@ const std::vector<PythonInterp>& python_interpreters() {
       if (py.key.empty()) py.key = "none";  // an interpreter that could not say its version
       // Two interpreters of one version (a debug and a release build, the same one twice)
       // stay apart: the second is 3.11.2_2.
-      if (const int n = ++seen[py.key]; n > 1) py.key += "_" + std::to_string(n);
+      if (const int n = ++seen[py.key]; n > 1) py.key.append("_").append(std::to_string(n));
       py.info["name"] = py.key;
       v.push_back(std::move(py));
     }
@@ -205,6 +208,35 @@ nlohmann::json python_json() {
   nlohmann::json j = nlohmann::json::array();
   for (const PythonInterp& py : python_interpreters()) j.push_back(py.info);
   return j;
+}
+
+namespace {
+constexpr double kMaxTimerShare = 0.02;
+std::mutex g_p50_mutex;
+std::map<std::string, double> g_smallest_p50;  // by interpreter key
+}  // namespace
+
+void note_python_p50(const PythonInterp& py, double p50_ns) {
+  std::lock_guard lock(g_p50_mutex);
+  auto [it, fresh] = g_smallest_p50.emplace(py.key, p50_ns);
+  if (!fresh && p50_ns < it->second) it->second = p50_ns;
+}
+
+std::vector<std::string> python_warnings() {
+  std::lock_guard lock(g_p50_mutex);
+  std::vector<std::string> out;
+  for (const PythonInterp& py : python_interpreters()) {
+    const auto it = g_smallest_p50.find(py.key);
+    if (it == g_smallest_p50.end() || !py.info.contains("timer_ns")) continue;
+    const double timer = py.info["timer_ns"].get<double>();
+    if (timer > kMaxTimerShare * it->second) {
+      char w[256];
+      std::snprintf(w, sizeof w, "python %s: one perf_counter_ns read costs %.0f ns, more than 2%% of its smallest p50 (%.0f ns)",
+                    py.key.c_str(), timer, it->second);
+      out.push_back(w);
+    }
+  }
+  return out;
 }
 
 std::string driver_path() {
@@ -243,9 +275,11 @@ Made<DriverOutput> run_driver(const PythonInterp& py, nlohmann::json spec, std::
     return Made<DriverOutput>::Fail("the Python driver " + describe_wait_status(c.status) + " without an answer" +
                                     stderr_tail(c.err));
   }
-  if (!header.value("ok", false)) return Made<DriverOutput>::Fail("python: " + header.value("error", std::string("no reason")));
+  if (header["ok"] != true)
+    return Made<DriverOutput>::Fail("python: " + (header["error"].is_string() ? header["error"].get<std::string>() : std::string("no reason given")));
   if (c.status != 0) return Made<DriverOutput>::Fail("the Python driver " + describe_wait_status(c.status) + stderr_tail(c.err));
-  const std::size_t n = header.value("samples", std::size_t(0));
+  if (!header["samples"].is_number_unsigned()) return Made<DriverOutput>::Fail("the Python driver's answer has no sample count");
+  const std::size_t n = header["samples"].get<std::size_t>();
   if (c.out.size() - nl - 1 != n * sizeof(std::int64_t))
     return Made<DriverOutput>::Fail("the Python driver announced " + std::to_string(n) + " samples and sent " +
                                     std::to_string(c.out.size() - nl - 1) + " bytes");

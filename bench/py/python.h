@@ -34,6 +34,12 @@ const std::vector<PythonInterp>& python_interpreters();
 // family was registered, as with --describe).
 nlohmann::json python_json();
 
+// The timer's cost must stay within 2% of the smallest Python p50 of the run: py_pingpong
+// rows note their p50 here, and python_warnings() names each interpreter whose perf_counter_ns
+// read (ipcmeter.python[].timer_ns) costs more than that (ipcmeter.warnings).
+void note_python_p50(const PythonInterp& py, double p50_ns);
+std::vector<std::string> python_warnings();
+
 // Where the driver module is: beside this binary (CMake copies it there), else in the source
 // tree this binary was built from. "" when neither exists.
 std::string driver_path();
