@@ -223,6 +223,16 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
       cl.calibration_delay_ns = std::uint64_t(n);
       continue;
     }
+    if (key == "python") {
+      // A path that is not there or not a CPython makes error rows that say so (the run goes
+      // on); only a flag without a path is bad input.
+      if (!has_value || value.empty()) {
+        error = "--python needs a path: --python=PATH (repeatable; default /usr/bin/python3)";
+        return false;
+      }
+      cl.python.push_back(value);
+      continue;
+    }
     if (key == "calibration_delay_filter") {
       try {
         if (!has_value || value.empty()) throw std::regex_error(std::regex_constants::error_collate);
@@ -248,6 +258,7 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
         return false;
       }
       cl.benchmark_args.push_back(arg);
+      if (key == "benchmark_min_time") cl.min_time_s = std::strtod(value.c_str(), nullptr);
       continue;
     }
     error = "unknown flag --" + key + " (see --help)";
@@ -264,7 +275,7 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
 
 std::string usage() {
   return "usage: ipcmeter [--profile " + profile_names() + "] [--calibration_delay_ns=N [--calibration_delay_filter=REGEX]]\n"
-         "                [Google Benchmark flags]\n"
+         "                [--python=PATH ...] [Google Benchmark flags]\n"
          "       mpirun -np 2 [--mca pml ob1 --mca btl self,vader|self,tcp] ipcmeter --mpi [flags above]\n"
          "       ipcmeter --describe\n"
          "\n"
@@ -285,6 +296,9 @@ std::string usage() {
          "                            launch's --mca btl picks which; scripts/mpi_rows.sh runs both)\n"
          "  --iceoryx=use-running     run the iceoryx rows through a RouDi that ipcmeter did not start (without\n"
          "                            it they are listed as errors when one runs; ipcmeter starts its own otherwise)\n"
+         "  --python=PATH             the CPython interpreter the py_* families measure (repeatable,\n"
+         "                            to compare interpreters in one run); default /usr/bin/python3.\n"
+         "                            One that is missing or too old makes its rows errors that say why\n"
          "  --describe                print JSON describing the suite (families with their keys and\n"
          "                            values, counters with unit, direction and which are primary,\n"
          "                            profiles, peers, transports) and exit; results files carry the\n"

@@ -13,6 +13,8 @@ struct CommandLine {
   std::string profile;                 // a name from profiles()
   std::uint64_t calibration_delay_ns = 0;
   std::string calibration_delay_filter;  // empty: every benchmark
+  std::vector<std::string> python;     // --python=PATH, repeatable: the py_* families' interpreters
+  double min_time_s = -1;              // --benchmark_min_time when given
   bool help = false;
   bool describe = false;               // --describe: print describe() and nothing else
   bool mpi = false;                    // --mpi: started by mpirun, rank 1 is the mpi rows' peer

@@ -18,6 +18,7 @@
 
 #include "bench/cli.h"
 #include "bench/describe.h"
+#include "bench/py/python.h"
 #include "bench/report.h"
 #include "harness/core/results_file.h"
 #include "bench/suite.h"
@@ -190,6 +191,7 @@ EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, cons
       std::vector<std::string> all = warnings;
       warn_if_busy("at the end of", all);
       for (std::string& w : drift_warnings(s.floors_start, floors_end, kFloorDriftWarn)) all.push_back(std::move(w));
+      for (std::string& w : python_warnings()) all.push_back(std::move(w));
       const nlohmann::json schema = describe();
       *meta = nlohmann::json{
           {"schema_version", kSchemaVersion},
@@ -201,6 +203,8 @@ EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, cons
           // ipcmeter.transports is the schema's transport table (the contract's fields and more).
           {"transports", schema["transports"]},
           {"schema", schema},
+          // The interpreters the py_* rows ran in, as probed at the start (bench/py/python.h).
+          {"python", python_json()},
           {"calibration_delay_ns", cl.calibration_delay_ns},
           {"calibration_delay_filter", cl.calibration_delay_filter.empty()
                                            ? nlohmann::json(nullptr)
@@ -297,6 +301,9 @@ int main(int argc, char** argv) {
   // Registration first: a filter that selects nothing is bad input, refused before anything
   // is measured or written.
   Suite& s = configure_suite(cl, profile);
+  // The py_* families probe their interpreters when they register.
+  set_python_paths(cl.python);
+  set_python_min_time(cl.min_time_s);
   register_all_families(profile, s.placement);
 
   const std::size_t selected = count_selected(cl.filter);

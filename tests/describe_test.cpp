@@ -197,7 +197,8 @@ TEST_F(Describe, EveryRegisteredNameParsesAgainstIt) {
         const json* values = k.contains("values_by_profile") ? &k.at("values_by_profile").at(profile)
                              : k.contains("values")           ? &k.at("values")
                                                                : nullptr;
-        if (!values) continue;
+        // null: values the run decides (py_*'s python: the interpreters given), not the profile
+        if (!values || values->is_null()) continue;
         std::set<std::string> described;
         for (const json& v : *values) described.insert(text_of(v));
         EXPECT_EQ(seen[family][key], described) << profile << " " << family << " " << key;

@@ -28,6 +28,9 @@ CONTRACT_FAMILY_KEYS = {
     "state": ["access", "peer", "workers"],
     "floor": ["probe"],
     "load": ["transport", "peer", "size", "wait?", "offered"],
+    "py_pingpong": ["channel", "peer", "size", "python"],
+    "py_stream": ["channel", "peer", "size", "python"],
+    "py_spawn": ["peer", "rss_mib", "python"],
 }
 CONTRACT_COUNTERS = {
     "pingpong": ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
@@ -46,6 +49,11 @@ CONTRACT_COUNTERS = {
     # lat_p50_ns ... lat_max_ns are absent from a saturated row, so they are not required
     "load": ["offered_per_second", "achieved_per_second", "late_sends", "saturation_per_second", "saturated",
              "window_msgs", "cpu_ns_per_msg"],
+    # as pingpong and stream, less what an unpinned interpreter cannot have (no c2c floor, no kernel counts)
+    "py_pingpong": ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
+                    "cpu_ns_per_msg", "items_per_second"],
+    "py_stream": ["items_per_second", "bytes_per_second", "cpu_ns_per_msg", "ratio_to_memcpy", "ratio_to_floor"],
+    "py_spawn": ["ready_p50_ns", "ready_p99_ns", "lifecycle_p50_ns"],
 }
 CONTRACT_PEERS = {"thread", "fork", "spawn", "forkserver", "mpi_local", "mpi_remote"}
 CONTRACT_WAITS = {"spin", "hybrid", "block"}
@@ -227,7 +235,7 @@ def check_row(b, fam, required, superlinear):
             fail(f"{b['name']}: counter {c} missing")
         if not b[c] >= 0:
             fail(f"{b['name']}: counter {c} = {b[c]}")
-    if fam == "pingpong":
+    if fam in ("pingpong", "py_pingpong"):
         ps = [b[c] for c in ("rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns")]
         if ps != sorted(ps):
             fail(f"{b['name']}: percentiles not monotonic: {ps}")

@@ -75,16 +75,9 @@ void measure_pingpong_row(benchmark::State& state, const LinkVariant& v, std::ui
   // Google Benchmark's Time column is manual time / iterations: the sum of the timed round
   // trips makes it their mean, as rtt_mean_ns, rather than the loop's pace with the
   // harness's bookkeeping between trips.
+  report_round_trips(state, rtt);
   const std::uint64_t timed = rtt.count();
-  state.SetIterationTime(rtt.mean() * double(timed) * 1e-9);
-  state.SetItemsProcessed(std::int64_t(timed));
   auto& c = state.counters;
-  c["rtt_p50_ns"] = rtt.quantile(0.50);
-  c["rtt_p90_ns"] = rtt.quantile(0.90);
-  c["rtt_p99_ns"] = rtt.quantile(0.99);
-  c["rtt_p999_ns"] = rtt.quantile(0.999);
-  c["rtt_max_ns"] = double(rtt.max());
-  c["rtt_mean_ns"] = rtt.mean();
   // Two messages per round trip; both sides' CPU, so spinning shows as cost.
   if (timed > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + (peer_cpu1 - peer_cpu0)) / double(2 * timed);
   // Over the same interval as the CPU time, per message likewise.
@@ -98,6 +91,26 @@ void measure_pingpong_row(benchmark::State& state, const LinkVariant& v, std::ui
     c["floor_c2c_rtt_ns"] = *floor.p50_ns;
     c["floor_c2c_rtt_p99_ns"] = *floor.p99_ns;
   }
+}
+
+void report_round_trips(benchmark::State& state, const Histogram& rtt, bool one_iteration) {
+  const std::uint64_t timed = rtt.count();
+  auto& c = state.counters;
+  if (one_iteration) {
+    // The whole row was one iteration: the Time column is still the mean trip, and the rate
+    // is the trips' (not Google Benchmark's items over that one iteration's time).
+    state.SetIterationTime(rtt.mean() * 1e-9);
+    if (timed > 0) c["items_per_second"] = 1e9 / rtt.mean();
+  } else {
+    state.SetIterationTime(rtt.mean() * double(timed) * 1e-9);
+    state.SetItemsProcessed(std::int64_t(timed));
+  }
+  c["rtt_p50_ns"] = rtt.quantile(0.50);
+  c["rtt_p90_ns"] = rtt.quantile(0.90);
+  c["rtt_p99_ns"] = rtt.quantile(0.99);
+  c["rtt_p999_ns"] = rtt.quantile(0.999);
+  c["rtt_max_ns"] = double(rtt.max());
+  c["rtt_mean_ns"] = rtt.mean();
 }
 
 std::vector<CounterDef> pingpong_row_counters(bool every_row_pinned) {

@@ -1,0 +1,233 @@
+"""The CPython driver (bench/py/ipcmeter_driver.py) and the py_* rows ipcmeter runs with it.
+
+The driver is run directly first: every channel x peer delivers every message intact and in
+order (it checks each message's sequence and checksum and reports the count), and a corrupted
+message is caught. Then through build/ipcmeter (IPCMETER_BIN): the quick subset's rows match the
+contract, a killed Python peer ends its row with the reason and leaves nothing in /dev/shm, and
+an interpreter that is not there makes error rows with the reason, not a crash.
+"""
+import importlib.util
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DRIVER = os.path.join(ROOT, "bench", "py", "ipcmeter_driver.py")
+PYTHON = "/usr/bin/python3"
+BINARY = os.environ.get("IPCMETER_BIN", os.path.join(ROOT, "build", "ipcmeter"))
+CHANNELS = ["Queue", "SimpleQueue", "JoinableQueue", "Pipe", "Pipe_bytes", "Pipe_simplex", "shared_memory",
+            "Manager_Queue", "queue_Queue"]
+PEERS = ["thread", "fork", "spawn", "forkserver"]
+COUNT = 100
+
+
+def runs(family, channel, peer):
+    return not ((channel == "queue_Queue" and peer != "thread") or (channel == "JoinableQueue" and family == "pingpong"))
+
+
+def drive(family, channel, peer, size, count=COUNT, fault=None):
+    """The driver's header and samples for exactly `count` timed messages."""
+    spec = {"family": family, "channel": channel, "peer": peer, "size": size, "warmup": 8, "budget_ns": 0,
+            "min_msgs": count, "max_msgs": count}
+    if fault:
+        spec["fault"] = fault
+    return drive_spec(spec)
+
+
+def drive_spec(spec):
+    """(header, samples, named objects left in /dev/shm) of one driver run."""
+    r, w = os.pipe()
+    prefix = f"ipcmeter-{os.getpid()}-{os.urandom(8).hex()}-pytest"
+    spec = {**spec, "prefix": prefix, "out_fd": w}
+    proc = subprocess.Popen([PYTHON, "-I", DRIVER, json.dumps(spec)], pass_fds=[w], stderr=subprocess.PIPE)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    proc.communicate(timeout=60)
+    line, _, rest = data.partition(b"\n")
+    header = json.loads(line)
+    samples = struct.unpack(f"<{len(rest) // 8}q", rest)
+    left = [n for n in os.listdir("/dev/shm") if prefix in n]
+    return header, samples, left
+
+
+def leftovers(pid):
+    return [n for n in os.listdir("/dev/shm") if n.startswith(f"ipcmeter-{pid}-") or n.startswith(f"sem.ipcmeter-{pid}-")]
+
+
+def run_ipcmeter(args, env=None, during=None):
+    """(exit code, results dict, stderr, pid) of one ipcmeter run writing JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "r.json")
+        proc = subprocess.Popen([BINARY, f"--benchmark_out={out}", "--benchmark_out_format=json", *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})})
+        if during:
+            threading.Thread(target=during, args=(proc.pid,), daemon=True).start()
+        _, err = proc.communicate(timeout=300)
+        results = None
+        if os.path.exists(out):
+            with open(out) as f:
+                results = json.load(f)
+        return proc.returncode, results, err, proc.pid
+
+
+def children_of(pid):
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            out.append((int(p), cmd))
+    return out
+
+
+class Driver(unittest.TestCase):
+    def test_every_channel_and_peer_delivers_every_message_intact_in_order(self):
+        for family in ("pingpong", "stream"):
+            for channel in CHANNELS:
+                for peer in PEERS:
+                    if not runs(family, channel, peer):
+                        continue
+                    with self.subTest(family=family, channel=channel, peer=peer):
+                        # 100 B: neither a power of two nor a multiple of the header
+                        h, samples, left = drive(family, channel, peer, 100)
+                        self.assertTrue(h["ok"], h)
+                        self.assertEqual(h["msgs"], COUNT)
+                        if family == "pingpong":
+                            self.assertEqual(len(samples), COUNT)
+                            self.assertTrue(all(s > 0 for s in samples))
+                            self.assertEqual(h["peer_received"], COUNT)
+                        self.assertEqual(left, [])
+
+    def test_large_and_smallest_messages(self):
+        for family in ("pingpong", "stream"):
+            for channel, size in (("shared_memory", 1 << 20), ("Pipe_bytes", 65536), ("Queue", 8)):
+                with self.subTest(family=family, channel=channel, size=size):
+                    h, _, left = drive(family, channel, "fork", size, count=50)
+                    self.assertTrue(h["ok"], h)
+                    self.assertEqual(left, [])
+
+    def test_spawn_times_every_start_method_with_its_ballast(self):
+        for peer in ("fork", "spawn", "forkserver"):
+            with self.subTest(peer=peer):
+                h, samples, _ = drive_spec({"family": "spawn", "peer": peer, "rss_mib": 8, "budget_ns": 0,
+                                            "min_msgs": 2, "max_msgs": 2})
+                self.assertTrue(h["ok"], h)
+                self.assertEqual(h["starts"], 2)
+                self.assertEqual(len(samples), 4)
+                ready, life = samples[0::2], samples[1::2]
+                self.assertTrue(all(0 < r <= l for r, l in zip(ready, life)))
+                self.assertGreaterEqual(h["parent_rss_mib"], 8)  # the ballast is resident
+        h, _, _ = drive_spec({"family": "spawn", "peer": "thread", "rss_mib": 1, "budget_ns": 0, "min_msgs": 1,
+                              "max_msgs": 1})
+        self.assertIn("not a start method", h["error"])
+
+    def test_corrupted_message_is_caught(self):
+        h, samples, _ = drive("pingpong", "Pipe", "thread", 64, fault="corrupt")
+        self.assertFalse(h["ok"])
+        self.assertIn("arrived as", h["error"])
+        self.assertEqual(samples, ())
+        h, _, left = drive("stream", "shared_memory", "fork", 64, fault="corrupt")
+        self.assertFalse(h["ok"])
+        self.assertIn("1 of them failed their check", h["error"])
+        self.assertEqual(left, [])
+
+    def test_killed_peer_on_a_pipe_ends_the_row_with_the_reason(self):
+        h, _, left = drive("pingpong", "Pipe", "fork", 64, fault="kill_peer")
+        self.assertFalse(h["ok"])
+        self.assertIn("closed the channel before the row ended (exit code -9)", h["error"])
+        self.assertEqual(left, [])
+
+    def test_combinations_that_cannot_run_say_why(self):
+        h, _, _ = drive("pingpong", "queue_Queue", "fork", 64)
+        self.assertIn("threads of one process only", h["error"])
+        h, _, _ = drive("pingpong", "JoinableQueue", "thread", 64)
+        self.assertIn("streams only", h["error"])
+
+
+@unittest.skipUnless(os.access(BINARY, os.X_OK), "build/ipcmeter not built")
+class Rows(unittest.TestCase):
+    def test_quick_py_rows_match_the_contract(self):
+        spec = importlib.util.spec_from_file_location("smoke_run", os.path.join(ROOT, "tests", "smoke_run.py"))
+        smoke = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(smoke)
+        code, d, err, pid = run_ipcmeter(["--profile", "quick", "--benchmark_filter=^py_", "--benchmark_min_time=0.02"])
+        self.assertEqual(code, 0, err)
+        families = smoke.check_schema(d["ipcmeter"]["schema"], BINARY)
+        names = set()
+        for b in d["benchmarks"]:
+            fam, kv = smoke.check_name(b["name"], families, "quick")
+            self.assertFalse(b.get("error_occurred"), b.get("error_message"))
+            smoke.check_row(b, fam, families[fam][1], [])
+            names.add((fam, kv.get("channel"), kv["peer"]))
+        # quick: Queue, Pipe, shared_memory x fork, spawn in both link families; py_spawn's
+        # three start methods
+        self.assertEqual(len(names), 15)
+        py = d["ipcmeter"]["python"]
+        self.assertEqual(len(py), 1)
+        self.assertIsNone(py[0]["error"])
+        self.assertGreater(py[0]["timer_ns"], 0)
+        self.assertEqual(leftovers(pid), [])
+
+    def test_killed_python_peer_ends_its_row_without_leaks(self):
+        killed = []
+
+        def kill_the_peer(ipcmeter_pid):
+            # The spawned peer: a child of the driver, itself a child of ipcmeter.
+            deadline = time.time() + 30
+            while time.time() < deadline and not killed:
+                for drv, cmd in children_of(ipcmeter_pid):
+                    if b"ipcmeter_driver.py" not in cmd:
+                        continue
+                    for peer, pcmd in children_of(drv):
+                        if b"--multiprocessing-fork" in pcmd:
+                            time.sleep(0.5)  # inside the timed phase
+                            os.kill(peer, signal.SIGKILL)
+                            killed.append(peer)
+                time.sleep(0.05)
+
+        code, d, err, pid = run_ipcmeter(
+            ["--profile", "quick", "--benchmark_filter=^py_pingpong/channel:shared_memory/peer:spawn/",
+             "--benchmark_min_time=2"], env={"IPCMETER_PEER_TIMEOUT_S": "2"}, during=kill_the_peer)
+        self.assertTrue(killed, "no spawned peer was found to kill")
+        self.assertEqual(code, 0, err)
+        (row,) = d["benchmarks"]
+        self.assertTrue(row["error_occurred"])
+        self.assertIn("did not finish within", row["error_message"])
+        self.assertEqual(leftovers(pid), [])
+
+    def test_no_interpreter_makes_error_rows_with_the_reason(self):
+        code, d, err, pid = run_ipcmeter(["--profile", "quick", "--python=/nonexistent/python3",
+                                          "--benchmark_filter=^py_", "--benchmark_min_time=0.01"])
+        self.assertEqual(code, 0, err)
+        self.assertTrue(d["benchmarks"])
+        for b in d["benchmarks"]:
+            self.assertTrue(b["error_occurred"], b["name"])
+            self.assertIn("/nonexistent/python3", b["error_message"])
+            self.assertIn("/python:none/", b["name"] + "/")
+        (py,) = d["ipcmeter"]["python"]
+        self.assertIn("/nonexistent/python3", py["error"])
+
+    def test_python_flag_without_a_path_is_bad_input(self):
+        p = subprocess.run([BINARY, "--python="], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
