@@ -7,6 +7,7 @@
 
 #include "bench/family.h"
 #include "bench/fanin/fanin.h"
+#include "bench/suite.h"
 #include "harness/core/profile.h"
 #include "harness/transports/transport.h"
 
@@ -42,6 +43,13 @@ json family_json(const FamilyDef& f) {
 // The profile's shared fields, then each family's own section (what it sweeps).
 json profile_json(const Profile& p) {
   json j = {{"min_time_s", p.min_time_s}, {"repetitions", p.repetitions}, {"sizes", p.sizes}};
+  // The library transports' link rows this profile keeps (pingpong, stream), where it narrows.
+  json narrowed = json::object();
+  for (const TransportDef* t : transports())
+    if (const auto s = library_link_sweep(p, *t))
+      narrowed[std::string(t->name)] = {{"peers", {peer_name(s->peer)}},
+                                        {"waits", s->wait ? json::array({wait_name(*s->wait)}) : json::array()}};
+  if (!narrowed.empty()) j["library_links"] = narrowed;
   for (const FamilyDef& f : families())
     if (f.profile_section) j[f.name] = f.profile_section(p);
   return j;
@@ -63,7 +71,8 @@ json transports_json() {
                                  {"peers", reached},
                                  {"survives_dead_peer", t->survives_dead_peer},
                                  {"waits", waits},
-                                 {"fanin", fanin_transport(*t)}};
+                                 {"fanin", fanin_transport(*t)},
+                                 {"library", t->library.empty() ? json(nullptr) : json(std::string(t->library))}};
   }
   return all;
 }

@@ -8,6 +8,8 @@ IPCM_PACKAGES=(
   python3 python3-numpy python3-scipy python3-matplotlib python3-hypothesis
   rt-tests linux-perf
 )
+# The messaging-library transports (zmq_ipc, zmq_tcp, zmq_inproc, nng_ipc; issue 15).
+IPCM_PACKAGES+=(libzmq3-dev cppzmq-dev libnng-dev)
 
 ipcm_die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 

@@ -18,6 +18,7 @@ struct Status {
     kTooBig,     // the message does not fit the transport
     kSysError,   // a system call failed; err holds errno
     kCorrupt,    // a message failed its sequence or checksum check
+    kTimedOut,   // Channel::recv_until: no message before the deadline
   };
   Code code = kOk;
   // kCorrupt: err holds the 32-bit value a peer left in shared memory (see has_seen). It sits
@@ -31,6 +32,7 @@ struct Status {
   static Status Closed(const char* what) noexcept { return {.code = kClosed, .what = what}; }
   static Status Cancelled(const char* what) noexcept { return {.code = kCancelled, .what = what}; }
   static Status Corrupt(const char* what) noexcept { return {.code = kCorrupt, .what = what}; }
+  static Status TimedOut(const char* what) noexcept { return {.code = kTimedOut, .what = what}; }
   // A shared word a peer wrote failed validation: `what` names the structure and the field,
   // `seen` is the value read (the one the check looked at, not a second load).
   static Status Corrupt(const char* what, std::uint32_t seen) noexcept {

@@ -12,7 +12,11 @@
   X(kPosixMqTransport)         \
   X(kBipMqTransport)           \
   X(kTbbQueueTransport)        \
-  X(kShmRingTransport)
+  X(kShmRingTransport)         \
+  X(kZmqIpcTransport)          \
+  X(kZmqTcpTransport)          \
+  X(kZmqInprocTransport)       \
+  X(kNngIpcTransport)
 
 namespace ipcm {
 

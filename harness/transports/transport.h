@@ -67,6 +67,14 @@ class Channel {
   // Receives the next message. `out` views it until the next recv() on this channel; a
   // transport whose data already sits in shared memory may hand out a view of it directly.
   virtual Status recv(Bytes& out) noexcept = 0;
+  // Receives the next message, or kTimedOut once deadline has passed.
+  // (Default for transports that do not implement it yet: the load family's branch brings
+  // the others' own; kSysError ENOTSUP, never a fake timeout.)
+  virtual Status recv_until(Bytes& out, Deadline deadline) noexcept {
+    (void)out;
+    (void)deadline;
+    return Status::Sys("recv_until", ENOTSUP);
+  }
 };
 
 // How the peer reaches the link: words for its argv, and descriptors it must inherit.
@@ -184,6 +192,12 @@ struct TransportDef {
   Kind kind;
   PeerSet peers;                 // the peer kinds it can reach
   std::vector<Wait> waits = {};  // empty: the transport has one way to wait (it blocks)
+  // Why the peer kinds outside `peers` cannot be reached, when the kind of link alone does not
+  // say it (a library that cannot run in a forked child); appended to the refusal sentence.
+  std::string_view peers_note = {};
+  // The messaging library it measures ("zeromq", "nng"); empty for the system's own channels.
+  // A profile may sweep fewer link rows of a library transport (Profile::narrow_library_links).
+  std::string_view library = {};
   // The largest message the system lets this transport carry now, or nullopt for none.
   std::optional<std::size_t> (*max_msg_bytes)() = no_size_limit;
   // Where that limit comes from and how to raise it, for the error message.
