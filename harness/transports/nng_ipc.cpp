@@ -8,8 +8,9 @@
 // safe"). So a fork peer is not offered; a spawned peer is a fresh program and is.
 //
 // Limits: nng drops, and closes the connection over, any message larger than the socket's
-// NNG_OPT_RECVMAXSZ (1 MiB by default); every link sets it to exactly its message size, so it
-// carries any size ipcmeter sends and nothing larger. Queues: NNG_OPT_SENDBUF/RECVBUF hold
+// NNG_OPT_RECVMAXSZ (1 MiB by default); every link sets it to its message size plus room for
+// pair1's header, so it carries any size ipcmeter sends and nothing much larger (a message of
+// another length that fits is caught by the length check, kCorrupt). Queues: NNG_OPT_SENDBUF/RECVBUF hold
 // link_queue_msgs(cfg) each way, as the ZeroMQ transports' high-water marks.
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
@@ -29,6 +30,9 @@ namespace {
 
 constexpr std::string_view kArgPrefix = "nng_ipc:";
 constexpr int kMaxNngBuffer = 8192;
+// NNG_OPT_RECVMAXSZ bounds the frame on the wire, which carries pair1's protocol header (a
+// 4-byte hop count) besides the message: room for it, with margin.
+constexpr std::size_t kNngHeaderRoom = 64;
 
 std::string nng_error(const std::string& what, int rv) { return what + ": " + nng_strerror(rv); }
 
@@ -36,7 +40,7 @@ std::string nng_error(const std::string& what, int rv) { return what + ": " + nn
 int configure(nng_socket s, const ChannelConfig& cfg) {
   const int buf = int(std::min<std::size_t>(link_queue_msgs(cfg), kMaxNngBuffer));
   const nng_duration poll_ms = nng_duration(std::chrono::milliseconds(kCancelPoll).count());
-  int rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, cfg.msg_bytes);
+  int rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, cfg.msg_bytes + kNngHeaderRoom);
   if (rv == 0) rv = nng_socket_set_int(s, NNG_OPT_SENDBUF, buf);
   if (rv == 0) rv = nng_socket_set_int(s, NNG_OPT_RECVBUF, buf);
   if (rv == 0) rv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, poll_ms);
