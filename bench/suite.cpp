@@ -19,10 +19,15 @@ std::string LinkVariant::name() const {
 
 std::optional<LibraryLinkSweep> library_link_sweep(const Profile& p, const TransportDef& t) {
   if (!p.narrow_library_links || t.library.empty()) return std::nullopt;
-  std::optional<PeerKind> peer;
-  for (PeerKind k : kAllPeers)
-    if (t.reaches(k) && !peer) peer = k;
+  // Fork, else the first process peer it reaches, else the first peer at all.
+  std::optional<PeerKind> peer, any;
+  for (PeerKind k : kAllPeers) {
+    if (!t.reaches(k)) continue;
+    if (!any) any = k;
+    if (!peer && crosses_processes(k)) peer = k;
+  }
   if (t.reaches(PeerKind::kFork)) peer = PeerKind::kFork;
+  if (!peer) peer = any;
   IPCM_CHECK(peer.has_value());
   std::optional<Wait> wait;
   if (!t.waits.empty())

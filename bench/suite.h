@@ -55,7 +55,7 @@ struct LinkVariant {
 
 // What a profile that narrows library transports (Profile::narrow_library_links) runs of
 // one: a forked peer where it reaches one (the cheapest process peer to start), else the first
-// peer it reaches; the blocking wait where it offers a choice.
+// process peer it reaches, else its first peer; the blocking wait where it offers a choice.
 struct LibraryLinkSweep {
   PeerKind peer;
   std::optional<Wait> wait;
