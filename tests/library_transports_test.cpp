@@ -4,6 +4,8 @@
 // the row with the reason, nng refuses a fork peer with its own reason, and recv_until times
 // out.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +19,7 @@
 #include <thread>
 
 #include "bench/pingpong/pingpong.h"
+#include "harness/core/check.h"
 #include "harness/core/names.h"
 #include "harness/launch/session.h"
 #include "tests/support.h"
