@@ -16,7 +16,11 @@ zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg) {
   s.set(zmq::sockopt::linger, 0);
   s.set(zmq::sockopt::sndhwm, hwm);
   s.set(zmq::sockopt::rcvhwm, hwm);
-  s.set(zmq::sockopt::maxmsgsize, std::int64_t(cfg.msg_bytes));
+  // ZMQ_MAXMSGSIZE also bounds ZeroMQ's handshake commands (READY with its metadata, PLAIN's
+  // HELLO): room for them, or a link of 8-byte messages never connects. A message of another
+  // length within it is caught by the length check (kCorrupt).
+  constexpr std::size_t kCommandRoom = 512;
+  s.set(zmq::sockopt::maxmsgsize, std::int64_t(std::max(cfg.msg_bytes, kCommandRoom)));
   s.set(zmq::sockopt::sndtimeo, poll_ms);
   s.set(zmq::sockopt::rcvtimeo, poll_ms);
   return s;

@@ -24,8 +24,9 @@ namespace ipcm {
 std::size_t link_queue_msgs(const ChannelConfig& cfg);
 
 // A PAIR socket in `ctx` set for a link of `cfg`: no linger (closing never waits for a peer
-// that is gone), high-water marks of link_queue_msgs(cfg) each way, a receive cap of exactly
-// cfg.msg_bytes (a larger message from anyone is dropped by libzmq, never allocated), and
+// that is gone), high-water marks of link_queue_msgs(cfg) each way, a receive cap of
+// cfg.msg_bytes or 512 bytes for handshakes (a larger message from anyone drops the
+// connection, never allocated), and
 // send/receive timeouts of kCancelPoll so blocking calls look at the cancel flag between waits.
 // Throws zmq::error_t, like cppzmq, on failure (set-up only).
 zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg);
