@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "harness/core/limits.h"
 #include "harness/core/names.h"
@@ -35,6 +36,22 @@ constexpr int kMaxNngBuffer = 8192;
 constexpr std::size_t kNngHeaderRoom = 64;
 
 std::string nng_error(const std::string& what, int rv) { return what + ": " + nng_strerror(rv); }
+
+// nng starts worker threads at its first socket and keeps them for the life of the process;
+// the families that fork teams and farms refuse to fork while other threads live. So the last
+// nng socket of the process to close also ends nng (nng_fini joins its threads); the next
+// socket starts it again.
+std::atomic<int> g_open_sockets{0};
+int open_pair(nng_socket* s) {
+  g_open_sockets.fetch_add(1);
+  const int rv = nng_pair1_open(s);
+  if (rv != 0 && g_open_sockets.fetch_sub(1) == 1) nng_fini();
+  return rv;
+}
+void close_socket(nng_socket s) {
+  nng_close(s);
+  if (g_open_sockets.fetch_sub(1) == 1) nng_fini();
+}
 
 // Sets a fresh pair1 socket up for `cfg`; 0 or nng's error.
 int configure(nng_socket s, const ChannelConfig& cfg) {
@@ -55,7 +72,7 @@ class NngChannel final : public Channel {
   ~NngChannel() override {
     release();
     if (aio_ != nullptr) nng_aio_free(aio_);
-    if (owns_) nng_close(s_);
+    if (owns_) close_socket(s_);
   }
   Status send(Bytes msg) noexcept override {
     // nng_send (without NNG_FLAG_ALLOC) copies the bytes before it returns.
@@ -132,7 +149,7 @@ class NngIpcLink final : public Link {
   bool open = false;
 
   ~NngIpcLink() override {
-    if (open) nng_close(sock);
+    if (open) close_socket(sock);
     if (!path.empty()) {
       unlink(path.c_str());
       forget_object(NameSpace::kFile, path);
@@ -155,7 +172,7 @@ Made<Link> create(const ChannelConfig& cfg) {
   if (path.size() >= sizeof(sockaddr_un::sun_path))
     return Made<Link>::Fail("socket path " + path + " is longer than a Unix socket address allows (" +
                             std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes); set TMPDIR to a shorter directory");
-  if (int rv = nng_pair1_open(&link->sock); rv != 0) return Made<Link>::Fail(nng_error("nng_pair1_open", rv));
+  if (int rv = open_pair(&link->sock); rv != 0) return Made<Link>::Fail(nng_error("nng_pair1_open", rv));
   link->open = true;
   if (int rv = configure(link->sock, cfg); rv != 0) return Made<Link>::Fail(nng_error("nng socket options", rv));
   const std::string url = "ipc://" + path;
@@ -177,12 +194,12 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
     return Made<Channel>::Fail("peer spec does not name the ipc:// endpoint");
   const std::string url = spec.args[0].substr(kArgPrefix.size());
   nng_socket s;
-  if (int rv = nng_pair1_open(&s); rv != 0) return Made<Channel>::Fail(nng_error("nng_pair1_open", rv));
+  if (int rv = open_pair(&s); rv != 0) return Made<Channel>::Fail(nng_error("nng_pair1_open", rv));
   int rv = configure(s, cfg);
   // Synchronous: the parent listens before the peer starts, so the first dial finds it.
   if (rv == 0) rv = nng_dial(s, url.c_str(), nullptr, 0);
   if (rv != 0) {
-    nng_close(s);
+    close_socket(s);
     return Made<Channel>::Fail(nng_error("nng dial " + url, rv));
   }
   return {std::make_unique<NngChannel>(s, cfg, true), {}};
