@@ -8,6 +8,7 @@
 #include "bench/family.h"
 #include "bench/fanin/fanin.h"
 #include "bench/mpi/mpi_rows.h"
+#include "bench/suite.h"
 #include "harness/core/profile.h"
 #include "harness/transports/transport.h"
 
@@ -43,6 +44,13 @@ json family_json(const FamilyDef& f) {
 // The profile's shared fields, then each family's own section (what it sweeps).
 json profile_json(const Profile& p) {
   json j = {{"min_time_s", p.min_time_s}, {"repetitions", p.repetitions}, {"sizes", p.sizes}};
+  // The library transports' link rows this profile keeps (pingpong, stream), where it narrows.
+  json narrowed = json::object();
+  for (const TransportDef* t : transports())
+    if (const auto s = library_link_sweep(p, *t))
+      narrowed[std::string(t->name)] = {{"peers", {peer_name(s->peer)}},
+                                        {"waits", s->wait ? json::array({wait_name(*s->wait)}) : json::array()}};
+  if (!narrowed.empty()) j["library_links"] = narrowed;
   for (const FamilyDef& f : families())
     if (f.profile_section) j[f.name] = f.profile_section(p);
   return j;
@@ -66,7 +74,8 @@ json transports_json() {
                                  {"waits", waits},
                                  {"fanin", fanin_transport(*t)},
                                  {"zero_copy", !t->zero_copy.empty()},
-                                 {"zero_copy_note", std::string(t->zero_copy)}};
+                                 {"zero_copy_note", std::string(t->zero_copy)},
+                                 {"library", t->library.empty() ? json(nullptr) : json(std::string(t->library))}};
   }
   // MPI's transports reach MPI ranks, which mpirun starts (bench/mpi/mpi_rows.h).
   all.update(mpi_transports_json());

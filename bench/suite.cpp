@@ -20,11 +20,33 @@ std::string LinkVariant::name() const {
   return n;
 }
 
+std::optional<LibraryLinkSweep> library_link_sweep(const Profile& p, const TransportDef& t) {
+  if (!p.narrow_library_links || t.library.empty()) return std::nullopt;
+  // Fork, else the first process peer it reaches, else the first peer at all.
+  std::optional<PeerKind> peer, any;
+  for (PeerKind k : kAllPeers) {
+    if (!t.reaches(k)) continue;
+    if (!any) any = k;
+    if (!peer && crosses_processes(k)) peer = k;
+  }
+  if (t.reaches(PeerKind::kFork)) peer = PeerKind::kFork;
+  if (!peer) peer = any;
+  IPCM_CHECK(peer.has_value());
+  std::optional<Wait> wait;
+  if (!t.waits.empty())
+    wait = std::find(t.waits.begin(), t.waits.end(), Wait::kBlock) != t.waits.end() ? Wait::kBlock : t.waits.front();
+  return LibraryLinkSweep{*peer, wait};
+}
+
 void for_each_link_variant(const Profile& p, const std::function<void(const LinkVariant&)>& fn) {
   for (const TransportDef* t : transports()) {
+    const std::optional<LibraryLinkSweep> narrow = library_link_sweep(p, *t);
     for (PeerKind peer : kAllPeers) {
+      if (narrow && peer != narrow->peer) continue;
       for (std::size_t size : p.sizes) {
-        if (t->waits.empty()) {
+        if (narrow) {
+          fn(LinkVariant{t, peer, size, narrow->wait});
+        } else if (t->waits.empty()) {
           fn(LinkVariant{t, peer, size, std::nullopt});
         } else {
           for (Wait w : t->waits) fn(LinkVariant{t, peer, size, w});

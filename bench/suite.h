@@ -53,7 +53,17 @@ struct LinkVariant {
   std::string name() const;
 };
 
-// Every transport x peer x profile size x wait: the matrix every transfer family runs.
+// What a profile that narrows library transports (Profile::narrow_library_links) runs of
+// one: a forked peer where it reaches one (the cheapest process peer to start), else the first
+// process peer it reaches, else its first peer; the blocking wait where it offers a choice.
+struct LibraryLinkSweep {
+  PeerKind peer;
+  std::optional<Wait> wait;
+};
+std::optional<LibraryLinkSweep> library_link_sweep(const Profile& p, const TransportDef& t);
+
+// Every transport x peer x profile size x wait: the matrix every transfer family runs, less
+// what library_link_sweep leaves out.
 void for_each_link_variant(const Profile& p, const std::function<void(const LinkVariant&)>& fn);
 // Registers "<family>/<variant>" for every link variant, each timed by `run` with its
 // calibration delay (zero unless --calibration_delay_ns selects it).

@@ -11,6 +11,8 @@ IPCM_PACKAGES=(
   libopenmpi-dev openmpi-bin
   iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
 )
+# The messaging-library transports (zmq_ipc, zmq_tcp, zmq_inproc, nng_ipc; issue 15).
+IPCM_PACKAGES+=(libzmq3-dev cppzmq-dev libnng-dev)
 
 ipcm_die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 

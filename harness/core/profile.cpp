@@ -15,7 +15,7 @@ std::vector<std::size_t> powers_of_two(std::size_t from, std::size_t to) {
 
 const std::vector<Profile>& profiles() {
   static const std::vector<Profile> all = {
-      {.name = "quick", .sizes = {64, 64u << 10}, .min_time_s = 0.1, .repetitions = 1},
+      {.name = "quick", .sizes = {64, 64u << 10}, .min_time_s = 0.1, .repetitions = 1, .narrow_library_links = true},
       {.name = "default", .sizes = {64, 1u << 10, 16u << 10, 64u << 10, 1u << 20}, .min_time_s = 0.1, .repetitions = 3},
       {.name = "full", .sizes = powers_of_two(kMinMessageBytes, kMaxMessageBytes), .min_time_s = 0.5, .repetitions = 3},
   };

@@ -19,6 +19,10 @@ struct Profile {
   // unless --benchmark_repetitions is given: the report states a difference only between
   // options measured at least 3 times.
   int repetitions;
+  // The link families (pingpong, stream) run each messaging-library transport
+  // (TransportDef::library) at one peer and one wait only (bench/suite.h library_link_sweep),
+  // so the libraries keep to their share of the profile's time. --describe lists what it keeps.
+  bool narrow_library_links = false;
 };
 
 // quick: 64 B and 64 KiB, under a minute on 2 vCPUs, once. default: five sizes, the compared

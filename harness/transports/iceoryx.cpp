@@ -271,6 +271,7 @@ extern const TransportDef kIceoryxTransport{
     .name = "iceoryx",
     .kind = Kind::kShm,
     .peers = kAllPeers,
+    .library = "iceoryx",
     .max_msg_bytes = max_msg_bytes,
     .limit_note = "the largest chunk of the mempools ipcmeter starts RouDi with; a RouDi used with "
                   "--iceoryx=use-running has the pools of its own config file (iox-roudi -c FILE)",

@@ -13,7 +13,11 @@
   X(kBipMqTransport)           \
   X(kTbbQueueTransport)        \
   X(kShmRingTransport)         \
-  X(kIceoryxTransport)
+  X(kIceoryxTransport)         \
+  X(kZmqIpcTransport)          \
+  X(kZmqTcpTransport)          \
+  X(kZmqInprocTransport)       \
+  X(kNngIpcTransport)
 
 namespace ipcm {
 

@@ -30,7 +30,8 @@ std::string TransportDef::refusal(PeerKind peer, std::size_t msg_bytes) const {
     std::string which;
     for (PeerKind p : kAllPeers)
       if (reaches(p)) which += std::string(which.empty() ? "" : ", ") + peer_name(p);
-    return me + " cannot reach a " + peer_name(peer) + " peer (it reaches " + (which.empty() ? "none" : which) + ")";
+    return me + " cannot reach a " + peer_name(peer) + " peer (it reaches " + (which.empty() ? "none" : which) + ")" +
+           (peers_note.empty() ? "" : ": " + std::string(peers_note));
   }
   if (auto limit = max_msg_bytes(); limit && msg_bytes > *limit)
     return "message size " + std::to_string(msg_bytes) + " exceeds " + me + "'s limit of " + std::to_string(*limit) +

@@ -191,6 +191,12 @@ struct TransportDef {
   Kind kind;
   PeerSet peers;                 // the peer kinds it can reach
   std::vector<Wait> waits = {};  // empty: the transport has one way to wait (it blocks)
+  // Why the peer kinds outside `peers` cannot be reached, when the kind of link alone does not
+  // say it (a library that cannot run in a forked child); appended to the refusal sentence.
+  std::string_view peers_note = {};
+  // The messaging library it measures ("zeromq", "nng"); empty for the system's own channels.
+  // A profile may sweep fewer link rows of a library transport (Profile::narrow_library_links).
+  std::string_view library = {};
   // The largest message the system lets this transport carry now, or nullopt for none.
   std::optional<std::size_t> (*max_msg_bytes)() = no_size_limit;
   // Where that limit comes from and how to raise it, for the error message.

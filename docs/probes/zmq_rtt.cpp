@@ -1,0 +1,68 @@
+// An independent check of ipcmeter's pingpong/transport:zmq_ipc rows: a forked child echoes
+// over ZeroMQ PAIR sockets on ipc://, N timed round trips after a warm-up, at 64 B and 64 KiB;
+// prints p50/p99 in ns. Shares no code with ipcmeter (libzmq's C API only).
+//   g++ -O2 docs/probes/zmq_rtt.cpp -lzmq -o /tmp/zmq_rtt && /tmp/zmq_rtt 20000
+// Compare with pingpong/transport:zmq_ipc/peer:fork/size:{64,65536}/wait:block (both block in
+// zmq_msg_recv; the child makes its own context after the fork, as ZeroMQ requires).
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+#include <vector>
+
+static long long now_ns() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+int main(int argc, char** argv) {
+  const int n = argc > 1 ? std::atoi(argv[1]) : 20000, warmup = 1000;
+  for (size_t size : {size_t(64), size_t(64) << 10}) {
+    const std::string ep = "ipc:///tmp/zmq_rtt-" + std::to_string(getpid()) + "-" + std::to_string(size);
+    const pid_t child = fork();
+    if (child == 0) {  // echo: connect, send back whatever arrives, n + warmup times
+      void* ctx = zmq_ctx_new();
+      void* s = zmq_socket(ctx, ZMQ_PAIR);
+      zmq_connect(s, ep.c_str());
+      zmq_msg_t m;
+      zmq_msg_init(&m);
+      for (int i = 0; i < n + warmup; ++i) {
+        if (zmq_msg_recv(&m, s, 0) < 0 || zmq_send(s, zmq_msg_data(&m), zmq_msg_size(&m), 0) < 0) _exit(1);
+      }
+      zmq_msg_close(&m);
+      zmq_close(s);
+      zmq_ctx_term(ctx);
+      _exit(0);
+    }
+    void* ctx = zmq_ctx_new();
+    void* s = zmq_socket(ctx, ZMQ_PAIR);
+    if (zmq_bind(s, ep.c_str()) != 0) return std::perror("zmq_bind"), 1;
+    std::vector<char> buf(size, 'x');
+    std::vector<long long> rtt;
+    rtt.reserve(n);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    for (int i = 0; i < n + warmup; ++i) {
+      const long long t0 = now_ns();
+      zmq_send(s, buf.data(), size, 0);
+      if (zmq_msg_recv(&m, s, 0) != int(size)) return std::fprintf(stderr, "short reply\n"), 1;
+      if (i >= warmup) rtt.push_back(now_ns() - t0);
+    }
+    zmq_msg_close(&m);
+    int status = 0;
+    waitpid(child, &status, 0);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    unlink(ep.c_str() + 6);  // libzmq leaves the socket file behind
+    std::sort(rtt.begin(), rtt.end());
+    std::printf("zmq_ipc fork size %zu: p50 %lld ns  p99 %lld ns  (%d round trips)\n", size, rtt[rtt.size() / 2],
+                rtt[rtt.size() * 99 / 100], n);
+  }
+  return 0;
+}

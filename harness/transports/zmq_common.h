@@ -1,0 +1,62 @@
+// What the ZeroMQ transports (zmq_ipc, zmq_tcp, zmq_inproc) share: a PAIR socket configured
+// from the ChannelConfig, and the Channel over it. libzmq through cppzmq for ownership (a
+// context_t and socket_t close on every path); the hot path calls libzmq's C functions on
+// their handles, because cppzmq's send/recv throw on EINTR, which a noexcept call cannot pass.
+//
+// Contexts and fork: a ZeroMQ context must not be used in a forked child. The parent's context
+// (made in create(), before the peer exists) is never touched by a forked peer: it makes its
+// own in attach(), and ends with _exit, so the copy it inherited is never even destroyed.
+#pragma once
+
+#include <zmq.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "harness/transports/transport.h"
+
+namespace ipcm {
+
+// Messages a library queue of this link holds per direction: cfg.depth, within the memory
+// budget other buffered links keep (kLinkBytesBudget), kMinLinkSlots..kStreamWindow. (nng_ipc
+// uses it too.)
+std::size_t link_queue_msgs(const ChannelConfig& cfg);
+
+// A PAIR socket in `ctx` set for a link of `cfg`: no linger (closing never waits for a peer
+// that is gone), high-water marks of link_queue_msgs(cfg) each way, a receive cap of
+// cfg.msg_bytes or 512 bytes for handshakes (a larger message from anyone drops the
+// connection, never allocated), and
+// send/receive timeouts of kCancelPoll so blocking calls look at the cancel flag between waits.
+// Throws zmq::error_t, like cppzmq, on failure (set-up only).
+zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg);
+
+// "what: zmq_strerror(errno)" for set-up errors.
+std::string zmq_error(const std::string& what, const zmq::error_t& e);
+
+class ZmqChannel final : public Channel {
+ public:
+  // `sock` is used, not owned; `owned_sock` and `owned_ctx`, when given, live and die with the
+  // channel (socket first, then context). A parent borrows the link's socket; a peer owns its
+  // own (and, in another process, its own context).
+  ZmqChannel(void* sock, const ChannelConfig& cfg, std::unique_ptr<zmq::context_t> owned_ctx = nullptr,
+             std::optional<zmq::socket_t> owned_sock = std::nullopt);
+  ~ZmqChannel() override;
+  Status send(Bytes msg) noexcept override;
+  // Zero-copy: `out` views the zmq_msg_t the message arrived in, kept until the next recv.
+  Status recv(Bytes& out) noexcept override;
+  Status recv_until(Bytes& out, Deadline deadline) noexcept override;
+
+ private:
+  Status take(Bytes& out) noexcept;     // checks the message just received
+  Status failed(const char* what) noexcept;  // errno after a failed call, as a Status
+
+  // Declared in this order so that the socket closes before its context terminates.
+  std::unique_ptr<zmq::context_t> owned_ctx_;
+  std::optional<zmq::socket_t> owned_sock_;
+  void* sock_;
+  ChannelConfig cfg_;
+  zmq_msg_t msg_;
+};
+
+}  // namespace ipcm

@@ -1,0 +1,92 @@
+// ZeroMQ PAIR sockets over ipc:// (a Unix-domain socket): what users of ZeroMQ pick between
+// processes of one machine. The socket file sits in the run's private 0700 directory, so no
+// other user can connect to it; it is removed with the link, with the directory at exit or on
+// a signal, and by the next run's start-up sweep after a SIGKILL (the directory carries the
+// dead run's pid). A peer's death is not signalled on a PAIR socket: the blocked side sees the
+// cancel flag the session's watchdog sets when it reaps the dead peer.
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "harness/core/names.h"
+#include "harness/launch/peer.h"
+#include "harness/transports/zmq_common.h"
+
+namespace ipcm {
+namespace {
+
+constexpr std::string_view kArgPrefix = "zmq_ipc:";
+
+class ZmqIpcLink final : public Link {
+ public:
+  std::string path;  // the socket file
+  ChannelConfig cfg;
+  // Declared before the socket: destroyed after it.
+  zmq::context_t ctx;
+  std::optional<zmq::socket_t> sock;
+
+  ~ZmqIpcLink() override {
+    sock.reset();
+    ctx.close();
+    if (!path.empty()) {
+      unlink(path.c_str());  // libzmq removes it when the bound socket closes; this covers the rest
+      forget_object(NameSpace::kFile, path);
+    }
+  }
+  PeerSpec peer_spec() const override { return {{std::string(kArgPrefix) + "ipc://" + path}, {}}; }
+  Made<Channel> open_parent() override { return {std::make_unique<ZmqChannel>(sock->handle(), cfg), {}}; }
+  // Wakes every call blocked on the parent's socket at once (ETERM) rather than at the next poll.
+  void interrupt() noexcept override { zmq_ctx_shutdown(ctx.handle()); }
+};
+
+Made<Link> create(const ChannelConfig& cfg) {
+  auto link = std::make_unique<ZmqIpcLink>();
+  link->cfg = cfg;
+  std::string why;
+  const std::string* dir = try_private_dir(why);
+  if (dir == nullptr) return Made<Link>::Fail(why);
+  const std::string path = *dir + "/" + unique_name("zmq");
+  if (path.size() >= sizeof(sockaddr_un::sun_path))
+    return Made<Link>::Fail("socket path " + path + " is longer than a Unix socket address allows (" +
+                            std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes); set TMPDIR to a shorter directory");
+  try {
+    link->sock = make_pair_socket(link->ctx, cfg);
+    // Recorded before the bind creates the file, so that no exit path can miss it.
+    record_object(NameSpace::kFile, path);
+    link->path = path;
+    link->sock->bind("ipc://" + path);
+  } catch (const zmq::error_t& e) {
+    return Made<Link>::Fail(zmq_error("zmq bind ipc://" + path, e));
+  }
+  return {std::move(link), {}};
+}
+
+Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
+  if (spec.args.size() != 1 || spec.args[0].rfind(kArgPrefix, 0) != 0)
+    return Made<Channel>::Fail("peer spec does not name the ipc:// endpoint");
+  const std::string endpoint = spec.args[0].substr(kArgPrefix.size());
+  try {
+    // A context of its own, in a thread as in a process: a forked peer must not use the
+    // parent's (zmq_common.h).
+    auto ctx = std::make_unique<zmq::context_t>();
+    zmq::socket_t s = make_pair_socket(*ctx, cfg);
+    s.connect(endpoint);
+    void* h = s.handle();
+    return {std::make_unique<ZmqChannel>(h, cfg, std::move(ctx), std::move(s)), {}};
+  } catch (const zmq::error_t& e) {
+    return Made<Channel>::Fail(zmq_error("zmq connect " + endpoint, e));
+  }
+}
+
+}  // namespace
+
+extern const TransportDef kZmqIpcTransport{
+    .name = "zmq_ipc",
+    .kind = Kind::kQueue,
+    .peers = kAllPeers,
+    .waits = {Wait::kSpin, Wait::kBlock},
+    .library = "zeromq",
+    .create = create,
+    .attach = attach,
+};
+
+}  // namespace ipcm
