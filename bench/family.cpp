@@ -10,7 +10,7 @@ namespace ipcm {
 namespace {
 
 // The contract's order; a family not listed here runs after these.
-constexpr const char* kFamilyOrder[] = {"floor", "pingpong", "stream", "placement", "fanin", "spawn",
+constexpr const char* kFamilyOrder[] = {"floor", "pingpong", "stream", "placement", "load", "fanin", "spawn",
                                         "compute", "pool", "sync", "state"};
 
 std::vector<FamilyDef (*)()>& makers() {

@@ -129,6 +129,7 @@ class Run:
     def __init__(self, binary, args, env_extra=None, cwd=None):
         env = dict(os.environ)
         env.update(env_extra or {})
+        self.binary = os.path.realpath(binary)
         self.proc = subprocess.Popen([binary] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, env=env, cwd=cwd)
         self.pid = self.proc.pid
@@ -144,15 +145,23 @@ class Run:
     def running(self):
         return self.proc.poll() is None
 
+    def is_peer(self, pid):
+        """A child running ipcmeter's own image (a forked or spawned peer), not a daemon the run
+        started for a transport (iceoryx's RouDi) nor an interpreter of the py_* rows."""
+        try:
+            return os.path.realpath("/proc/%d/exe" % pid) == self.binary
+        except OSError:
+            return False
+
     def wait_child(self, alive_for, timeout, exclude=()):
-        """The first child of the run that has existed for at least `alive_for` seconds (a peer
+        """The first peer of the run that has existed for at least `alive_for` seconds (a peer
         in a long measuring call, not one of Google Benchmark's short first calls), or None."""
         first_seen = {}
         until = time.monotonic() + timeout
         while time.monotonic() < until and self.running():
             now = time.monotonic()
             for c in self.children():
-                if c in exclude or proc_state(c) in (None, "Z"):
+                if c in exclude or proc_state(c) in (None, "Z") or not self.is_peer(c):
                     continue
                 first_seen.setdefault(c, now)
                 if now - first_seen[c] >= alive_for:
