@@ -13,7 +13,6 @@
   X(kBipMqTransport)           \
   X(kTbbQueueTransport)        \
   X(kShmRingTransport)         \
-  X(kIceoryxTransport)         \
   X(kZmqIpcTransport)          \
   X(kZmqTcpTransport)          \
   X(kZmqInprocTransport)       \
