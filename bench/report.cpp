@@ -87,8 +87,10 @@ void RunTimes::reported(const std::vector<benchmark::BenchmarkReporter::Run>& ru
 }
 
 nlohmann::json RunTimes::to_json() const {
-  nlohmann::json fam = nlohmann::json::object();
-  for (const std::string& f : order_) fam[f] = std::round(by_family_.at(f) * 1000) / 1000;
+  // A list, not an object: nlohmann::json sorts an object's keys, and the order families ran
+  // in is part of the answer.
+  nlohmann::json fam = nlohmann::json::array();
+  for (const std::string& f : order_) fam.push_back({{"family", f}, {"s", std::round(by_family_.at(f) * 1000) / 1000}});
   const double rows = std::chrono::duration<double>(last_ - first_).count();
   return {{"floors_start_s", std::round(floors_start_s * 1000) / 1000},
           {"floors_end_s", std::round(floors_end_s * 1000) / 1000},
@@ -205,7 +207,7 @@ void ConsoleWithSummary::print_summary(std::ostream& out) {
   const auto& t = meta["seconds"];
   if (t.is_object()) {
     out << "time: floors " << t["floors_start_s"].get<double>() + t["floors_end_s"].get<double>() << " s";
-    for (const auto& [family, sec] : t["by_family_s"].items()) out << ", " << family << " " << sec.get<double>() << " s";
+    for (const auto& f : t["by_family_s"]) out << ", " << f["family"].get<std::string>() << " " << f["s"].get<double>() << " s";
     out << "\n";
   }
   for (const auto& w : meta["warnings"]) out << "WARNING: " << w.get<std::string>() << "\n";
