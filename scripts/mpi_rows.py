@@ -21,16 +21,20 @@ variables are set in mpirun's environment only. Exit 0 when both launches wrote 
 when one failed (RESULTS.json is then left as it was), 2 on bad input.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ipcmeter import atomic  # noqa: E402
+from ipcmeter.results import read_document  # noqa: E402
+from ipcmeter.schema import describe_of  # noqa: E402
+
 # The transport and the --mca btl that selects its path; the names are ipcmeter's
 # (`--describe` lists each with its mpi_btl).
 def mpi_transports(binary):
-    d = json.loads(subprocess.run([binary, "--describe"], check=True, capture_output=True, text=True).stdout)
+    d = describe_of(binary).raw
     return {name: t["mpi_btl"] for name, t in d["transports"].items() if "mpi_btl" in t}
 
 
@@ -59,12 +63,10 @@ def launch(binary, transport, btl_args, hosts, mpirun_args, flags, out):
 
 
 def merge(results, runs):
-    with open(results) as f:
-        d = json.load(f)
+    d = read_document(results)
     launches = d["ipcmeter"].setdefault("mpi_launches", [])
     for cmd, path in runs:
-        with open(path) as f:
-            m = json.load(f)
+        m = read_document(path)
         # Each row (with its repetitions and aggregates) takes the place of the listed one of
         # the same name, so the families keep their order; a row the plain run lacked goes last.
         new = {}
@@ -83,12 +85,7 @@ def merge(results, runs):
         launches.append({"command": cmd, "rows": sorted(names), "floors": mi.get("floors"),
                          "placement": mi.get("placement"), "warnings": mi.get("warnings", []),
                          "hostname": mi.get("env", {}).get("hostname")})
-    tmp = results + ".mpi-merge.tmp"
-    with open(tmp, "w") as f:
-        json.dump(d, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, results)
+    atomic.write_json(results, d)
 
 
 def main():
@@ -110,8 +107,7 @@ def main():
     if a.hosts and not os.path.isfile(a.hosts):
         print(f"mpi_rows.py: --hosts {a.hosts}: no such file", file=sys.stderr)
         sys.exit(2)
-    with open(a.results) as f:
-        listed = [b["name"] for b in json.load(f).get("benchmarks", []) if "/transport:mpi_" in b["name"]]
+    listed = [b["name"] for b in read_document(a.results).get("benchmarks", []) if "/transport:mpi_" in b["name"]]
     if not listed:
         print(f"mpi_rows.py: {a.results} lists no mpi rows (filtered out); nothing to run", file=sys.stderr)
         return

@@ -321,6 +321,13 @@ def _read_json(path: str):
         raise ResultsError(f"{path}: unreadable number in JSON: {e}") from None
 
 
+def read_document(path):
+    """The file's JSON as it is, for a tool that rewrites a results file whole (mpi_rows.py
+    merging its launches' rows); a file that cannot be read or parsed raises ResultsError,
+    as load() does."""
+    return _read_json(path)
+
+
 def load(path) -> Results:
     """Read and check one results file; raise ResultsError on any problem."""
     path = os.fspath(path)

@@ -95,7 +95,9 @@ class FullFixtureTest(ReportRun):
             self.assertIn("6.1.0-fixture", text)
             self.assertIn("120 → 126 (+5%)", text)
             self.assertIn("pingpong/transport:pipe/peer:fork/size:64 varies 18%", text)
-        self.assertLess(self.md.index("## Environment"), self.md.index("## Recommendation"))
+        # The answer first: the decision guide opens summary.md, the environment closes it.
+        self.assertLess(self.md.index("## Decision guide"), self.md.index("## Recommendation"))
+        self.assertGreater(self.md.index("## Environment"), self.md.index("## All results"))
 
     def test_errors_are_rows(self):
         for text in (self.html, self.md):

@@ -4,12 +4,14 @@ line ends where its link saturated."""
 
 from ..fmt import fmt_size
 from ..points import ok_points, option_label, peer_sorter
-from .common import empty, finish, grid
+from ..style import Style
+from .common import empty, finish, grid, hover, tag
 
 TITLE = "Latency vs offered rate"
 FAMILY = "load"
-CAPTION = ("Open loop: latency from each message's due time to its echo, p50 (solid) and p99 "
-           "(dashed) against the offered rate, log–log; a line ends where the link saturated.")
+CAPTION = ("Open loop: latency from each message's due time to its echo against the offered rate, "
+           "log–log: p50, and p99 in the same colour, lighter and thinner; a line ends where the link "
+           "saturated.")
 
 
 def _panels(results):
@@ -24,10 +26,8 @@ def plot(plt, results, labels, rss_mib=None):
         return None
     panels = _panels(results)
     fig, axes = grid(plt, results, len(panels), "Latency vs offered rate (open loop)")
-    # One colour per transport/wait across every panel and file.
-    series = sorted({option_label(p, ("transport", "wait")) for r in results
-                     for p in ok_points(r, FAMILY, "lat_p50_ns")})
-    colors = {s: f"C{i % 10}" for i, s in enumerate(series)}
+    # The transport's colour and marker and the wait's line style, as in every other plot.
+    style = Style(results)
     for row, r in enumerate(results):
         for col, (peer, size) in enumerate(panels):
             ax = axes[row][col]
@@ -43,15 +43,16 @@ def plot(plt, results, labels, rss_mib=None):
             for label, pts in sorted(by_series.items()):
                 pts.sort(key=lambda p: p.metrics["offered_per_second"])
                 x = [p.metrics["offered_per_second"] for p in pts]
-                ax.plot(x, [p.metrics["lat_p50_ns"] for p in pts], marker="o", ms=3, color=colors[label],
-                        label=f"{label} p50")
-                ax.plot(x, [p.metrics["lat_p99_ns"] for p in pts], marker="^", ms=3, ls="--",
-                        color=colors[label], label=f"{label} p99")
+                kw = style.line_kw("transport", pts[0].get("transport"), pts[0].get("wait"))
+                p50, = ax.plot(x, [p.metrics["lat_p50_ns"] for p in pts], ms=3, label=f"{label} p50", **kw)
+                p99, = ax.plot(x, [p.metrics["lat_p99_ns"] for p in pts], ms=3, label=f"{label} p99",
+                               **dict(kw, alpha=0.5, linewidth=0.8))
+                for line in (p50, p99):
+                    tag(line, [hover(p, "offered_per_second", "achieved_per_second") for p in pts])
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("offered rate (messages/s)")
             ax.set_ylabel("latency from due time (ns)")
             ax.set_title(f"peer: {peer}, {fmt_size(size)} — {labels[r.path]}")
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend(loc="upper left")
     return finish(fig)
