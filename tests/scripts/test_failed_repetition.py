@@ -27,7 +27,10 @@ class FailedFirstRepetition(unittest.TestCase):
                                 "--benchmark_min_time=0.01", f"--benchmark_out={out}",
                                 "--benchmark_out_format=json"],
                                env=env, capture_output=True, text=True, timeout=300, check=False)
-            rows = json.load(open(out, encoding="utf-8"))["benchmarks"] if os.path.exists(out) else []
+            rows = []
+            if os.path.exists(out):
+                with open(out, encoding="utf-8") as f:
+                    rows = json.load(f)["benchmarks"]
             return p, rows
 
     def test_first_failure_is_final_and_the_run_completes(self):
