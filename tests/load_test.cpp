@@ -65,9 +65,7 @@ TEST_P(RecvUntil, TimesOutWhenNothingComesAndTakesWhatDoes) {
     opt.peer = c.peer;
     opt.role = Role::kEcho;
     opt.cfg.msg_bytes = kSize;
-    // As the load family does: each direction holds two windows, since a pipe of one page can
-    // be full with messages unread and the open-loop sender and the echo then block each other.
-    opt.cfg.depth = 2 * kStreamWindow;
+    opt.cfg.depth = kLoadDepth;  // as the load family asks (load.h says why)
     opt.cfg.wait = c.wait;
     Made<Session> made = Session::start(opt);
     ASSERT_TRUE(made) << made.error;
@@ -116,7 +114,7 @@ TEST_P(RecvUntil, TimesOutWhenNothingComesAndTakesWhatDoes) {
     std::uint64_t seq = 3;
     LoadHistograms h;
     LoadTally tally;
-    const LoadPlan plan{.messages = 300, .period_ns = 20'000, .window = load_window(kStreamWindow, s.window_msgs() ? std::optional<std::size_t>(std::max<std::size_t>(1, *s.window_msgs() / 2)) : std::nullopt, kSize)};
+    const LoadPlan plan{.messages = 300, .period_ns = 20'000, .window = load_link_window(s.window_msgs(), kSize)};
     st = load_loop(ch, ms, plan, h, tally, s.progress(), seq, [] { return Clock::now(); });
     ASSERT_TRUE(st) << s.explain(st);
     EXPECT_EQ(tally.received, 300u);

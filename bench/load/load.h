@@ -79,6 +79,22 @@ inline std::size_t load_window(std::size_t depth, std::optional<std::size_t> lin
   return std::max<std::size_t>(1, std::min(depth, granted));
 }
 
+// The most messages in flight, and what each direction is asked to hold (ChannelConfig::depth):
+// twice that. A pipe holds whole pages and appends a small write only to its last page, so a
+// pipe of one page (64 messages of 64 B) can be full with a few messages unread: the sender
+// then blocks in write while the echoing peer blocks writing back to it, and neither reads
+// (seen: pipe rows at 90% and 100% ended "peer stopped answering"; under ASan, the pipe and
+// fifo links of the recv_until test). With room for two windows, a direction always has a free
+// page before the window is full.
+inline constexpr std::size_t kLoadWindow = kStreamWindow;
+inline constexpr std::size_t kLoadDepth = 2 * kLoadWindow;
+
+// The window of a load row on a link asked for kLoadDepth: half of what the link granted.
+inline std::size_t load_link_window(std::optional<std::size_t> granted, std::size_t msg_bytes) {
+  if (granted) granted = std::max<std::size_t>(1, *granted / 2);
+  return load_window(kLoadWindow, granted, msg_bytes);
+}
+
 // Runs one interval: plan.messages messages (fewer if the time limit ends it) numbered from
 // `seq` (the peer checks that they follow on), each echo checked; `seq` ends past the last. `now` is the clock (steady; a test
 // passes a scripted one). Scheduled plans record latencies into `h`; the unscheduled one

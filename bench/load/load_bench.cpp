@@ -65,18 +65,6 @@ const ByProfile<LoadProfile> kLoadProfile = {
       .saturation_s = 0.5}},
 };
 
-// The most messages in flight, and what each direction is asked to hold: twice that. A pipe
-// holds whole pages and appends a small write only to its last page, so a pipe of one page
-// (64 messages of 64 B) can be full with a few messages unread: the sender then blocks in
-// write while the echoing peer blocks writing back to it, and neither reads (seen: pipe rows at
-// 90% and 100% ended "peer stopped answering"). With room for two windows, a direction
-// always has a free page before the window is full.
-constexpr std::size_t kLoadWindow = kStreamWindow;
-constexpr std::size_t kLoadDepth = 2 * kLoadWindow;
-std::optional<std::size_t> half_of(std::optional<std::size_t> granted) {
-  if (!granted) return granted;
-  return std::max<std::size_t>(1, *granted / 2);
-}
 // Before every timed interval, the same schedule for this long (at least kMinWarmup
 // messages, at most kMaxWarmup): the first messages pay for cold caches, page faults and the
 // peer's first wake-ups, which are not the steady state reported.
@@ -139,7 +127,7 @@ Saturation measure_saturation(const LinkVariant& v, double seconds) {
   const auto limit = std::chrono::nanoseconds(std::int64_t(seconds * 1e9));
   LoadPlan plan{.messages = kSaturationProbe,
                 .period_ns = 0,
-                .window = load_window(kLoadWindow, half_of(s.window_msgs()), v.size),
+                .window = load_link_window(s.window_msgs(), v.size),
                 .time_limit = limit};
   Status st = load_loop(s.channel(), ms, plan, unused, tally, s.progress(), seq, steady_now);
   if (st) {
@@ -179,7 +167,7 @@ void run(benchmark::State& state, const LinkVariant& v, int offered_pct, const L
   LoadHistograms h;
   LoadTally tally;
   std::uint64_t seq = 0;
-  const std::size_t window = load_window(kLoadWindow, half_of(s.window_msgs()), v.size);
+  const std::size_t window = load_link_window(s.window_msgs(), v.size);
   {
     LoadHistograms discarded;
     const LoadPlan warmup =

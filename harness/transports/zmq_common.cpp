@@ -32,6 +32,20 @@ std::size_t link_queue_msgs(const ChannelConfig& cfg) {
 
 std::string zmq_error(const std::string& what, const zmq::error_t& e) { return what + ": " + e.what(); }
 
+Made<Channel> connect_peer_channel(const std::string& endpoint, const ChannelConfig& cfg,
+                                   const std::function<void(zmq::socket_t&)>& before_connect) {
+  try {
+    auto ctx = std::make_unique<zmq::context_t>();
+    zmq::socket_t s = make_pair_socket(*ctx, cfg);
+    if (before_connect) before_connect(s);
+    s.connect(endpoint);
+    void* h = s.handle();
+    return {std::make_unique<ZmqChannel>(h, cfg, std::move(ctx), std::move(s)), {}};
+  } catch (const zmq::error_t& e) {
+    return Made<Channel>::Fail(zmq_error("zmq connect " + endpoint, e));
+  }
+}
+
 ZmqChannel::ZmqChannel(void* sock, const ChannelConfig& cfg, std::unique_ptr<zmq::context_t> owned_ctx,
                        std::optional<zmq::socket_t> owned_sock)
     : owned_ctx_(std::move(owned_ctx)), owned_sock_(std::move(owned_sock)), sock_(sock), cfg_(cfg) {

@@ -10,6 +10,7 @@
 
 #include <zmq.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,12 @@ std::size_t link_queue_msgs(const ChannelConfig& cfg);
 // send/receive timeouts of kCancelPoll so blocking calls look at the cancel flag between waits.
 // Throws zmq::error_t, like cppzmq, on failure (set-up only).
 zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg);
+
+// A peer's channel in a process or thread of its own: a context of its own (a forked peer must
+// never use the parent's), a PAIR socket as make_pair_socket makes it, `before_connect` (the
+// credentials a transport needs, or nothing), connected to `endpoint`.
+Made<Channel> connect_peer_channel(const std::string& endpoint, const ChannelConfig& cfg,
+                                   const std::function<void(zmq::socket_t&)>& before_connect = {});
 
 // "what: zmq_strerror(errno)" for set-up errors.
 std::string zmq_error(const std::string& what, const zmq::error_t& e);

@@ -64,17 +64,7 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link*) {
   if (spec.args.size() != 1 || spec.args[0].rfind(kArgPrefix, 0) != 0)
     return Made<Channel>::Fail("peer spec does not name the ipc:// endpoint");
   const std::string endpoint = spec.args[0].substr(kArgPrefix.size());
-  try {
-    // A context of its own, in a thread as in a process: a forked peer must not use the
-    // parent's (zmq_common.h).
-    auto ctx = std::make_unique<zmq::context_t>();
-    zmq::socket_t s = make_pair_socket(*ctx, cfg);
-    s.connect(endpoint);
-    void* h = s.handle();
-    return {std::make_unique<ZmqChannel>(h, cfg, std::move(ctx), std::move(s)), {}};
-  } catch (const zmq::error_t& e) {
-    return Made<Channel>::Fail(zmq_error("zmq connect " + endpoint, e));
-  }
+  return connect_peer_channel(endpoint, cfg);
 }
 
 }  // namespace

@@ -168,17 +168,10 @@ Made<Channel> attach(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_
   // A process peer owns its inherited copy; a thread peer shares the link's, which the link closes.
   if (same_process == nullptr) close(token_fd);
   if (!have_token) return Made<Channel>::Fail(sys_error("read the token from descriptor " + std::to_string(token_fd)));
-  try {
-    auto ctx = std::make_unique<zmq::context_t>();
-    zmq::socket_t s = make_pair_socket(*ctx, cfg);
+  return connect_peer_channel(endpoint, cfg, [&](zmq::socket_t& s) {
     s.set(zmq::sockopt::plain_username, kUser);
     s.set(zmq::sockopt::plain_password, password);
-    s.connect(endpoint);
-    void* h = s.handle();
-    return {std::make_unique<ZmqChannel>(h, cfg, std::move(ctx), std::move(s)), {}};
-  } catch (const zmq::error_t& e) {
-    return Made<Channel>::Fail(zmq_error("zmq connect " + endpoint, e));
-  }
+  });
 }
 
 }  // namespace
