@@ -149,6 +149,7 @@ Suite& configure_suite(const CommandLine& cl, const Profile& profile) {
   s.placement = choose_placement();
   s.family_repetitions = cl.has_repetitions ? 0 : profile.repetitions;
   s.calibration_delay_ns = cl.calibration_delay_ns;
+  s.row_seconds = cl.has_min_time ? cl.min_time_s : profile.min_time_s;
   if (!cl.calibration_delay_filter.empty()) s.calibration_delay_filter.emplace(cl.calibration_delay_filter);
   return s;
 }

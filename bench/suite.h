@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bench/family.h"
+#include "harness/core/clock.h"
 #include "harness/core/env.h"
 #include "harness/core/floors.h"
 #include "harness/launch/peer.h"
@@ -33,6 +34,11 @@ struct Suite {
   // --calibration_delay_filter: only benchmarks whose name matches are slowed, so a gate's
   // sensitivity trial slows one row as a real regression would, not the whole candidate.
   std::optional<std::regex> calibration_delay_filter;
+  // How long a row that sizes its own work runs (RowBudget): --benchmark_min_time when
+  // given, else the profile's min_time_s. Google Benchmark would size such a row by running
+  // it again and again with more iterations, each run setting up its peer and floors anew;
+  // run as one iteration (Iterations(1)) the row sets up once and runs this long.
+  double row_seconds = 0.1;
 
   // The delay for the benchmark of this name (without Google Benchmark's suffixes).
   std::uint64_t calibration_delay_loops_for(const std::string& benchmark) const {
@@ -61,6 +67,21 @@ struct LibraryLinkSweep {
   std::optional<Wait> wait;
 };
 std::optional<LibraryLinkSweep> library_link_sweep(const Profile& p, const TransportDef& t);
+
+// "Go on?" for a loop that runs for the row's time (Suite::row_seconds). It reads the clock
+// once every kEvery calls, before the next message, never inside a timed interval of its
+// own, so the check costs next to nothing per message.
+class RowBudget {
+ public:
+  explicit RowBudget(double seconds)
+      : end_(TickClock::now() + std::uint64_t(seconds * 1e9 / TickClock::get().ns_per_tick())) {}
+  bool more() noexcept { return (++calls_ % kEvery) != 0 || TickClock::now() < end_; }
+
+ private:
+  static constexpr std::uint64_t kEvery = 16;
+  std::uint64_t end_;
+  std::uint64_t calls_ = 0;
+};
 
 // Every transport x peer x profile size x wait: the matrix every transfer family runs, less
 // what library_link_sweep leaves out.

@@ -53,7 +53,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
-from ipcmeter import atomic, schema  # noqa: E402
+from ipcmeter import atomic, gate_noise, schema  # noqa: E402
 from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin, refuse  # noqa: E402
 from ipcmeter.ab_rounds import (REPETITIONS, ROUNDS, SIDES, abba, merge, probe_argv,  # noqa: E402
                                 probe_value, probes_record, run_argv)
@@ -132,6 +132,9 @@ def build_parser():
     g.add_argument("--allow-env-mismatch", action="store_true")
     g.add_argument("--single-run-band", type=float, metavar="PCT")
     g.add_argument("--floor-shift-limit", type=float, metavar="RATIO")
+    g.add_argument("--noise", metavar="FILE",
+                   help="per-row thresholds learned from A/A runs (CI: the base's "
+                        "results/baselines/gate-noise.json)")
     g.add_argument("--markdown", metavar="FILE", help="default DIR/compare.md")
     g.add_argument("--json", metavar="FILE", help="default DIR/compare.json")
     add_ipcmeter_bin(g)
@@ -157,6 +160,8 @@ def compare_argv(args, base, cand, out_dir):
         argv.append("--allow-env-mismatch")
     if args.allow_missing:
         argv.append("--allow-missing")
+    if args.noise:
+        argv += ["--noise", args.noise]
     return argv
 
 
@@ -188,6 +193,13 @@ def check(args):
             and not args.floor_shift_limit > 1:
         raise RunError("--floor-shift-limit %g: must be above 1, or 0 to keep every round"
                        % args.floor_shift_limit)
+    if args.noise:
+        try:
+            gate_noise.load(args.noise)
+        except gate_noise.NoiseError as e:
+            raise RunError("--noise %s" % e)
+        # An absolute path: compare.py is handed it after the runs, from any directory.
+        args.noise = os.path.abspath(args.noise)
     out_dir = args.out_dir or os.path.join(
         REPO, "results", "runs",
         "ab-" + datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))

@@ -39,6 +39,11 @@ The test depends on the input, and each needs a minimum of data:
   single      one value per side (or fewer than 3 on one side): inconclusive unless
               the change exceeds --single-run-band (a smoke check, not a gate).
 
+Thresholds per row (--noise FILE): a row is judged at max(--threshold, K x its spread
+between identical builds), learned from A/A runs of the CI configuration on this machine
+(scripts/gate_trials.py noise). Without it every row is judged at --threshold, and rows
+noisier than the threshold allows stay inconclusive however often the gate runs.
+
 Environments that differ in CPU model, core count, kernel or build type are refused
 (exit 2) unless --allow-env-mismatch, which compares anyway under a loud warning.
 
@@ -59,7 +64,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ipcmeter import atomic, schema  # noqa: E402
+from ipcmeter import atomic, gate_noise, schema  # noqa: E402
 from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin, refuse  # noqa: E402
 from ipcmeter.gate import (EXIT_UNUSABLE, FLOOR_SHIFT_LIMIT, MAX_INCONCLUSIVE,  # noqa: E402
                            UsageError, compare)
@@ -106,6 +111,12 @@ def build_parser():
                         "ab.py with the baseline binary before, between and after the "
                         "round's runs) differ by more than RATIO times (default %g; 0 "
                         "keeps every round)" % FLOOR_SHIFT_LIMIT)
+    p.add_argument("--noise", metavar="FILE",
+                   help="per-row thresholds learned from A/A runs on this machine "
+                        "(scripts/gate_trials.py noise; the CI gate uses "
+                        "results/baselines/gate-noise.json): a row is judged at "
+                        "max(--threshold, K x its A/A spread). Refused (exit 2) when it was "
+                        "learned on another machine")
     p.add_argument("--unpaired", action="store_true",
                    help="ignore the round pairing of files written by ab.py")
     p.add_argument("--single-run-band", type=float, default=50.0, metavar="PCT",
@@ -138,8 +149,9 @@ def main(argv=None):
             problem = path and atomic.output_path_problem(path, flag)
             if problem:
                 raise UsageError(problem)
+        args.noise_doc = gate_noise.load(args.noise) if args.noise else None
         report = compare(load(args.base), load(args.new), args)
-    except (ResultsError, UsageError) as e:
+    except (ResultsError, UsageError, gate_noise.NoiseError) as e:
         refuse(PROG, e)
         return EXIT_UNUSABLE
     text = render_text(report)

@@ -30,6 +30,20 @@ sensitivity  the candidate slowed by ipcmeter's --calibration_delay_ns=N (a busy
              size per invocation. A trial is "on target" when the change the gate
              measured lies within 0.7-1.5 x --slowdown.
 
+noise        learn per-row thresholds from finished A/A trials (their ab.py outputs):
+             each comparison's spread of per-round log ratios, pooled over the trials,
+             written as a noise file for compare.py / ab.py --noise (the CI gate reads
+             results/baselines/gate-noise.json). K (--k, default 2.5) x that spread is the
+             row's threshold when above --threshold.
+rejudge      judge finished trials again, offline, with a noise file: the same table and
+             goal as when they ran. Trials the noise file was learned from are refused, so
+             the proof never validates thresholds on the runs that set them.
+
+  gate_trials.py noise --from DIR [--from DIR ...] --out FILE [--k 2.5]
+  gate_trials.py rejudge --from DIR --noise FILE [--out-dir DIR]
+
+aa and sensitivity take --noise FILE too (passed to ab.py).
+
 Resumable: each trial's result is written to DIR/trial-NN.json as soon as it finishes
 (its ab.py output stays in DIR/trial-NN/). Rerun the same command with the same
 --out-dir to go on: finished trials are skipped, a trial that was cut short is run again,
@@ -56,7 +70,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ipcmeter import atomic  # noqa: E402
+import compare  # noqa: E402
+from ipcmeter import atomic, gate, gate_noise  # noqa: E402
 from ipcmeter.atomic import write_json  # noqa: E402
 from ipcmeter.cli import ArgumentParser  # noqa: E402
 from ipcmeter.results import ResultsError, load  # noqa: E402
@@ -77,7 +92,7 @@ DEFAULT_TRIALS = {"aa": 20, "sensitivity": 10}
 # The settings a resumed run must share with the trials already in DIR.
 PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "threshold", "max_inconclusive",
              "profile", "filter", "normalize_floors", "target", "slowdown", "delay_ns",
-             "calibrate_once")
+             "calibrate_once", "noise_sha256")
 
 
 class TrialError(Exception):
@@ -134,6 +149,8 @@ def build_parser():
                        help="judge only these benchmarks (not the CI configuration; "
                             "default: the whole profile)")
         s.add_argument("--normalize-floors", action="store_true")
+        s.add_argument("--noise", metavar="FILE",
+                       help="per-row thresholds learned from other A/A trials (ab.py --noise)")
         s.add_argument("--out-dir", metavar="DIR",
                        help="where the trials go; an existing DIR of the same settings "
                             "is resumed")
@@ -146,6 +163,18 @@ def build_parser():
                            help="use this delay in every trial instead of calibrating")
             s.add_argument("--calibrate-once", action="store_true",
                            help="calibrate before the first trial only")
+    s = sub.add_parser("noise", help="learn per-row thresholds from finished A/A trials")
+    s.add_argument("--from", dest="sources", action="append", required=True, metavar="DIR",
+                   help="a gate_trials.py aa directory (repeatable)")
+    s.add_argument("--out", required=True, metavar="FILE", help="the noise file to write")
+    s.add_argument("--k", type=float, default=gate_noise.DEFAULT_K,
+                   help="threshold = K x the row's spread (default %g)" % gate_noise.DEFAULT_K)
+    s = sub.add_parser("rejudge", help="judge finished trials again with a noise file")
+    s.add_argument("--from", dest="source", required=True, metavar="DIR",
+                   help="a gate_trials.py aa or sensitivity directory")
+    s.add_argument("--noise", required=True, metavar="FILE")
+    s.add_argument("--out-dir", metavar="DIR",
+                   help="where the rejudged records go (default DIR/rejudged-<noise file>)")
     return p
 
 
@@ -185,6 +214,14 @@ def settle(args):
                 re.compile(value)
             except re.error as e:
                 raise TrialError("--%s %r: not a regular expression: %s" % (flag, value, e))
+    args.noise_sha256 = None
+    if args.noise:
+        try:
+            gate_noise.load(args.noise)
+        except gate_noise.NoiseError as e:
+            raise TrialError("--noise %s" % e)
+        args.noise = os.path.abspath(args.noise)
+        args.noise_sha256 = file_sha256(args.noise)
     if args.out_dir is None:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         args.out_dir = os.path.join(REPO, "results", "runs", "gate-%s-%s" % (args.mode, stamp))
@@ -249,6 +286,8 @@ def ab_argv(args, out_dir, candidate_args=""):
         argv += ["--candidate-args", candidate_args]
     if args.normalize_floors:
         argv.append("--normalize-floors")
+    if args.noise:
+        argv += ["--noise", args.noise]
     return argv
 
 
@@ -317,17 +356,22 @@ def run_sensitivity_trial(args, n, first_delay):
     # every other regressed row is then a false alarm of that trial.
     code, report, minutes = run_ab(args, n, "--calibration_delay_ns=%d --calibration_delay_filter=%s"
                                    % (delay, shlex.quote(args.target)))
+    return trial_record(n, code, report, minutes, sensitivity_facts(args, report, delay, expected))
+
+
+def sensitivity_facts(args, report, delay, expected):
+    """What a sensitivity trial's record adds: the target rows and the false alarms."""
     target = re.compile(args.target)
     mine = [c for c in report["comparisons"] if target.search(c["benchmark"])]
     others = [c for c in report["comparisons"]
               if not target.search(c["benchmark"]) and c["verdict"] == "regressed"]
-    return trial_record(n, code, report, minutes, {
+    return {
         "delay_ns": delay, "expected_slowdown_pct": expected,
         "target_rows": [row_brief(c) for c in mine],
         "target_not_compared": [nc for nc in report["not_compared"]
                                 if target.search(nc["benchmark"])],
         "other_rows_regressed": len(others),
-    })
+    }
 
 
 def run_trials(args):
@@ -352,8 +396,133 @@ def run_trials(args):
     return records
 
 
+# ------------------------------------------------------- offline: noise and rejudge
+
+def finished_trials(directory):
+    """[(n, record, trial dir)] of the finished trials in a gate_trials.py directory, and
+    its plan."""
+    try:
+        with open(os.path.join(directory, "plan.json"), encoding="utf-8") as f:
+            plan = json.load(f)
+    except (OSError, ValueError):
+        raise TrialError("--from %s: holds no plan.json of %s" % (directory, PROG))
+    out = []
+    for name in sorted(os.listdir(directory)):
+        m = re.fullmatch(r"trial-(\d+)\.json", name)
+        if not m:
+            continue
+        with open(os.path.join(directory, name), encoding="utf-8") as f:
+            rec = json.load(f)
+        out.append((int(m.group(1)), rec, os.path.join(directory, "trial-%s" % m.group(1))))
+    if not out:
+        raise TrialError("--from %s: no finished trial" % directory)
+    return plan, out
+
+
+def judge_again(plan, trial_dir, noise_doc):
+    """The compare report of one finished trial, judged now with the plan's settings (and
+    noise_doc, when given); the trial's ab.py output is read, nothing is run."""
+    cmp_argv = [os.path.join(trial_dir, "baseline.json"), os.path.join(trial_dir, "candidate.json"),
+                "--threshold", repr(plan["threshold"]),
+                "--max-inconclusive", repr(plan["max_inconclusive"])]
+    if plan.get("normalize_floors"):
+        cmp_argv.append("--normalize-floors")
+    cargs = compare.build_parser().parse_args(cmp_argv)
+    cargs.noise_doc = noise_doc
+    try:
+        return gate.compare(load(cmp_argv[0]), load(cmp_argv[1]), cargs)
+    except (ResultsError, gate.UsageError) as e:
+        raise TrialError("%s: %s" % (trial_dir, e))
+
+
+def learn_noise(args):
+    reports, envs, sources, first = [], [], [], None
+    for directory in args.sources:
+        plan, trials = finished_trials(directory)
+        first = first or plan
+        for k in ("profile", "rounds", "repetitions"):
+            if plan.get(k) != first.get(k):
+                raise TrialError("--from %s: %s %s, but the other trials ran with %s; learn "
+                                 "from trials of one configuration" % (directory, k, plan.get(k),
+                                                                       first.get(k)))
+        if plan.get("mode") != "aa" or plan.get("filter"):
+            raise TrialError("--from %s: noise is learned from A/A trials of the whole "
+                             "profile (this holds %s%s)" % (
+                                 directory, plan.get("mode"),
+                                 ", --filter " + plan["filter"] if plan.get("filter") else ""))
+        for n, _, trial_dir in trials:
+            reports.append(judge_again(plan, trial_dir, None))
+            envs.append(load(os.path.join(trial_dir, "candidate.json")).env)
+            sources.append(os.path.abspath(trial_dir))
+    if not args.k > 0:
+        raise TrialError("--k %g: must be above 0" % args.k)
+    try:
+        doc = gate_noise.learn(reports, envs, args.k, sources)
+    except gate_noise.NoiseError as e:
+        raise TrialError(str(e))
+    doc["configuration"] = {k: first.get(k) for k in ("profile", "rounds", "repetitions",
+                                                     "threshold", "bin_sha256")}
+    write_json(args.out, doc)
+    above = sorted(doc["rows"].values(), key=lambda r: r["threshold_pct"])
+    lines = ["learned from %d A/A trials (%s): %d comparisons with a spread, K = %g"
+             % (len(reports), ", ".join(args.sources), len(doc["rows"]), args.k),
+             "thresholds: median %.1f%%, 90th percentile %.1f%%, max %.1f%%" % (
+                 above[len(above) // 2]["threshold_pct"] if above else 0.0,
+                 above[int(0.9 * (len(above) - 1))]["threshold_pct"] if above else 0.0,
+                 above[-1]["threshold_pct"] if above else 0.0),
+             "written: %s" % args.out]
+    return lines
+
+
+def rejudge(args):
+    plan, trials = finished_trials(args.source)
+    try:
+        noise_doc = gate_noise.load(args.noise)
+    except gate_noise.NoiseError as e:
+        raise TrialError("--noise %s" % e)
+    learned = set(noise_doc.get("sources", []))
+    used = [n for n, _, d in trials if os.path.abspath(d) in learned]
+    if used:
+        raise TrialError("--from %s: trial%s %s taught %s its thresholds and cannot also "
+                         "validate them" % (args.source, "" if len(used) == 1 else "s",
+                                            ", ".join(map(str, used)), args.noise))
+    out_dir = args.out_dir or os.path.join(
+        args.source, "rejudged-" + os.path.splitext(os.path.basename(args.noise))[0])
+    os.makedirs(out_dir, exist_ok=True)
+    ns = argparse.Namespace(**{k: plan.get(k) for k in PLAN_KEYS if k != "bin_sha256"})
+    ns.bin, ns.noise = plan.get("bin"), os.path.abspath(args.noise)
+    records = []
+    for n, old, trial_dir in trials:
+        report = judge_again(plan, trial_dir, noise_doc)
+        extra = (sensitivity_facts(ns, report, old["delay_ns"], old["expected_slowdown_pct"])
+                 if plan["mode"] == "sensitivity" else None)
+        rec = trial_record(n, report["exit_code"], report, old["minutes"], extra)
+        write_json(os.path.join(out_dir, "trial-%02d.json" % n), rec)
+        records.append(rec)
+    summarize = summarize_aa if plan["mode"] == "aa" else summarize_sensitivity
+    summary, lines = summarize(ns, records)
+    summary["rejudged_with"] = {"noise": ns.noise, "from": os.path.abspath(args.source)}
+    write_json(os.path.join(out_dir, "summary.json"), summary)
+    return ["rejudged with %s (thresholds learned from other trials)" % args.noise] + lines \
+        + ["details: %s" % out_dir], summary["goal_met"]
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.mode in ("noise", "rejudge"):
+        try:
+            if args.mode == "noise":
+                lines, ok = learn_noise(args), True
+            else:
+                lines, ok = rejudge(args)
+        except TrialError as e:
+            print("%s: %s" % (PROG, e), file=sys.stderr)
+            return 2
+        except OSError as e:
+            print("%s: %s: %s" % (PROG, e.filename or "?", e.strerror or e), file=sys.stderr)
+            return 2
+        print("\n".join(lines))
+        return 0 if ok else 1
     try:
         plan = settle(args)
         open_out_dir(args.out_dir, plan)

@@ -61,21 +61,25 @@ void measure_pingpong_row(benchmark::State& state, const LinkVariant& v, std::ui
   }
 
   KernelCounters kernel(s.counted_tasks());
-  const std::uint64_t cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
-  // Inside the CPU-time reads, so their system calls are not counted.
-  kernel.start();
-  Status st =
-      pingpong_loop(s.channel(), ms, rtt, s.progress(), delay_loops, seq, [&] { return state.KeepRunning(); });
-  if (st) st = s.request_stop(ms, seq);
-  kernel.stop();
-  const std::uint64_t cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
+  std::uint64_t cpu0 = 0, peer_cpu0 = 0, cpu1 = 0, peer_cpu1 = 0;
+  Status st = Status::Ok();
+  // The row's one iteration (Iterations(1)): round trips for the row's time, every one timed.
+  for (auto _ : state) {
+    cpu0 = thread_cpu_ns(), peer_cpu0 = s.peer_cpu_ns();
+    // Inside the CPU-time reads, so their system calls are not counted.
+    kernel.start();
+    RowBudget budget(suite().row_seconds);
+    st = pingpong_loop(s.channel(), ms, rtt, s.progress(), delay_loops, seq, [&] { return budget.more(); });
+    if (st) st = s.request_stop(ms, seq);
+    kernel.stop();
+    cpu1 = thread_cpu_ns(), peer_cpu1 = s.peer_cpu_ns();
+  }
   if (st) st = s.finish(ms, seq);
   if (!st) return skip(state, s.explain(st));
 
-  // Google Benchmark's Time column is manual time / iterations: the sum of the timed round
-  // trips makes it their mean, as rtt_mean_ns, rather than the loop's pace with the
-  // harness's bookkeeping between trips.
-  report_round_trips(state, rtt);
+  // Google Benchmark's Time column is the mean of the timed round trips, as rtt_mean_ns,
+  // rather than the loop's pace with the harness's bookkeeping between trips.
+  report_round_trips(state, rtt, /*one_iteration=*/true);
   const std::uint64_t timed = rtt.count();
   auto& c = state.counters;
   // Two messages per round trip; both sides' CPU, so spinning shows as cost.

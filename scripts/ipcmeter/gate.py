@@ -17,7 +17,7 @@ disagree about primaries or directions the report's notes say so.
 import json
 import statistics
 
-from . import gate_stats
+from . import gate_noise, gate_stats
 from .gate_stats import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED
 from .results import is_positive_number
 from .schema import PRE_SCHEMA
@@ -326,10 +326,12 @@ def judge(rows, args, shifted):
     tested = sum(1 for r in rows if r["est"].p is not None)
     # A lone change must pass the first step of Benjamini-Hochberg: p <= alpha / m.
     lone_level = args.alpha / max(tested, 1)
-    threshold = args.threshold / 100.0
     band = args.single_run_band / 100.0
+    noise = getattr(args, "noise_doc", None)
     for row, q in zip(rows, qs):
         est = row.pop("est")
+        threshold, threshold_why = gate_noise.threshold_for(
+            noise, row["benchmark"], row["metric"], args.threshold / 100.0)
         if est.ratio is None:
             verdict, reason = INCONCLUSIVE, est.note
         else:
@@ -341,7 +343,9 @@ def judge(rows, args, shifted):
         if verdict == INCONCLUSIVE and est.ratio is not None:
             unit, count, at_least = gate_stats.needed(est, lone_level, threshold)
             decide = {"unit": unit, "count": count, "at_least": at_least}
-            reason = "%s; %s" % (reason, decide_text(decide, args.threshold))
+            reason = "%s; %s" % (reason, decide_text(decide, threshold * 100.0))
+        if threshold_why:
+            reason = "%s; %s" % (reason, threshold_why)
         if row["rounds_left_out"]:
             reason = "%s; %s" % (reason, shift_text(shifted))
         row.update({
@@ -352,6 +356,10 @@ def judge(rows, args, shifted):
             "ci_low_pct": None if est.ci is None else (est.ci[0] - 1.0) * 100.0,
             "ci_high_pct": None if est.ci is None else (est.ci[1] - 1.0) * 100.0,
             "p_value": est.p, "q_value": q,
+            "threshold_pct": threshold * 100.0,
+            # The spread of the per-round log ratios (paired) that scripts/gate_trials.py
+            # noise pools over A/A trials; None without rounds.
+            "log_sd": est.log_sd if est.method == gate_stats.PAIRED_T else None,
             "mde_pct": None if mde is None else mde * 100.0,
             "decide": decide})
     return tested, lone_level
@@ -471,6 +479,12 @@ def compare(base, new, args):
     """The whole report as a dict; raise UsageError on unusable input."""
     check_inputs(base, new)
     env_lines = check_environments(base, new, args.allow_env_mismatch)
+    noise = getattr(args, "noise_doc", None)
+    if noise is not None:
+        try:
+            gate_noise.check_env(noise, new.env)
+        except gate_noise.NoiseError as e:
+            raise UsageError(str(e)) from None
     if args.normalize_floors and base.c2c_definition() != new.c2c_definition():
         raise UsageError(
             "--normalize-floors: the core-to-core floors are different statistics (BASE %s, "
@@ -502,6 +516,10 @@ def compare(base, new, args):
         "mode": mode_key,
         "mode_text": mode,
         "threshold_pct": args.threshold, "alpha": args.alpha,
+        "noise": None if noise is None else {
+            "file": noise["path"], "k": noise["k"], "learned": noise.get("learned"),
+            "trials": noise.get("trials"), "rows": len(noise["rows"]),
+            "rows_above_threshold": sum(1 for r in rows if r["threshold_pct"] > args.threshold)},
         "multiple_comparisons": ("Benjamini-Hochberg over %d tests" % tested if tested
                                  else "no statistical tests"),
         "mde_level": lone_level,

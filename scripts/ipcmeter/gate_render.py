@@ -48,11 +48,11 @@ def table_cells(row):
             fmt_value(row["base"], row["metric"], row["normalized_by"]),
             fmt_value(row["new"], row["metric"], row["normalized_by"]),
             fmt_pct(row["change_pct"]), fmt_ci(row), fmt_mde(row),
-            gate_stats.fmt_p(row["q_value"])]
+            "%.0f%%" % row["threshold_pct"], gate_stats.fmt_p(row["q_value"])]
 
 
 HEADER = ["verdict", "benchmark", "metric", "base", "new", "change",
-          "%d%% interval", "mde", "q"]
+          "%d%% interval", "mde", "threshold", "q"]
 
 
 def header(report):
@@ -78,6 +78,13 @@ def settings_lines(report):
              "threshold +-%g%%, alpha %g, %s" % (report["threshold_pct"], report["alpha"],
                                                 report["multiple_comparisons"]),
              report["mde_text"]]
+    noise = report.get("noise")
+    if noise:
+        lines.append("thresholds per row from %s (K = %g, learned %s from %s A/A trials): "
+                     "%d of the rows compared are judged above +-%g%%, at K x their spread "
+                     "between identical builds" % (
+                         noise["file"], noise["k"], noise["learned"], noise["trials"],
+                         noise["rows_above_threshold"], report["threshold_pct"]))
     if report["normalized"]:
         lines.append("NORMALIZED by floors: " + report["normalization"])
     else:
@@ -199,7 +206,8 @@ def render_markdown(report):
                "control and beyond the threshold; *unchanged* = interval inside the "
                "threshold; *inconclusive* = too few repetitions or too noisy to tell. "
                "*mde* = the smallest worsening the row could have flagged were it the only "
-               "change. Exit 0 = no regression with enough evidence, 1 = regression (or a "
+               "change. *threshold* = the row's: --threshold, or K x its spread between "
+               "identical builds when thresholds were learned from A/A runs (--noise). Exit 0 = no regression with enough evidence, 1 = regression (or a "
                "benchmark newly erroring or missing), 3 = inconclusive.")
     return "\n".join(out) + "\n"
 

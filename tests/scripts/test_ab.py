@@ -7,7 +7,8 @@ invocation as {"bin": argv[0], "argv": argv[1:]} to $FAKE_IPCMETER_LOG. ab.py ru
 floor probe (the baseline binary, filter ^floor/probe:c2c_rtt) before the first run and
 after every run, so a round's two runs are invocations 4r+1 and 4r+3. FAKE_DRIFT=1 gives
 each round a machine speed (not a placement: floors stay) that changes from round to
-round; FAKE_MOVE=K, K-L or K- puts invocations K..L (0-based; K- to the end) on a
+round; FAKE_NOISY=REGEX gives the rows it matches a noise of FAKE_NOISY_LEVEL (0.12)
+instead of FAKE_NOISE (0.01); FAKE_MOVE=K, K-L or K- puts invocations K..L (0-based; K- to the end) on a
 placement 3.7 times slower, floors included, as when the host moves the vCPUs.
 --fake_floor=NS makes a run report that floor in every repetition and in its floors
 objects, as a candidate that fakes its own witness would.
@@ -65,6 +66,8 @@ FAKE = textwrap.dedent('''\
             place = 3.7
     floor = float(opts.get("fake_floor", 120.0 * place))
     noise = float(os.environ.get("FAKE_NOISE", "0.01"))
+    noisy = re.compile(os.environ.get("FAKE_NOISY", "^$"))
+    noisy_level = float(os.environ.get("FAKE_NOISY_LEVEL", "0.12"))
     rng = random.Random(count)
     filt = re.compile(opts.get("benchmark_filter", "."))
     specs = [("floor/probe:c2c_rtt/manual_time", 120.0, None),
@@ -74,8 +77,9 @@ FAKE = textwrap.dedent('''\
     for name, p50, p99 in specs:
         if not filt.search(name):
             continue
+        level = noisy_level if noisy.search(name) else noise
         for rep in range(reps):
-            j = lambda v: v * drift * place * (1 + rng.gauss(0, noise))
+            j = lambda v: v * drift * place * (1 + rng.gauss(0, level))
             e = {"name": name, "run_name": name, "run_type": "iteration", "repetitions": reps,
                  "repetition_index": rep, "threads": 1, "iterations": 1000, "time_unit": "ns",
                  "real_time": j(p50), "cpu_time": j(p50)}
@@ -107,7 +111,8 @@ PIPE = "pingpong/transport:pipe/peer:fork/size:64"
 
 
 class FakeBinary(unittest.TestCase):
-    ENV = ("FAKE_IPCMETER_LOG", "FAKE_DRIFT", "FAKE_MOVE", "FAKE_FAIL_PROBE")
+    ENV = ("FAKE_IPCMETER_LOG", "FAKE_DRIFT", "FAKE_MOVE", "FAKE_FAIL_PROBE", "FAKE_NOISY",
+           "FAKE_NOISY_LEVEL", "FAKE_NOISE")
 
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory()
@@ -159,6 +164,12 @@ class FakeBinary(unittest.TestCase):
             with open(os.path.join(out_dir, "compare.json")) as f:
                 report = json.load(f)
         return code, o.getvalue(), e.getvalue(), out_dir, report
+
+    def run_trials(self, *argv):
+        proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, "gate_trials.py")]
+                              + list(argv), capture_output=True, text=True, timeout=300,
+                              env=dict(os.environ, **self.env))
+        return proc
 
 
 def is_probe(call):
@@ -379,6 +390,8 @@ class Workflow(unittest.TestCase):
         # The PR job passes --allow-missing by label, the baseline job by input.
         self.assertIn("'ipcmeter-allow-missing'", self.text)
         self.assertIn("inputs.allow_missing", self.text)
+        # Learned thresholds come from the base's tree, so a PR cannot loosen its own.
+        self.assertIn('extra+=(--noise "base/$NOISE")', self.text)
 
     def test_exit_codes_are_handled(self):
         verdict = self.text[self.text.index("- name: Verdict"):]
@@ -399,11 +412,6 @@ class Workflow(unittest.TestCase):
 
 
 class Trials(FakeBinary):
-    def run_trials(self, *argv):
-        proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, "gate_trials.py")]
-                              + list(argv), capture_output=True, text=True, timeout=300,
-                              env=dict(os.environ, **self.env))
-        return proc
 
     def ab_calls(self):
         """Invocations of the fake by ab.py runs (probes and runs, no calibration)."""
@@ -554,3 +562,120 @@ class Trials(FakeBinary):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LearnedThresholds(FakeBinary):
+    """gate_trials.py noise / rejudge and ab.py/compare.py --noise: a row that scatters
+    between identical builds more than --threshold allows is judged at K x its spread."""
+
+    def setUp(self):
+        super().setUp()
+        # Quiet rows well inside --threshold, so that only the noisy one needs its own.
+        os.environ["FAKE_NOISE"] = "0.004"
+
+    def aa(self, out, *extra, trials="2"):
+        return self.run_trials("aa", "--bin", self.bin, "--trials", trials, "--rounds", "8",
+                               "--repetitions", "1", "--out-dir", os.path.join(self.tmp, out),
+                               *extra)
+
+    def learn(self, *dirs):
+        noise = os.path.join(self.tmp, "noise.json")
+        argv = ["noise", "--out", noise]
+        for d in dirs:
+            argv += ["--from", os.path.join(self.tmp, d)]
+        proc = self.run_trials(*argv)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(noise) as f:
+            return noise, json.load(f)
+
+    def test_a_noisy_row_is_undecided_until_thresholds_are_learned(self):
+        os.environ["FAKE_NOISY"] = "pipe"
+        proc = self.aa("learn")
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("trials ending in anything but exit 0: 2 of 2", proc.stdout)
+        noise, doc = self.learn("learn")
+        pipe = doc["rows"][PIPE + " rtt_p50_ns"]
+        shm = doc["rows"][SHM + " rtt_p50_ns"]
+        # One repetition per round: the log ratio of two values with 12% noise scatters by
+        # about sqrt(2) x 12% = 17%, the quiet row's by about 0.6%.
+        self.assertGreater(pipe["log_sd"], 0.08)
+        self.assertLess(pipe["log_sd"], 0.35)
+        self.assertLess(shm["log_sd"], 0.015)
+        self.assertEqual((pipe["rounds"], pipe["trials"]), (16, 2))
+        self.assertAlmostEqual(pipe["threshold_pct"], doc["k"] * pipe["log_sd"] * 100)
+        self.assertEqual(doc["env"]["cpu_model"], "Fake CPU")
+        # New trials, judged with the learned thresholds: decided, and no false alarm.
+        proc = self.aa("judged", "--noise", noise)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("trials ending in anything but exit 0: 0 of 2", proc.stdout)
+        with open(os.path.join(self.tmp, "judged", "trial-01", "compare.json")) as f:
+            report = json.load(f)
+        row = [c for c in report["comparisons"]
+               if c["benchmark"] == PIPE and c["metric"] == "rtt_p50_ns"][0]
+        self.assertGreater(row["threshold_pct"], 15)
+        self.assertIn("x its A/A spread", row["reason"])
+        quiet = [c for c in report["comparisons"] if c["benchmark"] == SHM][0]
+        self.assertEqual(quiet["threshold_pct"], 5.0)
+        self.assertEqual(report["noise"]["rows_above_threshold"], 2)
+
+    def test_rejudge_validates_only_on_trials_it_did_not_learn_from(self):
+        os.environ["FAKE_NOISY"] = "pipe"
+        self.aa("learn")
+        self.aa("other")
+        noise, _ = self.learn("learn")
+        proc = self.run_trials("rejudge", "--from", os.path.join(self.tmp, "learn"),
+                               "--noise", noise)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("cannot also validate them", proc.stderr)
+        proc = self.run_trials("rejudge", "--from", os.path.join(self.tmp, "other"),
+                               "--noise", noise)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("trials ending in anything but exit 0: 0 of 2", proc.stdout)
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, "other", "rejudged-noise",
+                                                    "summary.json")))
+
+    def test_a_slowdown_of_a_quiet_row_is_still_flagged(self):
+        os.environ["FAKE_NOISY"] = "pipe"
+        self.aa("learn")
+        noise, _ = self.learn("learn")
+        out = os.path.join(self.tmp, "sens")
+        proc = self.run_trials("sensitivity", "--bin", self.bin, "--trials", "1", "--rounds",
+                               "8", "--repetitions", "1", "--target", "^" + SHM, "--delay-ns",
+                               "32", "--noise", noise, "--out-dir", out)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("detected (exit 1, every target benchmark regressed) in 1 of 1",
+                      proc.stdout)
+
+    def test_thresholds_learned_on_another_machine_are_refused(self):
+        self.aa("learn", trials="1")
+        noise, doc = self.learn("learn")
+        doc["env"]["cpu_model"] = "Another CPU"
+        with open(noise, "w") as f:
+            json.dump(doc, f)
+        trial = os.path.join(self.tmp, "learn", "trial-01")
+        proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, "compare.py"),
+                               os.path.join(trial, "baseline.json"),
+                               os.path.join(trial, "candidate.json"), "--noise", noise],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 2)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertIn("learned on another machine", proc.stderr)
+
+    def test_noise_only_from_whole_profile_aa_trials(self):
+        out = os.path.join(self.tmp, "filtered")
+        self.run_trials("aa", "--bin", self.bin, "--trials", "1", "--rounds", "3",
+                        "--repetitions", "1", "--filter", "shm_ring", "--out-dir", out)
+        proc = self.run_trials("noise", "--from", out, "--out",
+                               os.path.join(self.tmp, "n.json"))
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("whole profile", proc.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "n.json")))
+
+    def test_a_bad_noise_file_is_refused_before_anything_runs(self):
+        bad = os.path.join(self.tmp, "bad.json")
+        with open(bad, "w") as f:
+            f.write("{}")
+        code, _, err = self.ab("--rounds", "3", "--noise", bad)[:3]
+        self.assertEqual(code, 2)
+        self.assertIn("not an ipcmeter gate noise file", err)
+        self.assertFalse(os.path.exists(self.log))
