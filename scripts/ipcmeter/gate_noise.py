@@ -28,6 +28,8 @@ import json
 import math
 import os
 
+from .results import ResultsError, read_document
+
 NOISE_SCHEMA = 1
 DEFAULT_K = 2.5
 # The environment the noise was learned in must be the one judged (gate.CRITICAL_ENV).
@@ -102,10 +104,9 @@ def learn(reports, envs, k=DEFAULT_K, sources=()):
 
 def load(path):
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        raise NoiseError("%s: %s" % (path, e)) from None
+        doc = read_document(path)
+    except ResultsError as e:
+        raise NoiseError(str(e)) from None
     if not isinstance(doc, dict) or doc.get("ipcmeter_gate_noise") != NOISE_SCHEMA \
             or not isinstance(doc.get("rows"), dict) or not isinstance(doc.get("env"), dict):
         raise NoiseError("%s: not an ipcmeter gate noise file (schema %d)" % (path, NOISE_SCHEMA))

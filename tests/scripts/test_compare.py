@@ -414,7 +414,7 @@ class Power(Case):
             self.assertGreater(row["mde_pct"], 0)
             self.assertLess(row["mde_pct"], 20)   # 2% noise, 8 repetitions a side
         header = [line for line in out.splitlines() if line.startswith("verdict")][0]
-        self.assertEqual(header.split()[-2:], ["mde", "q"])
+        self.assertEqual(header.split()[-3:], ["mde", "threshold", "q"])
         with open(md) as f:
             self.assertIn("| mde |", f.read())
         self.assertIn("alpha / 8 tests", rep["mde_text"])
@@ -940,3 +940,48 @@ class Stats(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LearnedNoise(unittest.TestCase):
+    """gate_noise: the pooled spread and the per-row threshold, on known inputs."""
+
+    ENV = {"cpu_model": "Fake CPU", "logical_cpus": 2, "physical_cores": 2, "kernel": "6.1",
+           "build_type": "Release"}
+
+    @staticmethod
+    def report(*rows):
+        return {"mode": "paired", "comparisons": [
+            {"benchmark": b, "metric": m, "log_sd": s, "n_new": n} for b, m, s, n in rows]}
+
+    def test_spread_is_pooled_over_trials_by_degrees_of_freedom(self):
+        from ipcmeter import gate_noise
+        doc = gate_noise.learn([self.report(("a", "rtt_p50_ns", 0.1, 8), ("q", "x", 0.001, 8)),
+                                self.report(("a", "rtt_p50_ns", 0.2, 8), ("q", "x", None, 1))],
+                               [self.ENV, self.ENV], k=2.5)
+        row = doc["rows"]["a rtt_p50_ns"]
+        self.assertAlmostEqual(row["log_sd"], math.sqrt((7 * 0.01 + 7 * 0.04) / 14))
+        self.assertEqual((row["rounds"], row["trials"]), (16, 2))
+        self.assertAlmostEqual(row["threshold_pct"], 250 * row["log_sd"])
+        # A row without rounds in a trial adds nothing; 8 rounds in all are enough.
+        self.assertEqual(doc["rows"]["q x"]["trials"], 1)
+
+    def test_threshold_is_the_larger_of_the_two(self):
+        from ipcmeter import gate_noise
+        doc = {"k": 2.5, "rows": {"a m": {"log_sd": 0.1, "rounds": 16},
+                                  "b m": {"log_sd": 0.01, "rounds": 16}}}
+        thr, why = gate_noise.threshold_for(doc, "a", "m", 0.05)
+        self.assertAlmostEqual(thr, 0.25)
+        self.assertIn("2.5 x its A/A spread 10.0%", why)
+        self.assertEqual(gate_noise.threshold_for(doc, "b", "m", 0.05), (0.05, None))
+        thr, why = gate_noise.threshold_for(doc, "new", "m", 0.05)
+        self.assertEqual(thr, 0.05)
+        self.assertIn("no A/A spread learned", why)
+        self.assertEqual(gate_noise.threshold_for(None, "a", "m", 0.05), (0.05, None))
+
+    def test_trials_of_different_machines_or_unpaired_reports_are_refused(self):
+        from ipcmeter import gate_noise
+        other = dict(self.ENV, kernel="6.2")
+        with self.assertRaisesRegex(gate_noise.NoiseError, "different environments"):
+            gate_noise.learn([self.report(), self.report()], [self.ENV, other])
+        with self.assertRaisesRegex(gate_noise.NoiseError, "not paired"):
+            gate_noise.learn([{"mode": "unpaired", "comparisons": []}], [self.ENV])
