@@ -22,6 +22,7 @@ kills at the end of every row.
 import json
 import os
 import queue
+import signal
 import struct
 import sys
 import threading
@@ -702,8 +703,8 @@ def party_main(family, what, me, n, objs, words, conn, gates, fault, parent, in_
         conn.send_bytes(PARTY_READY)
         for phase in (0, 1):
             gates[phase].wait()
-            if fault == "kill_peer" and phase == 1 and in_process and me == n - 1:
-                os.kill(os.getpid(), 9)
+            if fault in ("kill_peer", "stop_peer") and phase == 1 and in_process and me == n - 1:
+                os.kill(os.getpid(), signal.SIGKILL if fault == "kill_peer" else signal.SIGSTOP)
             amount = w[W_AMOUNT]
             cpu0 = time.thread_time_ns()
             count, samples = run(amount)
@@ -740,12 +741,12 @@ def collect(conns, procs, peer, what, timeout_s):
                     msg = r.recv_bytes()
                 except EOFError:
                     msg = None
+                if msg is None and procs[i] is not None:
+                    procs[i].join(JOIN_TIMEOUT_S)
+                    raise RowError(f"{what}: {peer} party {i} died before the row ended (exit code {procs[i].exitcode})")
                 if msg is None or msg[:1] == PARTY_ERROR:
                     why = msg[1:].decode(errors="replace") if msg else "closed its pipe"
-                    if msg is None and procs[i] is not None:
-                        procs[i].join(JOIN_TIMEOUT_S)
-                        why += f" (exit code {procs[i].exitcode})"
-                    raise RowError(f"{what}: {peer} party {i} {why}")
+                    raise RowError(f"{what}: {peer} party {i}: {why}")
                 got[i] = msg
         for r in ready:
             i = sentinels.get(r)
@@ -796,7 +797,9 @@ def run_parties(spec, samples):
             if not threads:
                 theirs.close()  # the party's copy is its own now: its death reads as EOF here
         procs = [None if threads else p for p in parties]
-        collect(conns, procs, peer, "start", JOIN_TIMEOUT_S + 0.5 * n)
+        # How long a party may stay silent (tests shorten it to see a stopped party end the row).
+        silent_s = spec.get("party_timeout_s", JOIN_TIMEOUT_S)
+        collect(conns, procs, peer, "start", JOIN_TIMEOUT_S + 0.5 * n)  # interpreters starting
 
         def phase(index, amount, timeout_s):
             arm()
@@ -816,14 +819,14 @@ def run_parties(spec, samples):
 
         warm = spec["warmup"]
         budget, least, most = spec["budget_ns"], spec["min_msgs"], spec["max_msgs"]
-        warm_ns, _, counts, warm_samples = phase(0, warm, JOIN_TIMEOUT_S)
+        warm_ns, _, counts, warm_samples = phase(0, warm, silent_s)
         if family == "sync":
             check_sync(what, n, warm, counts, len(warm_samples), w[W_COUNT], "warm-up")
         else:
             check_state(what, n, warm, counts, final(), "warm-up")
         # The timed phase's amount: what the warm-up's pace fits in the budget, within bounds.
         amount = min(most, max(least, int(budget * warm / max(warm_ns, 1))))
-        elapsed, cpu, counts, got = phase(1, amount, JOIN_TIMEOUT_S + 2 * budget / 1e9)
+        elapsed, cpu, counts, got = phase(1, amount, silent_s + 2 * budget / 1e9)
         out = {"elapsed_ns": elapsed, "cpu_ns": cpu, "counts": counts, "parties": n}
         if family == "sync":
             check_sync(what, n, amount, counts, len(got), w[W_COUNT], "timed phase")

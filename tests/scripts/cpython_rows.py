@@ -245,6 +245,7 @@ def drive_parties(family, what, peer, parties, rounds=ROUNDS, fault=None):
             "parties": parties, "warmup": 16, "budget_ns": 0, "min_msgs": rounds, "max_msgs": rounds}
     if fault:
         spec["fault"] = fault
+        spec["party_timeout_s"] = 1.0
     return drive_spec(spec)
 
 
@@ -316,9 +317,17 @@ class PartiesDriver(unittest.TestCase):
             with self.subTest(family=family, what=what, peer=peer):
                 h, samples, left = drive_parties(family, what, peer, 2, fault="kill_peer")
                 self.assertFalse(h["ok"])
-                self.assertIn("party 1", h["error"])
-                self.assertIn("exit code -9", h["error"])
+                self.assertIn("party 1 died before the row ended (exit code -9)", h["error"])
                 self.assertEqual(samples, ())
+                self.assertEqual(left, [])
+
+    def test_stopped_party_ends_the_row_with_the_reason(self):
+        for family, what, peer in (("sync", "Event", "spawn"), ("state", "Manager_Value", "fork")):
+            with self.subTest(family=family, what=what, peer=peer):
+                h, samples, left = drive_parties(family, what, peer, 2, fault="stop_peer")
+                self.assertFalse(h["ok"])
+                # the stopped party, and in the ring the party waiting for its token
+                self.assertRegex(h["error"], r"^timed phase: \w+ parties \[(0, )?1\] did not answer within 1.0 s")
                 self.assertEqual(left, [])
 
 
