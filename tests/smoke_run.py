@@ -31,6 +31,8 @@ CONTRACT_FAMILY_KEYS = {
     "py_pingpong": ["channel", "peer", "size", "python"],
     "py_stream": ["channel", "peer", "size", "python"],
     "py_spawn": ["peer", "rss_mib", "python"],
+    "py_sync": ["primitive", "peer", "parties", "python"],
+    "py_state": ["access", "peer", "workers", "python"],
 }
 CONTRACT_COUNTERS = {
     "pingpong": ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
@@ -54,6 +56,9 @@ CONTRACT_COUNTERS = {
                     "cpu_ns_per_msg", "items_per_second"],
     "py_stream": ["items_per_second", "bytes_per_second", "cpu_ns_per_msg", "ratio_to_memcpy", "ratio_to_floor"],
     "py_spawn": ["ready_p50_ns", "ready_p99_ns", "lifecycle_p50_ns"],
+    # as sync and state (py_state's Value_nolock rows add lost_updates)
+    "py_sync": ["handoff_p50_ns", "handoff_p99_ns"],
+    "py_state": ["ops_per_second", "ns_per_op"],
 }
 CONTRACT_PEERS = {"thread", "fork", "spawn", "forkserver", "mpi_local", "mpi_remote"}
 CONTRACT_WAITS = {"spin", "hybrid", "block"}
@@ -228,7 +233,7 @@ def check_row(b, fam, required, superlinear):
             fail(f"{b['name']}: unexpected error: {msg}")
         return
     want = required
-    if fam == "sync" and b.get("handoffs_sampled") == 0:
+    if fam in ("sync", "py_sync") and b.get("handoffs_sampled") == 0:
         want = []  # a lock that was never handed off has no hand-off latency to report
     for c in want:
         if c not in b:

@@ -22,6 +22,7 @@ kills at the end of every row.
 import json
 import os
 import queue
+import signal
 import struct
 import sys
 import threading
@@ -390,9 +391,475 @@ def start_manager(ctx, peer):
     return m
 
 
+# ---- py_sync and py_state: parties sharing a primitive or a piece of state -------------------
+#
+# N parties (threads of the driver, or Processes by the start method) each run a phase twice:
+# a warm-up, whose time sizes the timed phase to the budget, then the timed phase. The driver
+# opens each phase with an Event (the gate), the phase's total amount in the shared words;
+# each party answers over its own Pipe with its finish time, its thread's CPU time, its count
+# and its samples. The timed interval runs from the gate's opening to the last party's finish,
+# as the native sync and state families time it. A party that dies or stays silent ends the
+# row with the reason (its sentinel is watched beside its pipe); counts and final values are
+# checked exactly after each phase, outside the timed interval.
+
+SYNC_PRIMITIVES = ("Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event", "Condition", "Barrier")
+SYNC_LOCKS = ("Lock", "RLock")
+STATE_ACCESSES = ("Value_lock", "Value_nolock", "Array_lock", "Manager_Value", "Manager_dict", "shared_memory")
+STATE_ARRAY_LEN = 64
+# A Manager op: the lock's acquire and release, the value's get and set, each a request to the
+# server process.
+MANAGER_REQUESTS_PER_OP = 4
+PARTY = struct.Struct("<qqq")  # finish time, the party's thread CPU ns, its count; then samples
+PARTY_READY, PARTY_RESULT, PARTY_ERROR = b"r", b"R", b"E"
+# The shared words (int64): the phase's amount, then the sync workloads' state, then the
+# barrier's arrival ticks (two rows of N, by round parity).
+W_AMOUNT, W_COUNT, W_OWNER, W_STAMP, W_TURN, W_ARRIVALS = range(6)
+
+
+def as_words(buf):
+    return memoryview(buf).cast("B").cast("q")
+
+
+def share_of(total, n, i):
+    """What party i of n does when `total` is shared out (as the native state's ops_of_worker)."""
+    return total // n + (1 if i < total % n else 0)
+
+
+def sync_lock_rounds(lock, w, me, n, rounds, twice):
+    """Lock, RLock: take the lock until `rounds` acquisitions in all. The holder stamps just
+    before it releases; a party that takes it after another party held it (alone: after
+    itself) records now - stamp. RLock is taken twice and released twice (re-entry)."""
+    clock = time.perf_counter_ns
+    acquire, release = lock.acquire, lock.release
+    samples = []
+    record = samples.append
+    mine = 0
+    while True:
+        acquire()
+        if twice:
+            acquire()
+        if w[W_COUNT] >= rounds:
+            release()
+            if twice:
+                release()
+            break
+        now = clock()
+        owner = w[W_OWNER]
+        if owner >= 0 and (owner != me or n == 1):
+            record(now - w[W_STAMP])
+        w[W_COUNT] += 1
+        mine += 1
+        w[W_OWNER] = me
+        w[W_STAMP] = clock()
+        release()
+        if twice:
+            release()
+    return mine, samples
+
+
+def sync_ring_rounds(wait, hand_on, w, me, n, rounds):
+    """Semaphore, BoundedSemaphore, Event, Condition: a token passes round the ring of parties,
+    `rounds` passes in all; party `me` makes passes me, me+n, ... Each records now - the
+    previous holder's stamp. The last pass hands on nothing: the primitives end as they began."""
+    clock = time.perf_counter_ns
+    samples = []
+    record = samples.append
+    mine = 0
+    for k in range(me, rounds, n):
+        wait()
+        now = clock()
+        if k > 0:
+            record(now - w[W_STAMP])
+        w[W_COUNT] += 1
+        mine += 1
+        w[W_STAMP] = clock()
+        if k + 1 < rounds:
+            hand_on()
+    return mine, samples
+
+
+def sync_barrier_rounds(barrier, w, me, n, rounds):
+    """Barrier: every party crosses `rounds` barriers, each recording now - the last arrival's
+    stamp. Arrival stamps alternate between two rows: nobody writes round r+2's row before
+    everyone has left round r+1. The party the barrier names 0 counts the round."""
+    clock = time.perf_counter_ns
+    samples = []
+    record = samples.append
+    cross = barrier.wait
+    for r in range(rounds):
+        row = W_ARRIVALS + (r & 1) * n
+        w[row + me] = clock()
+        index = cross()
+        now = clock()
+        record(now - max(w[row:row + n]))
+        if index == 0:
+            w[W_COUNT] += 1
+    return rounds, samples
+
+
+def sync_party_work(primitive, objs, w, me, n):
+    """The party's phase: amount -> (its count, its hand-off samples)."""
+    if primitive in SYNC_LOCKS:
+        (lock,) = objs
+        return lambda rounds: sync_lock_rounds(lock, w, me, n, rounds, primitive == "RLock")
+    if primitive == "Barrier":
+        (barrier,) = objs
+        return lambda rounds: sync_barrier_rounds(barrier, w, me, n, rounds)
+    nxt = (me + 1) % n
+    if primitive in ("Semaphore", "BoundedSemaphore"):
+        wait, hand_on = objs[me].acquire, objs[nxt].release
+    elif primitive == "Event":
+        mine_ev, next_ev = objs[me], objs[nxt]
+
+        def wait():
+            mine_ev.wait()
+            mine_ev.clear()
+        hand_on = next_ev.set
+    else:  # Condition: the turn is a shared word
+        (cond,) = objs
+
+        def wait():
+            with cond:
+                while w[W_TURN] != me:
+                    cond.wait()
+
+        def hand_on():
+            with cond:
+                w[W_TURN] = nxt
+                cond.notify_all()
+    return lambda rounds: sync_ring_rounds(wait, hand_on, w, me, n, rounds)
+
+
+def make_sync(primitive, mod, n, w):
+    """(what each party gets, arm: sets the token or the counts back before a phase). `mod` is
+    threading (thread parties) or the multiprocessing context."""
+    if primitive == "Lock":
+        objs = (mod.Lock(),)
+    elif primitive == "RLock":
+        objs = (mod.RLock(),)
+    elif primitive == "Semaphore":
+        objs = tuple(mod.Semaphore(0) for _ in range(n))
+    elif primitive == "BoundedSemaphore":
+        # Bounded at 1 and taken: a second release of any of them raises (ValueError).
+        objs = tuple(mod.BoundedSemaphore(1) for _ in range(n))
+        for s in objs:
+            s.acquire()
+    elif primitive == "Event":
+        objs = tuple(mod.Event() for _ in range(n))
+    elif primitive == "Condition":
+        objs = (mod.Condition(),)
+    else:
+        objs = (mod.Barrier(n),)
+
+    def arm():
+        w[W_COUNT], w[W_OWNER], w[W_STAMP], w[W_TURN] = 0, -1, 0, 0
+        if primitive in ("Semaphore", "BoundedSemaphore"):
+            objs[0].release()
+        elif primitive == "Event":
+            objs[0].set()
+    return objs, arm
+
+
+def check_sync(primitive, n, rounds, counts, handoffs, counted, phase):
+    """Every party's count exact; a wrong count is the row's error, never a number."""
+    if primitive in SYNC_LOCKS:
+        ok = sum(counts) == rounds and counted == rounds and handoffs <= max(rounds - 1, 0)
+        want = f"{rounds} acquisitions in all"
+    elif primitive == "Barrier":
+        ok = counts == [rounds] * n and counted == rounds and handoffs == rounds * n
+        want = f"{rounds} rounds crossed by each of {n} parties, {rounds * n} hand-offs"
+    else:
+        want_counts = [len(range(i, rounds, n)) for i in range(n)]
+        ok = counts == want_counts and counted == rounds and handoffs == max(rounds - 1, 0)
+        want = f"passes {want_counts}, {max(rounds - 1, 0)} hand-offs"
+    if not ok:
+        raise RowError(f"{primitive} {phase}: the parties counted {counts} ({counted} in the shared count, "
+                       f"{handoffs} hand-offs); expected {want}")
+
+
+def state_party_work(access, objs, me, n):
+    """The party's phase: total ops -> (its ops, no samples)."""
+    if access == "shared_memory":
+        from multiprocessing import shared_memory
+        name, lock = objs
+        shm = shared_memory.SharedMemory(name=name)
+        cell = shm.buf.cast("q")
+    else:
+        shm = cell = None
+
+    def run(total):
+        k = share_of(total, n, me)
+        if access == "Value_lock":
+            (v,) = objs
+            lock = v.get_lock()
+            for _ in range(k):
+                with lock:
+                    v.value += 1
+        elif access == "Value_nolock":  # the tutorials' pitfall: += on a Value is a get, then a set
+            (v,) = objs
+            for _ in range(k):
+                v.value += 1
+        elif access == "Array_lock":
+            (a,) = objs
+            lock = a.get_lock()
+            for j in range(k):
+                with lock:
+                    a[(me + j) % STATE_ARRAY_LEN] += 1
+        elif access == "Manager_Value":
+            v, mlock = objs
+            for _ in range(k):
+                with mlock:
+                    v.value += 1
+        elif access == "Manager_dict":
+            d, mlock = objs
+            for _ in range(k):
+                with mlock:
+                    d["n"] += 1
+        else:
+            lock = objs[1]
+            for _ in range(k):
+                with lock:
+                    cell[0] += 1
+        return k, []
+
+    def close():
+        nonlocal cell
+        if shm is not None:
+            cell.release()
+            cell = None
+            shm.close()
+    run.close = close
+    return run
+
+
+def make_state(access, ctx, prefix, manager):
+    """(what each party gets, reset before a phase, the final value(s), a cleanup)."""
+    if access in ("Value_lock", "Value_nolock"):
+        v = ctx.Value("q", 0)
+        return (v,), lambda: setattr(v, "value", 0), lambda: v.value, lambda: None
+    if access == "Array_lock":
+        a = ctx.Array("q", STATE_ARRAY_LEN)
+
+        def reset():
+            a[:] = [0] * STATE_ARRAY_LEN
+        return (a,), reset, lambda: list(a[:]), lambda: None
+    if access == "Manager_Value":
+        v = manager.Value("q", 0)
+        return (v, manager.Lock()), lambda: setattr(v, "value", 0), lambda: v.value, lambda: None
+    if access == "Manager_dict":
+        d = manager.dict({"n": 0})
+        return (d, manager.Lock()), lambda: d.__setitem__("n", 0), lambda: d["n"], lambda: None
+    from multiprocessing import shared_memory
+    shm = shared_memory.SharedMemory(name=prefix + "-shm", create=True, size=8)
+    cell = shm.buf.cast("q")
+
+    def final():
+        return cell[0]
+
+    def reset():
+        cell[0] = 0
+
+    def cleanup():
+        cell.release()
+        shm.close()
+        shm.unlink()
+    return (shm.name, ctx.Lock()), reset, final, cleanup
+
+
+def state_expected(access, n, total):
+    if access != "Array_lock":
+        return total
+    want = [0] * STATE_ARRAY_LEN
+    for me in range(n):
+        k = share_of(total, n, me)
+        full, rest = divmod(k, STATE_ARRAY_LEN)
+        for j in range(STATE_ARRAY_LEN):
+            want[j] += full
+        for j in range(rest):
+            want[(me + j) % STATE_ARRAY_LEN] += 1
+    return want
+
+
+def check_state(access, n, total, counts, now, phase):
+    """Every access but Value_nolock ends at exactly what its ops imply (Array_lock: each
+    element); Value_nolock at most that. Returns the final value(s)."""
+    if sum(counts) != total:
+        raise RowError(f"{access} {phase}: the workers made {sum(counts)} of {total} ops")
+    expected = state_expected(access, n, total)
+    if access == "Value_nolock":
+        if now > expected:
+            raise RowError(f"{access} {phase} ended at {now}, above the {expected} increments made")
+    elif now != expected:
+        raise RowError(f"{access} {phase} ended at {now}, expected {expected}: updates were lost or repeated")
+    return now
+
+
+def party_main(family, what, me, n, objs, words, conn, gates, fault, parent, in_process):
+    if in_process:
+        arm_death_signal(parent)
+    try:
+        w = as_words(words)
+        run = (sync_party_work(what, objs, w, me, n) if family == "sync" else state_party_work(what, objs, me, n))
+        conn.send_bytes(PARTY_READY)
+        for phase in (0, 1):
+            gates[phase].wait()
+            if fault in ("kill_peer", "stop_peer") and phase == 1 and in_process and me == n - 1:
+                os.kill(os.getpid(), signal.SIGKILL if fault == "kill_peer" else signal.SIGSTOP)
+            amount = w[W_AMOUNT]
+            cpu0 = time.thread_time_ns()
+            count, samples = run(amount)
+            end = time.perf_counter_ns()
+            cpu = time.thread_time_ns() - cpu0
+            conn.send_bytes(PARTY_RESULT + PARTY.pack(end, cpu, count) + struct.pack(f"<{len(samples)}q", *samples))
+        if family == "state":
+            run.close()
+    except Exception as e:  # noqa: BLE001 - the party's reason goes to the driver, not to stderr
+        try:
+            conn.send_bytes(PARTY_ERROR + f"{type(e).__name__}: {e}".encode())
+        except OSError:
+            pass
+    conn.close()
+
+
+def collect(conns, procs, peer, what, timeout_s):
+    """Each party's answer, in party order. A party that died, raised or stayed silent past
+    `timeout_s` ends the row with the reason."""
+    from multiprocessing.connection import wait
+    got = [None] * len(conns)
+    pending = {c: i for i, c in enumerate(conns)}
+    sentinels = {p.sentinel: i for i, p in enumerate(procs) if p is not None}
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RowError(f"{what}: {peer} parties {sorted(pending.values())} did not answer within {timeout_s:.1f} s")
+        ready = wait(list(pending) + [s for s, i in sentinels.items() if i in pending.values()], left)
+        for r in ready:
+            if r in pending:
+                i = pending.pop(r)
+                try:
+                    msg = r.recv_bytes()
+                except EOFError:
+                    msg = None
+                if msg is None and procs[i] is not None:
+                    procs[i].join(JOIN_TIMEOUT_S)
+                    raise RowError(f"{what}: {peer} party {i} died before the row ended (exit code {procs[i].exitcode})")
+                if msg is None or msg[:1] == PARTY_ERROR:
+                    why = msg[1:].decode(errors="replace") if msg else "closed its pipe"
+                    raise RowError(f"{what}: {peer} party {i}: {why}")
+                got[i] = msg
+        for r in ready:
+            i = sentinels.get(r)
+            if i is not None and i in pending.values() and not conns[i].poll():
+                procs[i].join(JOIN_TIMEOUT_S)
+                raise RowError(f"{what}: {peer} party {i} died before the row ended (exit code {procs[i].exitcode})")
+    return got
+
+
+def run_parties(spec, samples):
+    """A py_sync or py_state row."""
+    family, peer, n = spec["family"], spec["peer"], spec["parties"]
+    what = spec["primitive"] if family == "sync" else spec["access"]
+    known = SYNC_PRIMITIVES if family == "sync" else STATE_ACCESSES
+    if what not in known:
+        raise RowError(f"unknown {'primitive' if family == 'sync' else 'access'} {what}")
+    if peer not in PEERS:
+        raise RowError(f"unknown peer {peer}")
+    if n < 1 or (n < 2 and family == "sync" and what not in SYNC_LOCKS):
+        raise RowError(f"{what} needs at least 2 parties, not {n}")
+    mp_process.current_process()._config["semprefix"] = "/" + spec["prefix"]
+    threads = peer == "thread"
+    ctx = multiprocessing.get_context("fork" if threads else peer)
+    # Thread parties share a plain buffer; process parties a RawArray (an anonymous mapping).
+    words = bytearray(8 * (W_ARRIVALS + 2 * n)) if threads else ctx.RawArray("q", W_ARRIVALS + 2 * n)
+    w = as_words(words)
+    manager = start_manager(ctx, peer) if what in ("Manager_Value", "Manager_dict") else None
+    cleanup = lambda: None  # noqa: E731
+    parties, conns = [], []
+    try:
+        if family == "sync":
+            # threading's primitives between threads, multiprocessing's between processes
+            objs, arm = make_sync(what, threading if threads else ctx, n, w)
+        else:
+            objs, arm, final, cleanup = make_state(what, ctx, spec["prefix"], manager)
+        gates = (ctx.Event(), ctx.Event())
+        parent = None if peer == "forkserver" else os.getpid()
+        for i in range(n):
+            mine, theirs = ctx.Pipe(duplex=False)
+            args = (family, what, i, n, objs, words, theirs, gates, spec.get("fault"), parent, not threads)
+            if threads:
+                p = threading.Thread(target=party_main, args=args, daemon=True)
+            else:
+                p = ctx.Process(target=party_main, args=args, daemon=True)
+            p.start()
+            parties.append(p)
+            conns.append(mine)
+            if not threads:
+                theirs.close()  # the party's copy is its own now: its death reads as EOF here
+        procs = [None if threads else p for p in parties]
+        # How long a party may stay silent (tests shorten it to see a stopped party end the row).
+        silent_s = spec.get("party_timeout_s", JOIN_TIMEOUT_S)
+        collect(conns, procs, peer, "start", JOIN_TIMEOUT_S + 0.5 * n)  # interpreters starting
+
+        def phase(index, amount, timeout_s):
+            arm()
+            w[W_AMOUNT] = amount
+            begin = time.perf_counter_ns()
+            gates[index].set()
+            got = collect(conns, procs, peer, ("warm-up", "timed phase")[index], timeout_s)
+            ends, cpus, counts, all_samples = [], [], [], []
+            for msg in got:
+                end, cpu, count = PARTY.unpack_from(msg, 1)
+                ends.append(end)
+                cpus.append(cpu)
+                counts.append(count)
+                body = msg[1 + PARTY.size:]
+                all_samples.extend(struct.unpack(f"<{len(body) // 8}q", body))
+            return max(ends) - begin, sum(cpus), counts, all_samples
+
+        warm = spec["warmup"]
+        budget, least, most = spec["budget_ns"], spec["min_msgs"], spec["max_msgs"]
+        warm_ns, _, counts, warm_samples = phase(0, warm, silent_s)
+        if family == "sync":
+            check_sync(what, n, warm, counts, len(warm_samples), w[W_COUNT], "warm-up")
+        else:
+            check_state(what, n, warm, counts, final(), "warm-up")
+        # The timed phase's amount: what the warm-up's pace fits in the budget, within bounds.
+        amount = min(most, max(least, int(budget * warm / max(warm_ns, 1))))
+        elapsed, cpu, counts, got = phase(1, amount, silent_s + 2 * budget / 1e9)
+        out = {"elapsed_ns": elapsed, "cpu_ns": cpu, "counts": counts, "parties": n}
+        if family == "sync":
+            check_sync(what, n, amount, counts, len(got), w[W_COUNT], "timed phase")
+            samples.extend(got)
+            out["rounds"] = amount
+        else:
+            now = check_state(what, n, amount, counts, final(), "timed phase")
+            out.update({"ops": amount, "expected": amount, "final": sum(now) if isinstance(now, list) else now})
+            if manager is not None:
+                out["requests_per_op"] = MANAGER_REQUESTS_PER_OP
+        for p in parties:
+            p.join(JOIN_TIMEOUT_S)
+            if p.is_alive():
+                raise RowError(f"a {peer} party did not end within {JOIN_TIMEOUT_S} s of its last phase")
+            if not threads and p.exitcode != 0:
+                raise RowError(f"a {peer} party exited with {p.exitcode}")
+        return out
+    finally:
+        for p in parties:
+            if not threads and p.is_alive():
+                p.kill()
+        for c in conns:
+            c.close()
+        cleanup()
+        if manager is not None:
+            manager.shutdown()
+
+
 def run_row(spec, samples):
     if spec["family"] == "spawn":
         return run_spawn(spec, samples)
+    if spec["family"] in ("sync", "state"):
+        return run_parties(spec, samples)
     family, channel, peer = spec["family"], spec["channel"], spec["peer"]
     why = why_not(family, channel, peer)
     if why:

@@ -4,7 +4,9 @@ The driver is run directly first: every channel x peer delivers every message in
 order (it checks each message's sequence and checksum and reports the count), and a corrupted
 message is caught. Then through build/ipcmeter (IPCMETER_BIN): the quick subset's rows match the
 contract, a killed Python peer ends its row with the reason and leaves nothing in /dev/shm, and
-an interpreter that is not there makes error rows with the reason, not a crash.
+an interpreter that is not there makes error rows with the reason, not a crash. py_sync and
+py_state likewise: every primitive hands off exactly, every shared-state access ends exact (and
+Value_nolock says how many updates it lost), a killed party ends its row without leaks.
 """
 import importlib.util
 import json
@@ -174,9 +176,10 @@ class Rows(unittest.TestCase):
             fam, kv = smoke.check_name(b["name"], families, "quick")
             self.assertFalse(b.get("error_occurred"), b.get("error_message"))
             smoke.check_row(b, fam, families[fam][1], [])
-            names.add((fam, kv.get("channel"), kv["peer"]))
+            if fam in ("py_pingpong", "py_stream", "py_spawn"):
+                names.add((fam, kv.get("channel"), kv["peer"]))
         # quick: Queue, Pipe, shared_memory x fork, spawn in both link families; py_spawn's
-        # three start methods
+        # three start methods (the other py families' quick rows are checked by their tests)
         self.assertEqual(len(names), 15)
         py = d["ipcmeter"]["python"]
         self.assertEqual(len(py), 1)
@@ -227,6 +230,166 @@ class Rows(unittest.TestCase):
         p = subprocess.run([BINARY, "--python="], capture_output=True, text=True)
         self.assertEqual(p.returncode, 2)
         self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+
+
+# ---- py_sync and py_state (the driver's run_parties) ---------------------------------------
+
+PRIMITIVES = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event", "Condition", "Barrier"]
+ACCESSES = ["Value_lock", "Value_nolock", "Array_lock", "Manager_Value", "Manager_dict", "shared_memory"]
+ROUNDS = 300
+
+
+def drive_parties(family, what, peer, parties, rounds=ROUNDS, fault=None):
+    """(header, samples, leftovers) of one py_sync / py_state driver run of exactly `rounds`."""
+    spec = {"family": family, ("primitive" if family == "sync" else "access"): what, "peer": peer,
+            "parties": parties, "warmup": 16, "budget_ns": 0, "min_msgs": rounds, "max_msgs": rounds}
+    if fault:
+        spec["fault"] = fault
+        spec["party_timeout_s"] = 1.0
+    return drive_spec(spec)
+
+
+def peers_for(i):
+    """thread and fork for every primitive / access; spawn and forkserver by turns, to keep the
+    test's interpreter starts down (each start method still meets every kind of workload)."""
+    return [("thread", 3), ("fork", 3), ("spawn" if i % 2 == 0 else "forkserver", 2)]
+
+
+class PartiesDriver(unittest.TestCase):
+    def test_every_primitive_hands_off_exactly(self):
+        for i, prim in enumerate(PRIMITIVES):
+            for peer, n in peers_for(i):
+                with self.subTest(primitive=prim, peer=peer, parties=n):
+                    h, samples, left = drive_parties("sync", prim, peer, n)
+                    self.assertTrue(h["ok"], h)
+                    self.assertEqual(h["rounds"], ROUNDS)
+                    counts = h["counts"]
+                    if prim in ("Lock", "RLock"):
+                        self.assertEqual(sum(counts), ROUNDS)
+                        self.assertLessEqual(len(samples), ROUNDS - 1)
+                    elif prim == "Barrier":
+                        self.assertEqual(counts, [ROUNDS] * n)
+                        self.assertEqual(len(samples), ROUNDS * n)
+                    else:  # the ring: party i makes passes i, i+n, ...
+                        self.assertEqual(counts, [len(range(k, ROUNDS, n)) for k in range(n)])
+                        self.assertEqual(len(samples), ROUNDS - 1)
+                    self.assertTrue(all(s >= 0 for s in samples))
+                    self.assertGreater(h["elapsed_ns"], 0)
+                    self.assertEqual(left, [])
+
+    def test_one_party_lock_hands_off_to_itself(self):
+        h, samples, _ = drive_parties("sync", "RLock", "fork", 1)
+        self.assertTrue(h["ok"], h)
+        self.assertEqual(h["counts"], [ROUNDS])
+        self.assertEqual(len(samples), ROUNDS - 1)
+        h, _, _ = drive_parties("sync", "Barrier", "fork", 1)
+        self.assertIn("needs at least 2 parties", h["error"])
+
+    def test_every_state_access_gives_exact_results(self):
+        for i, access in enumerate(ACCESSES):
+            for peer, n in peers_for(i):
+                with self.subTest(access=access, peer=peer, workers=n):
+                    h, samples, left = drive_parties("state", access, peer, n)
+                    self.assertTrue(h["ok"], h)
+                    self.assertEqual(h["ops"], ROUNDS)
+                    self.assertEqual(h["expected"], ROUNDS)
+                    self.assertEqual(h["counts"], [ROUNDS // n + (k < ROUNDS % n) for k in range(n)])
+                    if access == "Value_nolock":
+                        self.assertLessEqual(h["final"], ROUNDS)
+                        self.assertGreater(h["final"], 0)
+                    else:
+                        self.assertEqual(h["final"], ROUNDS)
+                    self.assertEqual(h.get("requests_per_op"), 4 if access.startswith("Manager") else None)
+                    self.assertEqual(samples, ())
+                    self.assertEqual(left, [])
+
+    def test_value_without_its_lock_loses_updates_and_says_how_many(self):
+        # Enough ops that two forked workers on two CPUs overlap; lost updates are not promised
+        # (a quiet machine may serialise them), only never negative and consistent.
+        h, _, _ = drive_parties("state", "Value_nolock", "fork", 2, rounds=20000)
+        self.assertTrue(h["ok"], h)
+        self.assertEqual(h["expected"], 20000)
+        self.assertTrue(0 < h["final"] <= h["expected"], h)
+
+    def test_killed_party_ends_the_row_with_the_reason(self):
+        for family, what, peer in (("sync", "Lock", "spawn"), ("state", "shared_memory", "fork"),
+                                   ("sync", "Barrier", "fork")):
+            with self.subTest(family=family, what=what, peer=peer):
+                h, samples, left = drive_parties(family, what, peer, 2, fault="kill_peer")
+                self.assertFalse(h["ok"])
+                self.assertIn("party 1 died before the row ended (exit code -9)", h["error"])
+                self.assertEqual(samples, ())
+                self.assertEqual(left, [])
+
+    def test_stopped_party_ends_the_row_with_the_reason(self):
+        for family, what, peer in (("sync", "Event", "spawn"), ("state", "Manager_Value", "fork")):
+            with self.subTest(family=family, what=what, peer=peer):
+                h, samples, left = drive_parties(family, what, peer, 2, fault="stop_peer")
+                self.assertFalse(h["ok"])
+                # the stopped party, and in the ring the party waiting for its token
+                self.assertRegex(h["error"], r"^timed phase: \w+ parties \[(0, )?1\] did not answer within 1.0 s")
+                self.assertEqual(left, [])
+
+
+@unittest.skipUnless(os.access(BINARY, os.X_OK), "build/ipcmeter not built")
+class PartiesRows(unittest.TestCase):
+    def test_rows_carry_the_native_counters(self):
+        code, d, err, pid = run_ipcmeter(
+            ["--benchmark_filter=^py_(sync/primitive:(Semaphore|Barrier)/peer:fork|state/access:Value_nolock/peer:fork)/",
+             "--benchmark_min_time=0.05"])
+        self.assertEqual(code, 0, err)
+        rows = {b["name"].split("/")[1]: b for b in d["benchmarks"]}
+        self.assertEqual(set(rows), {"primitive:Semaphore", "primitive:Barrier", "access:Value_nolock"}, rows)
+        for b in rows.values():
+            self.assertFalse(b.get("error_occurred"), b.get("error_message"))
+        self.assertLessEqual(rows["primitive:Semaphore"]["handoff_p50_ns"], rows["primitive:Semaphore"]["handoff_p99_ns"])
+        self.assertGreater(rows["primitive:Semaphore"]["passes_per_second"], 0)
+        self.assertGreater(rows["primitive:Barrier"]["rounds_per_second"], 0)
+        nolock = rows["access:Value_nolock"]
+        self.assertGreaterEqual(nolock["lost_updates"], 0)
+        self.assertEqual(nolock["lost_updates"], int(nolock["lost_updates"]))
+        self.assertGreater(nolock["ops_per_second"], 0)
+        self.assertEqual(leftovers(pid), [])
+
+    def test_killed_python_party_ends_its_row_without_leaks(self):
+        killed = []
+
+        def kill_a_party(ipcmeter_pid):
+            deadline = time.time() + 30
+            while time.time() < deadline and not killed:
+                for drv, cmd in children_of(ipcmeter_pid):
+                    if b"ipcmeter_driver.py" not in cmd:
+                        continue
+                    for party, pcmd in children_of(drv):
+                        if b"--multiprocessing-fork" in pcmd:
+                            time.sleep(0.5)  # inside the warm-up or the timed phase
+                            os.kill(party, signal.SIGKILL)
+                            killed.append(party)
+                            break
+                time.sleep(0.05)
+
+        code, d, err, pid = run_ipcmeter(
+            ["--benchmark_filter=^py_state/access:shared_memory/peer:spawn/", "--benchmark_min_time=2"],
+            during=kill_a_party)
+        self.assertTrue(killed, "no spawned party was found to kill")
+        self.assertEqual(code, 0, err)
+        (row,) = d["benchmarks"]
+        self.assertTrue(row["error_occurred"])
+        self.assertIn("exit code -9", row["error_message"])
+        self.assertEqual(leftovers(pid), [])
+
+    def test_no_interpreter_lists_every_row_with_the_reason(self):
+        code, d, err, pid = run_ipcmeter(["--python=/nonexistent/python3", "--benchmark_filter=^py_(sync|state)/",
+                                          "--benchmark_min_time=0.01"])
+        self.assertEqual(code, 0, err)
+        # default: 7 primitives x 4 peers at 2 parties; 6 accesses x fork, spawn at one count
+        names = [b["name"] for b in d["benchmarks"]]
+        self.assertEqual(sum(n.startswith("py_sync/") for n in names), 28, names)
+        self.assertEqual(sum(n.startswith("py_state/") for n in names), 12, names)
+        for b in d["benchmarks"]:
+            self.assertTrue(b["error_occurred"], b["name"])
+            self.assertIn("/nonexistent/python3", b["error_message"])
+            self.assertIn("/python:none/", b["name"] + "/")
 
 
 if __name__ == "__main__":
