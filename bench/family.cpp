@@ -10,8 +10,10 @@ namespace ipcm {
 namespace {
 
 // The contract's order; a family not listed here runs after these.
-constexpr const char* kFamilyOrder[] = {"floor", "pingpong", "stream", "placement", "load", "fanin", "spawn",
-                                        "compute", "pool", "sync", "state"};
+constexpr const char* kFamilyOrder[] = {"floor",       "pingpong",  "stream",     "placement", "load",
+                                        "fanin",       "spawn",     "compute",    "pool",      "sync",
+                                        "state",       "py_pingpong", "py_stream", "py_spawn", "py_pool",
+                                        "py_compute",  "py_sync",   "py_state"};
 
 std::vector<FamilyDef (*)()>& makers() {
   static std::vector<FamilyDef (*)()> v;
