@@ -403,6 +403,8 @@ def interpreters(r) -> list[str]:
             out.append(f"{name}: {e.get('path') or where}: cannot run: {e['error']}")
             continue
         gil = {True: "GIL enabled", False: "GIL disabled"}.get(e.get("gil_enabled"), "GIL unknown")
+        if e.get("free_threaded") is True:
+            gil = "free-threaded build, " + gil
         timer = e.get("timer_ns")
         timer = f"perf_counter_ns costs {fmt_ns(timer)}" if ir.is_number(timer) else "timer cost unknown"
         out.append(f"{name}: {where} ({e.get('implementation') or 'implementation unknown'} "
