@@ -2,9 +2,10 @@
 "the Python tax", and plain answers to the tutorials' questions, each only as far as the
 repetitions support it.
 
-The tax is median(Python) / median(native) of the family's primary time (the native rate over
-the Python rate for a stream), with the 95% interval of rules.Comparison (the recommendations'
-bootstrap) when both sides have repetitions. Analogues, one fact each (same peer, size, task,
+The tax is median(Python) / median(native) of the first of the Python family's primary metrics
+(the file's schema's) that the native family also counts (the native rate over the Python rate
+for a rate), with the 95% interval of rules.Comparison (the recommendations' bootstrap) when
+both sides have repetitions. Analogues, one fact each (same peer, size, task,
 chunk, workers or parties as the Python row, and the same run):
   Queue, SimpleQueue, JoinableQueue -> pipe (a Queue is a pipe plus pickling plus a feeder
   thread); Pipe, Pipe_bytes -> socketpair (a duplex Pipe is a socketpair); Pipe_simplex -> pipe;
@@ -26,10 +27,10 @@ from .fmt import fmt_metric, fmt_ns, fmt_size
 from .points import Point, logical_cpus, ok_points, points, sort_key
 from .recommend import scaling_claims, values_at
 
-# Python family -> (native family, the metric both are weighed by).
-NATIVE = {"py_pingpong": ("pingpong", "rtt_p50_ns"), "py_stream": ("stream", "items_per_second"),
-          "py_spawn": ("spawn", "ready_p50_ns"), "py_pool": ("pool", "overhead_ns_per_task"),
-          "py_state": ("state", "ns_per_op"), "py_sync": ("sync", "handoff_p50_ns")}
+# Python family -> the native family it is weighed against (by the first of the Python
+# family's primary metrics, in its schema, that the native family also counts).
+NATIVE = {"py_pingpong": "pingpong", "py_stream": "stream", "py_spawn": "spawn", "py_pool": "pool",
+          "py_state": "state", "py_sync": "sync"}
 CHANNELS = {"Queue": "pipe", "SimpleQueue": "pipe", "JoinableQueue": "pipe", "Pipe": "socketpair",
             "Pipe_bytes": "socketpair", "Pipe_simplex": "pipe", "shared_memory": "shm_ring",
             "queue_Queue": "tbb_queue"}
@@ -97,7 +98,7 @@ def _describe(family, params) -> str:
 
 def analogue(r: ir.Results, p: Point) -> tuple[Point | None, str]:
     """The native row of the same run that p is weighed against, or (None, why not)."""
-    native, _ = NATIVE.get(p.family, (None, None))
+    native = NATIVE.get(p.family)
     want, why = _wanted(p)
     if want is None:
         return None, why
@@ -147,7 +148,12 @@ def tax_table(r: ir.Results) -> tuple[list[list[str]] | None, list[dict]]:
     for fam in py_families(r):
         if fam not in NATIVE:
             continue
-        native, metric = NATIVE[fam]
+        native = NATIVE[fam]
+        metric = next((m for m in r.schema.primary.get(fam, ()) if m in r.schema.counters.get(native, {})), None)
+        if metric is None:
+            rows += [[p.base, "—", "—", "—", f"no primary counter of {fam} that {native} also counts"]
+                     for p in points(r, fam) if p.error is None]
+            continue
         for p in points(r, fam):
             if p.error is not None:
                 continue  # listed with its reason under the table
@@ -339,7 +345,8 @@ def pool_chunksize(r) -> list[str]:
         return [gone]
     fmt = fmt_ns
     pts = [p for p in ok_points(r, "py_pool", "overhead_ns_per_task") if _norm(p.get("executor")) == "poolmap"
-           and isinstance(p.get("task_us"), (int, float)) and isinstance(p.get("chunk"), int)]
+           and isinstance(p.get("task_us"), (int, float)) and p.get("task_us") > 0
+           and isinstance(p.get("chunk"), int)]
     by_py = _by_python(pts)
     out = []
     for name, mine in by_py.items():
