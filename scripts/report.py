@@ -12,6 +12,14 @@ option, the cheapest in CPU, the highest throughput and the queue / pipe /
 shared-memory verdict; fork vs spawn at your memory size (--rss-mib); whether
 processes or threads scale better; the cheapest pool per task size.
 
+A file with CPython rows (py_*) gets a "CPython" section: its interpreters (ipcmeter.python),
+each Python row beside its native analogue of the same run as "the Python tax" (×, with its
+interval when both have repetitions; ipcmeter/cpython.py names the analogues), the tutorials'
+questions answered by the same rule (Queue or Pipe; which start method at --rss-mib; threads
+or processes for pure Python under the GIL; how many processes on these CPUs; which chunksize
+makes Pool.map's overhead negligible), each saying which rows it needs when they are absent,
+and the Python rows that could not run with their reasons.
+
 It recommends only what the repetitions (--benchmark_repetitions) support: every
 figure is the median with its range and n; an option is called better only when
 the 95% interval of the ratio of medians excludes 1 and lies beyond +-5%, "no

@@ -239,7 +239,12 @@ def recommend_spawn(r: ir.Results, rss_mib: float | None) -> list[dict]:
 def recommend_scaling(r: ir.Results) -> list[dict]:
     """Threads against the best process peer at the most workers the CPUs can run at once;
     a speedup the CPUs cannot give is reported as a measurement error and left out."""
-    pts = ok_points(r, "compute", "speedup")
+    return scaling_claims(r, ok_points(r, "compute", "speedup"))
+
+
+def scaling_claims(r: ir.Results, pts: list[Point]) -> list[dict]:
+    """recommend_scaling's claims for any points with speedup, kernel, peer and workers (the
+    CPython section asks the same question of py_compute's rows, one interpreter at a time)."""
     cpus = logical_cpus(r)
     on = f" on {cpus} CPUs" if cpus else ""
     claims = []
@@ -313,5 +318,9 @@ def recommend_pool(r: ir.Results) -> list[dict]:
 
 
 def recommend(r: ir.Results, rss_mib: float | None = None) -> dict:
+    """The advice; "python" is the CPython section (cpython.py, which asks its questions with
+    this module's functions, hence imported here), None for a file without CPython rows."""
+    from .cpython import cpython_section
     return {"bands": recommend_bands(r), "spawn": recommend_spawn(r, rss_mib),
-            "scaling": recommend_scaling(r), "pool": recommend_pool(r)}
+            "scaling": recommend_scaling(r), "pool": recommend_pool(r),
+            "python": cpython_section(r, rss_mib)}

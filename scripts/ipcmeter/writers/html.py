@@ -178,6 +178,23 @@ def _plot_html(name, png, specs, lib_ok) -> str:
     return "".join(out)
 
 
+def _list(items) -> str:
+    return "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in items) + "</ul>"
+
+
+def _cpython_html(py) -> str:
+    h = [_list(f"Interpreter {x}" for x in py["interpreters"]) if py["interpreters"]
+         else "<p class=\"note\">No ipcmeter.python in the file.</p>", "<h3>The Python tax</h3>"]
+    h.append(_html_table(py["tax"]) if py["tax"] else
+             "<p class=\"note\">No Python row that ran has a native family to weigh it against.</p>")
+    h.append("".join(f"<p class=\"note\">{html.escape(n)}</p>" for n in py["notes"]))
+    for question, lines in py["answers"]:
+        h.append(f"<h3>{html.escape(question)}</h3>{_list(lines)}")
+    if py["errors"]:
+        h.append(f"<h3>Python rows that cannot run</h3>{_list(py['errors'])}")
+    return "".join(h)
+
+
 def render_html(results, labels, recs, plots, skipped, charts=None) -> str:
     """The page; `charts`: plot name -> its interactive panels (plots.make_plots), none for a
     page of static images only."""
@@ -238,6 +255,10 @@ def render_html(results, labels, recs, plots, skipped, charts=None) -> str:
         rows = load_table(r)
         if rows:
             h.append(f"<h2>Latency under load — {html.escape(labels[r.path])}</h2>{_html_table(rows)}")
+    for r in results:
+        py = recs[r.path].get("python")
+        if py:
+            h.append(f"<h2>CPython — {html.escape(labels[r.path])}</h2>{_cpython_html(py)}")
     h.append("<h2>All results</h2><p class=\"note\">Medians over repetitions; "
              "“cannot run” rows are combinations that were listed but could not be measured.</p>")
     for family in families(results):

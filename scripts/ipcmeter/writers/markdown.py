@@ -21,6 +21,18 @@ def _md_table(rows) -> str:
     return "\n".join(lines)
 
 
+def _cpython_md(py) -> list[str]:
+    md = [f"- Interpreter {x}" for x in py["interpreters"]] or ["- No ipcmeter.python in the file."]
+    md += ["", "### The Python tax", ""]
+    md += [_md_table(py["tax"]), ""] if py["tax"] else ["No Python row that ran has a native family to weigh it against.", ""]
+    md += [f"- {n}" for n in py["notes"]] + [""]
+    for question, lines in py["answers"]:
+        md += [f"### {question}", ""] + [f"- {x}" for x in lines] + [""]
+    if py["errors"]:
+        md += ["### Python rows that cannot run", ""] + [f"- {_md_cell(x)}" for x in py["errors"]] + [""]
+    return md
+
+
 def render_md(results, labels, recs, plots, skipped) -> str:
     title = "ipcmeter report — " + ", ".join(labels[r.path] for r in results)
     # The answer first (the decision guide), the environment last.
@@ -55,6 +67,10 @@ def render_md(results, labels, recs, plots, skipped) -> str:
         rows = load_table(r)
         if rows:
             md += ["", f"## Latency under load — {labels[r.path]}", "", _md_table(rows)]
+    for r in results:
+        py = recs[r.path].get("python")
+        if py:
+            md += ["", f"## CPython — {labels[r.path]}", ""] + _cpython_md(py)
     md += ["", "## All results", ""]
     for family in families(results):
         rows = family_table(results, family)
