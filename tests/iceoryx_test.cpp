@@ -1,0 +1,216 @@
+// The iceoryx transport's RouDi handling: a RouDi ipcmeter starts is gone with its objects once
+// the link is; a RouDi someone else started is never touched, and used only when asked; what a
+// killed run's RouDi left is swept only when the recorded RouDi is dead.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/pingpong/pingpong.h"
+#include "harness/launch/session.h"
+#include "harness/transports/roudi.h"
+#include "tests/support.h"
+
+namespace ipcm {
+namespace {
+
+using namespace std::chrono_literals;
+
+SessionOptions options(PeerKind peer) {
+  SessionOptions o;
+  o.transport = find_transport("iceoryx");
+  o.peer = peer;
+  o.role = Role::kEcho;
+  o.cfg.msg_bytes = 64;
+  o.cfg.depth = 1;
+  o.cfg.wait = Wait::kBlock;
+  return o;
+}
+
+// A few round trips and a clean finish; "" or what failed.
+std::string round_trips(Session& s) {
+  MessageSet ms(64);
+  Histogram h;
+  std::uint64_t seq = 0, n = 16;
+  Status st = pingpong_loop(s.channel(), ms, h, s.progress(), 0, seq, [&] { return n-- > 0; });
+  if (st) st = s.request_stop(ms, seq);
+  if (st) st = s.finish(ms, seq);
+  return st ? "" : s.explain(st);
+}
+
+std::vector<std::string> present(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const std::string& p : paths)
+    if (exists(p)) out.push_back(p);
+  return out;
+}
+
+// The tests start and stop RouDi: with one running that neither they nor ipcmeter started,
+// they would touch it, so they do not run. One this process started (an earlier test's) is
+// stopped first, as the end of a run would.
+#define SKIP_IF_A_ROUDI_RUNS()                                                                   \
+  stop_own_roudi();                                                                              \
+  if (const auto other = foreign_roudi())                                                        \
+  GTEST_SKIP() << "a RouDi (pid " << *other << ") is running; these tests need the machine's "   \
+                  "RouDi objects to themselves"
+
+TEST(Iceoryx, RoudiStartedByIpcmeterIsGoneAfterwardsWithItsObjects) {
+  SKIP_IF_A_ROUDI_RUNS();
+  ASSERT_TRUE(present(roudi_object_paths()).empty()) << "RouDi objects left by someone: " << present(roudi_object_paths())[0];
+  const std::set<std::string> before = my_objects();
+  const unsigned starts = iceoryx_json()["roudi_starts"];
+  for (PeerKind peer : kAllPeers) {
+    Made<Session> s = Session::start(options(peer));
+    ASSERT_TRUE(s) << peer_name(peer) << ": " << s.error;
+    // Ours: recorded, and not taken for someone else's.
+    EXPECT_TRUE(exists(roudi_record_path()));
+    EXPECT_TRUE(exists("/dev/shm/iceoryx_mgmt"));
+    EXPECT_FALSE(foreign_roudi().has_value());
+    EXPECT_EQ(round_trips(*s.value), "") << peer_name(peer);
+    s.value.reset();
+    EXPECT_EQ(my_objects(), before) << "named objects left behind";
+    EXPECT_TRUE(no_children_left()) << "a peer was not reaped";
+  }
+  // One RouDi served the three rows.
+  EXPECT_EQ(unsigned(iceoryx_json()["roudi_starts"]), starts + 1);
+  EXPECT_EQ(iceoryx_json()["started_by_ipcmeter"], true);
+  const pid_t roudi = iceoryx_json()["roudi_pid"];
+  // The end of the run.
+  stop_own_roudi();
+  EXPECT_NE(kill(roudi, 0), 0) << "RouDi still runs";
+  EXPECT_EQ(present(roudi_object_paths()), std::vector<std::string>{});
+  EXPECT_FALSE(exists(roudi_record_path()));
+  EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1) << "RouDi or a peer was not reaped";
+}
+
+// Reads `path` until it holds `what` or `limit` passes.
+bool wait_for_text(const std::string& path, const std::string& what, std::chrono::seconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    std::ifstream in(path);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.find(what) != std::string::npos) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+TEST(Iceoryx, ForeignRoudiIsNotTouchedAndUsedOnlyWhenAsked) {
+  SKIP_IF_A_ROUDI_RUNS();
+  const std::string log = private_dir() + "/foreign-roudi.log";
+  const int fd = open(log.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  std::string err;
+  // Someone else's RouDi, as a user would start it (default config).
+  const pid_t roudi = launch_program("/usr/bin/iox-roudi", {"iox-roudi"}, {}, fd, err, true);
+  close(fd);
+  ASSERT_GT(roudi, 0) << err;
+  // On every way out of the test, as its owner would stop it.
+  struct Stop {
+    pid_t pid;
+    void now() {
+      int status = 0;
+      if (pid > 0 && kill(pid, SIGTERM) == 0) reap_child(pid, std::chrono::steady_clock::now() + 10s, status);
+      pid = -1;
+    }
+    ~Stop() { now(); }
+  } stop{roudi};
+  ASSERT_TRUE(wait_for_text(log, "RouDi is ready for clients", 90s));
+  const std::vector<std::string> its_objects = present(roudi_object_paths());
+  EXPECT_FALSE(its_objects.empty());
+
+  Made<Session> refused = Session::start(options(PeerKind::kThread));
+  EXPECT_FALSE(refused);
+  EXPECT_NE(refused.error.find("a RouDi that ipcmeter did not start is running (pid " + std::to_string(roudi) + ")"),
+            std::string::npos)
+      << refused.error;
+  EXPECT_NE(refused.error.find("--iceoryx=use-running"), std::string::npos) << refused.error;
+  EXPECT_FALSE(exists(roudi_record_path())) << "ipcmeter recorded a RouDi it did not start";
+
+  // With --iceoryx=use-running the rows go through it: the suite's binary, in a process of its
+  // own (this one has already registered with another RouDi, which iceoryx's relative pointers
+  // do not expect within one process).
+  const std::string out = private_dir() + "/use-running.json";
+  const int quiet = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  const pid_t run = launch_program(IPCM_BINARY,
+                                   {IPCM_BINARY, "--iceoryx=use-running", "--profile", "quick", "--benchmark_min_time=0.01",
+                                    "--benchmark_filter=pingpong/transport:iceoryx/peer:(thread|fork|spawn)/size:64/",
+                                    "--benchmark_out_format=json", "--benchmark_out=" + out},
+                                   {}, quiet, err, true);
+  close(quiet);
+  ASSERT_GT(run, 0) << err;
+  int run_status = -1;
+  ASSERT_TRUE(reap_child(run, std::chrono::steady_clock::now() + 120s, run_status));
+  ASSERT_TRUE(WIFEXITED(run_status) && WEXITSTATUS(run_status) == 0) << describe_wait_status(run_status);
+  std::ifstream in(out);
+  const nlohmann::json results = nlohmann::json::parse(in);
+  ASSERT_EQ(results["benchmarks"].size(), 3u);
+  for (const auto& b : results["benchmarks"])
+    EXPECT_FALSE(b.value("error_occurred", false)) << b["name"] << ": " << b.value("error_message", "");
+  EXPECT_EQ(results["ipcmeter"]["iceoryx"]["started_by_ipcmeter"], false);
+  EXPECT_EQ(results["ipcmeter"]["iceoryx"]["roudi_pid"], roudi);
+  unlink(out.c_str());
+  // Still running, its objects where they were, no second RouDi.
+  EXPECT_EQ(kill(roudi, 0), 0);
+  EXPECT_EQ(foreign_roudi().value_or(-1), roudi);
+  EXPECT_EQ(present(roudi_object_paths()), its_objects);
+
+  stop.now();
+  EXPECT_EQ(present(roudi_object_paths()), std::vector<std::string>{});
+  unlink(log.c_str());
+}
+
+void write_record(pid_t roudi, pid_t owner) {
+  const int fd = open(roudi_record_path().c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  const std::string text = "roudi=" + std::to_string(roudi) + " ipcmeter=" + std::to_string(owner) + "\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), ssize_t(text.size()));
+  close(fd);
+}
+
+void touch(const std::string& path) {
+  const int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0) << path;
+  close(fd);
+}
+
+TEST(Iceoryx, StaleRoudiObjectsAreSweptOnlyWhenTheRecordedRoudiIsDead) {
+  SKIP_IF_A_ROUDI_RUNS();
+  ASSERT_FALSE(exists(roudi_record_path()));
+  // What a SIGKILLed run leaves (as files: the sweep's checks are the owner and the type).
+  const std::vector<std::string> left = {"/dev/shm/iceoryx_mgmt", "/tmp/roudi.lock", "/tmp/iox-unique-roudi.lock"};
+
+  // A live recorded RouDi (any live process stands in for it): nothing is touched.
+  const pid_t live = fork();
+  if (live == 0) {
+    pause();
+    _exit(0);
+  }
+  write_record(live, dead_pid());
+  for (const std::string& p : left) touch(p);
+  EXPECT_EQ(sweep_stale_roudi(), std::vector<std::string>{});
+  EXPECT_EQ(present(left), left);
+  EXPECT_TRUE(exists(roudi_record_path()));
+  kill(live, SIGKILL);
+  waitpid(live, nullptr, 0);
+
+  // Dead now: everything goes, the record too.
+  const std::vector<std::string> removed = sweep_stale_roudi();
+  EXPECT_EQ(present(left), std::vector<std::string>{});
+  EXPECT_FALSE(exists(roudi_record_path()));
+  for (const std::string& p : left) EXPECT_NE(std::find(removed.begin(), removed.end(), p), removed.end()) << p;
+}
+
+}  // namespace
+}  // namespace ipcm
