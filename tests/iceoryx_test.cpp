@@ -3,12 +3,16 @@
 // killed run's RouDi left is swept only when the recorded RouDi is dead.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <chrono>
 #include <fstream>
@@ -16,6 +20,8 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+
+#include "iceoryx_hoofs/internal/relocatable_pointer/base_relative_pointer.hpp"
 
 #include "bench/pingpong/pingpong.h"
 #include "harness/launch/session.h"
@@ -169,6 +175,69 @@ TEST(Iceoryx, ForeignRoudiIsNotTouchedAndUsedOnlyWhenAsked) {
   stop.now();
   EXPECT_EQ(present(roudi_object_paths()), std::vector<std::string>{});
   unlink(log.c_str());
+}
+
+// The address ranges iceoryx's segments are mapped at in this process now: the relative-pointer
+// registry's bases, each with the length of the mapping that starts there (/proc/self/maps).
+std::vector<std::pair<void*, std::size_t>> registered_segments() {
+  std::vector<std::pair<void*, std::size_t>> out;
+  using Rp = iox::rp::BaseRelativePointer;
+  for (Rp::id_t id = 1; id < 64; ++id) {
+    void* base = Rp::getBasePtr(id);
+    if (base == nullptr) continue;
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+      unsigned long long from = 0, to = 0;
+      if (std::sscanf(line.c_str(), "%llx-%llx", &from, &to) == 2 && from == reinterpret_cast<std::uintptr_t>(base))
+        out.push_back({base, std::size_t(to - from)});
+    }
+  }
+  return out;
+}
+
+// The crash of the first iceoryx stream row in a run with other library rows (SIGSEGV in
+// SubscriberPortUser::tryGetChunk, and a forked peer's in SegmentManager::getSegmentMappings):
+// between rows the runtime is destroyed and its segments unmapped, but iceoryx 2.0 keeps their
+// bases in its process-wide relative-pointer registry and, when the next runtime maps them at
+// other addresses (other libraries' threads and buffers took the old ones), ignores the new
+// registration; every relative pointer then resolves into memory that is no longer iceoryx's.
+// Here the old ranges are taken on purpose (PROT_NONE), so the next runtime must map elsewhere,
+// and rows over every peer must still run. In a process of its own (gtest re-executes the
+// binary): before the fix it died of SIGSEGV.
+TEST(Iceoryx, RuntimeMadeAgainAtOtherAddressesWorks) {
+  SKIP_IF_A_ROUDI_RUNS();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        bool ok = true;
+        std::vector<std::pair<void*, std::size_t>> old;
+        {
+          Made<Session> s = Session::start(options(PeerKind::kThread));
+          ok = s && round_trips(*s.value).empty();
+          old = registered_segments();
+        }
+        ok = ok && !old.empty();
+        // The runtime is gone with the link: its ranges are free; take them.
+        // (EEXIST: something took a range already, which is as good.)
+        for (const auto& [base, len] : old) {
+          void* got = mmap(base, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+          ok = ok && (got == base || (got == MAP_FAILED && errno == EEXIST));
+        }
+        for (PeerKind peer : kAllPeers) {
+          Made<Session> s = Session::start(options(peer));
+          const std::string why = s ? round_trips(*s.value) : s.error;
+          if (!why.empty()) std::fprintf(stderr, "%s: %s\n", std::string(peer_name(peer)).c_str(), why.c_str());
+          ok = ok && why.empty();
+        }
+        stop_own_roudi();
+        std::exit(ok ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+  // A crashed child's RouDi died with it (its death signal) and left its objects: swept here,
+  // as the next run would, so that the tests after this one find the machine clean.
+  sweep_stale_roudi();
+  EXPECT_EQ(present(roudi_object_paths()), std::vector<std::string>{});
+  EXPECT_FALSE(exists(roudi_record_path()));
 }
 
 void write_record(pid_t roudi, pid_t owner) {
