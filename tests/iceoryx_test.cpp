@@ -207,34 +207,42 @@ std::vector<std::pair<void*, std::size_t>> registered_segments() {
 TEST(Iceoryx, RuntimeMadeAgainAtOtherAddressesWorks) {
   SKIP_IF_A_ROUDI_RUNS();
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        bool ok = true;
-        std::vector<std::pair<void*, std::size_t>> old;
-        {
-          Made<Session> s = Session::start(options(PeerKind::kThread));
-          ok = s && round_trips(*s.value).empty();
-          old = registered_segments();
-        }
-        ok = ok && !old.empty();
-        // The runtime is gone with the link: its ranges are free; take them.
-        // (EEXIST: something took a range already, which is as good.)
-        for (const auto& [base, len] : old) {
-          void* got = mmap(base, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-          ok = ok && (got == base || (got == MAP_FAILED && errno == EEXIST));
-        }
-        for (PeerKind peer : kAllPeers) {
-          Made<Session> s = Session::start(options(peer));
-          const std::string why = s ? round_trips(*s.value) : s.error;
-          if (!why.empty()) std::fprintf(stderr, "%s: %s\n", std::string(peer_name(peer)).c_str(), why.c_str());
-          ok = ok && why.empty();
-        }
-        stop_own_roudi();
-        std::exit(ok ? 0 : 1);
-      },
-      testing::ExitedWithCode(0), "");
-  // A crashed child's RouDi died with it (its death signal) and left its objects: swept here,
-  // as the next run would, so that the tests after this one find the machine clean.
+  // A lambda: the statement's commas would split EXPECT_EXIT's arguments.
+  const auto made_again = [] {
+    bool ok = true;
+    std::vector<std::pair<void*, std::size_t>> old;
+    {
+      Made<Session> s = Session::start(options(PeerKind::kThread));
+      ok = s && round_trips(*s.value).empty();
+      old = registered_segments();
+    }
+    ok = ok && !old.empty();
+    // The runtime is gone with the link: its ranges are free; take them.
+    // (EEXIST: something took a range already, which is as good.)
+    for (const auto& [base, len] : old) {
+      void* got = mmap(base, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      ok = ok && (got == base || (got == MAP_FAILED && errno == EEXIST));
+    }
+    for (PeerKind peer : kAllPeers) {
+      Made<Session> s = Session::start(options(peer));
+      const std::string why = s ? round_trips(*s.value) : s.error;
+      if (!why.empty()) std::fprintf(stderr, "%s: %s\n", std::string(peer_name(peer)).c_str(), why.c_str());
+      ok = ok && why.empty();
+    }
+    stop_own_roudi();
+    std::exit(ok ? 0 : 1);
+  };
+  EXPECT_EXIT(made_again(), testing::ExitedWithCode(0), "");
+  // A crashed child's RouDi dies with it (its death signal) and leaves its objects: swept here,
+  // as the next run would, once that RouDi is gone, so the tests after this one find the
+  // machine clean.
+  long roudi = 0;
+  if (std::ifstream record(roudi_record_path()); record) {
+    std::string text;
+    std::getline(record, text);
+    std::sscanf(text.c_str(), "roudi=%ld", &roudi);
+  }
+  for (int i = 0; i < 500 && roudi > 0 && kill(pid_t(roudi), 0) == 0; ++i) std::this_thread::sleep_for(10ms);
   sweep_stale_roudi();
   EXPECT_EQ(present(roudi_object_paths()), std::vector<std::string>{});
   EXPECT_FALSE(exists(roudi_record_path()));
