@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "iceoryx_hoofs/internal/relocatable_pointer/base_relative_pointer.hpp"
 #include "iceoryx_posh/internal/runtime/posh_runtime_impl.hpp"
 #include "iceoryx_hoofs/log/logmanager.hpp"
 #include "iceoryx_versions.hpp"
@@ -154,6 +155,9 @@ class Runtime final : public iox::runtime::PoshRuntimeImpl {
   explicit Runtime(const iox::RuntimeName_t* name)
       : PoshRuntimeImpl(iox::cxx::optional<const iox::RuntimeName_t*>(name)) {}
   static void install() { setRuntimeFactory(&factory); }
+  // Empties iceoryx's process-wide relative-pointer registry (segment id -> base address). In a
+  // process that talks to RouDi only the runtime's SharedMemoryUser registers segments.
+  static void forget_segments() noexcept { iox::rp::BaseRelativePointer::unregisterAll(); }
 
   static std::mutex mu;
   static Runtime* instance;
@@ -167,6 +171,12 @@ class Runtime final : public iox::runtime::PoshRuntimeImpl {
     if (instance == nullptr) {
       // Every caller makes the runtime through ensure_runtime, with a name, before any port.
       IPCM_CHECK(name.has_value());
+      // No runtime of this process maps iceoryx's segments now: whatever the relative-pointer
+      // registry holds names the mappings of a destroyed runtime or the parent's, inherited
+      // across fork. iceoryx 2.0 keeps a segment's first registration and silently ignores a
+      // new one (SharedMemoryUser does not check registerPtr), so the new runtime's mappings
+      // would not be used: every relative pointer would resolve to the old addresses.
+      forget_segments();
       instance = new Runtime(*name);
       owner = getpid();
     }
@@ -486,6 +496,10 @@ void destroy_runtime() noexcept {
   if (Runtime::instance == nullptr || Runtime::owner != getpid()) return;
   delete Runtime::instance;
   Runtime::instance = nullptr;
+  // Its segments are unmapped now; the registry must not keep their old addresses (the next
+  // runtime, or a peer forked before it, would follow them: SIGSEGV in tryGetChunk or in
+  // SegmentManager::getSegmentMappings when other mappings have taken those addresses since).
+  Runtime::forget_segments();
   unlink(Runtime::socket.c_str());
   unlink((Runtime::socket + ".lock").c_str());
   forget_object(NameSpace::kFile, Runtime::socket);
