@@ -144,13 +144,15 @@ TEST(Iceoryx, ForeignRoudiIsNotTouchedAndUsedOnlyWhenAsked) {
   EXPECT_NE(refused.error.find("--iceoryx=use-running"), std::string::npos) << refused.error;
   EXPECT_FALSE(exists(roudi_record_path())) << "ipcmeter recorded a RouDi it did not start";
 
-  // With --iceoryx=use-running the rows go through it: the suite's binary, in a process of its
+  // With --iceoryx=use-running the rows go through it: the suite's binary (the default profile:
+  // quick narrows a library transport to its fork peer), in a process of its
   // own (this one has already registered with another RouDi, which iceoryx's relative pointers
   // do not expect within one process).
   const std::string out = private_dir() + "/use-running.json";
   const int quiet = open("/dev/null", O_WRONLY | O_CLOEXEC);
   const pid_t run = launch_program(IPCM_BINARY,
-                                   {IPCM_BINARY, "--iceoryx=use-running", "--profile", "quick", "--benchmark_min_time=0.01",
+                                   {IPCM_BINARY, "--iceoryx=use-running", "--profile", "default", "--benchmark_repetitions=1",
+                                    "--benchmark_min_time=0.01",
                                     "--benchmark_filter=pingpong/transport:iceoryx/peer:(thread|fork|spawn)/size:64/",
                                     "--benchmark_out_format=json", "--benchmark_out=" + out},
                                    {}, quiet, err, true);
