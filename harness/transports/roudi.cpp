@@ -473,8 +473,11 @@ bool ensure_runtime(const std::string& name, std::string& why) {
   std::lock_guard<std::mutex> one_at_a_time(making);
   Runtime::install();
   // iceoryx's own log (Debug and Verbose lines on stderr for every registration) would bury
-  // ipcmeter's output; warnings and errors still show.
-  iox::log::LogManager::GetLogManager().SetDefaultLogLevel(iox::log::LogLevel::kWarn);
+  // ipcmeter's output; warnings and errors still show. Hidden: its "Log level set to" line, in
+  // colour escapes, would end up in the tail of a dead peer's stderr that a row's error message
+  // quotes, and a raw ESC there made the results file invalid JSON.
+  iox::log::LogManager::GetLogManager().SetDefaultLogLevel(iox::log::LogLevel::kWarn,
+                                                           iox::log::LogLevelOutput::kHideLogLevel);
   {
     std::lock_guard<std::mutex> lock(Runtime::mu);
     if (Runtime::instance != nullptr && Runtime::owner == getpid()) return true;
