@@ -1,4 +1,5 @@
 #include "bench/cli.h"
+#include "harness/transports/roudi.h"
 
 #include <unistd.h>
 
@@ -243,6 +244,14 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
       cl.calibration_delay_filter = value;
       continue;
     }
+    if (key == "iceoryx") {
+      if (!has_value || !parse_iceoryx_mode(value)) {
+        error = "--iceoryx=" + value + ": expected --iceoryx=use-running (run the iceoryx rows through a RouDi that ipcmeter did not start)";
+        return false;
+      }
+      cl.iceoryx_use_running = true;
+      continue;
+    }
     if (key.rfind("benchmark_", 0) == 0 || key == "v") {
       if (std::string e = check_benchmark_flag(key, value, has_value, cl); !e.empty()) {
         error = e;
@@ -285,6 +294,8 @@ std::string usage() {
          "  --mpi                     started by mpirun with two ranks: rank 0 runs the suite and writes\n"
          "                            the results, rank 1 is the peer of the mpi_sm/mpi_tcp rows (the\n"
          "                            launch's --mca btl picks which; scripts/mpi_rows.sh runs both)\n"
+         "  --iceoryx=use-running     run the iceoryx rows through a RouDi that ipcmeter did not start (without\n"
+         "                            it they are listed as errors when one runs; ipcmeter starts its own otherwise)\n"
          "  --python=PATH             the CPython interpreter the py_* families measure (repeatable,\n"
          "                            to compare interpreters in one run); default /usr/bin/python3.\n"
          "                            One that is missing or too old makes its rows errors that say why\n"

@@ -27,6 +27,7 @@ struct CommandLine {
   bool has_repetitions = false;  // --benchmark_repetitions given: it then rules every family
   bool color = false;                  // resolved --benchmark_color
   bool tabular = false;                // --benchmark_counters_tabular
+  bool iceoryx_use_running = false;    // --iceoryx=use-running: iceoryx rows may use a RouDi ipcmeter did not start
   // Google Benchmark's flags to pass on, --benchmark_out replaced by the caller.
   std::vector<std::string> benchmark_args;
 };

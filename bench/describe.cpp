@@ -73,6 +73,8 @@ json transports_json() {
                                  {"survives_dead_peer", t->survives_dead_peer},
                                  {"waits", waits},
                                  {"fanin", fanin_transport(*t)},
+                                 {"zero_copy", !t->zero_copy.empty()},
+                                 {"zero_copy_note", std::string(t->zero_copy)},
                                  {"library", t->library.empty() ? json(nullptr) : json(std::string(t->library))}};
   }
   // MPI's transports reach MPI ranks, which mpirun starts (bench/mpi/mpi_rows.h).

@@ -28,6 +28,7 @@
 #include "harness/launch/launcher.h"
 #include "harness/launch/peer.h"
 #include "harness/mpi/mpi_link.h"
+#include "harness/transports/roudi.h"
 
 namespace ipcm {
 namespace {
@@ -213,6 +214,8 @@ EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, cons
           // What the kernel let the link rows count, and why not where it did not.
           {"kernel_counters", kernel_counters_json()},
           {"seconds", run_times().to_json()},
+          // The RouDi the iceoryx rows ran through, and whether ipcmeter started it.
+          {"iceoryx", iceoryx_json()},
       };
     }
     return **meta;
@@ -314,7 +317,11 @@ int main(int argc, char** argv) {
 
   install_cleanup_handlers();
   install_peer_signals();
+  if (cl.iceoryx_use_running) set_iceoryx_mode(IceoryxMode::kUseRunning);
   if (!cl.list_only) {
+    // What a SIGKILLed run's RouDi left, only when that RouDi is dead (harness/transports/roudi.h).
+    for (const std::string& gone : sweep_stale_roudi())
+      std::fprintf(stderr, "ipcmeter: removed %s, left by a RouDi that ipcmeter started and is no longer alive\n", gone.c_str());
     for (const std::string& gone : sweep_stale_objects())
       std::fprintf(stderr, "ipcmeter: removed %s, left by a run that is no longer alive\n", gone.c_str());
   }

@@ -9,6 +9,7 @@ IPCM_PACKAGES=(
   rt-tests linux-perf
   nodejs chromium libjs-chart.js
   libopenmpi-dev openmpi-bin
+  iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
 )
 # The messaging-library transports (zmq_ipc, zmq_tcp, zmq_inproc, nng_ipc; issue 15).
 IPCM_PACKAGES+=(libzmq3-dev cppzmq-dev libnng-dev)

@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "harness/core/check.h"
 #include "harness/core/clock.h"
@@ -255,7 +258,7 @@ Launched launch(PeerKind k, LaunchSpec spec, std::string& err) {
 }
 
 pid_t launch_program(const std::string& path, const std::vector<std::string>& argv, const std::vector<int>& inherit,
-                     int stderr_fd, std::string& err) {
+                     int stderr_fd, std::string& err, bool stdout_to_stderr) {
   std::vector<std::string> args = argv;
   std::vector<char*> cargv = c_argv(args);
   const std::vector<int> keep = sorted(inherit);
@@ -264,6 +267,7 @@ pid_t launch_program(const std::string& path, const std::vector<std::string>& ar
   // process with threads.
   const pid_t pid = fork_with_hygiene(stderr_fd, keep, err, [&] {
     for (int sig : kHandledSignals) signal(sig, SIG_DFL);
+    if (stdout_to_stderr) dup2(STDERR_FILENO, STDOUT_FILENO);
     // Ours are all close-on-exec; the ones it is given must survive the exec.
     for (int fd : keep) fcntl(fd, F_SETFD, 0);
     execve(path.c_str(), cargv.data(), environ);
@@ -339,7 +343,25 @@ std::optional<int> try_reap(pid_t pid) noexcept {
   return status;
 }
 
-bool no_children_left() { return waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD; }
+namespace {
+std::atomic<pid_t> g_run_daemon{0};
+}  // namespace
+
+void set_run_daemon(pid_t pid) noexcept { g_run_daemon.store(pid); }
+
+bool no_children_left() {
+  if (waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD) return true;
+  const pid_t daemon = g_run_daemon.load();
+  if (daemon <= 0) return false;
+  // Children left, none ended: each thread's list of children must hold the daemon only.
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream children(task.path() / "children");
+    for (long pid; children >> pid;)
+      if (pid != daemon) return false;
+  }
+  return !ec;
+}
 
 void install_peer_signals() {
   struct sigaction sa {};

@@ -100,8 +100,10 @@ Launched launch(PeerKind k, LaunchSpec spec, std::string& err);
 // Starts an outside program (argv[0] is what it sees as its name) with the same hygiene.
 // Its own code cannot arm the death signal, so the launcher does it between fork and exec,
 // doing only what is async-signal-safe there. -1 with `err` set on failure.
+// stdout_to_stderr: its stdout goes where its stderr goes (a daemon that talks on stdout, such
+// as iceoryx's RouDi, kept off ipcmeter's own output).
 pid_t launch_program(const std::string& path, const std::vector<std::string>& argv, const std::vector<int>& inherit,
-                     int stderr_fd, std::string& err);
+                     int stderr_fd, std::string& err, bool stdout_to_stderr = false);
 
 // The wait status of a child that has ended, without reaping it (the reaper still owns it).
 std::optional<int> ended_status(pid_t pid) noexcept;
@@ -118,8 +120,11 @@ Status reap_children(std::vector<pid_t>& pids, std::chrono::milliseconds limit, 
 void kill_children(std::vector<pid_t>& pids) noexcept;
 // Reaps `pid` if it has ended (and forgets it), returning its wait status; never waits.
 std::optional<int> try_reap(pid_t pid) noexcept;
-// True when no child of this process is left, not even a zombie.
+// True when no child of this process is left, not even a zombie, but the run's daemon.
 bool no_children_left();
+// A child that serves every row of the run and is stopped at its end (iceoryx's RouDi,
+// harness/transports/roudi.h): no_children_left() does not count it. 0 when there is none.
+void set_run_daemon(pid_t pid) noexcept;
 
 // Installs the no-op SIGUSR1 handler (without SA_RESTART) that lets a watchdog interrupt
 // blocking calls, and ignores SIGPIPE so a vanished peer reads as EPIPE.

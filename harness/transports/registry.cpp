@@ -13,6 +13,7 @@
   X(kBipMqTransport)           \
   X(kTbbQueueTransport)        \
   X(kShmRingTransport)         \
+  X(kIceoryxTransport)         \
   X(kZmqIpcTransport)          \
   X(kZmqTcpTransport)          \
   X(kZmqInprocTransport)       \

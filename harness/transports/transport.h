@@ -210,6 +210,9 @@ struct TransportDef {
   bool survives_dead_peer = true;
   // The many-to-many form, for transports that offer one (fanin); empty otherwise.
   ManyToMany many_to_many = {};
+  // How a transport that does not copy the payload through a kernel or a buffer of its own
+  // moves it (the receiver reads the sender's memory in place); empty for a copying transport.
+  std::string_view zero_copy = {};
 
   bool reaches(PeerKind peer) const noexcept { return peers.has(peer); }
   // Reaches some peer that is not a thread of this process (the results file's field).

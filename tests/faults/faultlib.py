@@ -265,7 +265,8 @@ def benchmarks_by_name(results):
 def unsafe_objects(paths, pid):
     """Problems with a live run's named objects: each must be this user's, mode 0600 (a
     directory 0700 holding only 0600 FIFOs), not a symlink, and named with 64 random bits."""
-    name_rx = re.compile(r"^%s%d-[0-9a-f]{16}-[a-z0-9_]+$" % (NAME_PREFIX, pid))
+    # (.lock: the lock file iceoryx makes beside a runtime's socket, named after it.)
+    name_rx = re.compile(r"^%s%d-[0-9a-f]{16}-[a-z0-9_]+(\.lock)?$" % (NAME_PREFIX, pid))
     problems = []
     for path in paths:
         try:
