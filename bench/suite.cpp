@@ -96,7 +96,9 @@ benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::func
     if (!first_failure->empty())
       return skip(st, "an earlier repetition of this row failed, so this one was not run: " + *first_failure);
     last_skip_reason().clear();
-    if (inject && *first_run) skip(st, "injected failure (IPCMETER_FAIL_FIRST_RUN)");
+    // With the control characters a peer's stderr can carry (a colour escape, a bell), which
+    // the reason must not pass into the results file.
+    if (inject && *first_run) skip(st, "injected failure (IPCMETER_FAIL_FIRST_RUN) \x1b[0m\x07\x01");
     else fn(st);
     *first_run = false;
     if (st.error_occurred()) *first_failure = last_skip_reason().empty() ? "(no reason given)" : last_skip_reason();
@@ -112,11 +114,19 @@ benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::func
 
 const std::vector<std::string>& registered_names() { return names(); }
 
-void skip(benchmark::State& state, std::string why) {
+std::string json_safe_reason(std::string why) {
   for (char& c : why) {
     if (c == '"' || c == '\\') c = '\'';
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    // Every control character, not only line breaks: a reason that quotes a peer's stderr
+    // can carry a terminal's colour escapes (iceoryx's log did), and one raw byte below 0x20
+    // made the whole results file invalid JSON.
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
   }
+  return why;
+}
+
+void skip(benchmark::State& state, std::string why) {
+  why = json_safe_reason(std::move(why));
   state.SkipWithError(why.c_str());
   last_skip_reason() = std::move(why);
 }

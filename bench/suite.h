@@ -99,7 +99,9 @@ benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::func
 const std::vector<std::string>& registered_names();
 
 // Ends a benchmark with an environment error. Google Benchmark 1.7.1 writes the message
-// into JSON unescaped, so quotes and backslashes are replaced.
+// into JSON unescaped, so quotes, backslashes and control characters are replaced
+// (json_safe_reason).
 void skip(benchmark::State& state, std::string why);
+std::string json_safe_reason(std::string why);
 
 }  // namespace ipcm

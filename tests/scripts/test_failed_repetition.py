@@ -40,6 +40,10 @@ class FailedFirstRepetition(unittest.TestCase):
         self.assertEqual(len(reps), 4)
         self.assertTrue(all(r["error_occurred"] for r in reps))
         self.assertIn("injected failure", reps[0]["error_message"])
+        # The injected reason carries ESC, BEL and SOH: they reach the file as spaces, and
+        # the file parsed above is valid JSON only because they do.
+        for r in reps:
+            self.assertFalse([c for c in r["error_message"] if ord(c) < 0x20], r["error_message"])
         for r in reps[1:]:
             self.assertIn("an earlier repetition of this row failed", r["error_message"])
             self.assertIn("injected failure", r["error_message"])
