@@ -37,7 +37,7 @@ const Words kExecutors = {"Pool_map", "Pool_imap", "Pool_apply_async", "ProcessP
 const Words kPeers = {"thread", "fork", "spawn", "forkserver"};
 
 struct PyPoolProfile {
-  Words executors;
+  Words executors, peers;
   std::vector<std::uint32_t> task_us;
   std::vector<std::uint32_t> chunks;
   double job_ms;  // ideal length of one job
@@ -47,10 +47,10 @@ struct PyPoolProfile {
 // default: every executor and peer at three task lengths, chunks 1 and 16; full: the native
 // pool's task lengths and chunks.
 const ByProfile<PyPoolProfile> kProfile = {
-    {"quick", {.executors = {}, .task_us = {}, .chunks = {}, .job_ms = 8, .min_jobs = 2, .max_jobs = 100}},
-    {"default", {.executors = kExecutors, .task_us = {10, 100, 1000}, .chunks = {1, 16}, .job_ms = 15, .min_jobs = 3,
+    {"quick", {.executors = {}, .peers = {}, .task_us = {}, .chunks = {}, .job_ms = 8, .min_jobs = 2, .max_jobs = 100}},
+    {"default", {.executors = kExecutors, .peers = kPeers, .task_us = {10, 100, 1000}, .chunks = {1, 16}, .job_ms = 15, .min_jobs = 3,
                  .max_jobs = 1000}},
-    {"full", {.executors = kExecutors, .task_us = {1, 10, 100, 1000, 10000}, .chunks = {1, 4, 16, 64}, .job_ms = 30,
+    {"full", {.executors = kExecutors, .peers = kPeers, .task_us = {1, 10, 100, 1000, 10000}, .chunks = {1, 4, 16, 64}, .job_ms = 30,
               .min_jobs = 5, .max_jobs = 1000}},
 };
 
@@ -123,7 +123,7 @@ void add(const Profile& p, const Placement&) {
   const PyPoolProfile& sw = kProfile.of(p);
   for (const PythonInterp& py : python_interpreters())
     for (const std::string& e : sw.executors)
-      for (const std::string& peer : kPeers)
+      for (const std::string& peer : sw.peers)
         for (std::uint32_t us : sw.task_us)
           for (std::uint32_t c : sw.chunks) {
             const std::string name = "py_pool/executor:" + e + "/peer:" + peer + "/task_us:" + std::to_string(us) +
@@ -141,7 +141,7 @@ void add(const Profile& p, const Placement&) {
 FamilyDef py_pool_family() {
   return {.name = "py_pool",
           .keys = {{"executor", Unit::kName, [] { return kExecutors; }, [](const Profile& p) { return nlohmann::json(kProfile.of(p).executors); }},
-                   {"peer", Unit::kName, [] { return kPeers; }},
+                   {"peer", Unit::kName, [] { return kPeers; }, [](const Profile& p) { return nlohmann::json(kProfile.of(p).peers); }},
                    {"task_us", Unit::kUs, nullptr, [](const Profile& p) { return nlohmann::json(kProfile.of(p).task_us); }},
                    {"chunk", Unit::kCount, nullptr, [](const Profile& p) { return nlohmann::json(kProfile.of(p).chunks); }},
                    {"python", Unit::kName, nullptr, [](const Profile&) { return nlohmann::json(nullptr); }}},
@@ -154,7 +154,7 @@ FamilyDef py_pool_family() {
                        {"work_rate_spread", Unit::kRatio, kFact, false, false}},
           .profile_section = [](const Profile& p) {
             const PyPoolProfile& sw = kProfile.of(p);
-            return nlohmann::json{{"executor", sw.executors}, {"task_us", sw.task_us}, {"chunks", sw.chunks},
+            return nlohmann::json{{"executor", sw.executors}, {"peer", sw.peers}, {"task_us", sw.task_us}, {"chunks", sw.chunks},
                                   {"job_ms", sw.job_ms},      {"min_jobs", sw.min_jobs}, {"max_jobs", sw.max_jobs},
                                   {"max_tasks", kMaxPyTasks}};
           },
