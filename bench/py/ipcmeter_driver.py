@@ -661,11 +661,21 @@ class ThreadLink:
 
 
 class ComputeTeam:
+    """N workers, each with its own link (a pair of queues for threads, a duplex Pipe for
+    processes), started and answering "ready" before any round."""
+
     def __init__(self, spec):
-        kernel, peer, n = spec["kernel"], spec["peer"], spec["workers"]
         self.timeout = spec["round_timeout_s"]
-        self.peer = peer
+        self.peer = spec["peer"]
         self.links, self.workers = [], []
+        try:
+            self.start(spec)
+        except BaseException:
+            self.kill()  # the workers started so far are reaped before the row's reason goes back
+            raise
+
+    def start(self, spec):
+        kernel, peer, n = spec["kernel"], spec["peer"], spec["workers"]
         args = (kernel, spec["unit_iters"], spec["unit_bytes"])
         if peer == "thread":
             for _ in range(n):
@@ -722,6 +732,16 @@ class ComputeTeam:
         for k in range(len(shares)):
             total += self.answer(k)
         return clock() - t0, total
+
+    def kill(self):
+        """After a failure: the process workers are killed and reaped (threads are daemons)."""
+        if self.peer == "thread":
+            return
+        for w in self.workers:
+            if w.is_alive():
+                w.kill()
+        for w in self.workers:
+            w.join(JOIN_TIMEOUT_S)
 
     def stop(self):
         for k, link in enumerate(self.links):
@@ -790,12 +810,7 @@ def run_compute(spec, samples):
         return {"rounds": r, "paired": paired, "verified_rounds": len(sums), "workers": n}
     finally:
         if team is not None:
-            for w in team.workers:
-                if peer != "thread" and w.is_alive():
-                    w.kill()
-            if peer != "thread":
-                for w in team.workers:
-                    w.join(JOIN_TIMEOUT_S)
+            team.kill()
 
 
 # What run_row hands these families to.
