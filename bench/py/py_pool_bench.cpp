@@ -43,7 +43,7 @@ struct PyPoolProfile {
   double job_ms;  // ideal length of one job
   std::uint64_t min_jobs, max_jobs;
 };
-// quick: none (the py_* share of quick is spent on the link rows and py_compute's GIL rows);
+// quick: none (the quick baseline, results/baselines/reference-quick.json, covers every quick row);
 // default: every executor and peer at three task lengths, chunks 1 and 16; full: the native
 // pool's task lengths and chunks.
 const ByProfile<PyPoolProfile> kProfile = {
