@@ -33,6 +33,8 @@ CONTRACT_FAMILY_KEYS = {
     "py_spawn": ["peer", "rss_mib", "python"],
     "py_sync": ["primitive", "peer", "parties", "python"],
     "py_state": ["access", "peer", "workers", "python"],
+    "py_pool": ["executor", "peer", "task_us", "chunk", "python"],
+    "py_compute": ["kernel", "peer", "workers", "python"],
 }
 CONTRACT_COUNTERS = {
     "pingpong": ["rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "rtt_mean_ns",
@@ -59,6 +61,9 @@ CONTRACT_COUNTERS = {
     # as sync and state (py_state's Value_nolock rows add lost_updates)
     "py_sync": ["handoff_p50_ns", "handoff_p99_ns"],
     "py_state": ["ops_per_second", "ns_per_op"],
+    # as pool and compute
+    "py_pool": ["overhead_ns_per_task"],
+    "py_compute": ["speedup", "efficiency"],
 }
 CONTRACT_PEERS = {"thread", "fork", "spawn", "forkserver", "mpi_local", "mpi_remote"}
 CONTRACT_WAITS = {"spin", "hybrid", "block"}
@@ -86,6 +91,8 @@ ALLOWED_ERRORS = [r"connects threads of one process only", r"exceeds .*limit",
 # of them would be a fault of ipcmeter's reference rounds.
 SUPERLINEAR = r"^measurement error, not a result: speedup "
 MAX_SUPERLINEAR_SHARE = 0.25
+# The families that report a speedup against workers:1 and flag an impossible one that way.
+SPEEDUP_FAMILIES = ("compute", "py_compute")
 
 
 DEFAULT_BINARY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "ipcmeter")
@@ -228,7 +235,7 @@ def check_row(b, fam, required, superlinear):
         msg = b.get("error_message", "")
         if not msg:
             fail(f"{b['name']}: error without a message")
-        if fam == "compute" and re.search(SUPERLINEAR, msg):
+        if fam in SPEEDUP_FAMILIES and re.search(SUPERLINEAR, msg):
             superlinear.append(b["name"])
             return
         if not any(re.search(p, msg) for p in ALLOWED_ERRORS):
@@ -288,8 +295,8 @@ def check_results(path, binary=None):
                 fail(f"{b['name']}: transport not in ipcmeter.transports")
             seen.add((fam, kv["transport"], kv["peer"], int(kv["size"]), kv.get("wait")))
         check_row(b, fam, families[fam][1], superlinear)
-    compared = [b for b in d["benchmarks"] if b["name"].startswith("compute/") and b.get("run_type") != "aggregate"
-                and "/workers:1/" not in b["name"]]
+    compared = [b for b in d["benchmarks"] if b["name"].split("/", 1)[0] in SPEEDUP_FAMILIES
+                and b.get("run_type") != "aggregate" and "/workers:1/" not in b["name"] + "/"]
     if superlinear:
         print(f"note: {len(superlinear)} of {len(compared)} compute rows flagged a superlinear speedup: "
               + ", ".join(superlinear))

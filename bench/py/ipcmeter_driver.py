@@ -384,6 +384,440 @@ def run_spawn(spec, samples):
     return {"starts": n, "parent_rss_mib": resident_mib(), "ballast_mib": len(ballast) >> 20}
 
 
+# ---- py_pool and py_compute: fixed work on pools and teams -----------------------------------
+#
+# The work is a pure-Python loop (py_work) of a fixed number of iterations: ipcmeter calibrates
+# it once per interpreter (family "calibrate": the loop's iterations per µs over timed windows,
+# whose median the native pool family's code takes) and hands each row its iterations, so
+# task_us:T is T µs of work on an idle CPU and a worker that loses its CPU takes longer, as
+# with real work. A wall-clock spin would finish on time however little of the CPU it got.
+
+import hashlib
+import signal
+
+WORK_MUL = 1103515245
+POOL_EXECUTORS = ("Pool_map", "Pool_imap", "Pool_apply_async", "ProcessPoolExecutor", "ThreadPoolExecutor")
+START_METHODS = ("fork", "spawn", "forkserver")
+COMPUTE_KERNELS = ("pure", "released")
+COMPUTE_PEERS = ("thread", "fork", "spawn")
+RELEASED_BLOCK = bytes(range(256))
+WORK_SEED = 12345
+_TASK_ITERS = 0  # set in each pool worker by pool_worker_init (and in the driver for threads)
+
+
+def py_work(iters, seed):
+    """The fixed work: `iters` dependent steps of integer arithmetic in the interpreter (it holds
+    the GIL throughout)."""
+    x = seed
+    for i in range(iters):
+        x = (x * WORK_MUL + i) & 0xFFFFFFFF
+    return x
+
+
+def run_calibrate(spec, samples):
+    """Iterations of py_work per µs in each of `windows` windows of about `window_us`."""
+    clock = time.perf_counter_ns
+    window_ns = spec["window_us"] * 1000
+    n = 1000
+    while True:  # grow the window's iterations until one takes at least a tenth of a window
+        t0 = clock()
+        py_work(n, WORK_SEED)
+        took = clock() - t0
+        if took * 10 >= window_ns or n > 1 << 30:
+            break
+        n *= 4
+    n = max(1, int(n * window_ns / max(took, 1)))
+    rates = []
+    for _ in range(spec["windows"]):
+        t0 = clock()
+        py_work(n, WORK_SEED)
+        took = clock() - t0
+        if took > 0:
+            rates.append(n * 1000.0 / took)
+    return {"iters_per_us": rates}
+
+
+def pool_why_not(executor, peer, chunk):
+    """Why this py_pool combination cannot run, or None (ipcmeter lists these rows with the same
+    reasons, bench/py/py_work.cpp, without starting the interpreter)."""
+    if executor == "ThreadPoolExecutor" and peer != "thread":
+        return "ThreadPoolExecutor runs threads: peer:" + peer + " is a start method (ProcessPoolExecutor is its process form)"
+    if executor == "ProcessPoolExecutor" and peer == "thread":
+        return "ProcessPoolExecutor runs processes: its thread form is ThreadPoolExecutor"
+    if chunk != 1 and executor in ("Pool_apply_async", "ThreadPoolExecutor"):
+        return executor + " hands out one task per call and has no chunksize: only chunk:1 runs"
+    return None
+
+
+def pool_worker_init(parent, iters):
+    """A process pool's worker: dies with the driver; knows the task's iterations."""
+    global _TASK_ITERS
+    arm_death_signal(parent)
+    _TASK_ITERS = iters
+
+
+def pool_task(i):
+    """Task i: the fixed work, answered with i + 1 under the work's result, so the driver checks
+    that every task ran, with the right work, and came back in its place. Index -1 is the
+    tests' fault: the worker running it dies."""
+    if i < 0:
+        os.kill(os.getpid(), 9)
+    return (py_work(_TASK_ITERS, WORK_SEED) << 32) | (i + 1)
+
+
+def job_alarm(signum, frame):
+    raise TimeoutError
+
+
+class PoolUnderTest:
+    """One executor of the row, made before the timed jobs as a program makes its pool once."""
+
+    def __init__(self, spec):
+        global _TASK_ITERS
+        executor, peer, workers = spec["executor"], spec["peer"], spec["workers"]
+        self.executor, self.peer, self.chunk = executor, peer, spec["chunk"]
+        self.timeout = spec["job_timeout_s"]
+        iters = spec["task_iters"]
+        parent = None if peer == "forkserver" else os.getpid()
+        self.pool = self.ex = None
+        if executor == "Pool_imap":
+            signal.signal(signal.SIGALRM, job_alarm)
+        if executor.startswith("Pool_"):
+            if peer == "thread":
+                from multiprocessing.pool import ThreadPool
+                _TASK_ITERS = iters
+                self.pool = ThreadPool(workers)
+            else:
+                ctx = multiprocessing.get_context(peer)
+                self.pool = ctx.Pool(workers, initializer=pool_worker_init, initargs=(parent, iters))
+        elif executor == "ProcessPoolExecutor":
+            from concurrent.futures import ProcessPoolExecutor
+            self.ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(peer),
+                                          initializer=pool_worker_init, initargs=(parent, iters))
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+            _TASK_ITERS = iters
+            self.ex = ThreadPoolExecutor(workers)
+
+    def job(self, indices):
+        """The results of one job of tasks `indices`; a job that does not finish within the
+        timeout (a worker died: multiprocessing.Pool loses its tasks and waits for ever) raises."""
+        t, c = self.timeout, self.chunk
+        e = self.executor
+        if e == "Pool_map":
+            return self.pool.map_async(pool_task, indices, c).get(t)
+        if e == "Pool_imap":
+            # imap with a chunksize returns a plain generator, which takes no timeout: an
+            # interval timer bounds the job instead (its handler raises TimeoutError in this
+            # thread, out of the wait for the next result).
+            signal.setitimer(signal.ITIMER_REAL, t)
+            try:
+                return list(self.pool.imap(pool_task, indices, c))
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        if e == "Pool_apply_async":
+            pending = [self.pool.apply_async(pool_task, (i,)) for i in indices]
+            return [r.get(t) for r in pending]
+        if e == "ProcessPoolExecutor":
+            return list(self.ex.map(pool_task, indices, timeout=t, chunksize=c))
+        return list(self.ex.map(pool_task, indices, timeout=t))
+
+    def worker_processes(self):
+        if self.pool is not None and self.peer != "thread":
+            return list(self.pool._pool)
+        if self.ex is not None and self.executor == "ProcessPoolExecutor":
+            return list((self.ex._processes or {}).values())
+        return []
+
+    def close(self, ok):
+        """Shuts the pool down and reaps its processes: politely after a good row, by killing
+        them after a failed one."""
+        procs = self.worker_processes()
+        if not ok:
+            # Pool.terminate() would wait for the task queue's lock, which a worker that died
+            # holding it never releases: the workers are killed and reaped here instead, and the
+            # pool's own finalizer (the same wait, at exit) is withdrawn.
+            for p in procs:
+                if p.is_alive():
+                    p.kill()
+            for p in procs:
+                p.join(JOIN_TIMEOUT_S)
+            if self.pool is not None:
+                finalizer = getattr(self.pool, "_terminate", None)
+                if finalizer is not None:
+                    finalizer.cancel()
+                self.pool = None
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+        if self.ex is not None:
+            self.ex.shutdown(wait=ok)
+        for p in procs:
+            p.join(JOIN_TIMEOUT_S)
+
+
+def run_pool(spec, samples):
+    """One warm-up job, then timed jobs of `tasks` tasks until the budget (at least min_jobs,
+    at most max_jobs); every job's results are checked after its clock read."""
+    executor, peer, chunk = spec["executor"], spec["peer"], spec["chunk"]
+    if executor not in POOL_EXECUTORS or peer not in PEERS:
+        raise RowError(f"no py_pool executor {executor} with peer {peer}")
+    why = pool_why_not(executor, peer, chunk)
+    if why:
+        raise RowError(why)
+    fault = spec.get("fault")
+    if fault == "kill_worker" and peer == "thread":
+        raise RowError("the kill_worker fault needs a process peer")
+    mp_process.current_process()._config["semprefix"] = "/" + spec["prefix"]
+    tasks = spec["tasks"]
+    x = py_work(spec["task_iters"], WORK_SEED) << 32
+    expected = [x | (i + 1) for i in range(tasks)]
+    indices = list(range(tasks))
+    pool = PoolUnderTest(spec)
+    ok = False
+    clock = time.perf_counter_ns
+    try:
+        def checked_job(idx, what):
+            try:
+                t0 = clock()
+                got = pool.job(idx)
+                t1 = clock()
+            except (multiprocessing.TimeoutError, TimeoutError):
+                raise RowError(f"{what} did not finish within {pool.timeout} s: a worker died or hung "
+                               f"({executor} waits for a dead worker's tasks)") from None
+            except Exception as e:  # BrokenProcessPool and the like: the executor says what broke
+                raise RowError(f"{what}: {type(e).__name__}: {e}") from None
+            if got != expected:
+                bad = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), tasks))
+                raise RowError(f"{what}: task {bad} of {tasks} came back wrong, missing or out of place")
+            return t1 - t0
+
+        checked_job(indices, "the warm-up job")
+        budget, least, most = spec["budget_ns"], spec["min_jobs"], spec["max_jobs"]
+        begin = clock()
+        n = 0
+        while n < most and (n < least or clock() - begin < budget):
+            idx = indices
+            if fault == "kill_worker" and n == 0:
+                idx = list(indices)
+                idx[tasks // 2] = -1
+            samples.append(checked_job(idx, f"job {n}"))
+            n += 1
+        ok = True
+        return {"jobs": n, "tasks": tasks, "workers": spec["workers"], "checked_jobs": n + 1}
+    finally:
+        pool.close(ok)
+
+
+# ---- py_compute: a team of N workers on one round of work --------------------------------
+
+def compute_buffer(nbytes):
+    return (RELEASED_BLOCK * (nbytes // len(RELEASED_BLOCK) + 1))[:nbytes]
+
+
+def compute_unit(kernel, u, iters, buf):
+    """Unit u of a round: pure runs py_work in the interpreter (holding the GIL); released
+    hashes `buf` with hashlib, which lets go of the GIL over a large buffer."""
+    if kernel == "pure":
+        return py_work(iters, u)
+    h = hashlib.sha256(u.to_bytes(8, "little"))
+    h.update(buf)
+    return int.from_bytes(h.digest()[:8], "little")
+
+
+def compute_share(kernel, lo, hi, iters, buf):
+    total = 0
+    for u in range(lo, hi):
+        total += compute_unit(kernel, u, iters, buf)
+    return total
+
+
+def compute_worker(kernel, iters, nbytes, link, parent, in_process):
+    """A worker: says it is ready, then computes each share (lo, hi) it is sent and answers
+    with its sum, until it is sent None."""
+    if in_process:
+        arm_death_signal(parent)
+    buf = compute_buffer(nbytes) if kernel == "released" else None
+    link.send("ready")
+    while True:
+        share = link.recv()
+        if share is None:
+            break
+        link.send(compute_share(kernel, share[0], share[1], iters, buf))
+    if in_process:
+        link.close()
+
+
+class ThreadLink:
+    """A thread worker's two queues, seen from either side as send / recv."""
+
+    def __init__(self, inbox, outbox):
+        self.inbox, self.outbox = inbox, outbox
+
+    def send(self, obj):
+        self.outbox.put(obj)
+
+    def recv(self, timeout=None):
+        return self.inbox.get(timeout=timeout)
+
+
+class ComputeTeam:
+    """N workers, each with its own link (a pair of queues for threads, a duplex Pipe for
+    processes), started and answering "ready" before any round."""
+
+    def __init__(self, spec):
+        self.timeout = spec["round_timeout_s"]
+        self.peer = spec["peer"]
+        self.links, self.workers = [], []
+        try:
+            self.start(spec)
+        except BaseException:
+            self.kill()  # the workers started so far are reaped before the row's reason goes back
+            raise
+
+    def start(self, spec):
+        kernel, peer, n = spec["kernel"], spec["peer"], spec["workers"]
+        args = (kernel, spec["unit_iters"], spec["unit_bytes"])
+        if peer == "thread":
+            for _ in range(n):
+                to_w, from_w = queue.Queue(), queue.Queue()
+                t = threading.Thread(target=compute_worker, args=(*args, ThreadLink(to_w, from_w), None, False),
+                                     daemon=True)
+                t.start()
+                self.links.append(ThreadLink(from_w, to_w))
+                self.workers.append(t)
+        else:
+            ctx = multiprocessing.get_context(peer)
+            for _ in range(n):
+                mine, theirs = ctx.Pipe(duplex=True)
+                p = ctx.Process(target=compute_worker, args=(*args, theirs, os.getpid(), True), daemon=True)
+                p.start()
+                theirs.close()  # the worker's copy is its own now: its death reads as EOF here
+                self.links.append(mine)
+                self.workers.append(p)
+        for k in range(n):
+            if self.answer(k) != "ready":
+                raise RowError(f"worker {k} did not start")
+
+    def answer(self, k):
+        link = self.links[k]
+        try:
+            if self.peer == "thread":
+                return link.recv(self.timeout)
+            if not link.poll(self.timeout):
+                raise queue.Empty
+            return link.recv()
+        except queue.Empty:
+            raise RowError(f"worker {k} did not answer within {self.timeout} s") from None
+        except (EOFError, OSError):
+            raise RowError(f"worker {k} died ({self.exit_of(k)})") from None
+
+    def exit_of(self, k):
+        w = self.workers[k]
+        if self.peer == "thread":
+            return "a thread"
+        w.join(JOIN_TIMEOUT_S)
+        return f"exit code {w.exitcode}"
+
+    def round(self, shares):
+        """(ns, sum) of one round: shares[k] to worker k, timed from the first send to the last
+        answer."""
+        clock = time.perf_counter_ns
+        t0 = clock()
+        for k, share in enumerate(shares):
+            try:
+                self.links[k].send(share)
+            except OSError:
+                raise RowError(f"worker {k} died ({self.exit_of(k)})") from None
+        total = 0
+        for k in range(len(shares)):
+            total += self.answer(k)
+        return clock() - t0, total
+
+    def kill(self):
+        """After a failure: the process workers are killed and reaped (threads are daemons)."""
+        if self.peer == "thread":
+            return
+        for w in self.workers:
+            if w.is_alive():
+                w.kill()
+        for w in self.workers:
+            w.join(JOIN_TIMEOUT_S)
+
+    def stop(self):
+        for k, link in enumerate(self.links):
+            try:
+                link.send(None)
+            except OSError:
+                pass
+        for w in self.workers:
+            w.join(JOIN_TIMEOUT_S)
+        if self.peer != "thread":
+            for w in self.workers:
+                if w.is_alive():
+                    w.kill()
+                    w.join(JOIN_TIMEOUT_S)
+            for link in self.links:
+                link.close()
+
+
+def run_compute(spec, samples):
+    """Timed rounds split over the team, each beside a workers:1 reference round of the same
+    team (worker 0 alone, the others answer at once) in turn before and after it (ABBA); samples
+    are (reference ns, round ns) pairs, or the round alone for workers:1. Every round's sum is
+    checked against a serial run in the driver."""
+    kernel, peer, n = spec["kernel"], spec["peer"], spec["workers"]
+    if kernel not in COMPUTE_KERNELS or peer not in COMPUTE_PEERS or n < 1:
+        raise RowError(f"no py_compute kernel {kernel} with peer {peer} and {n} workers")
+    mp_process.current_process()._config["semprefix"] = "/" + spec["prefix"]
+    units = spec["units"]
+    split = [(units * k // n, units * (k + 1) // n) for k in range(n)]
+    alone = [(0, units)] + [(0, 0)] * (n - 1)
+    paired = n > 1
+    team = None
+    try:
+        team = ComputeTeam(spec)
+        sums = []
+        # Warm-up: one round of each kind, untimed.
+        sums.append(team.round(split)[1])
+        if paired:
+            sums.append(team.round(alone)[1])
+        if spec.get("fault") == "kill_worker":
+            if peer == "thread":
+                raise RowError("the kill_worker fault needs a process peer")
+            team.workers[-1].kill()
+        clock = time.perf_counter_ns
+        budget, least, most = spec["budget_ns"], spec["min_rounds"], spec["max_rounds"]
+        begin = clock()
+        r = 0
+        while r < most and (r < least or clock() - begin < budget):
+            if paired and r % 2 == 0:
+                ref_ns, s = team.round(alone)
+                sums.append(s)
+            ns, s = team.round(split)
+            sums.append(s)
+            if paired and r % 2 == 1:
+                ref_ns, s = team.round(alone)
+                sums.append(s)
+            samples.extend((ref_ns, ns) if paired else (ns,))
+            r += 1
+        serial = compute_share(kernel, 0, units, spec["unit_iters"],
+                               compute_buffer(spec["unit_bytes"]) if kernel == "released" else None)
+        wrong = sum(1 for s in sums if s != serial)
+        if wrong:
+            raise RowError(f"{wrong} of {len(sums)} rounds summed to something other than the serial run")
+        team.stop()
+        team = None
+        return {"rounds": r, "paired": paired, "verified_rounds": len(sums), "workers": n}
+    finally:
+        if team is not None:
+            team.kill()
+
+
+# What run_row hands these families to.
+WORK_FAMILIES = {"calibrate": run_calibrate, "pool": run_pool, "compute": run_compute}
+
+
 def start_manager(ctx, peer):
     from multiprocessing.managers import SyncManager
     m = SyncManager(ctx=ctx)
@@ -860,6 +1294,8 @@ def run_row(spec, samples):
         return run_spawn(spec, samples)
     if spec["family"] in ("sync", "state"):
         return run_parties(spec, samples)
+    if spec["family"] in WORK_FAMILIES:  # py_pool, py_compute and their calibration
+        return WORK_FAMILIES[spec["family"]](spec, samples)
     family, channel, peer = spec["family"], spec["channel"], spec["peer"]
     why = why_not(family, channel, peer)
     if why:

@@ -12,24 +12,25 @@
 namespace ipcm {
 namespace {
 
-// py_sync: quick only the lock between threads and between forked processes (a second or so
-// for both families, within the py_* share of quick); default every primitive x peer at two
+// py_sync: quick none (quick's CPython rows are the messaging ones and the start methods, within
+// the py_* share of its budget, and every quick row must be in the committed baseline); default
+// every primitive x peer at two
 // parties; full adds one party for the locks (the uncontended cost) and 1x, 2x the CPUs.
 const ByProfile<PyPartiesSweep>& sync_sweeps() {
   static const ByProfile<PyPartiesSweep> s = {
-      {"quick", {.what = {"Lock"}, .peers = {"thread", "fork"}, .fixed = {2}}},
+      {"quick", {.what = {}, .peers = {}, .fixed = {}}},
       {"default", {.what = py_sync_primitives(), .peers = py_peers(), .fixed = {2}}},
       {"full", {.what = py_sync_primitives(), .peers = py_peers(), .fixed = {2}, .per_cpu = {1, 2}, .one_party = true}},
   };
   return s;
 }
 
-// py_state: quick one counter under its lock between two forked processes; default every
+// py_state: quick none (as py_sync); default every
 // access between forked and spawned workers, as many as CPUs; full every peer (threads: the
 // GIL decides what Value_nolock loses) with one worker and 1x, 2x, 4x the CPUs.
 const ByProfile<PyPartiesSweep>& state_sweeps() {
   static const ByProfile<PyPartiesSweep> s = {
-      {"quick", {.what = {"Value_lock"}, .peers = {"fork"}, .fixed = {2}}},
+      {"quick", {.what = {}, .peers = {}, .fixed = {}}},
       {"default", {.what = py_state_accesses(), .peers = {"fork", "spawn"}, .per_cpu = {1}}},
       {"full", {.what = py_state_accesses(), .peers = py_peers(), .per_cpu = {1, 2, 4}, .one_party = true}},
   };

@@ -179,7 +179,7 @@ class Rows(unittest.TestCase):
             if fam in ("py_pingpong", "py_stream", "py_spawn"):
                 names.add((fam, kv.get("channel"), kv["peer"]))
         # quick: Queue, Pipe, shared_memory x fork, spawn in both link families; py_spawn's
-        # three start methods (the other py families' quick rows are checked by their tests)
+        # three start methods (the other py families run from the default profile on)
         self.assertEqual(len(names), 15)
         py = d["ipcmeter"]["python"]
         self.assertEqual(len(py), 1)
@@ -390,6 +390,212 @@ class PartiesRows(unittest.TestCase):
             self.assertTrue(b["error_occurred"], b["name"])
             self.assertIn("/nonexistent/python3", b["error_message"])
             self.assertIn("/python:none/", b["name"] + "/")
+
+
+# ---- py_pool and py_compute ---------------------------------------------------------------------
+
+POOL_RUNS = {"Pool_map": PEERS, "Pool_imap": PEERS, "Pool_apply_async": PEERS,
+             "ProcessPoolExecutor": ["fork", "spawn", "forkserver"], "ThreadPoolExecutor": ["thread"]}
+CHUNKED = ("Pool_map", "Pool_imap", "ProcessPoolExecutor")
+
+
+def load_driver():
+    spec = importlib.util.spec_from_file_location("ipcmeter_driver", DRIVER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def group_members(pgid):
+    """Processes still in process group `pgid` (the driver leads its own)."""
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[3]) == pgid:
+                    out.append(int(p))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def drive_group(spec):
+    """drive_spec, plus the processes the driver's group left behind (it leads its own group,
+    so its pid is the group's id)."""
+    r, w = os.pipe()
+    prefix = f"ipcmeter-{os.getpid()}-{os.urandom(8).hex()}-pytest"
+    proc = subprocess.Popen([PYTHON, "-I", DRIVER, json.dumps({**spec, "prefix": prefix, "out_fd": w})], pass_fds=[w],
+                            stderr=subprocess.PIPE)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    proc.communicate(timeout=60)
+    line, _, rest = data.partition(b"\n")
+    left = [n for n in os.listdir("/dev/shm") if prefix in n]
+    return json.loads(line), struct.unpack(f"<{len(rest) // 8}q", rest), left, group_members(proc.pid)
+
+
+def pool_spec(executor, peer, chunk=1, tasks=16, jobs=1, **extra):
+    return {"family": "pool", "executor": executor, "peer": peer, "workers": 2, "tasks": tasks, "chunk": chunk,
+            "task_iters": 200, "budget_ns": 0, "min_jobs": jobs, "max_jobs": jobs, "job_timeout_s": 20, **extra}
+
+
+def compute_spec(kernel, peer, workers, rounds=2, **extra):
+    return {"family": "compute", "kernel": kernel, "peer": peer, "workers": workers, "units": 10, "unit_iters": 500,
+            "unit_bytes": 1 << 16, "budget_ns": 0, "min_rounds": rounds, "max_rounds": rounds, "round_timeout_s": 20,
+            **extra}
+
+
+class PoolAndCompute(unittest.TestCase):
+    def test_every_executor_returns_every_tasks_result_in_order(self):
+        # The driver checks each job's list against each task's exact answer in its place; a
+        # job's count of checked lists says every job was checked.
+        for executor, peers in POOL_RUNS.items():
+            for peer in peers:
+                chunk = 4 if executor in CHUNKED else 1
+                with self.subTest(executor=executor, peer=peer):
+                    h, samples, left, group = drive_group(pool_spec(executor, peer, chunk=chunk, jobs=2))
+                    self.assertTrue(h["ok"], h)
+                    self.assertEqual((h["jobs"], h["checked_jobs"], h["tasks"]), (2, 3, 16))
+                    self.assertEqual(len(samples), 2)
+                    self.assertTrue(all(s > 0 for s in samples))
+                    self.assertEqual((left, group), ([], []))
+
+    def test_pool_results_checked_independently(self):
+        # The same executors' answers, read here rather than trusted to the driver's check.
+        drv = load_driver()
+        want = [(drv.py_work(300, drv.WORK_SEED) << 32) | (i + 1) for i in range(20)]
+        for executor in ("Pool_map", "Pool_imap", "Pool_apply_async", "ThreadPoolExecutor"):
+            with self.subTest(executor=executor):
+                pool = drv.PoolUnderTest({"executor": executor, "peer": "thread", "workers": 3, "chunk": 1,
+                                          "job_timeout_s": 20, "task_iters": 300})
+                try:
+                    self.assertEqual(pool.job(list(range(20))), want)
+                finally:
+                    pool.close(True)
+
+    def test_combinations_that_cannot_run_say_why(self):
+        for executor, peer, chunk, words in (("ThreadPoolExecutor", "fork", 1, "runs threads"),
+                                             ("ProcessPoolExecutor", "thread", 1, "ThreadPoolExecutor"),
+                                             ("Pool_apply_async", "fork", 4, "no chunksize")):
+            h, _, _, _ = drive_group(pool_spec(executor, peer, chunk=chunk))
+            self.assertFalse(h["ok"])
+            self.assertIn(words, h["error"])
+
+    def test_compute_kernels_match_a_serial_run(self):
+        drv = load_driver()
+        buf = drv.compute_buffer(1 << 16)
+        for kernel in ("pure", "released"):
+            serial = drv.compute_share(kernel, 0, 10, 500, buf)
+            # three uneven shares of ten units add up to the serial run
+            self.assertEqual(sum(drv.compute_share(kernel, lo, hi, 500, buf) for lo, hi in ((0, 3), (3, 6), (6, 10))),
+                             serial)
+            self.assertNotEqual(drv.compute_share(kernel, 0, 9, 500, buf), serial)
+            for peer in ("thread", "fork", "spawn"):
+                with self.subTest(kernel=kernel, peer=peer):
+                    h, samples, left, group = drive_group(compute_spec(kernel, peer, 3))
+                    self.assertTrue(h["ok"], h)
+                    # warm-up round and reference, then each timed round and its reference
+                    self.assertEqual((h["rounds"], h["verified_rounds"]), (2, 2 + 2 * 2))
+                    self.assertEqual(len(samples), 4)  # (reference, round) pairs
+                    self.assertEqual((left, group), ([], []))
+        h, samples, _, _ = drive_group(compute_spec("pure", "thread", 1, rounds=3))
+        self.assertTrue(h["ok"], h)
+        self.assertEqual((h["paired"], len(samples), h["verified_rounds"]), (False, 3, 4))
+
+    def test_killed_worker_ends_the_row_without_leaks(self):
+        cases = ((pool_spec("Pool_map", "fork", tasks=8, fault="kill_worker", job_timeout_s=1), "did not finish within 1 s"),
+                 (pool_spec("ProcessPoolExecutor", "spawn", tasks=8, fault="kill_worker"), "BrokenProcessPool"),
+                 (compute_spec("pure", "fork", 2, fault="kill_worker"), "worker 1 died (exit code -9)"))
+        for spec, words in cases:
+            with self.subTest(family=spec["family"], peer=spec["peer"]):
+                h, samples, left, group = drive_group(spec)
+                self.assertFalse(h["ok"])
+                self.assertIn(words, h["error"])
+                self.assertEqual(samples, ())
+                self.assertEqual((left, group), ([], []))
+
+
+@unittest.skipUnless(os.access(BINARY, os.X_OK), "build/ipcmeter not built")
+class PoolAndComputeRows(unittest.TestCase):
+    def smoke(self):
+        spec = importlib.util.spec_from_file_location("smoke_run", os.path.join(ROOT, "tests", "smoke_run.py"))
+        smoke = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(smoke)
+        return smoke
+
+    def test_rows_match_the_contract(self):
+        smoke = self.smoke()
+        code, d, err, pid = run_ipcmeter(
+            ["--profile", "default", "--benchmark_min_time=0.02",
+             "--benchmark_filter=^py_(pool/executor:(Pool_map|ThreadPoolExecutor)/peer:(thread|fork)/task_us:1000/"
+             "|compute/kernel:(pure|released)/peer:fork/workers:(1|2)/)"])
+        self.assertEqual(code, 0, err)
+        families = smoke.check_schema(d["ipcmeter"]["schema"], BINARY)
+        rows = {}
+        for b in d["benchmarks"]:
+            fam, kv = smoke.check_name(b["name"], families, "default")
+            rows[b["name"].split("/python:")[0]] = b
+            if b.get("error_occurred"):
+                continue
+            smoke.check_row(b, fam, families[fam][1], [])
+        ok = [n for n, b in rows.items() if not b.get("error_occurred")]
+        self.assertEqual(sorted(ok), sorted([
+            "py_pool/executor:Pool_map/peer:thread/task_us:1000/chunk:1",
+            "py_pool/executor:Pool_map/peer:thread/task_us:1000/chunk:16",
+            "py_pool/executor:Pool_map/peer:fork/task_us:1000/chunk:1",
+            "py_pool/executor:Pool_map/peer:fork/task_us:1000/chunk:16",
+            "py_pool/executor:ThreadPoolExecutor/peer:thread/task_us:1000/chunk:1",
+            "py_compute/kernel:pure/peer:fork/workers:1", "py_compute/kernel:pure/peer:fork/workers:2",
+            "py_compute/kernel:released/peer:fork/workers:1", "py_compute/kernel:released/peer:fork/workers:2"]),
+            {n: b.get("error_message") for n, b in rows.items()})
+        self.assertIn("no chunksize", rows["py_pool/executor:ThreadPoolExecutor/peer:thread/task_us:1000/chunk:16"]
+                      ["error_message"])
+        self.assertIn("runs threads", rows["py_pool/executor:ThreadPoolExecutor/peer:fork/task_us:1000/chunk:1"]
+                      ["error_message"])
+        for name, b in rows.items():
+            if name.startswith("py_compute/") and name.endswith("/workers:1"):
+                self.assertEqual(b["speedup"], 1.0)
+        self.assertEqual(leftovers(pid), [])
+
+    def test_killed_compute_worker_ends_its_row_without_leaks(self):
+        killed = []
+
+        def kill_a_worker(ipcmeter_pid):
+            deadline = time.time() + 30
+            while time.time() < deadline and not killed:
+                for drv, cmd in children_of(ipcmeter_pid):
+                    if b"ipcmeter_driver.py" not in cmd:
+                        continue
+                    for worker, wcmd in children_of(drv):
+                        if b"--multiprocessing-fork" in wcmd:
+                            time.sleep(0.5)  # inside the timed rounds
+                            os.kill(worker, signal.SIGKILL)
+                            killed.append(worker)
+                            break
+                time.sleep(0.05)
+
+        code, d, err, pid = run_ipcmeter(
+            ["--profile", "default", "--benchmark_filter=^py_compute/kernel:pure/peer:spawn/workers:2/",
+             "--benchmark_min_time=3"], env={"IPCMETER_PEER_TIMEOUT_S": "2"}, during=kill_a_worker)
+        self.assertTrue(killed, "no spawned worker was found to kill")
+        self.assertEqual(code, 0, err)
+        (row,) = d["benchmarks"]
+        self.assertTrue(row["error_occurred"])
+        self.assertRegex(row["error_message"], r"worker \d died \(exit code -9\)")
+        self.assertEqual(leftovers(pid), [])
+
+    def test_no_interpreter_lists_every_row_with_the_reason(self):
+        code, d, err, pid = run_ipcmeter(["--profile", "default", "--python=/nonexistent/python3",
+                                          "--benchmark_filter=^py_(pool|compute)/", "--benchmark_min_time=0.01"])
+        self.assertEqual(code, 0, err)
+        names = [b["name"] for b in d["benchmarks"]]
+        # every executor x peer x 3 task lengths x 2 chunks, both kernels x 3 peers x 3 counts
+        self.assertEqual(sum(n.startswith("py_pool/") for n in names), 5 * 4 * 3 * 2)
+        self.assertGreaterEqual(sum(n.startswith("py_compute/") for n in names), 2 * 3 * 2)
+        for b in d["benchmarks"]:
+            self.assertTrue(b["error_occurred"], b["name"])
+            self.assertRegex(b["error_message"], r"/nonexistent/python3|runs threads|runs processes|no chunksize")
 
 
 if __name__ == "__main__":
