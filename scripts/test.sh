@@ -33,10 +33,13 @@ cd "$(dirname "$0")/.."
 ipcm_stage setup ipcm_prepare
 if ((release)); then
   ipcm_stage build ipcm_build
-  # One test at a time: spinning peers of two tests would share the machine's CPUs.
+  # One test per vCPU. Spinning peers of two tests must not share the CPUs: the C++ tests hold
+  # one lock (ipcm_peers) and run one at a time beside the scripts' tests, and the smoke run,
+  # the fault suite, the browser test and the MPI and CPython rows run alone (RUN_SERIAL; see
+  # tests/CMakeLists.txt).
   # The browser test must run here: a missing chromium fails it instead of skipping.
   export IPCM_REQUIRE_BROWSER=1
-  ipcm_stage ctest ctest --test-dir build --output-on-failure --timeout 900
+  ipcm_stage ctest ctest --test-dir build --output-on-failure --timeout 900 -j "$(nproc)"
 fi
 if [[ -n $sanitizers ]]; then
   source "$(dirname "$0")/sanitize.sh"

@@ -48,8 +48,8 @@ WINDOW = (1400, 3000)
 
 
 def load_tests(loader, tests, pattern):
-    # Under `unittest discover` (pattern set) ctest's scripts_unittest would run the browser a
-    # second time; its own ctest entry runs it (pattern None).
+    # Left out of `unittest discover` (pattern set) over the whole folder; its own ctest entry,
+    # report_in_browser, runs it (pattern None).
     return unittest.TestSuite() if pattern is not None else tests
 
 
