@@ -70,6 +70,9 @@ struct FamilyDef {
   // only the profile's shared message sizes.
   nlohmann::json (*profile_section)(const Profile&) = nullptr;
   FamilyRegistration add_benchmarks = nullptr;
+  // Called when the run leaves this family (the first row of another family starts, or the
+  // last row has run): what its rows share is released there, whatever the filter selected.
+  void (*leave)() = nullptr;
 };
 
 // Families register themselves: each bench file holds one

@@ -187,6 +187,7 @@ EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, cons
     const Suite& s = suite();
     if (!*meta) {
       const auto t0 = std::chrono::steady_clock::now();
+      leave_current_family();  // what the last family held is released before the floors
       const Floors floors_end = measure_floors(s.placement, profile.sizes);
       run_times().floors_end_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::vector<std::string> all = warnings;

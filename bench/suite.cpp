@@ -67,6 +67,18 @@ void add_link_benchmarks(const Profile& p, const char* family, LinkRun run) {
 }
 
 namespace {
+// The family whose row ran last: its leave() runs before a row of another family starts.
+const FamilyDef*& current_family() {
+  static const FamilyDef* f = nullptr;
+  return f;
+}
+
+void enter_family(const FamilyDef* family) {
+  if (current_family() == family) return;
+  leave_current_family();
+  current_family() = family;
+}
+
 std::vector<std::string>& names() {
   static std::vector<std::string> v;
   return v;
@@ -92,7 +104,10 @@ benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::func
   // peer that died in the first repetition would.
   const char* fail_first = std::getenv("IPCMETER_FAIL_FIRST_RUN");
   const bool inject = fail_first != nullptr && std::regex_search(name, std::regex(fail_first));
-  auto run = [fn, first_failure, inject, first_run = std::make_shared<bool>(true)](benchmark::State& st) {
+  const FamilyDef* family = find_family(std::string_view(name).substr(0, name.find('/')));
+  IPCM_CHECK(family != nullptr);
+  auto run = [fn, first_failure, inject, family, first_run = std::make_shared<bool>(true)](benchmark::State& st) {
+    enter_family(family);
     if (!first_failure->empty())
       return skip(st, "an earlier repetition of this row failed, so this one was not run: " + *first_failure);
     last_skip_reason().clear();
@@ -106,13 +121,17 @@ benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::func
   auto* b = benchmark::RegisterBenchmark(name.c_str(), run);
   names().push_back(manual_time ? name + "/manual_time" : name);
   if (manual_time) b->UseManualTime();
-  const FamilyDef* family = find_family(std::string_view(name).substr(0, name.find('/')));
-  IPCM_CHECK(family != nullptr);
   if (suite().family_repetitions > 1 && family->repeated_by_profile) b->Repetitions(suite().family_repetitions);
   return b;
 }
 
 const std::vector<std::string>& registered_names() { return names(); }
+
+void leave_current_family() {
+  const FamilyDef* f = current_family();
+  current_family() = nullptr;
+  if (f != nullptr && f->leave != nullptr) f->leave();
+}
 
 std::string json_safe_reason(std::string why) {
   for (char& c : why) {

@@ -97,6 +97,9 @@ void add_link_benchmarks(const Profile& p, const char* family, LinkRun run);
 benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::function<void(benchmark::State&)> fn,
                                               bool manual_time);
 const std::vector<std::string>& registered_names();
+// Runs the `leave` of the family whose rows ran last, if any (FamilyDef::leave); main calls it
+// once the last row has run, before the end-of-run floors.
+void leave_current_family();
 
 // Ends a benchmark with an environment error. Google Benchmark 1.7.1 writes the message
 // into JSON unescaped, so quotes, backslashes and control characters are replaced

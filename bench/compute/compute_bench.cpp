@@ -55,18 +55,26 @@ struct ComputeProfile {
   bool all_powers;      // workers 1, 2, 4, ... up to 4x CPUs (else 1, CPUs, 4x CPUs)
   FarmSize farm;        // farm.tasks is replaced by kFarmTasksPerCpu x CPUs
   std::int64_t farm_rounds;
+  // The peer kinds the kernels and the farm run with. quick leaves spawn out: a spawned team
+  // does the kernels' work as a forked one does, after an exec (the spawn family measures
+  // that), and its rows took ~7 of quick's 16 s of compute here; default and full run every peer.
+  std::vector<PeerKind> peers;
 };
 const ByProfile<ComputeProfile> kComputeProfile = {
     {"quick",
      {.size = {1 << 16, 64, 32u << 20, 2, 1 << 19, 8}, .rounds = 5, .all_powers = false, .farm = {0, 1 << 13, 64},
-      .farm_rounds = 5}},
+      .farm_rounds = 5, .peers = {PeerKind::kThread, PeerKind::kFork}}},
     {"default",
      {.size = {1 << 17, 64, 64u << 20, 2, 1 << 20, 8}, .rounds = 12, .all_powers = true, .farm = {0, 1 << 14, 64},
-      .farm_rounds = 6}},
+      .farm_rounds = 6, .peers = every_peer()}},
     {"full",
      {.size = {1 << 18, 64, 128u << 20, 2, 1 << 21, 8}, .rounds = 30, .all_powers = true, .farm = {0, 1 << 14, 64},
-      .farm_rounds = 15}},
+      .farm_rounds = 15, .peers = every_peer()}},
 };
+
+bool sweeps(const ComputeProfile& sw, PeerKind peer) {
+  return std::find(sw.peers.begin(), sw.peers.end(), peer) != sw.peers.end();
+}
 
 unsigned cpu_count(const Placement& pl) { return std::max<unsigned>(1, unsigned(pl.allowed_cpus.size())); }
 
@@ -187,6 +195,7 @@ void add_compute_benchmarks(const Profile& p, const Placement& pl) {
   const std::int64_t rounds = std::max(sw.rounds, kMinSamples);
   for (Kernel k : kAllKernels) {
     for (PeerKind peer : kAllPeers) {
+      if (!sweeps(sw, peer)) continue;
       for (unsigned w : worker_counts(sw, cpus)) {
         add_benchmark(std::string("compute/kernel:") + kernel_name(k) + "/peer:" + peer_name(peer) + "/workers:" + std::to_string(w),
                       [k, peer, w, size](benchmark::State& st) { run_kernel(st, k, peer, w, size); }, true)
@@ -199,6 +208,7 @@ void add_compute_benchmarks(const Profile& p, const Placement& pl) {
   farm.tasks = kFarmTasksPerCpu * cpus;
   const std::int64_t farm_rounds = std::max(sw.farm_rounds, kMinSamples);
   for (PeerKind peer : kFarmPeers) {
+    if (!sweeps(sw, peer)) continue;
     struct Row {
       const char* kernel;
       bool pool;
@@ -221,7 +231,8 @@ nlohmann::json compute_section(const Profile& p) {
   return {{"cpu_elements", k.cpu_elements}, {"cpu_rounds", k.cpu_rounds}, {"membw_bytes", k.membw_bytes},
           {"membw_passes", k.membw_passes}, {"shared_elements", k.shared_elements}, {"shared_rounds", k.shared_rounds},
           {"rounds", sw.rounds}, {"all_powers", sw.all_powers}, {"farm_elements_per_task", sw.farm.elements_per_task},
-          {"farm_task_rounds", sw.farm.rounds}, {"farm_rounds", sw.farm_rounds}};
+          {"farm_task_rounds", sw.farm.rounds}, {"farm_rounds", sw.farm_rounds},
+          {"peers", peers_json(sw.peers)}};
 }
 
 Words compute_kernel_names() {
