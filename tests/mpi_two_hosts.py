@@ -115,6 +115,23 @@ class TwoHosts:
         self.made = []
 
 
+def run_group(cmd):
+    """Runs cmd in a process group of its own, so every way out of this test (a timeout,
+    SIGTERM) also ends what it started: mpi_rows.py, mpirun, the ranks and daemons under it."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=TIMEOUT)
+        return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
 def agent_script(hosts, path):
     """OpenMPI's rsh agent: `AGENT HOST COMMAND…`; host b is entered instead of reached by ssh."""
     with open(path, "w") as f:
@@ -167,8 +184,16 @@ def check_results(d, hosts):
                 problems.append(f"{key}.{k} = {f.get(k)}")
         if f.get("net_peer_address") != ADDR_B or f.get("net_local_address") != ADDR_A:
             problems.append(f"{key}: the floor ran over {f.get('net_local_address')} -> {f.get('net_peer_address')}")
-    if not any("--hostfile" in l["command"] for l in ipc.get("mpi_launches", [])):
+    across = [l for l in ipc.get("mpi_launches", []) if "--hostfile" in l["command"]]
+    if not across:
         problems.append("ipcmeter.mpi_launches lacks the launch across hosts")
+    elif "--bind-to" not in across[0]["command"] or "none" not in across[0]["command"]:
+        problems.append("the launch across hosts does not leave binding to ipcmeter (--bind-to none)")
+    else:
+        # Both "hosts" are this machine: ipcmeter pins the ranks to the placement's two CPUs.
+        pl = across[0].get("placement") or {}
+        if pl.get("pinned") and pl.get("parent_cpu") == pl.get("peer_cpu"):
+            problems.append(f"the ranks share CPU {pl.get('parent_cpu')}")
     return problems
 
 
@@ -225,18 +250,16 @@ def main():
             out = os.path.join(tmp, "results.json")
             flags = ["--profile", "quick", f"--benchmark_min_time={MIN_TIME}"]
             # The plain run, on "host" a: lists the mpi_remote rows with why they need mpirun.
-            p = subprocess.run(hosts.enter("a") + [binary] + flags + ["--benchmark_filter=/peer:mpi_remote/",
-                               f"--benchmark_out={out}", "--benchmark_out_format=json"],
-                               capture_output=True, text=True, timeout=TIMEOUT)
+            p = run_group(hosts.enter("a") + [binary] + flags + ["--benchmark_filter=/peer:mpi_remote/",
+                          f"--benchmark_out={out}", "--benchmark_out_format=json"])
             if p.returncode != 0:
                 problems.append(f"plain run failed ({p.returncode}): {p.stderr[-2000:]}")
             else:
                 mpirun_args = ["--mca", "plm_rsh_agent", agent,
                                "--mca", "btl_tcp_if_include", SUBNET, "--mca", "oob_tcp_if_include", SUBNET]
-                p = subprocess.run(hosts.enter("a") + ["/usr/bin/python3", os.path.join(repo, "scripts", "mpi_rows.py"),
-                                   out, "--hosts", hostfile, "--remote-only", "--bin", binary] +
-                                   [f"--mpirun-arg={a}" for a in mpirun_args] + ["--"] + flags,
-                                   capture_output=True, text=True, timeout=TIMEOUT)
+                p = run_group(hosts.enter("a") + ["/usr/bin/python3", os.path.join(repo, "scripts", "mpi_rows.py"),
+                              out, "--hosts", hostfile, "--remote-only", "--bin", binary] +
+                              [f"--mpirun-arg={a}" for a in mpirun_args] + ["--"] + flags)
                 if p.returncode != 0:
                     problems.append(f"mpi_rows.py --hosts failed ({p.returncode}): {p.stderr[-3000:]}")
                 else:
