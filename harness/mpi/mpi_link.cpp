@@ -373,7 +373,15 @@ Ack receive_ack() {
 // Rank 0: sends the control message, then takes the connection that presents the token.
 // -1 with `why` when rank 1 reports over MPI that it could not connect (its report is then
 // consumed) or when it never comes.
+// Why rank 1 could not connect back the first time: the next requests of the run end with it
+// at once instead of each waiting for rank 1 to try every address again.
+std::string g_unreachable;
+
 int accept_peer(Listener& l, std::string& why, std::string& local, std::string& peer) {
+  if (!g_unreachable.empty()) {
+    why = g_unreachable + " (an earlier connection of this run failed so; not tried again)";
+    return -1;
+  }
   if (MPI_Send(&l.control, sizeof l.control, MPI_BYTE, kRank1, kTagControl, MPI_COMM_WORLD) != MPI_SUCCESS) {
     why = "MPI_Send of the connect-back request failed";
     return -1;
@@ -404,6 +412,7 @@ int accept_peer(Listener& l, std::string& why, std::string& local, std::string& 
       close_fd(l.fd);
       const Ack a = receive_ack();
       why = a.why[0] ? a.why : "rank 1 did not connect back";
+      g_unreachable = why;
       return -1;
     }
   }
