@@ -179,18 +179,30 @@ std::vector<std::string> google_benchmark_args(const char* self, const CommandLi
   return gb_args;
 }
 
+// The network floor to rank 1's host, or a warning saying why there is none.
+std::optional<NetFloor> measure_net_floor_or_warn(std::vector<std::string>& warnings, const char* when) {
+  std::string why;
+  std::optional<NetFloor> f = mpi::measure_net_floor(why);
+  if (!f) warnings.push_back(std::string("no network floor at the ") + when + " of the run: " + why);
+  return f;
+}
+
 // The ipcmeter object of the results file, made once when the last benchmark has run: the
 // floors are measured again there, so drift over the run shows.
-EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, const std::vector<std::string>& warnings) {
+EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, const std::vector<std::string>& warnings,
+                             nlohmann::json peer_env) {
   auto meta = std::make_shared<std::optional<nlohmann::json>>();
-  return [&cl, &profile, warnings, meta, env = environment_fingerprint()]() -> const nlohmann::json& {
+  return [&cl, &profile, warnings, meta, env = environment_fingerprint(), peer_env]() -> const nlohmann::json& {
     const Suite& s = suite();
     if (!*meta) {
       const auto t0 = std::chrono::steady_clock::now();
       leave_current_family();  // what the last family held is released before the floors
-      const Floors floors_end = measure_floors(s.placement, profile.sizes);
+      Floors floors_end = measure_floors(s.placement, profile.sizes);
+      std::vector<std::string> net_warnings;
+      if (mpi::world().peer_remote) floors_end.net = measure_net_floor_or_warn(net_warnings, "end");
       run_times().floors_end_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::vector<std::string> all = warnings;
+      for (std::string& w : net_warnings) all.push_back(std::move(w));
       warn_if_busy("at the end of", all);
       for (std::string& w : drift_warnings(s.floors_start, floors_end, kFloorDriftWarn)) all.push_back(std::move(w));
       for (std::string& w : python_warnings()) all.push_back(std::move(w));
@@ -218,6 +230,8 @@ EndOfRun end_of_run_reporter(const CommandLine& cl, const Profile& profile, cons
           // The RouDi the iceoryx rows ran through, and whether ipcmeter started it.
           {"iceoryx", iceoryx_json()},
       };
+      // Rows across machines (an MPI launch whose rank 1 runs on another host): that host's env.
+      if (!peer_env.is_null()) (**meta)["peer_env"] = peer_env;
     }
     return **meta;
   };
@@ -340,11 +354,15 @@ int main(int argc, char** argv) {
     warn_if_busy("at the start of", warnings);
     const auto t0 = std::chrono::steady_clock::now();
     s.floors_start = measure_floors(s.placement, profile.sizes);
+    if (mpi::world().peer_remote) s.floors_start.net = measure_net_floor_or_warn(warnings, "start");
     run_times().floors_start_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   if (cl.calibration_delay_ns > 0) warnings.push_back(calibration_warning(cl, loops_per_ns));
 
-  EndOfRun end = end_of_run_reporter(cl, profile, warnings);
+  // Rank 1 on another host: its environment, recorded beside this host's.
+  nlohmann::json peer_env = nullptr;
+  if (mpi::world().peer_remote && !cl.list_only) peer_env = mpi::peer_env();
+  EndOfRun end = end_of_run_reporter(cl, profile, warnings, peer_env);
 
   std::vector<std::string> gb_args = google_benchmark_args(argv[0], cl, profile, tmp_out);
   std::vector<char*> gb_argv;

@@ -7,6 +7,8 @@
 
 #include "bench/mpi/mpi_rows.h"
 #include "bench/pingpong/pingpong.h"
+#include "bench/pingpong/pingpong_row.h"
+#include "bench/stream/stream.h"
 #include "bench/suite.h"
 #include "harness/core/c2c_copy.h"
 #include "harness/core/c2c_floor.h"
@@ -142,6 +144,49 @@ void run_stream(benchmark::State& state, std::size_t size, mpi::Peer peer, std::
   c["window_msgs"] = double(kStreamWindow);
 }
 
+// tcp/peer:mpi_remote: the registry's pingpong and stream workloads over the connection rank
+// 1 made back from its host (mpi::TcpRow), timed as the native rows are. Rank 1's CPU time
+// spans its whole role, warm-up included, so rank 0's is counted over the same trips.
+void run_connect_back(benchmark::State& state, std::size_t size, bool pingpong, std::uint64_t delay_loops) {
+  mpi::TcpRow row(pingpong ? mpi::Mode::kPingpong : mpi::Mode::kStream, size, peer_cpu_of(suite().placement));
+  if (!row.error().empty()) return skip(state, "tcp to rank 1: " + row.error());
+  MessageSet ms(size);
+  std::atomic<std::uint64_t> progress{0};
+  std::uint64_t seq = 0;
+  const std::uint64_t cpu0 = thread_cpu_ns();
+  auto fail = [&](Status st) {
+    const std::string peer = row.peer_error().empty() ? "" : ": " + row.peer_error();
+    skip(state, "tcp to rank 1: " + st.describe() + peer);
+  };
+  if (pingpong) {
+    Histogram rtt, discarded;
+    int warmup = kWarmupRoundTrips;
+    Status st = pingpong_loop(row.channel(), ms, discarded, progress, delay_loops, seq, [&] { return warmup-- > 0; });
+    if (st) st = pingpong_loop(row.channel(), ms, rtt, progress, delay_loops, seq, [&] { return state.KeepRunning(); });
+    if (Status stop = row.stop(ms, seq); st) st = stop;
+    const std::uint64_t cpu1 = thread_cpu_ns();
+    if (!st) return fail(st);
+    report_round_trips(state, rtt);
+    if (seq > 0) state.counters["cpu_ns_per_msg"] = double((cpu1 - cpu0) + row.peer_cpu_ns()) / double(2 * seq);
+    return;
+  }
+  const double memcpy_ref = memcpy_gbps(size);
+  const std::uint64_t t0 = TickClock::now();
+  Status st = stream_loop(row.channel(), ms, progress, delay_loops, seq, [&] { return state.KeepRunning(); });
+  // The clock stops at rank 1's acknowledgement that it has checked every message.
+  if (Status stop = row.stop(ms, seq); st) st = stop;
+  const std::uint64_t t1 = TickClock::now();
+  const std::uint64_t cpu1 = thread_cpu_ns();
+  if (!st) return fail(st);
+  const double seconds = TickClock::get().to_ns(t1 - t0) * 1e-9;
+  state.SetIterationTime(seconds);
+  state.SetItemsProcessed(std::int64_t(seq));
+  state.SetBytesProcessed(std::int64_t(seq * size));
+  auto& c = state.counters;
+  if (seq > 0) c["cpu_ns_per_msg"] = double((cpu1 - cpu0) + row.peer_cpu_ns()) / double(seq);
+  if (seconds > 0 && memcpy_ref > 0) c["ratio_to_memcpy"] = double(seq * size) / seconds / (memcpy_ref * 1e9);
+}
+
 Words with_mpi_transports() {
   Words w = transport_names();
   for (const auto& t : mpi::kTransports) w.push_back(std::string(t.name));
@@ -191,13 +236,27 @@ void add_mpi_link_rows(const Profile& p, const char* family) {
       }
     }
   }
-  // The registry's transports connect the launcher's peers; an MPI rank is not one of them.
+  // The registry's transports connect the launcher's peers; an MPI rank is not one of them,
+  // except that tcp reaches rank 1 on another host by a connection made back (mpi_link.h).
   for (const TransportDef* t : transports()) {
     std::string reached;
     for (PeerKind k : kAllPeers)
       if (t->reaches(k)) reached += std::string(reached.empty() ? "" : ", ") + peer_name(k);
     for (mpi::Peer peer : mpi::kPeers)
       for (std::size_t size : p.sizes) {
+        if (t->name == mpi::kConnectBackTransport && t->waits.empty()) {
+          const std::string name = row_name(family, t->name, mpi::peer_name(peer), size, std::nullopt);
+          add_row(name, [peer, size, name, pingpong](benchmark::State& st) {
+            if (const std::string why = mpi::connect_back_refusal(peer); !why.empty()) {
+              skip(st, why);
+              for (auto _ : st) {
+              }
+              return;
+            }
+            run_connect_back(st, size, pingpong, suite().calibration_delay_loops_for(name));
+          });
+          continue;
+        }
         const std::string why = std::string(t->name) + " cannot reach a " + mpi::peer_name(peer) + " peer (it reaches " +
                                 reached + "; an MPI rank is reached by the mpi transports)";
         if (t->waits.empty()) add_refused(row_name(family, t->name, mpi::peer_name(peer), size, std::nullopt), why);
@@ -219,7 +278,9 @@ nlohmann::json mpi_transports_json() {
                                 {"survives_dead_peer", true},
                                 {"waits", nlohmann::json::array()},
                                 {"fanin", false},
-                                {"mpi_btl", std::string("--mca pml ob1 --mca btl ") + t.btl}};
+                                {"mpi_btl", std::string("--mca pml ob1 --mca btl ") + t.btl},
+                                // Whether this path reaches a rank on another host (mpi_remote).
+                                {"mpi_crosses_hosts", t.crosses_hosts}};
   return all;
 }
 

@@ -256,6 +256,22 @@ nlohmann::json to_json(const Floors& f) {
                                       : "unpinned: the sides have no fixed pair of CPUs, so there is no pair to probe";
   }
   out["c2c_by_placement"] = std::move(by_placement);
+  if (const auto& n = f.net) {
+    out.update({
+        {"net_peer_host", n->peer_host},
+        {"net_local_address", n->local_address},
+        {"net_peer_address", n->peer_address},
+        {"net_rtt_ns", n->rtt_p50_ns},
+        {"net_rtt_p99_ns", n->rtt_p99_ns},
+        {"net_rtt_mean_ns", n->rtt_mean_ns},
+        {"net_rtt_protocol", n->rtt_protocol},
+        {"net_rtt_p50_ns_by_protocol", n->rtt_p50_ns_by_protocol},
+        {"net_rtt_trips", n->trips},
+        {"net_gbps", n->gbps},
+        {"net_gbps_batch_bytes", n->batch_bytes},
+        {"net_gbps_batches", n->batches},
+    });
+  }
   return out;
 }
 
@@ -271,6 +287,10 @@ std::vector<std::string> drift_warnings(const Floors& start, const Floors& end, 
     std::optional<double> a, b;
   };
   std::vector<StartEnd> pairs{{"c2c_rtt_ns", start.c2c.p50_ns, end.c2c.p50_ns}};
+  if (start.net && end.net) {
+    pairs.push_back({"net_rtt_ns", start.net->rtt_p50_ns, end.net->rtt_p50_ns});
+    pairs.push_back({"net_gbps", start.net->gbps, end.net->gbps});
+  }
   for (const auto& [name, member] : kProbes) pairs.push_back({name, start.*member, end.*member});
   std::vector<std::string> warnings;
   for (const auto& [name, a, b] : pairs) {

@@ -32,6 +32,25 @@ struct PlacementFloor {
   C2cFloor c2c;
 };
 
+// The network between this host and the host of an mpi_remote peer (rank 1 of an MPI launch
+// across two hosts, harness/mpi/mpi_link.h measures it): the floor under every cross-host row,
+// as the core-to-core floor is under the rows on one host. The round trip is measured as
+// c2c_rtt_ns is: every trip of kNetProbeBytes timed on its own into a Histogram, p50 of the
+// best of several ways to wait (blocking read, or spinning on non-blocking reads); the
+// bandwidth as c2c_copy_gbps is: the median of batches, each timed from its first byte sent
+// to the peer's acknowledgement of its last.
+struct NetFloor {
+  std::string peer_host;
+  std::string local_address, peer_address;  // the connection the probes ran over
+  double rtt_p50_ns = 0, rtt_p99_ns = 0, rtt_mean_ns = 0;
+  std::string rtt_protocol;                   // the winning way to wait
+  std::map<std::string, double> rtt_p50_ns_by_protocol;
+  std::uint64_t trips = 0;                    // timed trips per protocol
+  double gbps = 0;                            // 1e9 bytes/s, median batch
+  std::size_t batch_bytes = 0;
+  int batches = 0;
+};
+
 // A probe that could not run (pinning refused, no memory) is nullopt, serialised as null.
 struct Floors {
   // The core-to-core round trip (harness/core/c2c_floor.h): per-trip p50 of the best protocol.
@@ -50,6 +69,8 @@ struct Floors {
   std::map<std::size_t, double> c2c_copy_gbps_by_size;
   // The core-to-core floor for every `where` (same_cpu: two context switches a trip).
   std::vector<PlacementFloor> c2c_by_placement;
+  // Only in an MPI launch whose rank 1 runs on another host; its keys (net_*) are then added.
+  std::optional<NetFloor> net;
 };
 
 // Every probe on the placement's CPUs, the cross-core copy at each of streamed_sizes; the
@@ -72,7 +93,7 @@ std::size_t dram_probe_bytes();
 // The c2c keys of to_json(C2cFloor), memcpy_gbps_cache, memcpy_gbps_dram, syscall_ns,
 // timer_ns (null when the probe could not run), memcpy_gbps_by_size and
 // c2c_copy_gbps_by_size (decimal-string keys), c2c_by_placement (where -> parent_cpu,
-// peer_cpu, the c2c keys; or lacking: the reason).
+// peer_cpu, the c2c keys; or lacking: the reason); with a network floor, the net_* keys.
 nlohmann::json to_json(const Floors& f);
 
 // One sentence per floor whose relative change |end - start| / start exceeds limit.

@@ -15,14 +15,19 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
+#include "harness/core/floors.h"
 #include "harness/core/histogram.h"
 #include "harness/core/message.h"
 #include "harness/core/status.h"
+#include "harness/transports/transport.h"
 
 namespace ipcm::mpi {
 
@@ -31,10 +36,11 @@ enum class Path { kSm, kTcp };
 struct TransportInfo {
   std::string_view name;
   Path path;
-  const char* btl;  // the --mca btl value that selects this path (with --mca pml ob1)
+  const char* btl;     // the --mca btl value that selects this path (with --mca pml ob1)
+  bool crosses_hosts;  // the path reaches a rank on another host (shared memory does not)
 };
-inline constexpr std::array<TransportInfo, 2> kTransports{{{"mpi_sm", Path::kSm, "self,vader"},
-                                                           {"mpi_tcp", Path::kTcp, "self,tcp"}}};
+inline constexpr std::array<TransportInfo, 2> kTransports{{{"mpi_sm", Path::kSm, "self,vader", false},
+                                                           {"mpi_tcp", Path::kTcp, "self,tcp", true}}};
 
 // Where rank 1 runs: on this host (both ranks local) or on a second host of the hostfile.
 enum class Peer { kLocal, kRemote };
@@ -107,6 +113,56 @@ class Row {
   std::string error_;
   std::string peer_error_;
   std::uint64_t peer_cpu_ns_ = 0;
+};
+
+// ---- Across hosts: what rank 0 learns from rank 1 over a connection rank 1 makes back ----
+// When rank 1 runs on another host, rank 0 listens on a TCP port of every address it has (or
+// only those `--mca btl_tcp_if_include` names, as MPI itself is told) and sends the port, its
+// addresses and a random token over MPI; rank 1 connects to the first address it reaches and
+// presents the token, so no stranger on the network is taken for the peer.
+
+// The one registry transport whose rows cross hosts: pingpong/transport:tcp/peer:mpi_remote/…
+// The registry's tcp link listens on loopback for a peer the launcher starts; across hosts
+// the connection is made back as above, and then the registry's own workloads (pingpong_loop,
+// stream_loop) and peer role (run_role: echo or sink) run over it as over any tcp link.
+inline constexpr std::string_view kConnectBackTransport = "tcp";
+// Why the connect-back transport with peer `p` cannot run in this process, or "".
+std::string connect_back_refusal(Peer p);
+
+// Rank 0, rank 1 on another host: rank 1's environment_fingerprint() (harness/core/env.h),
+// for ipcmeter.peer_env; null if rank 1 did not answer.
+nlohmann::json peer_env();
+
+// Rank 0, rank 1 on another host: the network floor between the two hosts (NetFloor in
+// harness/core/floors.h); nullopt with `why` when the connection could not be made.
+std::optional<NetFloor> measure_net_floor(std::string& why);
+
+// Rank 0's side of one connect-back row: rank 1 connects back, pins itself to `peer_cpu` (when
+// that CPU exists on its host) and serves the launcher's peer role over the connection. The
+// caller runs the workload over channel() as over any link.
+class TcpRow {
+ public:
+  TcpRow(Mode mode, std::size_t size, int peer_cpu);
+  ~TcpRow();
+  TcpRow(const TcpRow&) = delete;
+  TcpRow& operator=(const TcpRow&) = delete;
+
+  // "" when rank 1 is connected and has announced itself ready, else why not.
+  const std::string& error() const { return error_; }
+  Channel& channel() { return *channel_; }
+  // The launcher's end of a row: the stop message, rank 1's acknowledgement that it checked
+  // every message up to `seq` (a stream's clock stops here), then its release. Rank 1 then
+  // reports over MPI its CPU time over the whole row and any fault it found.
+  Status stop(MessageSet& ms, std::uint64_t seq);
+  std::uint64_t peer_cpu_ns() const { return peer_cpu_ns_; }
+  const std::string& peer_error() const { return peer_error_; }
+
+ private:
+  std::unique_ptr<Channel> channel_;
+  std::string error_;
+  std::string peer_error_;
+  std::uint64_t peer_cpu_ns_ = 0;
+  bool acked_ = false;  // rank 1's MPI report was received
 };
 
 }  // namespace ipcm::mpi
