@@ -195,11 +195,10 @@ def check(args):
                        % args.floor_shift_limit)
     if args.noise:
         try:
-            gate_noise.load(args.noise)
+            # An absolute path: compare.py is handed it after the runs, from any directory.
+            args.noise = gate_noise.checked(args.noise)
         except gate_noise.NoiseError as e:
-            raise RunError("--noise %s" % e)
-        # An absolute path: compare.py is handed it after the runs, from any directory.
-        args.noise = os.path.abspath(args.noise)
+            raise RunError(str(e))
     out_dir = args.out_dir or os.path.join(
         REPO, "results", "runs",
         "ab-" + datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))

@@ -217,10 +217,9 @@ def settle(args):
     args.noise_sha256 = None
     if args.noise:
         try:
-            gate_noise.load(args.noise)
+            args.noise = gate_noise.checked(args.noise)
         except gate_noise.NoiseError as e:
-            raise TrialError("--noise %s" % e)
-        args.noise = os.path.abspath(args.noise)
+            raise TrialError(str(e))
         args.noise_sha256 = file_sha256(args.noise)
     if args.out_dir is None:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -507,31 +506,24 @@ def rejudge(args):
         + ["details: %s" % out_dir], summary["goal_met"]
 
 
+def run_mode(args):
+    """aa or sensitivity: every trial (resumed where DIR has them), then the summary."""
+    plan = settle(args)
+    open_out_dir(args.out_dir, plan)
+    print("%s: trials in %s (rerun with --out-dir %s to resume)"
+          % (PROG, args.out_dir, args.out_dir), file=sys.stderr)
+    records = run_trials(args)
+    summarize = summarize_aa if args.mode == "aa" else summarize_sensitivity
+    summary, lines = summarize(args, records)
+    write_json(os.path.join(args.out_dir, "summary.json"), summary)
+    return lines + ["details: %s" % args.out_dir], summary["goal_met"]
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.mode in ("noise", "rejudge"):
-        try:
-            if args.mode == "noise":
-                lines, ok = learn_noise(args), True
-            else:
-                lines, ok = rejudge(args)
-        except TrialError as e:
-            print("%s: %s" % (PROG, e), file=sys.stderr)
-            return 2
-        except OSError as e:
-            print("%s: %s: %s" % (PROG, e.filename or "?", e.strerror or e), file=sys.stderr)
-            return 2
-        print("\n".join(lines))
-        return 0 if ok else 1
+    modes = {"noise": lambda: (learn_noise(args), True), "rejudge": lambda: rejudge(args)}
     try:
-        plan = settle(args)
-        open_out_dir(args.out_dir, plan)
-        print("%s: trials in %s (rerun with --out-dir %s to resume)"
-              % (PROG, args.out_dir, args.out_dir), file=sys.stderr)
-        records = run_trials(args)
-        summarize = summarize_aa if args.mode == "aa" else summarize_sensitivity
-        summary, lines = summarize(args, records)
-        write_json(os.path.join(args.out_dir, "summary.json"), summary)
+        lines, ok = modes.get(args.mode, lambda: run_mode(args))()
     except TrialError as e:
         print("%s: %s" % (PROG, e), file=sys.stderr)
         return 2
@@ -539,8 +531,7 @@ def main(argv=None):
         print("%s: %s: %s" % (PROG, e.filename or "?", e.strerror or e), file=sys.stderr)
         return 2
     print("\n".join(lines))
-    print("details: %s" % args.out_dir)
-    return 0 if summary["goal_met"] else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +29,10 @@ PREFIX = "ipcmeter-hosts-"
 # A /30 inside the namespaces only: the host's own routing never sees it.
 SUBNET = "10.254.77.0/30"
 ADDR_A, ADDR_B = "10.254.77.1", "10.254.77.2"
-MIN_TIME = "0.05"
+# The test's rows are short; IPCMETER_TWO_HOSTS_MIN_TIME gives a measuring run its own, and
+# IPCMETER_TWO_HOSTS_KEEP=PATH keeps the merged results file there (the README's table).
+MIN_TIME = os.environ.get("IPCMETER_TWO_HOSTS_MIN_TIME", "0.05")
+KEEP = os.environ.get("IPCMETER_TWO_HOSTS_KEEP")
 SIZES = (64, 64 << 10)  # the quick profile's
 TIMEOUT = 150
 PR_SET_PDEATHSIG = 1
@@ -265,6 +269,8 @@ def main():
                 else:
                     with open(out) as f:
                         problems += check_results(json.load(f), hosts)
+                    if KEEP:
+                        shutil.copyfile(out, KEEP)
     finally:
         hosts.down()
     if ranks_alive(binary):

@@ -121,6 +121,16 @@ def load(path):
     return doc
 
 
+def checked(path):
+    """The absolute path of a usable noise file, checked before anything long runs; else
+    NoiseError with the one line to print."""
+    try:
+        load(path)
+    except NoiseError as e:
+        raise NoiseError("--noise %s" % e) from None
+    return os.path.abspath(path)
+
+
 def check_env(doc, new_env):
     """Raise NoiseError when the noise was learned on another machine than NEW's."""
     for k_ in ENV_KEYS:
