@@ -231,8 +231,7 @@ nlohmann::json compute_section(const Profile& p) {
   return {{"cpu_elements", k.cpu_elements}, {"cpu_rounds", k.cpu_rounds}, {"membw_bytes", k.membw_bytes},
           {"membw_passes", k.membw_passes}, {"shared_elements", k.shared_elements}, {"shared_rounds", k.shared_rounds},
           {"rounds", sw.rounds}, {"all_powers", sw.all_powers}, {"farm_elements_per_task", sw.farm.elements_per_task},
-          {"farm_task_rounds", sw.farm.rounds}, {"farm_rounds", sw.farm_rounds},
-          {"peers", peers_json(sw.peers)}};
+          {"farm_task_rounds", sw.farm.rounds}, {"farm_rounds", sw.farm_rounds}};
 }
 
 Words compute_kernel_names() {
@@ -245,7 +244,8 @@ Words compute_kernel_names() {
 FamilyDef compute_family() {
   return {.name = "compute",
           .keys = {{"kernel", Unit::kName, compute_kernel_names},
-                   {"peer", Unit::kName, peer_names},
+                   {"peer", Unit::kName, peer_names,
+                    [](const Profile& p) { return peers_json(kComputeProfile.of(p).peers); }},
                    {"workers", Unit::kCount, nullptr, nullptr, true}},
           .counters = {{"speedup", Unit::kRatio, kHigh, true, true},
                        {"efficiency", Unit::kRatio, kHigh, false, true},
