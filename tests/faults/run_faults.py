@@ -50,7 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faultlib as fl  # noqa: E402
 
 PROG = "run_faults.py"
-DEFAULT_FILTER = r"^(pingpong|stream)/transport:[^/]+/peer:(fork|spawn)/size:64(/wait:block)?/manual_time$"
+DEFAULT_FILTER = r"^(pingpong|stream)/transport:[^/]+/peer:(fork|spawn)/size:64(/wait:block)?/iterations:1/manual_time$"
 # Long enough that a struck benchmark is always mid-measurement when struck; a struck
 # benchmark ends at once (or after the peer timeout), so this is not waited for.
 STRIKE_MIN_TIME_S = 20
