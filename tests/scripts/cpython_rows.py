@@ -363,7 +363,10 @@ class PartiesRows(unittest.TestCase):
                     for party, pcmd in children_of(drv):
                         if b"--multiprocessing-fork" in pcmd:
                             time.sleep(0.5)  # inside the warm-up or the timed phase
-                            os.kill(party, signal.SIGKILL)
+                            try:
+                                os.kill(party, signal.SIGKILL)
+                            except ProcessLookupError:
+                                continue  # it ended on its own meanwhile: look again
                             killed.append(party)
                             break
                 time.sleep(0.05)
