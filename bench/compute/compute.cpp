@@ -1,7 +1,5 @@
 #include "bench/compute/compute.h"
 
-#include <sys/mman.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -153,9 +151,6 @@ int worker_loop(ComputeHeader* h, std::size_t segment_bytes, unsigned w) noexcep
     std::fprintf(stderr, "ipcmeter compute worker: the team header does not fit its segment: %s\n", bad.c_str());
     return kPeerMessageBad;
   }
-  // Maps the whole segment in one call (Linux 5.14+) rather than a fault per page in the
-  // warm-up round; a thread shares the parent's mapping and finds it done. Not timed either way.
-  madvise(h, segment_bytes, MADV_POPULATE_WRITE);
   std::uint32_t seen = h->generation.load(std::memory_order_acquire);
   if (h->attached.fetch_add(1, std::memory_order_acq_rel) + 1 == shape.workers) futex_wake_all(&h->attached);
   for (;;) {
@@ -287,9 +282,6 @@ Made<ComputeTeam> ComputeTeam::start(Kernel k, PeerKind peer, unsigned workers, 
   t->output_off_ = output_off;
   // Every page is written here, before any worker exists, so no timed round pays for the
   // segment's pages being allocated; the warm-up round below then maps them into each worker.
-  // The pages exist before they are written, allocated in one call (Linux 5.14+) instead of
-  // one fault each; older kernels refuse and take the faults.
-  madvise(t->seg_->data(), t->seg_->size(), MADV_POPULATE_WRITE);
   if (k == Kernel::kMembw) {
     auto* in = reinterpret_cast<std::uint64_t*>(t->seg_->data() + input_off);
     for (std::uint64_t i = 0; i < elements; ++i) in[i] = mix(i);

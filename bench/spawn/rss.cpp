@@ -59,10 +59,6 @@ Made<Ballast> Ballast::make(std::size_t mib) {
   // Small pages, as an interpreter's heap has: with transparent huge pages a 1 GiB ballast
   // would be 512 entries for fork to copy instead of 262144, hiding the cost users meet.
   madvise(p, b->bytes_, MADV_NOHUGEPAGE);
-  // The kernel allocates every page in one call (Linux 5.14+): a fault per page costs ~15 us
-  // under PTI on a VM, 1.2 s for 256 MiB. The pages are then written below all the same, so
-  // the ballast is private, dirty memory either way; older kernels refuse it and take the faults.
-  madvise(p, b->bytes_, MADV_POPULATE_WRITE);
   for (std::size_t off = 0; off < b->bytes_; off += b->page_) b->p_[off] = std::byte(off / b->page_);
   return {std::move(b), {}};
 }
