@@ -1,7 +1,7 @@
 // An independent check of ipcmeter's pingpong/transport:zmq_ipc rows: a forked child echoes
 // over ZeroMQ PAIR sockets on ipc://, N timed round trips after a warm-up, at 64 B and 64 KiB;
 // prints p50/p99 in ns. Shares no code with ipcmeter (libzmq's C API only).
-//   g++ -O2 docs/probes/zmq_rtt.cpp -lzmq -o /tmp/zmq_rtt && /tmp/zmq_rtt 20000
+//   g++ -O2 docs/probes/zmq_rtt.cpp -lzmq -o /tmp/zmq_rtt && /tmp/zmq_rtt 20000 [read]
 // Compare with pingpong/transport:zmq_ipc/peer:fork/size:{64,65536}/wait:block (both block in
 // zmq_msg_recv; the child makes its own context after the fork, as ZeroMQ requires).
 #include <sys/wait.h>
@@ -15,6 +15,22 @@
 #include <string>
 #include <vector>
 
+// With "read" as the second argument both sides read every byte of what they receive before
+// going on (the echo before it answers, the sender inside the timed interval), as ipcmeter's
+// rows do when they check a message and read the reply; without it the bytes are forwarded unread.
+static bool g_read = false;
+static void read_all(const void* p, size_t n) {
+  if (!g_read) return;
+  const unsigned char* b = static_cast<const unsigned char*>(p);
+  unsigned long long acc = 0;
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    unsigned long long w;
+    __builtin_memcpy(&w, b + i, 8);
+    acc ^= w;
+  }
+  asm volatile("" : : "r"(acc));  // the fold is used, so the reads stay
+}
+
 static long long now_ns() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -23,6 +39,7 @@ static long long now_ns() {
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 20000, warmup = 1000;
+  g_read = argc > 2 && std::string(argv[2]) == "read";
   for (size_t size : {size_t(64), size_t(64) << 10}) {
     const std::string ep = "ipc:///tmp/zmq_rtt-" + std::to_string(getpid()) + "-" + std::to_string(size);
     const pid_t child = fork();
@@ -33,7 +50,9 @@ int main(int argc, char** argv) {
       zmq_msg_t m;
       zmq_msg_init(&m);
       for (int i = 0; i < n + warmup; ++i) {
-        if (zmq_msg_recv(&m, s, 0) < 0 || zmq_send(s, zmq_msg_data(&m), zmq_msg_size(&m), 0) < 0) _exit(1);
+        if (zmq_msg_recv(&m, s, 0) < 0) _exit(1);
+        read_all(zmq_msg_data(&m), zmq_msg_size(&m));
+        if (zmq_send(s, zmq_msg_data(&m), zmq_msg_size(&m), 0) < 0) _exit(1);
       }
       zmq_msg_close(&m);
       zmq_close(s);
@@ -52,6 +71,7 @@ int main(int argc, char** argv) {
       const long long t0 = now_ns();
       zmq_send(s, buf.data(), size, 0);
       if (zmq_msg_recv(&m, s, 0) != int(size)) return std::fprintf(stderr, "short reply\n"), 1;
+      read_all(zmq_msg_data(&m), size);
       if (i >= warmup) rtt.push_back(now_ns() - t0);
     }
     zmq_msg_close(&m);
@@ -61,8 +81,8 @@ int main(int argc, char** argv) {
     zmq_ctx_term(ctx);
     unlink(ep.c_str() + 6);  // libzmq leaves the socket file behind
     std::sort(rtt.begin(), rtt.end());
-    std::printf("zmq_ipc fork size %zu: p50 %lld ns  p99 %lld ns  (%d round trips)\n", size, rtt[rtt.size() / 2],
-                rtt[rtt.size() * 99 / 100], n);
+    std::printf("zmq_ipc fork size %zu%s: p50 %lld ns  p99 %lld ns  (%d round trips)\n", size,
+                g_read ? " (both sides read every byte)" : "", rtt[rtt.size() / 2], rtt[rtt.size() * 99 / 100], n);
   }
   return 0;
 }
