@@ -2,8 +2,10 @@
 """Independent check of ipcmeter's CPython rows (issue 14): plain multiprocessing, no ipcmeter code.
 
 Times mp.Queue and mp.Pipe round trips of a 64-byte payload (fork and spawn children echo it
-back) and Process start()+join() per start method (fork, spawn, forkserver); prints each median
-with its p10-p90 spread, and with --json FILE saves them for py_check_compare.py:
+back) and Process start()+join() per start method (fork, spawn, forkserver) of a child that
+sends one message first, the parent holding 1 MiB (the steps of ipcmeter's py_spawn rss_mib:1;
+what a spawned child imports still differs: this script, against ipcmeter's driver); prints
+each median with its p10-p90 spread, and with --json FILE saves them for py_check_compare.py:
     /usr/bin/python3 docs/probes/py_check.py --json /tmp/py_check.json
     /usr/bin/python3 docs/probes/py_check_compare.py RESULTS.json /tmp/py_check.json
 """
@@ -27,8 +29,10 @@ def echo_pipe(conn):
         conn.send(m)
 
 
-def noop():
-    pass
+def first_message(conn):
+    """What ipcmeter's py_spawn child does: say it runs (its first message), then end."""
+    conn.send_bytes(b"r")
+    conn.close()
 
 
 def spread(ns):
@@ -62,16 +66,26 @@ def round_trips(ctx, channel, count):
 
 
 def start_join(ctx, count):
-    first = ctx.Process(target=noop)  # untimed: a forkserver starts its server here
+    """start -> joined of a child that sends its first message over a Pipe, the parent
+    holding 1 MiB of written memory: ipcmeter's py_spawn rss_mib:1 lifecycle, the same steps."""
+    ballast = bytearray(1 << 20)
+    ballast[::4096] = b"\x01" * len(range(0, len(ballast), 4096))
+    mine, theirs = ctx.Pipe(duplex=False)
+    first = ctx.Process(target=first_message, args=(theirs,))  # untimed: a forkserver starts here
     first.start()
+    mine.recv_bytes()
     first.join()
     samples = []
     for _ in range(count):
+        mine, theirs = ctx.Pipe(duplex=False)
         t0 = time.perf_counter_ns()
-        p = ctx.Process(target=noop)
+        p = ctx.Process(target=first_message, args=(theirs,), daemon=True)
         p.start()
+        mine.recv_bytes()
         p.join()
         samples.append(time.perf_counter_ns() - t0)
+        theirs.close()
+        mine.close()
     return spread(samples)
 
 
