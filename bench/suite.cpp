@@ -60,8 +60,7 @@ void add_link_benchmarks(const Profile& p, const char* family, LinkRun run) {
   for_each_link_variant(p, [family, run](const LinkVariant& v) {
     const std::string name = std::string(family) + "/" + v.name();
     add_benchmark(name, [v, name, run](benchmark::State& st) { run(st, v, suite().calibration_delay_loops_for(name)); },
-                  true)
-        ->Iterations(1)  // the row sizes its own work (RowBudget)
+                  true, 1)
         ->Unit(benchmark::kNanosecond);
   });
 }
@@ -92,7 +91,7 @@ std::string& last_skip_reason() {
 }  // namespace
 
 benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::function<void(benchmark::State&)> fn,
-                                              bool manual_time) {
+                                              bool manual_time, std::int64_t iterations) {
   // A failure is final for its row: the later repetitions end at once with its reason. Google
   // Benchmark 1.7.1 computes a row's aggregates through its first repetition's `statistics`
   // pointer, which it leaves unset when that repetition failed, so a row whose first
@@ -119,9 +118,23 @@ benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::func
     if (st.error_occurred()) *first_failure = last_skip_reason().empty() ? "(no reason given)" : last_skip_reason();
   };
   auto* b = benchmark::RegisterBenchmark(name.c_str(), run);
-  names().push_back(manual_time ? name + "/manual_time" : name);
-  if (manual_time) b->UseManualTime();
-  if (suite().family_repetitions > 1 && family->repeated_by_profile) b->Repetitions(suite().family_repetitions);
+  // The name Google Benchmark will list and match --benchmark_filter against: its segments in
+  // its order (iterations, repeats, manual_time), so main's check of the filter and the
+  // count of what will run agree with what runs.
+  std::string listed = name;
+  if (iterations > 0) {
+    b->Iterations(iterations);
+    listed += "/iterations:" + std::to_string(iterations);
+  }
+  if (suite().family_repetitions > 1 && family->repeated_by_profile) {
+    b->Repetitions(suite().family_repetitions);
+    listed += "/repeats:" + std::to_string(suite().family_repetitions);
+  }
+  if (manual_time) {
+    b->UseManualTime();
+    listed += "/manual_time";
+  }
+  names().push_back(std::move(listed));
   return b;
 }
 

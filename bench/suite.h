@@ -92,10 +92,12 @@ using LinkRun = void (*)(benchmark::State& state, const LinkVariant& v, std::uin
 void add_link_benchmarks(const Profile& p, const char* family, LinkRun run);
 
 // Registers a benchmark with Google Benchmark and records the name it will carry (with
-// "/manual_time" when manual), so that main can check --benchmark_filter and count what
-// will run without a second list of names to keep in step.
+// "/iterations:N", "/repeats:N" and "/manual_time" as Google Benchmark adds them), so that
+// main can check --benchmark_filter and count what will run without a second list of names
+// to keep in step. iterations > 0: the row runs exactly that many (set here, never through
+// the returned Benchmark, or the recorded name would miss it).
 benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::function<void(benchmark::State&)> fn,
-                                              bool manual_time);
+                                              bool manual_time, std::int64_t iterations = 0);
 const std::vector<std::string>& registered_names();
 // Runs the `leave` of the family whose rows ran last, if any (FamilyDef::leave); main calls it
 // once the last row has run, before the end-of-run floors.

@@ -198,8 +198,7 @@ void add_compute_benchmarks(const Profile& p, const Placement& pl) {
       if (!sweeps(sw, peer)) continue;
       for (unsigned w : worker_counts(sw, cpus)) {
         add_benchmark(std::string("compute/kernel:") + kernel_name(k) + "/peer:" + peer_name(peer) + "/workers:" + std::to_string(w),
-                      [k, peer, w, size](benchmark::State& st) { run_kernel(st, k, peer, w, size); }, true)
-            ->Iterations(rounds)
+                      [k, peer, w, size](benchmark::State& st) { run_kernel(st, k, peer, w, size); }, true, rounds)
             ->Unit(benchmark::kMillisecond);
       }
     }
@@ -218,8 +217,7 @@ void add_compute_benchmarks(const Profile& p, const Placement& pl) {
       if (r.pool && r.workers == cpus && cpus == 1) continue;  // the same row as workers:1
       add_benchmark(std::string("compute/kernel:") + r.kernel + "/peer:" + peer_name(peer) + "/workers:" + std::to_string(r.workers),
                     [peer, r, farm](benchmark::State& st) { run_farm_row(st, peer, r.pool, r.workers, farm); },
-                    true)
-          ->Iterations(farm_rounds)
+                    true, farm_rounds)
           ->Unit(benchmark::kMillisecond);
     }
   }

@@ -241,8 +241,7 @@ void add_load_benchmarks(const Profile& p, const Placement&) {
           for (int pct : sw.offered) {
             const LinkVariant v{t, peer, size, wait};
             const std::string name = "load/" + v.name() + "/offered:" + std::to_string(pct);
-            add_benchmark(name, [v, pct, &sw](benchmark::State& st) { run(st, v, pct, sw); }, true)
-                ->Iterations(1)
+            add_benchmark(name, [v, pct, &sw](benchmark::State& st) { run(st, v, pct, sw); }, true, 1)
                 ->Unit(benchmark::kNanosecond);
           }
   }

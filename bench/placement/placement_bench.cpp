@@ -71,8 +71,7 @@ void add_placement_benchmarks(const Profile& p, const Placement& pl) {
                           [v, where, sited, name](benchmark::State& st) {
                             run(st, v, where, sited, suite().calibration_delay_loops_for(name));
                           },
-                          true)
-                ->Iterations(1)  // the row sizes its own work (RowBudget), as pingpong's
+                          true, 1)
                 ->Unit(benchmark::kNanosecond);
           }
   }

@@ -113,11 +113,10 @@ void add_pool_benchmarks(const Profile& p, const Placement&) {
           const std::string why = "a chunk of " + std::to_string(std::lround(chunk_ms)) + " ms is over the " +
                                   std::to_string(std::lround(kMaxChunkMs)) +
                                   " ms this family sweeps: a pool with chunks that long answers nothing about its overhead";
-          add_benchmark(name, [why](benchmark::State& st) { skip(st, why); }, true)->Iterations(1);
+          add_benchmark(name, [why](benchmark::State& st) { skip(st, why); }, true, 1);
           continue;
         }
-        add_benchmark(name, [e, us, c, &sw](benchmark::State& st) { run(st, e, us, c, sw); }, true)
-            ->Iterations(sw.jobs)
+        add_benchmark(name, [e, us, c, &sw](benchmark::State& st) { run(st, e, us, c, sw); }, true, sw.jobs)
             ->Unit(benchmark::kMillisecond);
       }
     }

@@ -134,8 +134,7 @@ void add(const Profile& p, const Placement& pl) {
       for (const std::string& peer : sw.peers)
         for (unsigned w : counts)
           add_benchmark("py_compute/kernel:" + k + "/peer:" + peer + "/workers:" + std::to_string(w) + "/python:" + py.key,
-                        [k, peer, w, units, &py, &sw](benchmark::State& st) { run(st, k, peer, w, units, py, sw); }, true)
-              ->Iterations(1)
+                        [k, peer, w, units, &py, &sw](benchmark::State& st) { run(st, k, peer, w, units, py, sw); }, true, 1)
               ->Unit(benchmark::kMillisecond);
 }
 

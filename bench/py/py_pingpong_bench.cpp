@@ -40,8 +40,7 @@ void add(const Profile& p, const Placement&) {
       for (const std::string& peer : sw.peers)
         for (std::size_t size : sw.sizes) {
           const PyRow row{PyFamily::kPingpong, channel, peer, size, &py};
-          add_benchmark(row.name(), [row](benchmark::State& st) { run(st, row); }, true)
-              ->Iterations(1)
+          add_benchmark(row.name(), [row](benchmark::State& st) { run(st, row); }, true, 1)
               ->Unit(benchmark::kMicrosecond);
         }
 }

@@ -129,11 +129,10 @@ void add(const Profile& p, const Placement&) {
             const std::string name = "py_pool/executor:" + e + "/peer:" + peer + "/task_us:" + std::to_string(us) +
                                      "/chunk:" + std::to_string(c) + "/python:" + py.key;
             if (std::string why = why_not(e, peer, us, c); !why.empty()) {
-              add_benchmark(name, [why](benchmark::State& st) { skip(st, why); }, true)->Iterations(1);
+              add_benchmark(name, [why](benchmark::State& st) { skip(st, why); }, true, 1);
               continue;
             }
-            add_benchmark(name, [e, peer, us, c, &py, &sw](benchmark::State& st) { run(st, e, peer, us, c, py, sw); }, true)
-                ->Iterations(1)
+            add_benchmark(name, [e, peer, us, c, &py, &sw](benchmark::State& st) { run(st, e, peer, us, c, py, sw); }, true, 1)
                 ->Unit(benchmark::kMillisecond);
           }
 }

@@ -60,8 +60,7 @@ void add(const Profile& p, const Placement&) {
     for (const std::string& peer : kPeers)
       for (std::size_t mib : sw.rss_mib)
         add_benchmark("py_spawn/peer:" + peer + "/rss_mib:" + std::to_string(mib) + "/python:" + py.key,
-                      [peer, mib, &py, &sw](benchmark::State& st) { run(st, peer, mib, py, sw); }, true)
-            ->Iterations(1)
+                      [peer, mib, &py, &sw](benchmark::State& st) { run(st, peer, mib, py, sw); }, true, 1)
             ->Unit(benchmark::kMicrosecond);
 }
 

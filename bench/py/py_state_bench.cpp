@@ -48,8 +48,7 @@ void add(const Profile& p, const Placement&) {
       for (const std::string& peer : sw.peers)
         for (int n : py_party_counts(sw, true)) {
           const PyPartiesRow row{PyPartiesFamily::kState, access, peer, n, &py};
-          add_benchmark(row.name(), [row](benchmark::State& st) { run(st, row); }, true)
-              ->Iterations(1)
+          add_benchmark(row.name(), [row](benchmark::State& st) { run(st, row); }, true, 1)
               ->Unit(benchmark::kNanosecond);
         }
 }

@@ -55,8 +55,7 @@ void add(const Profile& p, const Placement&) {
       for (const std::string& peer : sw.peers)
         for (int n : py_party_counts(sw, py_sync_is_lock(prim))) {
           const PyPartiesRow row{PyPartiesFamily::kSync, prim, peer, n, &py};
-          add_benchmark(row.name(), [row](benchmark::State& st) { run(st, row); }, true)
-              ->Iterations(1)
+          add_benchmark(row.name(), [row](benchmark::State& st) { run(st, row); }, true, 1)
               ->Unit(benchmark::kNanosecond);
         }
 }

@@ -128,8 +128,7 @@ void add_spawn_benchmarks(const Profile& p, const Placement&) {
   for (std::size_t mib : sw.rss_mib) {
     for (StartMethod m : kAllStartMethods) {
       add_benchmark(std::string("spawn/method:") + start_method_name(m) + "/rss_mib:" + std::to_string(mib),
-                    [m, mib, &sw](benchmark::State& st) { run(st, m, mib, sw); }, true)
-          ->Iterations(1)
+                    [m, mib, &sw](benchmark::State& st) { run(st, m, mib, sw); }, true, 1)
           ->Unit(benchmark::kMicrosecond);
     }
   }

@@ -277,6 +277,12 @@ extern const TransportDef kIceoryxTransport{
                   "--iceoryx=use-running has the pools of its own config file (iox-roudi -c FILE)",
     .create = create,
     .attach = attach,
+    // A publisher blocked on a full subscriber queue (iceoryx's own flow control) does not
+    // return when the subscribing peer dies: the fault suite's struck stream rows wedged it,
+    // and the watchdog then ended the run. Declared, so a dead peer ends the run with that
+    // reason (and the fault suite lists iceoryx's struck rows as not applicable) until the
+    // publish waits in slices that look at the cancel flag.
+    .survives_dead_peer = false,
     .zero_copy = "loaned: the sender writes the message into a chunk loaned from RouDi's shared memory and "
                  "publishes a pointer to it; the receiver reads it in place (released at its next recv)",
 };

@@ -1,5 +1,6 @@
 """Bad input to build/ipcmeter: one line on stderr saying what, exit 2, nothing written."""
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -74,6 +75,26 @@ class BadInput(unittest.TestCase):
         # (/iterations:1), and the scripts' name parser sets it aside like /manual_time.
         self.assertIn("pingpong/transport:shm_ring/peer:spawn/size:64/wait:spin/iterations:1/manual_time", names)
         self.assertIn("stream/transport:tbb_queue/peer:fork/size:65536/iterations:1/manual_time", names)
+
+    def test_every_listed_name_selects_itself(self):
+        """main checks --benchmark_filter against the names it recorded at registration; they
+        must be the names Google Benchmark lists (with /iterations:N, /repeats:N, /manual_time),
+        or a filter built from the listing is refused as matching nothing (the fault suite's
+        was). quick's whole listing, and default's repeated families (their names carry
+        /repeats:3) with the rows that run a fixed number of iterations."""
+        for profile, keep in (("quick", None), ("default", ("pingpong/transport:pipe/", "stream/transport:shm_ring/",
+                                                            "spawn/", "compute/", "pool/", "py_spawn/", "load/"))):
+            p = subprocess.run([BIN, "--profile", profile, "--benchmark_list_tests"], capture_output=True, text=True,
+                               timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            names = [n for n in p.stdout.split() if keep is None or n.startswith(keep)]
+            self.assertTrue(any("/repeats:" in n for n in names) or profile == "quick", profile)
+            self.assertTrue(any("/iterations:" in n for n in names), profile)
+            pattern = "^(" + "|".join(re.escape(n) for n in names) + ")$"
+            q = subprocess.run([BIN, "--profile", profile, "--benchmark_filter=" + pattern, "--benchmark_list_tests"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(q.returncode, 0, q.stderr[-500:])
+            self.assertEqual(q.stdout.split(), names, profile)
 
 
 if __name__ == "__main__":
