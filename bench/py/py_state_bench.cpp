@@ -11,6 +11,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/py/py_parties.h"
+#include "bench/py/py_parties_rows.h"
 #include "bench/py/py_rows.h"
 #include "bench/suite.h"
 #include "harness/launch/workers.h"
@@ -41,17 +42,7 @@ void run(benchmark::State& state, const PyPartiesRow& row) {
   if (row.what == "Value_nolock") c["lost_updates"] = expected - final_value;
 }
 
-void add(const Profile& p, const Placement&) {
-  const PyPartiesSweep& sw = py_parties_sweep(PyPartiesFamily::kState, p);
-  for (const PythonInterp& py : python_interpreters())
-    for (const std::string& access : sw.what)
-      for (const std::string& peer : sw.peers)
-        for (int n : py_party_counts(sw, true)) {
-          const PyPartiesRow row{PyPartiesFamily::kState, access, peer, n, &py};
-          add_benchmark(row.name(), [row](benchmark::State& st) { run(st, row); }, true, 1)
-              ->Unit(benchmark::kNanosecond);
-        }
-}
+void add(const Profile& p, const Placement&) { add_py_parties_rows(PyPartiesFamily::kState, p, run); }
 
 FamilyDef py_state_family() {
   return {.name = "py_state",

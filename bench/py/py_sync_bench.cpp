@@ -10,8 +10,10 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/py/py_parties.h"
+#include "bench/py/py_parties_rows.h"
 #include "bench/py/py_rows.h"
 #include "bench/suite.h"
+#include "bench/sync/sync_row.h"
 #include "harness/core/histogram.h"
 #include "harness/launch/workers.h"
 
@@ -48,17 +50,7 @@ void run(benchmark::State& state, const PyPartiesRow& row) {
   c["cpu_ns_per_round"] = h.value("cpu_ns", 0.0) / rounds;
 }
 
-void add(const Profile& p, const Placement&) {
-  const PyPartiesSweep& sw = py_parties_sweep(PyPartiesFamily::kSync, p);
-  for (const PythonInterp& py : python_interpreters())
-    for (const std::string& prim : sw.what)
-      for (const std::string& peer : sw.peers)
-        for (int n : py_party_counts(sw, py_sync_is_lock(prim))) {
-          const PyPartiesRow row{PyPartiesFamily::kSync, prim, peer, n, &py};
-          add_benchmark(row.name(), [row](benchmark::State& st) { run(st, row); }, true, 1)
-              ->Unit(benchmark::kNanosecond);
-        }
-}
+void add(const Profile& p, const Placement&) { add_py_parties_rows(PyPartiesFamily::kSync, p, run); }
 
 FamilyDef py_sync_family() {
   return {.name = "py_sync",
@@ -68,14 +60,7 @@ FamilyDef py_sync_family() {
                    // The run's interpreters (--python): no fixed list, so every profile says null.
                    {"python", Unit::kName, nullptr, [](const Profile&) { return nlohmann::json(nullptr); }}},
           // The native sync's counters, same names and meanings.
-          .counters = {{"handoff_p50_ns", Unit::kNs, kLow, true, true},
-                       {"handoff_p99_ns", Unit::kNs, kLow, false, true},
-                       {"handoffs_sampled", Unit::kCount, kFact, false, false},
-                       {"acquisitions_per_second", Unit::kPerSecond, kHigh, false, false},
-                       {"rounds_per_second", Unit::kPerSecond, kHigh, false, false},
-                       {"passes_per_second", Unit::kPerSecond, kHigh, false, false},
-                       {"uncontended_ns", Unit::kNs, kLow, false, false},
-                       {"cpu_ns_per_round", Unit::kNs, kLow, false, false}},
+          .counters = sync_row_counters(),
           .profile_section = [](const Profile& p) { return py_parties_section(PyPartiesFamily::kSync, p); },
           .add_benchmarks = add};
 }

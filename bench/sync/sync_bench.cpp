@@ -12,6 +12,7 @@
 #include <set>
 
 #include "bench/suite.h"
+#include "bench/sync/sync_row.h"
 #include "harness/launch/party.h"
 #include "bench/sync/sync.h"
 
@@ -96,19 +97,23 @@ FamilyDef sync_family() {
           .keys = {{"primitive", Unit::kName, [] { return words_of(kAllPrimitives, primitive_name); }},
                    {"peer", Unit::kName, peer_names, [](const Profile& p) { return peers_json(kSyncProfile.of(p).peers); }},
                    {"parties", Unit::kCount, nullptr, nullptr, true}},
-          .counters = {{"handoff_p50_ns", Unit::kNs, kLow, true, true},
-                       {"handoff_p99_ns", Unit::kNs, kLow, false, true},
-                       {"handoffs_sampled", Unit::kCount, kFact, false, false},
-                       {"acquisitions_per_second", Unit::kPerSecond, kHigh, false, false},
-                       {"rounds_per_second", Unit::kPerSecond, kHigh, false, false},
-                       {"passes_per_second", Unit::kPerSecond, kHigh, false, false},
-                       {"uncontended_ns", Unit::kNs, kLow, false, false},
-                       {"cpu_ns_per_round", Unit::kNs, kLow, false, false}},
+          .counters = sync_row_counters(),
           .profile_section = sync_section,
           .add_benchmarks = add_sync_benchmarks};
 }
 
 }  // namespace
+
+std::vector<CounterDef> sync_row_counters() {
+  return {{"handoff_p50_ns", Unit::kNs, kLow, true, true},
+          {"handoff_p99_ns", Unit::kNs, kLow, false, true},
+          {"handoffs_sampled", Unit::kCount, kFact, false, false},
+          {"acquisitions_per_second", Unit::kPerSecond, kHigh, false, false},
+          {"rounds_per_second", Unit::kPerSecond, kHigh, false, false},
+          {"passes_per_second", Unit::kPerSecond, kHigh, false, false},
+          {"uncontended_ns", Unit::kNs, kLow, false, false},
+          {"cpu_ns_per_round", Unit::kNs, kLow, false, false}};
+}
 
 static const FamilyRegistrar kRegistrar(sync_family);
 
