@@ -14,8 +14,15 @@ zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg) {
   const int hwm = int(link_queue_msgs(cfg));
   const int poll_ms = int(std::chrono::milliseconds(kCancelPoll).count());
   s.set(zmq::sockopt::linger, 0);
-  s.set(zmq::sockopt::sndhwm, hwm);
-  s.set(zmq::sockopt::rcvhwm, hwm);
+  // One message in flight (a pingpong link, depth 1) keeps ZeroMQ's default marks (1000), which
+  // never bind there. A mark of 2 makes the reading side send ZeroMQ's flow-control command
+  // (activate_write) back through both I/O threads after every message: +30 us a round trip on
+  // the 2-vCPU test VM (docs/probes/zmq_rtt.cpp with and without hwm=2: 105-113 against 77 us),
+  // a cost of that setting, not of ZeroMQ as a request-reply program runs it.
+  if (cfg.depth > 1) {
+    s.set(zmq::sockopt::sndhwm, hwm);
+    s.set(zmq::sockopt::rcvhwm, hwm);
+  }
   // ZMQ_MAXMSGSIZE also bounds ZeroMQ's handshake commands (READY with its metadata, PLAIN's
   // HELLO): room for them, or a link of 8-byte messages never connects. A message of another
   // length within it is caught by the length check (kCorrupt).

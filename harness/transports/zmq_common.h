@@ -25,7 +25,8 @@ namespace ipcm {
 std::size_t link_queue_msgs(const ChannelConfig& cfg);
 
 // A PAIR socket in `ctx` set for a link of `cfg`: no linger (closing never waits for a peer
-// that is gone), high-water marks of link_queue_msgs(cfg) each way, a receive cap of
+// that is gone), high-water marks of link_queue_msgs(cfg) each way when the link holds more
+// than one message (ZeroMQ's defaults for one: zmq_common.cpp says why), a receive cap of
 // cfg.msg_bytes or 512 bytes for handshakes (a larger message from anyone drops the
 // connection, never allocated), and
 // send/receive timeouts of kCancelPoll so blocking calls look at the cancel flag between waits.
