@@ -22,6 +22,7 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DRIVER = os.path.join(ROOT, "bench", "py", "ipcmeter_driver.py")
+DRIVER_BODY = os.path.join(ROOT, "bench", "py", "ipcmeter_pydriver.py")  # what the main script imports
 PYTHON = "/usr/bin/python3"
 BINARY = os.environ.get("IPCMETER_BIN", os.path.join(ROOT, "build", "ipcmeter"))
 CHANNELS = ["Queue", "SimpleQueue", "JoinableQueue", "Pipe", "Pipe_bytes", "Pipe_simplex", "shared_memory",
@@ -406,7 +407,7 @@ CHUNKED = ("Pool_map", "Pool_imap", "ProcessPoolExecutor")
 
 
 def load_driver():
-    spec = importlib.util.spec_from_file_location("ipcmeter_driver", DRIVER)
+    spec = importlib.util.spec_from_file_location("ipcmeter_pydriver", DRIVER_BODY)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
