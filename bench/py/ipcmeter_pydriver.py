@@ -2,9 +2,10 @@
 
 ipcmeter starts it through its launcher as
     PYTHON -I ipcmeter_driver.py SPEC_JSON
-(a small main script that imports this module: ipcmeter_driver.py says why) with one descriptor inherited (SPEC_JSON's "out_fd"). The driver runs one row: it builds the
-channel, starts the peer (a thread, or a multiprocessing Process by the start method), times
-every round trip (pingpong) or the whole transfer (stream) with time.perf_counter_ns inside this
+(a small main script that imports this module: ipcmeter_driver.py says why) with one
+descriptor inherited (SPEC_JSON's "out_fd"). The driver runs one row: it builds the channel,
+starts the peer (a thread, or a multiprocessing Process by the start method), times every round
+trip (pingpong) or the whole transfer (stream) with time.perf_counter_ns inside this
 interpreter, and writes back one JSON line followed by the raw samples (little-endian int64,
 "samples" of them). ipcmeter turns the samples into counters with the code its native rows use.
 
@@ -214,6 +215,11 @@ def arm_death_signal(parent):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
     except (ImportError, OSError, AttributeError):
         pass  # a build without ctypes: children then rely on the driver's process group
+    exit_if_orphaned(parent)
+
+
+def exit_if_orphaned(parent):
+    """A child whose parent (pid `parent`, None for the fork server's) is already gone ends."""
     if parent is not None and os.getppid() != parent:
         os._exit(EXIT_ORPHANED)
 
@@ -337,8 +343,7 @@ def spawned_child(conn, parent):
     signal (that would time ctypes' import, not the start method): its whole life is one write
     to a pipe and an exit, and if the driver is gone the write fails and the child ends; the
     driver's process group is killed after the row in any case."""
-    if parent is not None and os.getppid() != parent:
-        os._exit(EXIT_ORPHANED)
+    exit_if_orphaned(parent)
     conn.send_bytes(b"r")
     conn.close()
 
@@ -610,7 +615,15 @@ def run_pool(spec, samples):
 
 # ---- py_compute: a team of N workers on one round of work --------------------------------
 
+hashlib = None  # bound by compute_buffer
+
+
 def compute_buffer(nbytes):
+    """The released kernel's buffer. Every path to that kernel starts here, so hashlib is
+    imported here: not at the top (every spawned child imports this module, and hashlib costs
+    13 ms) nor in compute_unit (once per unit, inside the timed round)."""
+    global hashlib
+    import hashlib
     return (RELEASED_BLOCK * (nbytes // len(RELEASED_BLOCK) + 1))[:nbytes]
 
 
@@ -619,7 +632,6 @@ def compute_unit(kernel, u, iters, buf):
     hashes `buf` with hashlib, which lets go of the GIL over a large buffer."""
     if kernel == "pure":
         return py_work(iters, u)
-    import hashlib  # here, not at the top: every spawned child imports this module (13 ms for hashlib)
     h = hashlib.sha256(u.to_bytes(8, "little"))
     h.update(buf)
     return int.from_bytes(h.digest()[:8], "little")

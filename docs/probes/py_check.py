@@ -4,7 +4,7 @@
 Times mp.Queue and mp.Pipe round trips of a 64-byte payload (fork and spawn children echo it
 back) and Process start()+join() per start method (fork, spawn, forkserver) of a child that
 sends one message first, the parent holding 1 MiB (the steps of ipcmeter's py_spawn rss_mib:1;
-what a spawned child imports still differs: this script, against ipcmeter's driver); prints
+a spawned child imports this script where ipcmeter's imports its driver's stub and module); prints
 each median with its p10-p90 spread, and with --json FILE saves them for py_check_compare.py:
     /usr/bin/python3 docs/probes/py_check.py --json /tmp/py_check.json
     /usr/bin/python3 docs/probes/py_check_compare.py RESULTS.json /tmp/py_check.json

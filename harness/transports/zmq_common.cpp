@@ -11,7 +11,6 @@ namespace ipcm {
 
 zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg) {
   zmq::socket_t s(ctx, zmq::socket_type::pair);
-  const int hwm = int(link_queue_msgs(cfg));
   const int poll_ms = int(std::chrono::milliseconds(kCancelPoll).count());
   s.set(zmq::sockopt::linger, 0);
   // One message in flight (a pingpong link, depth 1) keeps ZeroMQ's default marks (1000), which
@@ -20,6 +19,7 @@ zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg) {
   // the 2-vCPU test VM (docs/probes/zmq_rtt.cpp with and without hwm=2: 105-113 against 77 us),
   // a cost of that setting, not of ZeroMQ as a request-reply program runs it.
   if (cfg.depth > 1) {
+    const int hwm = int(link_queue_msgs(cfg));
     s.set(zmq::sockopt::sndhwm, hwm);
     s.set(zmq::sockopt::rcvhwm, hwm);
   }
