@@ -3,11 +3,19 @@
 // context_t and socket_t close on every path); the hot path calls libzmq's C functions on
 // their handles, because cppzmq's send/recv throw on EINTR, which a noexcept call cannot pass.
 //
-// Contexts and fork: a ZeroMQ context must not be used in a forked child. The parent's context
-// (made in create(), before the peer exists) is never touched by a forked peer: it makes its
-// own in attach(), and ends with _exit, so the copy it inherited is never even destroyed.
+// Contexts and fork: a ZeroMQ context must not be used in a forked child, and its threads must
+// not exist when the peer forks. A forked child has only the forking thread; a lock another
+// thread held at the fork stays held in it for ever. glibc's malloc takes its locks around a
+// fork, but not every allocator does: under GCC 12's AddressSanitizer, one fork peer in eight
+// hung in its first allocation, on an allocator lock the parent's ZeroMQ I/O thread held while
+// it set up the listener bind() had just handed it (CI of 9461783; gdb on the child). So a
+// link's create() makes only a kernel listening socket (listen_socket), which the peer can
+// connect to at once; the parent's context, whose first socket starts its threads, is made in
+// open_parent(), after the peer exists, and its socket takes that listening socket over
+// (bind_listening, ZMQ_USE_FD). A peer makes its own context in attach() and ends with _exit.
 #pragma once
 
+#include <sys/socket.h>
 #include <zmq.hpp>
 
 #include <functional>
@@ -38,6 +46,15 @@ zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg);
 // credentials a transport needs, or nothing), connected to `endpoint`.
 Made<Channel> connect_peer_channel(const std::string& endpoint, const ChannelConfig& cfg,
                                    const std::function<void(zmq::socket_t&)>& before_connect = {});
+
+// A kernel socket listening on `addr` (AF_UNIX or AF_INET), close-on-exec and non-blocking,
+// for a ZeroMQ socket to take over later; -1 with `err` set on failure.
+int listen_socket(const sockaddr* addr, socklen_t len, std::string& err);
+
+// Binds `s` to `endpoint` over the listening socket `fd` (ZMQ_USE_FD): ZeroMQ accepts the
+// connections already waiting on it and closes it with the socket; `fd` becomes -1 once
+// ZeroMQ owns it. Throws zmq::error_t, like cppzmq.
+void bind_listening(zmq::socket_t& s, int& fd, const std::string& endpoint);
 
 // "what: zmq_strerror(errno)" for set-up errors.
 std::string zmq_error(const std::string& what, const zmq::error_t& e);

@@ -9,6 +9,7 @@
 
 #include "harness/core/names.h"
 #include "harness/launch/peer.h"
+#include "harness/transports/fd_channel.h"
 #include "harness/transports/zmq_common.h"
 
 namespace ipcm {
@@ -18,22 +19,33 @@ constexpr std::string_view kArgPrefix = "zmq_ipc:";
 
 class ZmqIpcLink final : public Link {
  public:
-  std::string path;  // the socket file
+  std::string path;     // the socket file
+  int listen_fd = -1;   // listening on `path` until the parent's ZeroMQ socket takes it over
   ChannelConfig cfg;
-  // Declared before the socket: destroyed after it.
+  // Declared before the socket: destroyed after it. Its threads start with its first socket,
+  // in open_parent() (zmq_common.h: contexts and fork).
   zmq::context_t ctx;
   std::optional<zmq::socket_t> sock;
 
   ~ZmqIpcLink() override {
     sock.reset();
     ctx.close();
+    close_fd(listen_fd);
     if (!path.empty()) {
-      unlink(path.c_str());  // libzmq removes it when the bound socket closes; this covers the rest
+      unlink(path.c_str());  // ZeroMQ does not remove a file it did not bind itself
       forget_object(NameSpace::kFile, path);
     }
   }
   PeerSpec peer_spec() const override { return {{std::string(kArgPrefix) + "ipc://" + path}, {}}; }
-  Made<Channel> open_parent() override { return {std::make_unique<ZmqChannel>(sock->handle(), cfg), {}}; }
+  Made<Channel> open_parent() override {
+    try {
+      sock = make_pair_socket(ctx, cfg);
+      bind_listening(*sock, listen_fd, "ipc://" + path);
+    } catch (const zmq::error_t& e) {
+      return Made<Channel>::Fail(zmq_error("zmq bind ipc://" + path, e));
+    }
+    return {std::make_unique<ZmqChannel>(sock->handle(), cfg), {}};
+  }
   // Wakes every call blocked on the parent's socket at once (ETERM) rather than at the next poll.
   void interrupt() noexcept override { zmq_ctx_shutdown(ctx.handle()); }
 };
@@ -45,18 +57,17 @@ Made<Link> create(const ChannelConfig& cfg) {
   const std::string* dir = try_private_dir(why);
   if (dir == nullptr) return Made<Link>::Fail(why);
   const std::string path = *dir + "/" + unique_name("zmq");
-  if (path.size() >= sizeof(sockaddr_un::sun_path))
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path))
     return Made<Link>::Fail("socket path " + path + " is longer than a Unix socket address allows (" +
-                            std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes); set TMPDIR to a shorter directory");
-  try {
-    link->sock = make_pair_socket(link->ctx, cfg);
-    // Recorded before the bind creates the file, so that no exit path can miss it.
-    record_object(NameSpace::kFile, path);
-    link->path = path;
-    link->sock->bind("ipc://" + path);
-  } catch (const zmq::error_t& e) {
-    return Made<Link>::Fail(zmq_error("zmq bind ipc://" + path, e));
-  }
+                            std::to_string(sizeof(addr.sun_path) - 1) + " bytes); set TMPDIR to a shorter directory");
+  path.copy(addr.sun_path, path.size());
+  // Recorded before the bind creates the file, so that no exit path can miss it.
+  record_object(NameSpace::kFile, path);
+  link->path = path;
+  link->listen_fd = listen_socket(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, why);
+  if (link->listen_fd < 0) return Made<Link>::Fail("listen on " + path + ": " + why);
   return {std::move(link), {}};
 }
 

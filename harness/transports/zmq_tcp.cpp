@@ -1,5 +1,7 @@
 // ZeroMQ PAIR sockets over tcp:// on 127.0.0.1: ZeroMQ as users deploy it between hosts, here
-// over loopback. The port is the kernel's choice (bind to "*", read back ZMQ_LAST_ENDPOINT).
+// over loopback. The port is the kernel's choice: create() listens on port 0 with a kernel
+// socket, which the parent's ZeroMQ socket takes over in open_parent() (zmq_common.h: contexts
+// and fork).
 //
 // Strangers: any local process of any user can connect to a loopback port, and a bound PAIR
 // socket takes the first peer that completes ZeroMQ's handshake as its only one. So the
@@ -11,7 +13,9 @@
 // the peer's place nor send a message. Once the peer is in, the ZAP handler is closed, and
 // libzmq then refuses every later PLAIN handshake. PLAIN only authenticates: it neither
 // encrypts nor changes the data frames, so the rows measure ZeroMQ's plain TCP path.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -62,6 +66,7 @@ class ZmqTcpLink final : public Link {
   std::string endpoint;  // tcp://127.0.0.1:PORT
   std::string password;  // the token, in hex
   int token_fd = -1;     // read end of the pipe holding the token, for the peer
+  int listen_fd = -1;    // listening on the endpoint until the parent's ZeroMQ socket takes it over
   ChannelConfig cfg;
   zmq::context_t ctx;
   std::optional<zmq::socket_t> zap;  // until the peer is in
@@ -72,11 +77,24 @@ class ZmqTcpLink final : public Link {
     sock.reset();
     ctx.close();
     close_fd(token_fd);
+    close_fd(listen_fd);
   }
   PeerSpec peer_spec() const override {
     return {{std::string(kArgPrefix) + endpoint, "tokenfd:" + std::to_string(token_fd)}, {token_fd}};
   }
   Made<Channel> open_parent() override {
+    try {
+      // The handler first: a handshake that finds none is refused.
+      zap.emplace(ctx, zmq::socket_type::rep);
+      zap->set(zmq::sockopt::linger, 0);
+      zap->bind(kZapEndpoint);
+      sock = make_pair_socket(ctx, cfg);
+      sock->set(zmq::sockopt::plain_server, 1);
+      sock->set(zmq::sockopt::zap_domain, "ipcmeter");
+      bind_listening(*sock, listen_fd, endpoint);
+    } catch (const zmq::error_t& e) {
+      return Made<Channel>::Fail(zmq_error("zmq bind " + endpoint, e));
+    }
     int strangers = 0;
     while (zap) {
       zmq::pollitem_t item{zap->handle(), 0, ZMQ_POLLIN, 0};
@@ -140,19 +158,17 @@ Made<Link> create(const ChannelConfig& cfg) {
   close(tp[1]);
   link->token_fd = tp[0];
   if (!written) return Made<Link>::Fail(sys_error("write token"));
-  try {
-    // The handler first: a handshake that finds none is refused.
-    link->zap.emplace(link->ctx, zmq::socket_type::rep);
-    link->zap->set(zmq::sockopt::linger, 0);
-    link->zap->bind(kZapEndpoint);
-    link->sock = make_pair_socket(link->ctx, cfg);
-    link->sock->set(zmq::sockopt::plain_server, 1);
-    link->sock->set(zmq::sockopt::zap_domain, "ipcmeter");
-    link->sock->bind("tcp://127.0.0.1:*");
-    link->endpoint = link->sock->get(zmq::sockopt::last_endpoint);
-  } catch (const zmq::error_t& e) {
-    return Made<Link>::Fail(zmq_error("zmq bind tcp://127.0.0.1:*", e));
-  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;  // the kernel's choice
+  std::string why;
+  link->listen_fd = listen_socket(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, why);
+  if (link->listen_fd < 0) return Made<Link>::Fail("listen on 127.0.0.1: " + why);
+  socklen_t len = sizeof addr;
+  if (getsockname(link->listen_fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return Made<Link>::Fail(sys_error("getsockname"));
+  link->endpoint = "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   return {std::move(link), {}};
 }
 
