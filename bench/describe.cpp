@@ -38,7 +38,9 @@ json family_json(const FamilyDef& f) {
                         {"required", c.required}};
     if (c.primary) primary.push_back(c.name);
   }
-  return {{"keys", keys}, {"counters", counters}, {"primary", primary}, {"repeated_by_profile", f.repeated_by_profile}};
+  json out = {{"keys", keys}, {"counters", counters}, {"primary", primary}, {"repeated_by_profile", f.repeated_by_profile}};
+  if (f.repeated_where) out["repeated_where"] = {{f.repeated_where->key, f.repeated_where->values}};
+  return out;
 }
 
 // The profile's shared fields, then each family's own section (what it sweeps).

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -66,6 +67,15 @@ struct FamilyDef {
   // Repeated `repetitions` times by a profile: the families the report draws its
   // recommendations from (scripts/ipcmeter/recommend.py); the others only fill tables.
   bool repeated_by_profile = false;
+  // When set, the profile repeats only the rows whose key `key` takes one of `values`: the rows
+  // the report's answers compare, where the family's other rows only fill tables. For the py_*
+  // families, whose every row starts a fresh interpreter and its children, repeating them all
+  // would take the default profile minutes past its budget.
+  struct RepeatedWhere {
+    std::string key;
+    std::vector<std::string> values;
+  };
+  std::optional<RepeatedWhere> repeated_where;
   // This family's section of each profile in --describe (what it sweeps); null: it sweeps
   // only the profile's shared message sizes.
   nlohmann::json (*profile_section)(const Profile&) = nullptr;

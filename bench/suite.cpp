@@ -90,6 +90,18 @@ std::string& last_skip_reason() {
 }
 }  // namespace
 
+bool repeated_by_profile(const FamilyDef& family, std::string_view name) {
+  if (!family.repeated_by_profile) return false;
+  if (!family.repeated_where) return true;
+  const auto& [key, values] = *family.repeated_where;
+  for (const std::string& v : values) {
+    const std::string seg = "/" + key + ":" + v;
+    const std::size_t at = name.find(seg);
+    if (at != std::string_view::npos && (at + seg.size() == name.size() || name[at + seg.size()] == '/')) return true;
+  }
+  return false;
+}
+
 benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::function<void(benchmark::State&)> fn,
                                               bool manual_time, std::int64_t iterations) {
   // A failure is final for its row: the later repetitions end at once with its reason. Google
@@ -126,7 +138,7 @@ benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::func
     b->Iterations(iterations);
     listed += "/iterations:" + std::to_string(iterations);
   }
-  if (suite().family_repetitions > 1 && family->repeated_by_profile) {
+  if (suite().family_repetitions > 1 && repeated_by_profile(*family, name)) {
     b->Repetitions(suite().family_repetitions);
     listed += "/repeats:" + std::to_string(suite().family_repetitions);
   }

@@ -91,6 +91,10 @@ void for_each_link_variant(const Profile& p, const std::function<void(const Link
 using LinkRun = void (*)(benchmark::State& state, const LinkVariant& v, std::uint64_t delay_loops);
 void add_link_benchmarks(const Profile& p, const char* family, LinkRun run);
 
+// Whether a profile repeats this row of `family`: its repeated_by_profile, narrowed by its
+// repeated_where.
+bool repeated_by_profile(const FamilyDef& family, std::string_view name);
+
 // Registers a benchmark with Google Benchmark and records the name it will carry (with
 // "/iterations:N", "/repeats:N" and "/manual_time" as Google Benchmark adds them), so that
 // main can check --benchmark_filter and count what will run without a second list of names

@@ -152,6 +152,8 @@ FamilyDef py_compute_family() {
                        {"units", Unit::kCount, kFact, false, false},
                        {"work_iters_per_us", Unit::kPerUs, kFact, false, false},
                        {"unit_bytes", Unit::kBytes, kFact, false, false}},
+          // The report answers "threads or processes" and "how many processes" from these rows.
+          .repeated_by_profile = true,
           .profile_section = [](const Profile& p) {
             const PyComputeProfile& sw = kProfile.of(p);
             using W = PyComputeProfile::Workers;

@@ -60,6 +60,9 @@ FamilyDef py_pingpong_family() {
   return {.name = "py_pingpong",
           .keys = py_link_keys(PyFamily::kPingpong),
           .counters = py_pingpong_counters(),
+          // The report answers "Queue or Pipe" from these rows; the other channels fill its table.
+          .repeated_by_profile = true,
+          .repeated_where = FamilyDef::RepeatedWhere{"channel", {"Queue", "Pipe"}},
           .profile_section = [](const Profile& p) { return py_sweep_json(PyFamily::kPingpong, p); },
           .add_benchmarks = add};
 }

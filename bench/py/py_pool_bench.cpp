@@ -151,6 +151,9 @@ FamilyDef py_pool_family() {
                        {"jobs", Unit::kCount, kFact, false, false},
                        {"work_iters_per_us", Unit::kPerUs, kFact, false, false},
                        {"work_rate_spread", Unit::kRatio, kFact, false, false}},
+          // The report answers "what chunksize" from Pool.map's rows; the other executors fill its table.
+          .repeated_by_profile = true,
+          .repeated_where = FamilyDef::RepeatedWhere{"executor", {"Pool_map"}},
           .profile_section = [](const Profile& p) {
             const PyPoolProfile& sw = kProfile.of(p);
             return nlohmann::json{{"executor", sw.executors}, {"peer", sw.peers}, {"task_us", sw.task_us}, {"chunks", sw.chunks},

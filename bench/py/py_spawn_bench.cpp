@@ -75,6 +75,8 @@ FamilyDef py_spawn_family() {
                        {"lifecycle_p99_ns", Unit::kNs, kLow, false, false},
                        {"starts", Unit::kCount, kFact, false, false},
                        {"parent_rss_mib", Unit::kMiB, kFact, false, false}},
+          // The report answers "which start method" from these rows.
+          .repeated_by_profile = true,
           .profile_section = [](const Profile& p) {
             const PySpawnProfile& sw = kProfile.of(p);
             return nlohmann::json{{"rss_mib", sw.rss_mib}, {"min_starts", sw.min_starts}, {"max_starts", sw.max_starts}};

@@ -30,7 +30,7 @@ CONFIDENCE = 0.95
 # difference", even when the interval excludes 1.
 EQUIVALENCE = 0.05
 MIN_REPETITIONS = gs.MIN_REPETITIONS
-DECIDE_HINT = (f"run the default profile (which repeats the compared families 3 times) or "
+DECIDE_HINT = (f"run the default profile (which repeats the compared rows 3 times) or "
                f"--benchmark_repetitions={MIN_REPETITIONS} or more to decide")
 
 BETTER = "better"            # the first option is measurably better

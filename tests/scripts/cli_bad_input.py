@@ -1,4 +1,5 @@
 """Bad input to build/ipcmeter: one line on stderr saying what, exit 2, nothing written."""
+import json
 import os
 import re
 import subprocess
@@ -95,6 +96,31 @@ class BadInput(unittest.TestCase):
                                capture_output=True, text=True, timeout=120)
             self.assertEqual(q.returncode, 0, q.stderr[-500:])
             self.assertEqual(q.stdout.split(), names, profile)
+
+    def test_default_repeats_the_rows_describe_names(self):
+        """A profile's repetitions reach exactly the rows --describe says: every row of a family
+        that is repeated_by_profile, narrowed to its repeated_where values when it has them
+        (the CPython rows the report compares), and no row of the others."""
+        d = json.loads(subprocess.run([BIN, "--describe"], capture_output=True, text=True, timeout=60,
+                                      check=True).stdout)
+        reps = d["profiles"]["default"]["repetitions"]
+        p = subprocess.run([BIN, "--profile", "default", "--benchmark_list_tests"], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        seen = {True: set(), False: set()}
+        for name in p.stdout.split():
+            family = name.split("/")[0]
+            f = d["families"][family]
+            pairs = dict(seg.split(":", 1) for seg in name.split("/")[1:] if ":" in seg)
+            want = f["repeated_by_profile"] and all(pairs.get(k) in v for k, v in f.get("repeated_where", {}).items())
+            self.assertEqual(f"/repeats:{reps}/" in name + "/", want, name)
+            seen[want].add(family)
+        # Both kinds of CPython family exist: narrowed (py_pingpong) and whole (py_spawn), and
+        # a narrowed family has rows on both sides.
+        self.assertEqual(d["families"]["py_pingpong"]["repeated_where"], {"channel": ["Queue", "Pipe"]})
+        self.assertIn("py_pingpong", seen[True] & seen[False])
+        self.assertIn("py_spawn", seen[True] - seen[False])
+        self.assertIn("fanin", seen[False] - seen[True])
 
 
 if __name__ == "__main__":

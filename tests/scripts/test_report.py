@@ -303,7 +303,7 @@ class SingleRepetitionTest(ReportRun):
         self.assertIn("Lowest latency at 64 B, p50 round trip: shm_ring · thread · spin measured "
                       "lowest, 150 ns (n=1), against shm_ring · fork · spin, 180 ns (n=1): "
                       "inconclusive (n=1 vs n=1; a comparison needs 3 repetitions of each); run "
-                      "the default profile (which repeats the compared families 3 times) or "
+                      "the default profile (which repeats the compared rows 3 times) or "
                       "--benchmark_repetitions=3 or more to decide.", self.md)
         self.assertIn("fork 90.0 µs (n=1) vs posix_spawn 600 µs (n=1) (a thread: 20.0 µs (n=1)) -> "
                       "inconclusive", self.md)
