@@ -282,7 +282,7 @@ std::string usage() {
          "Measures what it costs to hand messages between two workers — threads, forked and\n"
          "spawned processes — over pipes, sockets, FIFOs, TCP, message queues and shared memory.\n"
          "\n"
-         "  --profile P               quick (64 B and 64 KiB, once, under a minute), default (five\n"
+         "  --profile P               quick (64 B and 64 KiB, once, under a minute), default (four\n"
          "                            sizes, pingpong/stream/spawn/compute/pool and the CPython rows\n"
          "                            the report compares 3 times each, about 10 minutes) or full\n"
          "                            (8 B to 1 MiB, 3 times); default: default.\n"

@@ -44,11 +44,11 @@ struct PyPoolProfile {
   std::uint64_t min_jobs, max_jobs;
 };
 // quick: none (the quick baseline, results/baselines/reference-quick.json, covers every quick row);
-// default: every executor and peer at three task lengths, chunks 1 and 16; full: the native
+// default: every executor and peer at two task lengths (10 and 1000 us), chunks 1 and 16; full: the native
 // pool's task lengths and chunks.
 const ByProfile<PyPoolProfile> kProfile = {
     {"quick", {.executors = {}, .peers = {}, .task_us = {}, .chunks = {}, .job_ms = 8, .min_jobs = 2, .max_jobs = 100}},
-    {"default", {.executors = kExecutors, .peers = kPeers, .task_us = {10, 100, 1000}, .chunks = {1, 16}, .job_ms = 15, .min_jobs = 3,
+    {"default", {.executors = kExecutors, .peers = kPeers, .task_us = {10, 1000}, .chunks = {1, 16}, .job_ms = 15, .min_jobs = 3,
                  .max_jobs = 1000}},
     {"full", {.executors = kExecutors, .peers = kPeers, .task_us = {1, 10, 100, 1000, 10000}, .chunks = {1, 4, 16, 64}, .job_ms = 30,
               .min_jobs = 5, .max_jobs = 1000}},
