@@ -24,7 +24,7 @@ IPCM_SUPP="$PWD/tests/sanitizers"
 # Every C++ test but these. Spawn.BallastIsResidentWhileHeldAndReleasedAfter checks that freed
 # memory leaves the resident set, which ASan's allocator does not do by design (freed blocks
 # wait in its quarantine). The others add no code that the tests left in do not run, run in the
-# Release ctest stage, and would take the sanitizers past their 10 minutes (times under ASan,
+# Release ctest stage, and would take the sanitizers further past their 10 minutes (times under ASan,
 # 2 vCPUs, 2026-12-02): Faults.HungPeerTimesOut (waits out the peer timeout: ~20 s asleep),
 # Security.ForkServerClientDoesNotHangOnHalfAnAnswer (waits out the fork server's reply timeout:
 # 10 s asleep),
