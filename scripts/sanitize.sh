@@ -23,16 +23,16 @@ IPCM_SUPP="$PWD/tests/sanitizers"
 
 # Every C++ test but these. Spawn.BallastIsResidentWhileHeldAndReleasedAfter checks that freed
 # memory leaves the resident set, which ASan's allocator does not do by design (freed blocks
-# wait in its quarantine). The others add no code that the tests left in do not run, run in the
-# Release ctest stage, and would take the sanitizers further past their 10 minutes (times under ASan,
-# 2 vCPUs, 2026-12-02): Faults.HungPeerTimesOut (waits out the peer timeout: ~20 s asleep),
-# Security.ForkServerClientDoesNotHangOnHalfAnAnswer (waits out the fork server's reply timeout:
-# 10 s asleep),
-# SyncProtocol.NoLostWakeupsOverManyRounds (200,000 rounds of each blocking primitive: ~18 s),
-# Describe.EveryRegisteredNameParsesAgainstIt (the full profile's 5,356 names through the
-# parser: 41 s; the smoke run parses the quick profile's with the same code), and conformance
-# at 1 MiB with spinning waits (15 cases, 52 s: the 1 MiB messages still go through every
-# transport and peer with blocking waits, and the spinning waits at every smaller size).
+# wait in its quarantine). The others add no code that the tests left in do not run, run in
+# the Release ctest stage, and would take the sanitizers further past their 10 minutes (times
+# under ASan, 2 vCPUs, 2026-12-02): Faults.HungPeerTimesOut (waits out the peer timeout: ~20 s
+# asleep), Security.ForkServerClientDoesNotHangOnHalfAnAnswer (waits out the fork server's
+# reply timeout: 10 s asleep), SyncProtocol.NoLostWakeupsOverManyRounds (200,000 rounds of each
+# blocking primitive: ~18 s), Describe.EveryRegisteredNameParsesAgainstIt (the full profile's
+# 5,356 names through the parser: 41 s; the smoke run parses the quick profile's with the same
+# code), and conformance at 1 MiB with spinning waits (15 cases, 52 s: the 1 MiB messages still
+# go through every transport and peer with blocking waits, and the spinning waits at every
+# smaller size).
 IPCM_ASAN_GTEST_FILTER=${IPCM_ASAN_GTEST_FILTER:-"*-Spawn.BallastIsResidentWhileHeldAndReleasedAfter:Faults.HungPeerTimesOut:Security.ForkServerClientDoesNotHangOnHalfAnAnswer:SyncProtocol.NoLostWakeupsOverManyRounds:Describe.EveryRegisteredNameParsesAgainstIt:Registry/Conformance.*_1048576_spin"}
 # TSan: the tests whose peers are threads of this process -- TSan sees one process, and
 # supports fork poorly. Conformance over every transport with thread peers, the sync protocols
