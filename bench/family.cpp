@@ -2,11 +2,29 @@
 
 #include <algorithm>
 #include <iterator>
+#include <sstream>
 
 #include "harness/core/kernel_counters.h"
 #include "harness/transports/transport.h"
 
 namespace ipcm {
+
+ParsedName parse_name(const std::string& name) {
+  ParsedName p;
+  std::stringstream ss(name);
+  std::string seg;
+  bool first = true;
+  while (std::getline(ss, seg, '/')) {
+    if (first) {
+      p.family = seg;
+      first = false;
+      continue;
+    }
+    const auto c = seg.find(':');
+    if (c != std::string::npos) p.kv[seg.substr(0, c)] = seg.substr(c + 1);
+  }
+  return p;
+}
 namespace {
 
 // The contract's order; a family not listed here runs after these.

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,6 +94,14 @@ struct FamilyRegistrar {
 };
 // Every family compiled in, in the contract's order (a family the order does not name runs
 // after the others).
+// "pingpong/transport:pipe/peer:fork/size:64/manual_time" -> its family and key:value fields
+// (Google Benchmark's own segments, without a colon, are left out).
+struct ParsedName {
+  std::string family;
+  std::map<std::string, std::string> kv;
+};
+ParsedName parse_name(const std::string& name);
+
 const std::vector<FamilyDef>& families();
 const FamilyDef* find_family(std::string_view name);
 void register_all_families(const Profile& profile, const Placement& placement);

@@ -1,5 +1,7 @@
 #include "bench/report.h"
 
+#include "bench/family.h"
+
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -13,28 +15,6 @@ namespace {
 constexpr auto kProgressEvery = std::chrono::seconds(10);
 // Error messages are cut to this in the summary table; the JSON keeps them whole.
 constexpr std::size_t kSummaryReasonChars = 70;
-
-// "pingpong/transport:pipe/peer:fork/size:64/manual_time" -> family and key:value fields.
-struct Parsed {
-  std::string family;
-  std::map<std::string, std::string> kv;
-};
-Parsed parse(const std::string& name) {
-  Parsed p;
-  std::stringstream ss(name);
-  std::string seg;
-  bool first = true;
-  while (std::getline(ss, seg, '/')) {
-    if (first) {
-      p.family = seg;
-      first = false;
-      continue;
-    }
-    const auto c = seg.find(':');
-    if (c != std::string::npos) p.kv[seg.substr(0, c)] = seg.substr(c + 1);
-  }
-  return p;
-}
 
 std::string human_ns(double ns) {
   char b[32];
@@ -81,7 +61,7 @@ void RunTimes::reported(const std::vector<benchmark::BenchmarkReporter::Run>& ru
   const double s = std::chrono::duration<double>(now - last_).count();
   last_ = now;
   if (runs.empty()) return;
-  const std::string family = parse(runs.front().run_name.function_name).family;
+  const std::string family = parse_name(runs.front().run_name.function_name).family;
   if (!by_family_.count(family)) order_.push_back(family);
   by_family_[family] += s;
 }
@@ -142,7 +122,7 @@ void ConsoleWithSummary::print_summary(std::ostream& out) {
   std::set<std::string> seen;
   char b[64];
   for (const auto& [base, r] : runs_) {
-    Parsed p = parse(base);
+    ParsedName p = parse_name(base);
     if (p.family != "pingpong" && p.family != "stream") continue;
     std::string label = p.kv["transport"];
     if (p.kv.count("wait")) label += "/" + p.kv["wait"];

@@ -90,16 +90,13 @@ std::string& last_skip_reason() {
 }
 }  // namespace
 
-bool repeated_by_profile(const FamilyDef& family, std::string_view name) {
+bool repeated_by_profile(const FamilyDef& family, const std::string& name) {
   if (!family.repeated_by_profile) return false;
   if (!family.repeated_where) return true;
   const auto& [key, values] = *family.repeated_where;
-  for (const std::string& v : values) {
-    const std::string seg = "/" + key + ":" + v;
-    const std::size_t at = name.find(seg);
-    if (at != std::string_view::npos && (at + seg.size() == name.size() || name[at + seg.size()] == '/')) return true;
-  }
-  return false;
+  const ParsedName p = parse_name(name);
+  const auto it = p.kv.find(key);
+  return it != p.kv.end() && std::find(values.begin(), values.end(), it->second) != values.end();
 }
 
 benchmark::internal::Benchmark* add_benchmark(const std::string& name, std::function<void(benchmark::State&)> fn,

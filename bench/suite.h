@@ -93,7 +93,7 @@ void add_link_benchmarks(const Profile& p, const char* family, LinkRun run);
 
 // Whether a profile repeats this row of `family`: its repeated_by_profile, narrowed by its
 // repeated_where.
-bool repeated_by_profile(const FamilyDef& family, std::string_view name);
+bool repeated_by_profile(const FamilyDef& family, const std::string& name);
 
 // Registers a benchmark with Google Benchmark and records the name it will carry (with
 // "/iterations:N", "/repeats:N" and "/manual_time" as Google Benchmark adds them), so that

@@ -1,6 +1,8 @@
 #include "harness/transports/fd_channel.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -170,6 +172,37 @@ std::optional<std::size_t> size_socket_window(int wfd, int rfd, const ChannelCon
   }
   if (cfg.msg_bytes == 0) return std::nullopt;
   return count_socket_window(wfd, rfd, cfg.msg_bytes);
+}
+
+int listen_socket(const sockaddr* addr, socklen_t len, int type_flags, int backlog, std::string& err) {
+  const int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | type_flags, 0);
+  if (fd < 0) {
+    err = sys_error("socket");
+    return -1;
+  }
+  if (bind(fd, addr, len) != 0 || listen(fd, backlog) != 0) {
+    err = sys_error("bind/listen");
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int listen_loopback_tcp(int type_flags, int backlog, std::uint16_t& port, std::string& err) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;  // the kernel picks a free port
+  int fd = listen_socket(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, type_flags, backlog, err);
+  if (fd < 0) return -1;
+  socklen_t len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    err = sys_error("getsockname");
+    close_fd(fd);
+    return -1;
+  }
+  port = ntohs(addr.sin_port);
+  return fd;
 }
 
 void close_fd(int& fd) noexcept {

@@ -7,8 +7,12 @@
 // no descriptor count or control-message length to trust.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstddef>
+#include <cstdint>
 #include <optional>
+#include <string>
 
 #include "harness/core/buffer.h"
 #include "harness/transports/transport.h"
@@ -44,6 +48,15 @@ bool parse_fd_pair_arg(const std::string& arg, int& rfd, int& wfd);
 Made<Channel> attach_fd_pair(const PeerSpec& spec, const ChannelConfig& cfg, Link* same_process);
 
 void close_fd(int& fd) noexcept;
+
+// A stream socket listening on `addr` (AF_UNIX or AF_INET), close-on-exec, with `type_flags`
+// added to its type (SOCK_NONBLOCK, say); -1 with `err` ("socket: ...", "bind/listen: ...")
+// on failure.
+int listen_socket(const sockaddr* addr, socklen_t len, int type_flags, int backlog, std::string& err);
+
+// A TCP socket listening on 127.0.0.1 at a port the kernel picks (listen_socket), which
+// `port` receives; -1 with `err` on failure.
+int listen_loopback_tcp(int type_flags, int backlog, std::uint16_t& port, std::string& err);
 
 // For a stream (cfg.depth > 1): sizes the pipe under fd to hold cfg.depth messages, as a ring
 // or a queue does, where the kernel allows (it rounds up to a power of two pages and caps an

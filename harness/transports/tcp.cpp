@@ -115,18 +115,11 @@ Made<Link> create(const ChannelConfig& cfg) {
   close(tp[1]);
   link->token_fd = tp[0];
   if (!written) return Made<Link>::Fail(sys_error("write token"));
-  link->listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (link->listener < 0) return Made<Link>::Fail(sys_error("socket"));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;  // the kernel picks a free port
-  socklen_t len = sizeof addr;
-  if (bind(link->listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      listen(link->listener, 4) != 0 ||
-      getsockname(link->listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    return Made<Link>::Fail(sys_error("bind/listen on 127.0.0.1"));
-  link->port = ntohs(addr.sin_port);
+  std::string why;
+  std::uint16_t port = 0;
+  link->listener = listen_loopback_tcp(0, 4, port, why);
+  if (link->listener < 0) return Made<Link>::Fail("listen on 127.0.0.1: " + why);
+  link->port = port;
   return {std::move(link), {}};
 }
 

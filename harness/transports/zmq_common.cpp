@@ -1,7 +1,5 @@
 #include "harness/transports/zmq_common.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -33,22 +31,6 @@ zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg) {
   s.set(zmq::sockopt::sndtimeo, poll_ms);
   s.set(zmq::sockopt::rcvtimeo, poll_ms);
   return s;
-}
-
-int listen_socket(const sockaddr* addr, socklen_t len, std::string& err) {
-  const int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) {
-    err = sys_error("socket");
-    return -1;
-  }
-  // ZeroMQ's own backlog for a bound socket (ZMQ_BACKLOG's default).
-  constexpr int kBacklog = 100;
-  if (bind(fd, addr, len) != 0 || listen(fd, kBacklog) != 0) {
-    err = sys_error("bind/listen");
-    close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 void bind_listening(zmq::socket_t& s, int& fd, const std::string& endpoint) {

@@ -9,7 +9,7 @@
 // fork, but not every allocator does: under GCC 12's AddressSanitizer, one fork peer in eight
 // hung in its first allocation, on an allocator lock the parent's ZeroMQ I/O thread held while
 // it set up the listener bind() had just handed it (CI of 9461783; gdb on the child). So a
-// link's create() makes only a kernel listening socket (listen_socket), which the peer can
+// link's create() makes only a kernel listening socket (listen_socket, non-blocking), which the peer can
 // connect to at once; the parent's context, whose first socket starts its threads, is made in
 // open_parent(), after the peer exists, and its socket takes that listening socket over
 // (bind_listening, ZMQ_USE_FD). A peer makes its own context in attach() and ends with _exit.
@@ -47,9 +47,9 @@ zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg);
 Made<Channel> connect_peer_channel(const std::string& endpoint, const ChannelConfig& cfg,
                                    const std::function<void(zmq::socket_t&)>& before_connect = {});
 
-// A kernel socket listening on `addr` (AF_UNIX or AF_INET), close-on-exec and non-blocking,
-// for a ZeroMQ socket to take over later; -1 with `err` set on failure.
-int listen_socket(const sockaddr* addr, socklen_t len, std::string& err);
+// ZeroMQ's own backlog for a bound socket (ZMQ_BACKLOG's default), for the kernel socket a
+// link listens on (listen_socket, fd_channel.h) until bind_listening hands it to ZeroMQ.
+inline constexpr int kZmqBacklog = 100;
 
 // Binds `s` to `endpoint` over the listening socket `fd` (ZMQ_USE_FD): ZeroMQ accepts the
 // connections already waiting on it and closes it with the socket; `fd` becomes -1 once

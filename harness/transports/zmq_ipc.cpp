@@ -66,7 +66,7 @@ Made<Link> create(const ChannelConfig& cfg) {
   // Recorded before the bind creates the file, so that no exit path can miss it.
   record_object(NameSpace::kFile, path);
   link->path = path;
-  link->listen_fd = listen_socket(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, why);
+  link->listen_fd = listen_socket(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, SOCK_NONBLOCK, kZmqBacklog, why);
   if (link->listen_fd < 0) return Made<Link>::Fail("listen on " + path + ": " + why);
   return {std::move(link), {}};
 }

@@ -13,9 +13,7 @@
 // the peer's place nor send a message. Once the peer is in, the ZAP handler is closed, and
 // libzmq then refuses every later PLAIN handshake. PLAIN only authenticates: it neither
 // encrypts nor changes the data frames, so the rows measure ZeroMQ's plain TCP path.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -158,17 +156,11 @@ Made<Link> create(const ChannelConfig& cfg) {
   close(tp[1]);
   link->token_fd = tp[0];
   if (!written) return Made<Link>::Fail(sys_error("write token"));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;  // the kernel's choice
   std::string why;
-  link->listen_fd = listen_socket(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, why);
+  std::uint16_t port = 0;
+  link->listen_fd = listen_loopback_tcp(SOCK_NONBLOCK, kZmqBacklog, port, why);
   if (link->listen_fd < 0) return Made<Link>::Fail("listen on 127.0.0.1: " + why);
-  socklen_t len = sizeof addr;
-  if (getsockname(link->listen_fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    return Made<Link>::Fail(sys_error("getsockname"));
-  link->endpoint = "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  link->endpoint = "tcp://127.0.0.1:" + std::to_string(port);
   return {std::move(link), {}};
 }
 
