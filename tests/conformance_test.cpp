@@ -149,11 +149,8 @@ TEST(Faults, KilledPeerIsNoticedAndReaped) {
   const std::set<std::string> before = my_objects();
   for (const TransportDef* t : transports()) {
     if (!t->reaches(PeerKind::kFork)) continue;
-    // A transport whose locks are not robust promises no clean end after its peer is killed:
-    // iceoryx's parent hung in its teardown (SubscriberPortUser::unsetConditionVariable, on a
-    // port mutex the killed peer held; 2026-12-02 06:27), and, with that end abandoned, in its
-    // runtime's deregistration from a RouDi blocked on the dead peer's lock (09:00). The fault
-    // suite lists them as n/a.
+    // A transport whose locks are not robust promises no clean end after its peer is killed
+    // (bip_mq: Boost.Interprocess's mutexes). The fault suite lists them as n/a.
     if (!t->survives_dead_peer) continue;
     Case c{t, PeerKind::kFork, 64, t->waits.empty() ? Wait::kBlock : t->waits.front()};
     Made<Session> s = Session::start(options(c, Role::kEcho, 1));

@@ -196,7 +196,8 @@ class IoxChannel final : public Channel {
 // end's subscriber-queue lock for good, so detaching the subscriber from its WaitSet
 // (unsetConditionVariable) would block forever — a whole run hung there (gdb, 2026-12-02). The
 // ports stay registered with RouDi, each abandoned row costing its chunks until RouDi stops at
-// the end of the run; nothing in the process touches them again.
+// the end of the run; nothing in the process touches them again. RouDi itself may block on the
+// peer's publisher lock, so it is distrusted (roudi.h): a RouDi of ipcmeter's is replaced.
 class EndChannel final : public Channel {
  public:
   EndChannel(std::unique_ptr<IoxChannel> ch, const ChannelConfig& cfg, bool owns_runtime)
@@ -204,6 +205,7 @@ class EndChannel final : public Channel {
   ~EndChannel() override {
     if (cfg_.cancelled()) {
       (void)ch_.release();  // abandoned on purpose, see above
+      distrust_roudi();
       return;
     }
     ch_.reset();
@@ -295,12 +297,11 @@ extern const TransportDef kIceoryxTransport{
                   "--iceoryx=use-running has the pools of its own config file (iox-roudi -c FILE)",
     .create = create,
     .attach = attach,
-    // A struck row itself now ends (the cancel flag in send(), the abandoned end), but a peer
-    // killed inside its publish leaves its publisher's lock held, and RouDi then blocks on that
-    // lock when it cleans up after this process; the runtime's deregistration waits on RouDi
-    // for ever (gdb, 2026-12-02: 1 of 15 killed-peer tests). Declared, so the fault suite and
-    // the killed-peer test leave iceoryx's peer-ending strikes out.
-    .survives_dead_peer = false,
+    // A peer killed inside its publish leaves its publisher's lock held, and RouDi blocks on that
+    // lock when it cleans up after this process: the runtime's deregistration waited for ever
+    // (gdb, 2026-12-02: 1 of 15 killed-peer tests). After a cancelled link the parent kills its
+    // RouDi before it deregisters, and starts another for the next link (distrust_roudi).
+    .survives_dead_peer = true,
     .zero_copy = "loaned: the sender writes the message into a chunk loaned from RouDi's shared memory and "
                  "publishes a pointer to it; the receiver reads it in place (released at its next recv)",
 };

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "iceoryx_hoofs/internal/relocatable_pointer/base_relative_pointer.hpp"
@@ -188,12 +189,24 @@ Runtime* Runtime::instance = nullptr;
 pid_t Runtime::owner = 0;
 std::string Runtime::socket;
 
+// This process's runtime, dropped without deregistering: never deleted, because its destructor
+// is the deregistration, which waits for RouDi's answer for ever. Its socket stays recorded and
+// is removed at exit.
+void abandon_runtime() noexcept {
+  std::lock_guard<std::mutex> lock(Runtime::mu);
+  if (Runtime::instance == nullptr || Runtime::owner != getpid()) return;
+  Runtime::instance = nullptr;
+  Runtime::socket.clear();
+}
+
 // ---- RouDi ----
 
 struct State {
   std::mutex mu;
   IceoryxMode mode = IceoryxMode::kOwnRoudi;
   int users = 0;
+  // A link was cancelled since the runtime was made (distrust_roudi).
+  bool distrusted = false;
   pid_t roudi = -1;
   bool started_by_us = false;
   pid_t owner = 0;  // the process that started it (a forked child inherits this state)
@@ -273,10 +286,11 @@ void remove_record() {
   forget_object(NameSpace::kShm, kRecordName);
 }
 
-// SIGTERM, then SIGKILL after the grace; its objects removed when it could not.
-void stop_roudi(State& s) {
+// SIGTERM, then SIGKILL after the grace; its objects removed when it could not. `at_once`: SIGKILL
+// straight away (a RouDi that cannot be trusted to shut down, see distrust_roudi).
+void stop_roudi(State& s, bool at_once = false) {
   if (s.roudi <= 0) return;
-  kill(s.roudi, SIGTERM);
+  kill(s.roudi, at_once ? SIGKILL : SIGTERM);
   int status = 0;
   const bool in_time = reap_child(s.roudi, std::chrono::steady_clock::now() + kRoudiStopGrace, status);
   if (!in_time || !WIFEXITED(status)) remove_roudi_objects();
@@ -448,11 +462,43 @@ RoudiLease::~RoudiLease() {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
   if (--s.users > 0) return;
+  if (std::exchange(s.distrusted, false)) {
+    // Deregistering now could wait for ever (distrust_roudi). A RouDi of ours is killed first,
+    // so the runtime's farewell fails at once instead (iceoryx logs it and goes on), and the next
+    // iceoryx link starts a fresh RouDi. SIGKILL, not SIGTERM: a RouDi shutting down signals the
+    // processes still registered with it, and this one still is.
+    if (s.started_by_us && s.roudi > 0 && s.owner == getpid()) {
+      stop_roudi(s, /*at_once=*/true);
+      // iceoryx writes three lines of errors (with colour escapes) about the farewell that is meant
+      // to fail here; the row already says what happened. Only this thread runs ipcmeter's code
+      // now (the row's peer is reaped, RouDi's own output goes to its log file).
+      const int saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+      const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+      if (saved >= 0 && null >= 0) dup2(null, STDERR_FILENO);
+      destroy_runtime();
+      if (saved >= 0 && null >= 0) dup2(saved, STDERR_FILENO);
+      if (null >= 0) close(null);
+      if (saved >= 0) close(saved);
+    } else {
+      // Somebody else's RouDi may not be killed: the runtime is left registered and its ports in
+      // place (its memory and keep-alive thread kept until exit; RouDi drops them when the
+      // keep-alives stop), and the next link makes a new one.
+      abandon_runtime();
+      if (!s.started_by_us) s.roudi = -1;
+    }
+    return;
+  }
   // Between rows this process has no runtime: a peer forked for the next row then starts
   // clean, and a RouDi stopping later finds nobody of ours registered (a RouDi shutting down
   // signals the processes still registered with it).
   destroy_runtime();
   if (!s.started_by_us) s.roudi = -1;
+}
+
+void distrust_roudi() noexcept {
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.distrusted = true;
 }
 
 void stop_own_roudi() noexcept {

@@ -69,6 +69,15 @@ void stop_own_roudi() noexcept;
 bool ensure_runtime(const std::string& name, std::string& why);
 void destroy_runtime() noexcept;
 
+// An iceoryx link was cancelled: its peer died, stopped or went silent, possibly inside a
+// publish, holding a port lock that iceoryx 2.0 does not make robust. RouDi then blocks on that
+// lock when it next touches the port (or aborts when it cleans up after the dead process), and
+// this process's deregistration would wait for RouDi's answer for ever (gdb, 2026-12-02). So when
+// the last lease goes, a RouDi ipcmeter started is killed before the runtime is destroyed, and the
+// next link starts a fresh one; a RouDi ipcmeter did not start is left alone and the runtime is
+// abandoned instead of deregistered.
+void distrust_roudi() noexcept;
+
 // A fresh runtime name for a party of this process ("ipcmeter-<pid>-<random>-iox"), and the
 // socket iceoryx makes for it, which the parent records and removes.
 std::string runtime_name();

@@ -272,8 +272,8 @@ class Suite:
                        r"stopped answering for %d s and was killed" % self.peer_timeout, follow_up=FOLLOW_UP)
 
     def child_hook(self, fault, hook, expect, targets):
-        # A peer that exits or is ended for garbage leaves the link as a struck one does: an
-        # iceoryx publisher then waits on a subscriber that is gone (2026-12-02).
+        # A peer that exits or is ended for garbage mid-row leaves the link as a struck one does,
+        # possibly with a lock of a transport that is not robust held.
         targets = self.robust_only(fault, targets)
         for g in self.groups(targets):
             self.chain(fault, g, None, HOOK_MIN_TIME_S, expect, env={"IPCMETER_FAULT": "%s:%d" % (hook, HOOK_AFTER_MSGS)})
