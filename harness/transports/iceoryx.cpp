@@ -26,8 +26,10 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "iceoryx_posh/mepoo/chunk_header.hpp"
 #include "iceoryx_posh/popo/untyped_publisher.hpp"
@@ -188,23 +190,32 @@ class IoxChannel final : public Channel {
   const void* held_ = nullptr;  // the chunk the last recv() handed out
 };
 
+// Where abandoned ends (below) go: never destroyed, and reachable until exit, so that
+// LeakSanitizer does not take them for leaks.
+void keep_abandoned(std::unique_ptr<IoxChannel> ch) {
+  static std::mutex mu;
+  static auto* kept = new std::vector<std::unique_ptr<IoxChannel>>();
+  std::lock_guard<std::mutex> lock(mu);
+  kept->push_back(std::move(ch));
+}
+
 // One end's channel as the rest of ipcmeter holds it. A process peer's end owns its runtime:
 // destroying it deregisters the process from RouDi.
 //
 // A cancelled link (the watchdog found the peer dead, stopped or silent) is abandoned, not torn
 // down: iceoryx 2.0's port locks are not robust, and a peer killed inside a publish holds this
 // end's subscriber-queue lock for good, so detaching the subscriber from its WaitSet
-// (unsetConditionVariable) would block forever — a whole run hung there (gdb, 2026-12-02). The
-// ports stay registered with RouDi, each abandoned row costing its chunks until RouDi stops at
-// the end of the run; nothing in the process touches them again. RouDi itself may block on the
-// peer's publisher lock, so it is distrusted (roudi.h): a RouDi of ipcmeter's is replaced.
+// (unsetConditionVariable) would block forever — a whole run hung there (gdb, 2026-12-02).
+// Nothing in the process touches its ports again. RouDi itself may block on the peer's
+// publisher lock, so it is distrusted (roudi.h): a RouDi of ipcmeter's is replaced, and the
+// abandoned ports go with it.
 class EndChannel final : public Channel {
  public:
   EndChannel(std::unique_ptr<IoxChannel> ch, const ChannelConfig& cfg, bool owns_runtime)
       : ch_(std::move(ch)), cfg_(cfg), owns_runtime_(owns_runtime) {}
   ~EndChannel() override {
     if (cfg_.cancelled()) {
-      (void)ch_.release();  // abandoned on purpose, see above
+      keep_abandoned(std::move(ch_));  // abandoned on purpose, see above
       distrust_roudi();
       return;
     }
