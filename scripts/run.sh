@@ -38,11 +38,12 @@ report_dir="results/runs/${host}-${stamp}"
 build/ipcmeter --profile "$profile" --benchmark_out="$out" --benchmark_out_format=json "$@"
 
 # The mpi rows need mpirun, once per MPI path (scripts/mpi_rows.py), and with --hosts once more
-# across the two machines; they replace the rows the plain run listed with that reason. Should
-# the launches fail, those rows stay listed.
+# across the two machines; they replace the rows the plain run listed with that reason. A
+# launch that fails leaves its rows listed with its reason (or, when rank 0 wrote its results,
+# the rows that ran and why the others did not).
 if [[ -f "$out" ]]; then
   /usr/bin/python3 scripts/mpi_rows.py "$out" ${hosts[@]+"${hosts[@]}"} -- --profile "$profile" "$@" ||
-    echo "run.sh: the mpi rows did not run; they stay listed with the reason" >&2
+    echo "run.sh: an mpi launch failed; its rows say why (ipcmeter.mpi_launches has its exit status and stderr)" >&2
 fi
 
 if [[ -f "$out" ]]; then

@@ -42,15 +42,17 @@ void add_refused(const std::string& name, std::string why) {
 }
 
 std::string explain(Status st, const mpi::Row& row) {
+  if (!mpi::peer_lost().empty()) return "mpi: " + mpi::peer_lost() + "; the job ends once the results are written";
   return row.peer_error().empty() ? "mpi: " + st.describe() : "mpi: " + st.describe() + ": " + row.peer_error();
 }
 
-void run_pingpong(benchmark::State& state, std::size_t size, mpi::Peer peer, std::uint64_t delay_loops) {
+void run_pingpong(benchmark::State& state, const std::string& name, std::size_t size, mpi::Peer peer,
+                  std::uint64_t delay_loops) {
   const Placement& where = suite().placement;
   const bool pinned_pair = peer == mpi::Peer::kLocal && parent_cpu_of(where) >= 0 && peer_cpu_of(where) >= 0;
   const C2cFloor floor_before =
       pinned_pair ? recent_c2c_floor(parent_cpu_of(where), peer_cpu_of(where), kFloorReuse) : C2cFloor{};
-  mpi::Row row(mpi::Mode::kPingpong, size, kWarmupRoundTrips, peer_cpu_of(where));
+  mpi::Row row(name, mpi::Mode::kPingpong, size, kWarmupRoundTrips, peer_cpu_of(where));
   if (!row.error().empty()) return skip(state, "mpi: " + row.error());
   MessageSet ms(size);
   Histogram rtt;
@@ -109,12 +111,13 @@ void run_pingpong(benchmark::State& state, std::size_t size, mpi::Peer peer, std
   }
 }
 
-void run_stream(benchmark::State& state, std::size_t size, mpi::Peer peer, std::uint64_t delay_loops) {
+void run_stream(benchmark::State& state, const std::string& name, std::size_t size, mpi::Peer peer,
+                std::uint64_t delay_loops) {
   const Placement& where = suite().placement;
   const double memcpy_ref = memcpy_gbps(size);
   const double copy_floor =
       peer == mpi::Peer::kLocal ? c2c_copy_gbps(size, peer_cpu_of(where), parent_cpu_of(where)) : 0;
-  mpi::Row row(mpi::Mode::kStream, size, 0, peer_cpu_of(where));
+  mpi::Row row(name, mpi::Mode::kStream, size, 0, peer_cpu_of(where));
   if (!row.error().empty()) return skip(state, "mpi: " + row.error());
   MessageSet ms(size);
   std::uint64_t seq = 0;
@@ -231,7 +234,7 @@ void add_mpi_link_rows(const Profile& p, const char* family) {
             return;
           }
           const std::uint64_t delay = suite().calibration_delay_loops_for(name);
-          pingpong ? run_pingpong(st, size, peer, delay) : run_stream(st, size, peer, delay);
+          pingpong ? run_pingpong(st, name, size, peer, delay) : run_stream(st, name, size, peer, delay);
         });
       }
     }

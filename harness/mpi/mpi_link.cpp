@@ -74,6 +74,78 @@ struct Ack {
 World g_world;
 bool g_finished = false;
 
+// ---- Rank 0 never waits on rank 1 without a limit ----
+// Every send and receive rank 0 makes toward rank 1 is posted non-blocking and polled with
+// MPI_Test until it completes or rank 1 has been silent for peer_timeout(), the limit the
+// launcher's peers get (harness/core/limits.h). MPI_Wait polls MPI's progress engine the same
+// way; the clock is read only every kPollsPerClockRead polls, so a request that completes
+// within them costs what MPI_Send/MPI_Recv cost, and no poll allocates, logs or locks.
+constexpr std::uint64_t kPollsPerClockRead = 1024;
+// mpirun's exit status when rank 0 ends the job after giving up on rank 1: main's "failed".
+constexpr int kPeerLostExit = 1;
+
+// Set once, when rank 0 gives up on rank 1: why, and in which row. From then on rank 0 makes
+// no MPI call but MPI_Abort (finish()): every later exchange ends at once with this reason, and
+// the requests left pending are never progressed again, so MPI never touches their buffers.
+bool g_peer_lost = false;
+std::string g_lost_why;
+std::string g_lost_row;
+std::string g_row;  // the row rank 0 is running, named in the reason later rows carry
+
+Status lose_peer(const char* call, int rc) noexcept {
+  g_peer_lost = true;
+  if (rc == MPI_SUCCESS) {
+    g_lost_why = "the MPI peer (rank 1) stopped answering for " + std::to_string(peer_timeout().count()) +
+                 " s (rank 0 waited in " + call + ")";
+  } else {
+    char text[MPI_MAX_ERROR_STRING] = {};
+    int len = 0;
+    MPI_Error_string(rc, text, &len);
+    g_lost_why = std::string("MPI failed toward the MPI peer (rank 1) in ") + call + ": " + text;
+  }
+  g_lost_row = g_row;
+  return rc == MPI_SUCCESS ? Status::Cancelled("rank 1 stopped answering") : Status::Closed(call);
+}
+
+Status lost_status() noexcept { return Status::Cancelled("rank 1 was given up on"); }
+
+Status await(MPI_Request& req, const char* call) noexcept {
+  if (g_peer_lost) return lost_status();
+  Clock::time_point silent_since{};
+  for (std::uint64_t polls = 1;; ++polls) {
+    int done = 0;
+    if (const int rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE); rc != MPI_SUCCESS) return lose_peer(call, rc);
+    if (done) return Status::Ok();
+    if (polls % kPollsPerClockRead != 0) continue;
+    const Clock::time_point now = Clock::now();
+    if (polls == kPollsPerClockRead) silent_since = now;
+    else if (now - silent_since > peer_timeout()) return lose_peer(call, MPI_SUCCESS);
+  }
+}
+
+Status send_to_peer(const void* p, int n, MPI_Datatype type, int tag, const char* call) noexcept {
+  if (g_peer_lost) return lost_status();
+  MPI_Request req;
+  if (const int rc = MPI_Isend(p, n, type, kRank1, tag, MPI_COMM_WORLD, &req); rc != MPI_SUCCESS) return lose_peer(call, rc);
+  return await(req, call);
+}
+
+Status recv_from_peer(void* p, int n, MPI_Datatype type, int tag, const char* call) noexcept {
+  if (g_peer_lost) return lost_status();
+  MPI_Request req;
+  if (const int rc = MPI_Irecv(p, n, type, kRank1, tag, MPI_COMM_WORLD, &req); rc != MPI_SUCCESS) return lose_peer(call, rc);
+  return await(req, call);
+}
+
+// Rank 0 after giving up on rank 1: MPI_Finalize would wait for it, so the job is ended instead
+// (mpirun then kills rank 1, stopped or not). Only once the results are written (finish()).
+[[noreturn]] void abort_job() noexcept {
+  std::fprintf(stderr, "ipcmeter: %s; rank 0 ends the MPI job (MPI_Abort) instead of waiting for it\n", g_lost_why.c_str());
+  std::fflush(nullptr);
+  MPI_Abort(MPI_COMM_WORLD, kPeerLostExit);
+  std::_Exit(kPeerLostExit);
+}
+
 const char* path_name(Path p) { return p == Path::kSm ? "sm" : "tcp"; }
 
 std::string env_or_empty(const char* name) {
@@ -109,10 +181,6 @@ std::string host_name() {
   char h[kHostBytes] = {};
   gethostname(h, sizeof h - 1);
   return h;
-}
-
-Status mpi_status(int rc, const char* what) noexcept {
-  return rc == MPI_SUCCESS ? Status::Ok() : Status::Closed(what);
 }
 
 // Rank 1 waits for the next control message without holding its CPU (see kIdlePollNs).
@@ -326,9 +394,9 @@ bool set_nodelay(int fd) {
   return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
 }
 
-bool set_recv_timeout(int fd, std::chrono::milliseconds t) {
+bool set_recv_timeout(int fd, std::chrono::milliseconds t, int which = SO_RCVTIMEO) {
   const timeval tv{time_t(t.count() / 1000), suseconds_t((t.count() % 1000) * 1000)};
-  return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0;
+  return setsockopt(fd, SOL_SOCKET, which, &tv, sizeof tv) == 0;
 }
 
 bool write_all(int fd, const void* p, std::size_t n) noexcept {
@@ -363,9 +431,9 @@ bool read_all(int fd, void* p, std::size_t n, bool spin, Clock::time_point give_
 
 Ack receive_ack() {
   Ack a{};
-  if (MPI_Recv(&a, sizeof a, MPI_BYTE, kRank1, kTagAck, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+  if (!recv_from_peer(&a, sizeof a, MPI_BYTE, kTagAck, "MPI_Irecv (rank 1's report)")) {
     a.ok = 0;
-    std::snprintf(a.why, sizeof a.why, "%s", "rank 1 did not report over MPI");
+    std::snprintf(a.why, sizeof a.why, "rank 1 did not report over MPI: %s", g_lost_why.c_str());
   }
   return a;
 }
@@ -382,8 +450,8 @@ int accept_peer(Listener& l, std::string& why, std::string& local, std::string& 
     why = g_unreachable + " (an earlier connection of this run failed so; not tried again)";
     return -1;
   }
-  if (MPI_Send(&l.control, sizeof l.control, MPI_BYTE, kRank1, kTagControl, MPI_COMM_WORLD) != MPI_SUCCESS) {
-    why = "MPI_Send of the connect-back request failed";
+  if (!send_to_peer(&l.control, sizeof l.control, MPI_BYTE, kTagControl, "MPI_Isend (the connect-back request)")) {
+    why = g_lost_why;
     return -1;
   }
   const auto give_up = Clock::now() + kConnectWait;
@@ -549,7 +617,7 @@ std::string init(int* argc, char*** argv) {
   if (g_world.rank == kRank1) {
     MPI_Send(host, sizeof host, MPI_BYTE, kRank0, kTagHello, MPI_COMM_WORLD);
   } else {
-    MPI_Recv(host, sizeof host, MPI_BYTE, kRank1, kTagHello, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    if (!recv_from_peer(host, sizeof host, MPI_BYTE, kTagHello, "MPI_Irecv (rank 1's host name)")) abort_job();
     g_world.peer_host = host;
     g_world.peer_remote = g_world.peer_host != host_name();
   }
@@ -560,7 +628,10 @@ int serve_peer() {
   IPCM_CHECK(g_world.active && g_world.rank == kRank1);
   Control c{};
   while (next_control(c)) {
-    if (c.op == Op::kQuit) break;
+    if (c.op == Op::kQuit) {
+      send_ack(true, 0, 0, "");  // rank 0 finalises only once rank 1 is known to be finalising too
+      break;
+    }
     if (c.op == Op::kEnv) {
       serve_env();
       continue;
@@ -586,9 +657,14 @@ void finish() noexcept {
   g_finished = true;
   Control c{};
   c.op = Op::kQuit;
-  MPI_Send(&c, sizeof c, MPI_BYTE, kRank1, kTagControl, MPI_COMM_WORLD);
+  Ack a{};
+  if (send_to_peer(&c, sizeof c, MPI_BYTE, kTagControl, "MPI_Isend (quit)"))
+    recv_from_peer(&a, sizeof a, MPI_BYTE, kTagAck, "MPI_Irecv (rank 1's answer to quit)");
+  if (g_peer_lost) abort_job();
   MPI_Finalize();
 }
+
+const std::string& peer_lost() { return g_lost_why; }
 
 std::string refusal(const TransportInfo& t, Peer p) {
   const std::string me(t.name);
@@ -618,8 +694,14 @@ struct Row::Impl {
   std::uint64_t credited = 0, credits = 0;
 };
 
-Row::Row(Mode mode, std::size_t size, std::uint64_t warmup, int peer_cpu) : impl_(new Impl{size, AlignedBuffer(size), {}, {}}) {
+Row::Row(std::string_view name, Mode mode, std::size_t size, std::uint64_t warmup, int peer_cpu) {
   IPCM_CHECK(g_world.active && g_world.rank == kRank0);
+  if (g_peer_lost) {
+    error_ = "not run: " + g_lost_why + " in an earlier row, " + g_lost_row + "; rank 1 is not asked again";
+    return;
+  }
+  g_row = name;
+  impl_ = new Impl{size, AlignedBuffer(size), {}, {}};
   if (mode == Mode::kStream) {
     impl_->slots = AlignedBuffer(size * kStreamWindow);
     impl_->req.assign(kStreamWindow, MPI_REQUEST_NULL);
@@ -633,9 +715,9 @@ Row::Row(Mode mode, std::size_t size, std::uint64_t warmup, int peer_cpu) : impl
   // (pin_this_thread refuses a CPU it lacks), so two "hosts" on one machine keep the ranks apart.
   c.peer_cpu = peer_cpu;
   Ack a{};
-  if (MPI_Send(&c, sizeof c, MPI_BYTE, kRank1, kTagControl, MPI_COMM_WORLD) != MPI_SUCCESS ||
-      MPI_Recv(&a, sizeof a, MPI_BYTE, kRank1, kTagAck, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
-    error_ = "rank 1 did not answer the row's start";
+  if (!send_to_peer(&c, sizeof c, MPI_BYTE, kTagControl, "MPI_Isend (the row's start)") ||
+      !recv_from_peer(&a, sizeof a, MPI_BYTE, kTagAck, "MPI_Irecv (rank 1 ready)")) {
+    error_ = "rank 1 did not answer the row's start: " + g_lost_why;
   } else if (!a.ok) {
     error_ = a.why;
   }
@@ -645,9 +727,8 @@ Row::~Row() { delete impl_; }
 
 Status Row::round_trip(Bytes msg, Bytes& reply) noexcept {
   const int n = int(impl_->size);
-  if (MPI_Send(msg.data(), n, MPI_BYTE, kRank1, kTagData, MPI_COMM_WORLD) != MPI_SUCCESS) return Status::Closed("MPI_Send");
-  if (MPI_Recv(impl_->reply.data(), n, MPI_BYTE, kRank1, kTagData, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-    return Status::Closed("MPI_Recv");
+  if (Status st = send_to_peer(msg.data(), n, MPI_BYTE, kTagData, "MPI_Isend (a message)"); !st) return st;
+  if (Status st = recv_from_peer(impl_->reply.data(), n, MPI_BYTE, kTagData, "MPI_Irecv (the echo)"); !st) return st;
   reply = Bytes{impl_->reply.data(), impl_->size};
   return Status::Ok();
 }
@@ -655,33 +736,31 @@ Status Row::round_trip(Bytes msg, Bytes& reply) noexcept {
 Status Row::stream_send(Bytes msg, std::uint64_t seq) noexcept {
   Impl& m = *impl_;
   const std::size_t slot = seq % kStreamWindow;
-  if (Status st = mpi_status(MPI_Wait(&m.req[slot], MPI_STATUS_IGNORE), "MPI_Wait"); !st) return st;
+  if (Status st = await(m.req[slot], "MPI_Isend (a window slot)"); !st) return st;
   while (seq - m.credited >= kStreamWindow) {
-    if (MPI_Recv(&m.credited, 1, MPI_UINT64_T, kRank1, kTagCredit, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-      return Status::Closed("MPI_Recv (credit)");
+    if (Status st = recv_from_peer(&m.credited, 1, MPI_UINT64_T, kTagCredit, "MPI_Irecv (a credit)"); !st) return st;
     ++m.credits;
   }
   std::byte* dst = m.slots.data() + slot * m.size;
   std::memcpy(dst, msg.data(), m.size);
-  return mpi_status(MPI_Isend(dst, int(m.size), MPI_BYTE, kRank1, kTagData, MPI_COMM_WORLD, &m.req[slot]), "MPI_Isend");
+  if (const int rc = MPI_Isend(dst, int(m.size), MPI_BYTE, kRank1, kTagData, MPI_COMM_WORLD, &m.req[slot]); rc != MPI_SUCCESS)
+    return lose_peer("MPI_Isend (a message)", rc);
+  return Status::Ok();
 }
 
 Status Row::stop(MessageSet& ms, std::uint64_t seq) {
   Impl& m = *impl_;
-  if (!m.req.empty()) {
-    if (Status st = mpi_status(MPI_Waitall(int(m.req.size()), m.req.data(), MPI_STATUSES_IGNORE), "MPI_Waitall"); !st) return st;
-    // Every credit rank 1 sent is taken, so none is left to match the next row's receives.
-    while (m.credits < seq / kCreditEvery) {
-      if (MPI_Recv(&m.credited, 1, MPI_UINT64_T, kRank1, kTagCredit, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-        return Status::Closed("MPI_Recv (credit)");
-      ++m.credits;
-    }
+  for (MPI_Request& r : m.req)
+    if (Status st = await(r, "MPI_Isend (the window's last messages)"); !st) return st;
+  // Every credit rank 1 sent is taken, so none is left to match the next row's receives.
+  while (!m.req.empty() && m.credits < seq / kCreditEvery) {
+    if (Status st = recv_from_peer(&m.credited, 1, MPI_UINT64_T, kTagCredit, "MPI_Irecv (a credit)"); !st) return st;
+    ++m.credits;
   }
   const Bytes msg = ms.stamp(MsgKind::kStop, seq);
-  if (MPI_Send(msg.data(), int(m.size), MPI_BYTE, kRank1, kTagData, MPI_COMM_WORLD) != MPI_SUCCESS) return Status::Closed("MPI_Send (stop)");
+  if (Status st = send_to_peer(msg.data(), int(m.size), MPI_BYTE, kTagData, "MPI_Isend (the stop message)"); !st) return st;
   Ack a{};
-  if (MPI_Recv(&a, sizeof a, MPI_BYTE, kRank1, kTagAck, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-    return Status::Closed("MPI_Recv (acknowledgement)");
+  if (Status st = recv_from_peer(&a, sizeof a, MPI_BYTE, kTagAck, "MPI_Irecv (rank 1's acknowledgement)"); !st) return st;
   peer_cpu_ns_ = a.cpu_ns;
   if (!a.ok) {
     peer_error_ = a.why;
@@ -712,12 +791,11 @@ nlohmann::json peer_env() {
   Control c{};
   c.op = Op::kEnv;
   std::uint64_t n = 0;
-  if (MPI_Send(&c, sizeof c, MPI_BYTE, kRank1, kTagControl, MPI_COMM_WORLD) != MPI_SUCCESS ||
-      MPI_Recv(&n, 1, MPI_UINT64_T, kRank1, kTagEnv, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+  if (!send_to_peer(&c, sizeof c, MPI_BYTE, kTagControl, "MPI_Isend (the env request)") ||
+      !recv_from_peer(&n, 1, MPI_UINT64_T, kTagEnv, "MPI_Irecv (rank 1's env size)"))
     return nullptr;
   std::string text(n, '\0');
-  if (MPI_Recv(text.data(), int(n), MPI_CHAR, kRank1, kTagEnv, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-    return nullptr;
+  if (!recv_from_peer(text.data(), int(n), MPI_CHAR, kTagEnv, "MPI_Irecv (rank 1's env)")) return nullptr;
   return nlohmann::json::parse(text, nullptr, false);
 }
 
@@ -793,6 +871,14 @@ TcpRow::TcpRow(Mode mode, std::size_t size, int peer_cpu) {
   const int fd = accept_peer(l, error_, local, peer);
   if (fd < 0) {
     acked_ = true;  // accept_peer took rank 1's report
+    return;
+  }
+  // A silent rank 1 ends a read or write on the connection after the MPI exchanges' limit,
+  // with EAGAIN, instead of holding rank 0 for ever; the socket does it, the loop pays nothing.
+  const auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(peer_timeout());
+  if (!set_recv_timeout(fd, limit) || !set_recv_timeout(fd, limit, SO_SNDTIMEO)) {
+    error_ = sys_error("SO_RCVTIMEO/SO_SNDTIMEO on rank 1's connection");
+    close(fd);  // rank 1's role ends at the close; the destructor takes its report
     return;
   }
   ChannelConfig cfg;

@@ -76,18 +76,26 @@ std::string init(int* argc, char*** argv);
 // Rank 1: serve rows until rank 0 says quit, then finalise. Returns the exit code.
 int serve_peer();
 // Rank 0: tell rank 1 to quit and finalise; safe to call more than once (and from atexit).
+// When rank 1 was given up on (peer_lost()), ends the job with MPI_Abort instead: MPI_Finalize
+// would wait for rank 1. Called after the results are written.
 void finish() noexcept;
+
+// Rank 0: why rank 1 was given up on, "" while it answers. Every exchange rank 0 makes with
+// rank 1 has a limit: rank 1 silent for peer_timeout() (harness/core/limits.h), or an error MPI
+// reports toward it, ends the row with this reason, and every later exchange at once.
+const std::string& peer_lost();
 
 // Why transport `t` with peer `p` cannot run in this process, or "".
 std::string refusal(const TransportInfo& t, Peer p);
 
-// Rank 0's side of one row. start() tells rank 1 what the row is (mode, size, the warm-up
+// Rank 0's side of one row, `name` the benchmark's (a later row's reason names the row where
+// rank 1 was given up on). The constructor tells rank 1 what the row is (mode, size, the warm-up
 // round trips after which it starts counting its CPU time, the CPU to pin itself to or -1)
 // and waits until it is ready. Then round trips or a stream, then stop(), which returns rank
 // 1's verdict on every message it checked and its CPU time over the counted part.
 class Row {
  public:
-  Row(Mode mode, std::size_t size, std::uint64_t warmup, int peer_cpu);
+  Row(std::string_view name, Mode mode, std::size_t size, std::uint64_t warmup, int peer_cpu);
   ~Row();
   Row(const Row&) = delete;
   Row& operator=(const Row&) = delete;
@@ -95,8 +103,9 @@ class Row {
   // "" when rank 1 is ready, else why not.
   const std::string& error() const { return error_; }
 
-  // One round trip: send `msg` (MPI_Send), receive the echo into the row's reply buffer
-  // (MPI_Recv). The caller times it and verifies the reply.
+  // One round trip: send `msg` (MPI_Isend), receive the echo into the row's reply buffer
+  // (MPI_Irecv), each polled to completion within the limit. The caller times it and verifies
+  // the reply.
   Status round_trip(Bytes msg, Bytes& reply) noexcept;
   // One message of the stream: copied into its window slot and sent with MPI_Isend; at most
   // kStreamWindow messages are unacknowledged (rank 1 returns a credit every half window).
@@ -109,7 +118,7 @@ class Row {
 
  private:
   struct Impl;
-  Impl* impl_;
+  Impl* impl_ = nullptr;  // null when the row was refused before rank 1 was asked
   std::string error_;
   std::string peer_error_;
   std::uint64_t peer_cpu_ns_ = 0;
