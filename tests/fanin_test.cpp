@@ -84,7 +84,7 @@ TEST(FaninRefusals, OverTheSizeLimitSaysWhy) {
 
 TEST(FaninFaults, KilledProducerNeverHangsTheRun) {
   const std::set<std::string> before = my_objects();
-  for (const char* name : {"bip_mq", "posix_mq"}) {
+  for (const char* name : {"bip_mq", "posix_mq", "zmq_ipc"}) {
     for (PeerKind k : {PeerKind::kFork, PeerKind::kSpawn}) {
       FaninPlan plan{find_transport(name), k, 2, 2, 64, 1'000'000'000, {}};
       plan.on_running = [](const std::vector<pid_t>& pids) {

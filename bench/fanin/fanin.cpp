@@ -166,7 +166,10 @@ int fanin_party(PartyContext& ctx) {
 bool fanin_transport(const TransportDef& t) { return t.kind == Kind::kQueue; }
 
 std::string fanin_refusal(const TransportDef& t, PeerKind peer, std::size_t size) {
-  if (!t.many_to_many) return "fanin has no many-to-many access to " + std::string(t.name) + " yet";
+  if (!t.many_to_many) {
+    const std::string_view why = t.many_to_many.why_not;
+    return "fanin has no many-to-many access to " + std::string(t.name) + (why.empty() ? " yet" : ": " + std::string(why));
+  }
   return t.refusal(peer, size);
 }
 
@@ -210,13 +213,17 @@ FaninResult run_fanin(const FaninPlan& plan) {
   }
   PartyGroup& group = *g.value;
   group.set_on_cancel([q = queue.value.get()] { q->interrupt(); });
-  std::string err = group.wait_ready();
+  std::string err = queue.value->start_serving();
+  if (err.empty()) err = group.wait_ready();
+  std::uint64_t serving_cpu_at_gate = 0;
   if (err.empty()) {
+    serving_cpu_at_gate = queue.value->serving_cpu_ns();
     group.open_gate();
     if (plan.on_running) plan.on_running(group.pids());
     // join(): every message has been through task_done().
     err = group.wait_for([s] { return s->joined.load(std::memory_order_acquire) != 0; });
   }
+  const std::uint64_t serving_cpu = queue.value->serving_cpu_ns() - serving_cpu_at_gate;
   if (err.empty()) {
     // Then one stop per consumer, through the same queue.
     Made<QueueEnd> q = open_end(def, *s, group.header().cancel);
@@ -239,7 +246,7 @@ FaninResult run_fanin(const FaninPlan& plan) {
   if (!res.error.empty()) return res;
   res.messages = plan.messages;
   res.seconds = TickClock::get().to_ns(s->joined_tick - group.header().start_tick) * 1e-9;
-  res.cpu_ns = group.cpu_ns();
+  res.cpu_ns = group.cpu_ns() + serving_cpu;
   return res;
 }
 

@@ -217,6 +217,7 @@ extern const TransportDef kNngIpcTransport{
     .library = "nng",
     .create = create,
     .attach = attach,
+    .many_to_many = {.why_not = "nng has no linger: closing a finished producer's push0 socket can drop the messages it has queued but not yet sent (nng_close(3)), so every message could not be delivered exactly once"},
 };
 
 }  // namespace ipcm

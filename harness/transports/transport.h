@@ -170,6 +170,13 @@ class SharedQueue {
  public:
   virtual ~SharedQueue() = default;
   virtual std::string address() const = 0;
+  // Once the group's parties have been started (they may not have opened the queue yet): a queue
+  // whose own threads must not exist when a party forks (ZeroMQ's forwarding device,
+  // zmq_common.h) starts them here. "" or why it could not.
+  virtual std::string start_serving() { return ""; }
+  // CPU time the queue's own threads have spent so far (a device's), so that a row charges it
+  // with the parties' own; 0 for a queue without threads.
+  virtual std::uint64_t serving_cpu_ns() const noexcept { return 0; }
   // When the group is stopped: wake parties blocked where the cancel flag cannot reach.
   virtual void interrupt() noexcept {}
 };
@@ -181,6 +188,8 @@ struct ManyToMany {
   // In each party (and the parent). A party in the parent's process gets the parent's queue
   // too; a process gets only the address.
   Made<QueueEnd> (*open)(const std::string& address, const QueueConfig& cfg, SharedQueue* same_process) = nullptr;
+  // For a queue transport without this form: why, for the rows fanin lists.
+  std::string_view why_not = {};
 
   explicit operator bool() const noexcept { return create != nullptr && open != nullptr; }
 };

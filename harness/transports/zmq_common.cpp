@@ -1,13 +1,25 @@
 #include "harness/transports/zmq_common.h"
 
+#include <pthread.h>
+#include <time.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <thread>
 
 #include "harness/core/limits.h"
+#include "harness/transports/fd_channel.h"
 
 namespace ipcm {
+
+namespace {
+// ZMQ_MAXMSGSIZE also bounds ZeroMQ's handshake commands (READY with its metadata, PLAIN's
+// HELLO): room for them, or a link of 8-byte messages never connects. A message of another
+// length within it is caught by the length check (kCorrupt).
+constexpr std::size_t kCommandRoom = 512;
+}  // namespace
 
 zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg) {
   zmq::socket_t s(ctx, zmq::socket_type::pair);
@@ -23,10 +35,6 @@ zmq::socket_t make_pair_socket(zmq::context_t& ctx, const ChannelConfig& cfg) {
     s.set(zmq::sockopt::sndhwm, hwm);
     s.set(zmq::sockopt::rcvhwm, hwm);
   }
-  // ZMQ_MAXMSGSIZE also bounds ZeroMQ's handshake commands (READY with its metadata, PLAIN's
-  // HELLO): room for them, or a link of 8-byte messages never connects. A message of another
-  // length within it is caught by the length check (kCorrupt).
-  constexpr std::size_t kCommandRoom = 512;
   s.set(zmq::sockopt::maxmsgsize, std::int64_t(std::max(cfg.msg_bytes, kCommandRoom)));
   s.set(zmq::sockopt::sndtimeo, poll_ms);
   s.set(zmq::sockopt::rcvtimeo, poll_ms);
@@ -115,6 +123,198 @@ Status ZmqChannel::recv_until(Bytes& out, Deadline deadline) noexcept {
     zmq_pollitem_t item{sock_, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&item, 1, long(ms.count())) < 0 && zmq_errno() != EINTR) return failed("zmq_poll");
   }
+}
+
+// ---- fanin: the device queue (zmq_common.h) ----
+
+namespace {
+
+// A device-queue socket: the queue's depth as its high-water mark each way, no message beyond
+// the queue's size (or a handshake), no linger (closing never waits for a party that is gone).
+void set_queue_socket(zmq::socket_t& s, const QueueConfig& cfg) {
+  const int hwm = int(std::max<std::size_t>(cfg.depth, 1));
+  s.set(zmq::sockopt::sndhwm, hwm);
+  s.set(zmq::sockopt::rcvhwm, hwm);
+  s.set(zmq::sockopt::maxmsgsize, std::int64_t(std::max(cfg.msg_bytes, kCommandRoom)));
+  s.set(zmq::sockopt::linger, 0);
+}
+
+class DeviceQueue final : public SharedQueue {
+ public:
+  DeviceQueue(std::string base, int in_fd, int out_fd, const QueueConfig& cfg, std::function<void()> on_destroy)
+      : base_(std::move(base)), in_fd_(in_fd), out_fd_(out_fd), cfg_(cfg), on_destroy_(std::move(on_destroy)) {}
+  ~DeviceQueue() override {
+    if (device_.joinable()) {
+      stop_.store(true);
+      zmq_ctx_shutdown(ctx_.handle());  // wakes a send blocked on a full consumer
+      device_.join();
+    }
+    front_.reset();
+    back_.reset();
+    ctx_.close();
+    close_fd(in_fd_);  // when start_serving never handed them to ZeroMQ
+    close_fd(out_fd_);
+    if (on_destroy_) on_destroy_();
+  }
+  std::string address() const override { return base_; }
+
+  std::string start_serving() override {
+    try {
+      front_.emplace(ctx_, zmq::socket_type::pull);
+      back_.emplace(ctx_, zmq::socket_type::push);
+      set_queue_socket(*front_, cfg_);
+      set_queue_socket(*back_, cfg_);
+      // The device's input takes whatever it is given. With a mark there, ZeroMQ stops reading a
+      // producer's connection once the mark is reached, and when that producer then closes (all
+      // its messages written into the kernel's socket buffer, so its linger ends at once), the
+      // unread ones are dropped with the connection: 2,670 of a producer's 5,003 64-byte
+      // messages were lost so (FaninExactlyOnce, 2026-12-02). Producers are then held back only
+      // by the kernel's buffers and their own mark; the marks toward consumers stay.
+      front_->set(zmq::sockopt::rcvhwm, 0);
+      bind_listening(*front_, in_fd_, base_ + std::string(kDeviceIn));
+      bind_listening(*back_, out_fd_, base_ + std::string(kDeviceOut));
+    } catch (const zmq::error_t& e) {
+      return zmq_error("zmq device bind " + base_, e);
+    }
+    device_ = std::thread([this] { forward(); });
+    return "";
+  }
+
+  std::uint64_t serving_cpu_ns() const noexcept override {
+    clockid_t clock;
+    timespec ts{};
+    if (!device_.joinable() || pthread_getcpuclockid(const_cast<std::thread&>(device_).native_handle(), &clock) != 0 ||
+        clock_gettime(clock, &ts) != 0)
+      return 0;
+    return std::uint64_t(ts.tv_sec) * 1'000'000'000u + std::uint64_t(ts.tv_nsec);
+  }
+
+ private:
+  // The device: each message from the input, as it arrives, to the output. Its own loop rather
+  // than zmq_proxy, so that a full consumer makes it wait (a blocking send, ended by the context's
+  // shutdown) instead of ending it, and so that it polls the stop flag.
+  void forward() noexcept {
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    const long poll_ms = long(std::chrono::milliseconds(kCancelPoll).count());
+    while (!stop_.load()) {
+      zmq_pollitem_t item{front_->handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq_poll(&item, 1, poll_ms) < 0) {
+        if (zmq_errno() == EINTR) continue;
+        break;  // ETERM: the queue is going
+      }
+      if ((item.revents & ZMQ_POLLIN) == 0) continue;
+      // Every message waiting, before polling again (as zmq_proxy forwards bursts): one poll per
+      // message made the device the queue's bottleneck (~10 us a message at 64 B).
+      for (;;) {
+        if (zmq_msg_recv(&msg, front_->handle(), ZMQ_DONTWAIT) < 0) {
+          if (zmq_errno() == EAGAIN || zmq_errno() == EINTR) break;
+          zmq_msg_close(&msg);
+          return;  // ETERM: the queue is going
+        }
+        while (zmq_msg_send(&msg, back_->handle(), 0) < 0) {
+          if (zmq_errno() != EINTR) {
+            zmq_msg_close(&msg);
+            return;
+          }
+        }
+      }
+    }
+    zmq_msg_close(&msg);
+  }
+
+  std::string base_;
+  int in_fd_, out_fd_;
+  QueueConfig cfg_;
+  std::function<void()> on_destroy_;
+  std::atomic<bool> stop_{false};
+  // The context before its sockets: destroyed after them. Its threads start with the first
+  // socket, in start_serving().
+  zmq::context_t ctx_;
+  std::optional<zmq::socket_t> front_, back_;
+  std::thread device_;
+};
+
+class DeviceEnd final : public QueueEnd {
+ public:
+  DeviceEnd(std::string base, const QueueConfig& cfg) : base_(std::move(base)), cfg_(cfg) {}
+  ~DeviceEnd() override {
+    // A producer's messages may still be on their way to the device when it is done: closing
+    // waits for them (ZMQ_LINGER) unless the group was cancelled and nobody will take them.
+    if (push_ && cfg_.cancelled()) push_->set(zmq::sockopt::linger, 0);
+    push_.reset();
+    pull_.reset();
+    ctx_.close();
+  }
+  // The PUSH socket at once, so that a producer's first put finds it connected.
+  std::string open() {
+    try {
+      push_.emplace(ctx_, zmq::socket_type::push);
+      set_queue_socket(*push_, cfg_);
+      push_->set(zmq::sockopt::linger, int(std::chrono::milliseconds(peer_timeout()).count()));
+      push_->set(zmq::sockopt::sndtimeo, int(std::chrono::milliseconds(kCancelPoll).count()));
+      push_->connect(base_ + std::string(kDeviceIn));
+    } catch (const zmq::error_t& e) {
+      return zmq_error("zmq connect " + base_ + std::string(kDeviceIn), e);
+    }
+    return "";
+  }
+
+  Status put(Bytes msg) noexcept override {
+    // zmq_send copies the bytes into a message of its own before it returns.
+    for (;;) {
+      if (zmq_send(push_->handle(), msg.data(), msg.size(), 0) >= 0) return Status::Ok();
+      const int err = zmq_errno();
+      if (cfg_.cancelled()) return Status::Cancelled("zmq_send");
+      if (err != EAGAIN && err != EINTR) return Status::Sys("zmq_send", err);
+    }
+  }
+
+  Status get(std::span<std::byte> buf, std::size_t& got) noexcept override {
+    // Connected at the first get: the device offers messages to every connected PULL socket, so
+    // a party that never gets (a producer, the parent) must not have one. Once per consumer.
+    if (!pull_) {
+      try {
+        pull_.emplace(ctx_, zmq::socket_type::pull);
+        set_queue_socket(*pull_, cfg_);
+        pull_->set(zmq::sockopt::rcvtimeo, int(std::chrono::milliseconds(kCancelPoll).count()));
+        pull_->connect(base_ + std::string(kDeviceOut));
+      } catch (const zmq::error_t& e) {
+        pull_.reset();
+        return Status::Sys("zmq connect (the device's output)", e.num());
+      }
+    }
+    for (;;) {
+      const int n = zmq_recv(pull_->handle(), buf.data(), buf.size(), 0);
+      if (n >= 0) {
+        if (std::size_t(n) > buf.size()) return Status::Corrupt("zmq_recv: a message longer than the queue's", std::uint32_t(n));
+        got = std::size_t(n);
+        return Status::Ok();
+      }
+      const int err = zmq_errno();
+      if (cfg_.cancelled()) return Status::Cancelled("zmq_recv");
+      if (err != EAGAIN && err != EINTR) return Status::Sys("zmq_recv", err);
+    }
+  }
+
+ private:
+  std::string base_;
+  QueueConfig cfg_;
+  zmq::context_t ctx_;  // before the sockets: destroyed after them
+  std::optional<zmq::socket_t> push_, pull_;
+};
+
+}  // namespace
+
+Made<SharedQueue> make_device_queue(const std::string& base, int in_fd, int out_fd, const QueueConfig& cfg,
+                                    std::function<void()> on_destroy) {
+  return {std::make_unique<DeviceQueue>(base, in_fd, out_fd, cfg, std::move(on_destroy)), {}};
+}
+
+Made<QueueEnd> open_device_end(const std::string& base, const QueueConfig& cfg) {
+  auto end = std::make_unique<DeviceEnd>(base, cfg);
+  if (std::string why = end->open(); !why.empty()) return Made<QueueEnd>::Fail(why);
+  return {std::move(end), {}};
 }
 
 }  // namespace ipcm

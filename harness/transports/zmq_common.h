@@ -59,6 +59,25 @@ void bind_listening(zmq::socket_t& s, int& fd, const std::string& endpoint);
 // "what: zmq_strerror(errno)" for set-up errors.
 std::string zmq_error(const std::string& what, const zmq::error_t& e);
 
+// ---- fanin: the many-to-many form ----
+// ZeroMQ's recipe for one queue that many put to and many get from is a forwarding device (its
+// "streamer"): producers PUSH to the device's PULL socket, the device's PUSH socket hands each
+// message to one consumer's PULL (round-robin among those with room). Each producer's messages
+// stay in order through it. The device is a thread of the parent, started by start_serving()
+// once the parties exist, so no ZeroMQ thread runs in the parent when a party forks; until then
+// the two kernel listening sockets hold the parties' connections in their backlogs.
+//
+// The queue's address is a base endpoint: the device binds `base + kDeviceIn` (producers
+// connect) and `base + kDeviceOut` (consumers connect), over the listening sockets `in_fd` and
+// `out_fd`, which the queue owns from here on. `on_destroy` runs last (removes socket files).
+inline constexpr std::string_view kDeviceIn = "-in", kDeviceOut = "-out";
+Made<SharedQueue> make_device_queue(const std::string& base, int in_fd, int out_fd, const QueueConfig& cfg,
+                                    std::function<void()> on_destroy);
+// A party's end: a context of its own, a PUSH socket connected to the device's input (made by
+// the first put) and a PULL socket connected to its output (made by the first get: a party that
+// never gets must not be offered messages).
+Made<QueueEnd> open_device_end(const std::string& base, const QueueConfig& cfg);
+
 class ZmqChannel final : public Channel {
  public:
   // `sock` is used, not owned; `owned_sock` and `owned_ctx`, when given, live and die with the

@@ -67,6 +67,7 @@ extern const TransportDef kZmqInprocTransport{
     .library = "zeromq",
     .create = create,
     .attach = attach,
+    .many_to_many = {.why_not = "inproc:// endpoints live in one ZeroMQ context, which the forwarding device (zmq_ipc's) and every party would have to share; zmq_ipc runs the same device"},
 };
 
 }  // namespace ipcm

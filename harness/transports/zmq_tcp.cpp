@@ -192,6 +192,7 @@ extern const TransportDef kZmqTcpTransport{
     .library = "zeromq",
     .create = create,
     .attach = attach,
+    .many_to_many = {.why_not = "its forwarding device (zmq_ipc's, see there) would take connections from anyone on this machine: zmq_tcp's PLAIN handshake with a one-time password (docs/security.md) is not set up on the device's two sockets"},
 };
 
 }  // namespace ipcm
