@@ -145,8 +145,7 @@ class DeviceQueue final : public SharedQueue {
       : base_(std::move(base)), in_fd_(in_fd), out_fd_(out_fd), cfg_(cfg), on_destroy_(std::move(on_destroy)) {}
   ~DeviceQueue() override {
     if (device_.joinable()) {
-      stop_.store(true);
-      zmq_ctx_shutdown(ctx_.handle());  // wakes a send blocked on a full consumer
+      zmq_ctx_shutdown(ctx_.handle());  // ends the device: every call it makes returns ETERM
       device_.join();
     }
     front_.reset();
@@ -177,27 +176,25 @@ class DeviceQueue final : public SharedQueue {
       return zmq_error("zmq device bind " + base_, e);
     }
     device_ = std::thread([this] { forward(); });
+    has_clock_ = pthread_getcpuclockid(device_.native_handle(), &device_clock_) == 0;
     return "";
   }
 
   std::uint64_t serving_cpu_ns() const noexcept override {
-    clockid_t clock;
     timespec ts{};
-    if (!device_.joinable() || pthread_getcpuclockid(const_cast<std::thread&>(device_).native_handle(), &clock) != 0 ||
-        clock_gettime(clock, &ts) != 0)
-      return 0;
+    if (!has_clock_ || clock_gettime(device_clock_, &ts) != 0) return 0;
     return std::uint64_t(ts.tv_sec) * 1'000'000'000u + std::uint64_t(ts.tv_nsec);
   }
 
  private:
   // The device: each message from the input, as it arrives, to the output. Its own loop rather
-  // than zmq_proxy, so that a full consumer makes it wait (a blocking send, ended by the context's
-  // shutdown) instead of ending it, and so that it polls the stop flag.
+  // than zmq_proxy, so that a full consumer makes it wait (a blocking send) instead of ending it.
+  // The context's shutdown ends it: every call it makes then returns ETERM.
   void forward() noexcept {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     const long poll_ms = long(std::chrono::milliseconds(kCancelPoll).count());
-    while (!stop_.load()) {
+    for (;;) {
       zmq_pollitem_t item{front_->handle(), 0, ZMQ_POLLIN, 0};
       if (zmq_poll(&item, 1, poll_ms) < 0) {
         if (zmq_errno() == EINTR) continue;
@@ -227,12 +224,13 @@ class DeviceQueue final : public SharedQueue {
   int in_fd_, out_fd_;
   QueueConfig cfg_;
   std::function<void()> on_destroy_;
-  std::atomic<bool> stop_{false};
   // The context before its sockets: destroyed after them. Its threads start with the first
   // socket, in start_serving().
   zmq::context_t ctx_;
   std::optional<zmq::socket_t> front_, back_;
   std::thread device_;
+  clockid_t device_clock_{};  // the device thread's CPU clock
+  bool has_clock_ = false;
 };
 
 class DeviceEnd final : public QueueEnd {
