@@ -31,7 +31,7 @@ The test depends on the input, and each needs a minimum of data:
               (exact) and a bootstrap interval of the ratio of medians. Needs >= 3
               repetitions per side for a test; the rank test can flag a lone change
               among m comparisons only once 2 / C(2n, n) <= alpha / m: n = 4 per side
-              for 1 comparison, 6 for 10, 8 for 100, 9 for the ~330 of the quick
+              for 1 comparison, 6 for 10, 8 for 100, 9 for the ~420 of the quick
               profile. Below that, and whenever the test does not decide, the medians
               are still judged by the --single-run-band rule, so more repetitions never
               give a weaker verdict than fewer. Repetitions of one run do not see

@@ -10,8 +10,11 @@ from .results import is_positive_number
 SIDES = {"A": "baseline", "B": "candidate"}
 # The gate's CI configuration; .github/workflows/ipcmeter-gate.yml and gate_trials.py
 # use the same numbers (tests/scripts/test_ab.py checks that they agree).
-ROUNDS = 8
-REPETITIONS = 3
+# One repetition per run and many rounds: a run's repetitions share its machine state, so
+# they hardly narrow the run-to-run spread that the paired test sees (docs/ci-gate.md,
+# "Rounds or repetitions").
+ROUNDS = 20
+REPETITIONS = 1
 # The floor probe run with the baseline binary around every run (see the docstring).
 PROBE_FILTER = "^floor/probe:c2c_rtt(/|$)"
 PROBE_BENCHMARK = "floor/probe:c2c_rtt"

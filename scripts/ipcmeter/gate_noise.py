@@ -20,7 +20,10 @@ reaches about t(0.975, n-1) * s/sqrt(n) beyond it; at n = 8 rounds that is 0.84 
 with the sample spread itself up to 1.4 s_aa (its 95th percentile at 7 degrees of
 freedom) 1.2 s, which leaves 1.3 s = 3.7 standard errors of room for the change before
 the interval reaches 2.5 s: a row that scatters as it did while learning is decided in
-nearly every A/A run.
+nearly every A/A run. At the CI job's 20 rounds the same reasoning gives about 1.4
+(0.47 s, 0.59 s with the spread at its 95th percentile, plus 3.7 x 0.22 s), so 2.5 is
+conservative there; it stays until A/A trials of that job show a smaller K still decides
+nearly every row (docs/ci-gate.md).
 """
 
 import datetime

@@ -199,7 +199,8 @@ class AB(FakeBinary):
         self.assertIn("--fake_note=a b", calls[1])     # one argv word, no shell
 
     def test_floor_probes_run_the_baseline_around_every_run(self):
-        code, _, _, out_dir, report = self.ab("--rounds", "3", "--filter", "shm_ring",
+        code, _, _, out_dir, report = self.ab("--rounds", "3", "--repetitions", "3",
+                                              "--filter", "shm_ring",
                                               "--candidate-args", "--fake_tag=B",
                                               candidate=self.cand)
         self.assertEqual(code, 0)
@@ -317,7 +318,7 @@ class AB(FakeBinary):
         code, out, err, out_dir, _ = self.ab("--candidate-args", "--fake_fail=1")
         self.assertEqual(code, 2)
         last = err.strip().splitlines()[-1]
-        self.assertTrue(last.startswith("ab.py: round 1/8 candidate"), last)
+        self.assertTrue(last.startswith("ab.py: round 1/%d candidate" % ab_rounds.ROUNDS), last)
         self.assertIn("status 3", last)
         self.assertFalse(os.path.exists(os.path.join(out_dir, "candidate.json")))
 
@@ -454,7 +455,7 @@ class Trials(FakeBinary):
 
     def test_trials_resume(self):
         out = os.path.join(self.tmp, "aa")
-        argv = ["aa", "--bin", self.bin, "--rounds", "3", "--out-dir", out]
+        argv = ["aa", "--bin", self.bin, "--rounds", "3", "--repetitions", "3", "--out-dir", out]
         per_trial = 2 * 3 + (2 * 3 + 1)    # runs and probes of one trial
         proc = self.run_trials(*argv, "--trials", "1")
         self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -529,7 +530,8 @@ class Trials(FakeBinary):
 
     def test_sensitivity_calibrate_once_and_fixed_delay(self):
         proc = self.run_trials("sensitivity", "--bin", self.bin, "--target", "shm_ring",
-                               "--trials", "2", "--rounds", "3", "--calibrate-once",
+                               "--trials", "2", "--rounds", "3", "--repetitions", "3",
+                               "--calibrate-once",
                                "--out-dir", os.path.join(self.tmp, "once"))
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertEqual(len(self.calibrations()), 1)

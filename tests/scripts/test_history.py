@@ -389,7 +389,9 @@ class CiRecipe(unittest.TestCase):
         self.assertRegex(text, r"push:\s*\n\s*branches: \[main\]")
         job = text[text.index("  history-point:"):]
         self.assertIn("github.event_name == 'push'", job)
-        self.assertIn("--benchmark_repetitions=\"$REPETITIONS\"", job)
+        # Its own repetitions (the noise band), not the gate's one per round.
+        self.assertIn("--benchmark_repetitions=\"$HISTORY_REPETITIONS\"", job)
+        self.assertRegex(text, r'\n  HISTORY_REPETITIONS: "([3-9]|\d\d+)"')
         self.assertIn("name: ipcmeter-history-${{ github.sha }}", job)
 
     def test_documented_command_uses_existing_flags(self):
