@@ -29,8 +29,9 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-from scipy import stats  # noqa: E402
+from ipcmeter.gate_stats import t_half_width  # noqa: E402
 from ipcmeter.results import load  # noqa: E402
+from ipcmeter.trials import _quantile as quantile  # noqa: E402
 
 
 def per_run(path, first_only=False):
@@ -51,11 +52,6 @@ def per_run(path, first_only=False):
 def spreads(runs):
     keys = set.intersection(*(set(r) for r in runs))
     return {k: statistics.stdev([math.log(r[k]) for r in runs]) for k in keys}
-
-
-def quantile(values, q):
-    v = sorted(values)
-    return v[int(q * (len(v) - 1))]
 
 
 def main():
@@ -94,8 +90,9 @@ def main():
     print("rounds x reps  minutes  mde median  mde p75  mde <= 10%  mde <= 5%")
     for rounds, reps in ((8, 3), (12, 1), (16, 1), (20, 1), (24, 1)):
         s = kinds["3 repetitions" if reps == 3 else "1 repetition (the first)"]
-        t = stats.t.ppf(1 - 0.05 / (2 * m), rounds - 1)
-        mdes = [100 * math.expm1(t * math.sqrt(2) * s[k] / math.sqrt(rounds)) for k in keys]
+        # The gate's own lone-change resolution: a two-sided t at alpha / m.
+        mdes = [100 * math.expm1(t_half_width(math.sqrt(2) * s[k], rounds, 0.05 / m))
+                for k in keys]
         secs = args.run_seconds_3 if reps == 3 else args.run_seconds_1
         minutes = (2 * rounds * secs + (2 * rounds + 1) * args.probe_seconds) / 60
         print("%6d x %d  %8.1f  %9.1f%%  %6.1f%%  %9.0f%%  %8.0f%%" % (
