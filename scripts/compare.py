@@ -9,7 +9,9 @@ Benchmarks are matched by name. Each family's primary metrics are compared, or t
 --metric ones. Which metrics are primary, and which way is better, is what NEW's
 ipcmeter.schema says (`ipcmeter --describe`; for files written before it, the
 --describe of --ipcmeter-bin or build/ipcmeter); counters it calls neither better
-nor worse (tasks, window_msgs) are never judged.
+nor worse (tasks, window_msgs) are never judged. A metric missing from NEW fails
+the gate; one the schema marks as not required (a saturated load row has no
+latency) does so only when BASE had it in every run.
 
 Verdicts: regressed / improved (significant after Benjamini-Hochberg control across
 all comparisons AND at least --threshold in size), unchanged (the confidence interval
@@ -21,12 +23,14 @@ report (significance alpha / number of tests).
 The test depends on the input, and each needs a minimum of data:
   paired      both files written by one scripts/ab.py run: a t-test on the per-round
               log ratios (each round ran both builds back to back, so machine drift
-              cancels). Needs >= 3 rounds; with fewer, every row is inconclusive. A
-              round is left out when the floor probes that ab.py ran with the BASELINE
-              binary before, between and after the round's two runs differ by more
-              than --floor-shift-limit times (the host moved the vCPUs during the
-              round). The witness is the baseline's, so the candidate's code cannot
-              drop its own rounds;
+              cancels), Yuen's trimmed form: from 10 rounds on, 1 round in 10 is
+              cut from each end, so one wild round cannot decide a row. Needs >= 3
+              rounds; with fewer, every row is inconclusive. A round is left out
+              when the floor probes that ab.py ran with the BASELINE binary before,
+              between and after the round's two runs differ by more than
+              --floor-shift-limit times (the host moved the vCPUs during the round).
+              The witness is the baseline's, so the candidate's code cannot drop its
+              own rounds;
   unpaired    repetitions (--benchmark_repetitions) on both sides: Mann-Whitney U
               (exact) and a bootstrap interval of the ratio of medians. Needs >= 3
               repetitions per side for a test; the rank test can flag a lone change

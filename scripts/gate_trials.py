@@ -35,12 +35,18 @@ noise        learn per-row thresholds from finished A/A trials (their ab.py outp
              written as a noise file for compare.py / ab.py --noise (the CI gate reads
              results/baselines/gate-noise.json). K (--k, default 2.5) x that spread is the
              row's threshold when above --threshold.
-rejudge      judge finished trials again, offline, with a noise file: the same table and
-             goal as when they ran. Trials the noise file was learned from are refused, so
-             the proof never validates thresholds on the runs that set them.
+rejudge      judge finished trials again, offline: the same table and goal as when they
+             ran. --noise FILE: with that noise file; the trials it was learned from are
+             refused, so the proof never validates thresholds on the runs that set them.
+             --learn-from DIR: each trial with a noise file learned from the A/A trials
+             of DIR except that trial (leave-one-out), so A/A trials run without learned
+             thresholds can prove them without a separate learning set. Several --from
+             directories of one configuration (trials of several days, each with its own
+             build) are judged as one set.
 
-  gate_trials.py noise --from DIR [--from DIR ...] --out FILE [--k 2.5]
-  gate_trials.py rejudge --from DIR --noise FILE [--out-dir DIR]
+  gate_trials.py noise --from DIR [DIR ...] --out FILE [--k 2.5]
+  gate_trials.py rejudge --from DIR [DIR ...]
+                 [--noise FILE | --learn-from DIR [DIR ...] [--k 2.5]] [--out-dir DIR]
 
 aa and sensitivity take --noise FILE too (passed to ab.py).
 
@@ -51,6 +57,11 @@ and a DIR holding trials of other settings is refused. DIR defaults to
 results/runs/gate-<mode>-<UTC time>. At the end a table with the minutes per trial is
 printed and DIR/summary.json written.
 
+Kept: beside each trial-NN.json go trial-NN-baseline.json.xz and -candidate.json.xz, its
+two results files cut down to what the gate judges (a few hundred KB together). DIR
+without its trial-NN/ directories and logs is what to commit: noise and rejudge read
+those, so trials run on other days and checkouts are judged together.
+
 Exit status: 0 goal met, 1 goal not met, 2 unusable input or a failed run (one line on
 stderr; finished trials are kept).
 """
@@ -59,6 +70,7 @@ import argparse
 import datetime
 import hashlib
 import json
+import lzma
 import os
 import re
 import shlex
@@ -164,17 +176,26 @@ def build_parser():
             s.add_argument("--calibrate-once", action="store_true",
                            help="calibrate before the first trial only")
     s = sub.add_parser("noise", help="learn per-row thresholds from finished A/A trials")
-    s.add_argument("--from", dest="sources", action="append", required=True, metavar="DIR",
-                   help="a gate_trials.py aa directory (repeatable)")
+    s.add_argument("--from", dest="sources", action="extend", nargs="+", required=True,
+                   metavar="DIR", help="gate_trials.py aa directories")
     s.add_argument("--out", required=True, metavar="FILE", help="the noise file to write")
     s.add_argument("--k", type=float, default=gate_noise.DEFAULT_K,
                    help="threshold = K x the row's spread (default %g)" % gate_noise.DEFAULT_K)
-    s = sub.add_parser("rejudge", help="judge finished trials again with a noise file")
-    s.add_argument("--from", dest="source", required=True, metavar="DIR",
-                   help="a gate_trials.py aa or sensitivity directory")
-    s.add_argument("--noise", required=True, metavar="FILE")
+    s = sub.add_parser("rejudge", help="judge finished trials again, offline")
+    s.add_argument("--from", dest="sources", action="extend", nargs="+", required=True,
+                   metavar="DIR", help="gate_trials.py aa or sensitivity directories of one "
+                                       "configuration, judged as one set")
+    how = s.add_mutually_exclusive_group()
+    how.add_argument("--noise", metavar="FILE", help="judge with this noise file")
+    how.add_argument("--learn-from", action="extend", nargs="+", metavar="DIR",
+                     help="judge each trial with thresholds learned from the A/A trials of "
+                          "these directories, leaving that trial out")
+    s.add_argument("--k", type=float, default=gate_noise.DEFAULT_K,
+                   help="with --learn-from: threshold = K x the row's spread (default %g)"
+                        % gate_noise.DEFAULT_K)
     s.add_argument("--out-dir", metavar="DIR",
-                   help="where the rejudged records go (default DIR/rejudged-<noise file>)")
+                   help="where the rejudged records go (default, for one --from DIR: "
+                        "DIR/rejudged-<noise file, leave-one-out-kK or plain>)")
     return p
 
 
@@ -384,8 +405,12 @@ def run_trials(args):
                 rec = run_aa_trial(args, n)
             else:
                 rec = run_sensitivity_trial(args, n, first_delay)
+            keep_trial_data(args.out_dir, n)
             write_json(trial_path(args, n), rec)
         else:
+            if not all(os.path.isfile(p) for p in kept_paths(args.out_dir, n)) \
+                    and os.path.isdir(os.path.join(args.out_dir, "trial-%02d" % n)):
+                keep_trial_data(args.out_dir, n)   # a trial finished by an older gate_trials.py
             print("%s: trial %d/%d already finished (%s)" % (PROG, n, args.trials,
                                                             trial_path(args, n)),
                   file=sys.stderr)
@@ -397,9 +422,53 @@ def run_trials(args):
 
 # ------------------------------------------------------- offline: noise and rejudge
 
+def kept_paths(directory, n):
+    """Trial n's two results files as gate_trials.py keeps them: cut down to what the gate
+    judges (gate.judged_part) and xz-compressed, beside trial-NN.json. A few hundred KB
+    instead of the 35 MB of trial-NN/, so a directory of trials can be committed and judged
+    again (rejudge, noise) on another day, on another checkout."""
+    stem = os.path.join(directory, "trial-%02d" % n)
+    return stem + "-baseline.json.xz", stem + "-candidate.json.xz"
+
+
+def keep_trial_data(directory, n):
+    """Write kept_paths(directory, n) from trial n's ab.py output (trial-NN/)."""
+    trial_dir = os.path.join(directory, "trial-%02d" % n)
+    try:
+        base = load(os.path.join(trial_dir, "baseline.json"))
+        new = load(os.path.join(trial_dir, "candidate.json"))
+    except ResultsError as e:
+        raise TrialError("trial %d: %s" % (n, e))
+    atomic.write_files({
+        path: lzma.compress(json.dumps(gate.judged_part(res, new.schema),
+                                       separators=(",", ":")).encode("utf-8"))
+        for path, res in zip(kept_paths(directory, n), (base, new))})
+
+
+def trial_files(directory, n):
+    """(BASE, NEW) results files of finished trial n: the kept copies, else the trial's
+    ab.py output."""
+    kept = kept_paths(directory, n)
+    if all(os.path.isfile(p) for p in kept):
+        return kept
+    trial_dir = os.path.join(directory, "trial-%02d" % n)
+    return os.path.join(trial_dir, "baseline.json"), os.path.join(trial_dir, "candidate.json")
+
+
+def dir_id(directory):
+    """A trial directory's name in noise files and summaries: its path relative to the
+    repository when it lies inside it, so that committed trials are recognised in any
+    checkout."""
+    path = os.path.abspath(directory)
+    return os.path.relpath(path, REPO) if os.path.commonpath([path, REPO]) == REPO else path
+
+
+def trial_id(directory, n):
+    return os.path.join(dir_id(directory), "trial-%02d" % n)
+
+
 def finished_trials(directory):
-    """[(n, record, trial dir)] of the finished trials in a gate_trials.py directory, and
-    its plan."""
+    """The plan of a gate_trials.py directory and [(n, record)] of its finished trials."""
     try:
         with open(os.path.join(directory, "plan.json"), encoding="utf-8") as f:
             plan = json.load(f)
@@ -411,32 +480,44 @@ def finished_trials(directory):
         if not m:
             continue
         with open(os.path.join(directory, name), encoding="utf-8") as f:
-            rec = json.load(f)
-        out.append((int(m.group(1)), rec, os.path.join(directory, "trial-%s" % m.group(1))))
+            out.append((int(m.group(1)), json.load(f)))
     if not out:
         raise TrialError("--from %s: no finished trial" % directory)
     return plan, out
 
 
-def judge_again(plan, trial_dir, noise_doc):
-    """The compare report of one finished trial, judged now with the plan's settings (and
-    noise_doc, when given); the trial's ab.py output is read, nothing is run."""
-    cmp_argv = [os.path.join(trial_dir, "baseline.json"), os.path.join(trial_dir, "candidate.json"),
-                "--threshold", repr(plan["threshold"]),
+def judge_again(plan, directory, n, noise_doc):
+    """The compare report of finished trial n, judged now with the plan's settings (and
+    noise_doc, when given); its kept files are read, nothing is run."""
+    base_path, new_path = trial_files(directory, n)
+    cmp_argv = [base_path, new_path, "--threshold", repr(plan["threshold"]),
                 "--max-inconclusive", repr(plan["max_inconclusive"])]
     if plan.get("normalize_floors"):
         cmp_argv.append("--normalize-floors")
     cargs = compare.build_parser().parse_args(cmp_argv)
     cargs.noise_doc = noise_doc
     try:
-        return gate.compare(load(cmp_argv[0]), load(cmp_argv[1]), cargs)
+        return gate.compare(load(base_path), load(new_path), cargs)
     except (ResultsError, gate.UsageError) as e:
-        raise TrialError("%s: %s" % (trial_dir, e))
+        raise TrialError("%s trial %d: %s" % (directory, n, e))
 
 
-def learn_noise(args):
-    reports, envs, sources, first = [], [], [], None
-    for directory in args.sources:
+def unique_dirs(dirs):
+    """dirs without repeats (a shell glob and a name can both give one directory), in order."""
+    seen, out = set(), []
+    for d in dirs:
+        if os.path.realpath(d) not in seen:
+            seen.add(os.path.realpath(d))
+            out.append(d)
+    return out
+
+
+def learning_set(sources):
+    """[(trial id, compare report without learned thresholds, NEW's env)] of every finished
+    A/A trial in the directories, and their configuration; trials of one profile, rounds
+    and repetitions, over the whole profile, or TrialError."""
+    learned, first = [], None
+    for directory in unique_dirs(sources):
         plan, trials = finished_trials(directory)
         first = first or plan
         for k in ("profile", "rounds", "repetitions"):
@@ -449,22 +530,36 @@ def learn_noise(args):
                              "profile (this holds %s%s)" % (
                                  directory, plan.get("mode"),
                                  ", --filter " + plan["filter"] if plan.get("filter") else ""))
-        for n, _, trial_dir in trials:
-            reports.append(judge_again(plan, trial_dir, None))
-            envs.append(load(os.path.join(trial_dir, "candidate.json")).env)
-            sources.append(os.path.abspath(trial_dir))
-    if not args.k > 0:
-        raise TrialError("--k %g: must be above 0" % args.k)
+        for n, _ in trials:
+            report = judge_again(plan, directory, n, None)
+            env = load(trial_files(directory, n)[1]).env
+            learned.append((trial_id(directory, n), report, env))
+    return learned, first
+
+
+def noise_from(learned, k, label):
+    """The noise document learned from [(trial id, report, env)]."""
+    if not k > 0:
+        raise TrialError("--k %g: must be above 0" % k)
     try:
-        doc = gate_noise.learn(reports, envs, args.k, sources)
+        doc = gate_noise.learn([r for _, r, _ in learned], [e for _, _, e in learned], k,
+                               [i for i, _, _ in learned])
     except gate_noise.NoiseError as e:
         raise TrialError(str(e))
+    doc["path"] = label
+    return doc
+
+
+def learn_noise(args):
+    learned, first = learning_set(args.sources)
+    doc = noise_from(learned, args.k, args.out)
+    del doc["path"]
     doc["configuration"] = {k: first.get(k) for k in ("profile", "rounds", "repetitions",
                                                      "threshold", "bin_sha256")}
     write_json(args.out, doc)
     above = sorted(doc["rows"].values(), key=lambda r: r["threshold_pct"])
     lines = ["learned from %d A/A trials (%s): %d comparisons with a spread, K = %g"
-             % (len(reports), ", ".join(args.sources), len(doc["rows"]), args.k),
+             % (len(learned), ", ".join(args.sources), len(doc["rows"]), args.k),
              "thresholds: median %.1f%%, 90th percentile %.1f%%, max %.1f%%" % (
                  above[len(above) // 2]["threshold_pct"] if above else 0.0,
                  above[int(0.9 * (len(above) - 1))]["threshold_pct"] if above else 0.0,
@@ -473,37 +568,84 @@ def learn_noise(args):
     return lines
 
 
+# The settings every directory judged together must share (the binary, the delay and the
+# noise file it ran with may differ: each trial compares one build with itself or its
+# delayed self, and is judged again here anyway).
+COMBINED_KEYS = ("mode", "rounds", "repetitions", "threshold", "max_inconclusive", "profile",
+                 "filter", "normalize_floors", "target", "slowdown")
+
+
 def rejudge(args):
-    plan, trials = finished_trials(args.source)
-    try:
-        noise_doc = gate_noise.load(args.noise)
-    except gate_noise.NoiseError as e:
-        raise TrialError("--noise %s" % e)
-    learned = set(noise_doc.get("sources", []))
-    used = [n for n, _, d in trials if os.path.abspath(d) in learned]
-    if used:
-        raise TrialError("--from %s: trial%s %s taught %s its thresholds and cannot also "
-                         "validate them" % (args.source, "" if len(used) == 1 else "s",
-                                            ", ".join(map(str, used)), args.noise))
-    out_dir = args.out_dir or os.path.join(
-        args.source, "rejudged-" + os.path.splitext(os.path.basename(args.noise))[0])
-    os.makedirs(out_dir, exist_ok=True)
-    ns = argparse.Namespace(**{k: plan.get(k) for k in PLAN_KEYS if k != "bin_sha256"})
-    ns.bin, ns.noise = plan.get("bin"), os.path.abspath(args.noise)
+    sets, first = [], None
+    args.sources = unique_dirs(args.sources)
+    for directory in args.sources:
+        plan, trials = finished_trials(directory)
+        first = first or plan
+        differ = [k for k in COMBINED_KEYS if plan.get(k) != first.get(k)]
+        if differ:
+            raise TrialError("--from %s: %s %s, but %s has %s; judge trials of one "
+                             "configuration together" % (directory, differ[0], plan.get(differ[0]),
+                                                         args.sources[0], first.get(differ[0])))
+        sets.append((directory, plan, trials))
+    fixed, learned, how = None, None, "the thresholds they ran with"
+    if args.noise:
+        try:
+            fixed = gate_noise.load(args.noise)
+        except gate_noise.NoiseError as e:
+            raise TrialError("--noise %s" % e)
+        taught = set(fixed.get("sources", []))
+        used = ["%s trial %d" % (d, n) for d, _, trials in sets for n, _ in trials
+                if trial_id(d, n) in taught]
+        if used:
+            raise TrialError("%s taught %s its thresholds and cannot also validate them"
+                             % (", ".join(used), args.noise))
+        how = "thresholds learned from other trials (%s)" % args.noise
+        name = os.path.splitext(os.path.basename(args.noise))[0]
+    elif args.learn_from:
+        learned, _ = learning_set(args.learn_from)
+        how = ("thresholds learned from the A/A trials of %s, leaving out the trial judged, "
+               "K = %g" % (", ".join(args.learn_from), args.k))
+        name = "leave-one-out-k%g" % args.k
+    else:
+        name = "plain"
+    if args.out_dir is None and len(sets) > 1:
+        raise TrialError("--out-dir is needed to judge several directories together")
+    out_dir = args.out_dir or os.path.join(args.sources[0], "rejudged-" + name)
+    problem = atomic.foreign_dir_problem(out_dir)
+    if problem:
+        raise TrialError("--out-dir " + problem)
+    ns = argparse.Namespace(**{k: first.get(k) for k in PLAN_KEYS if k != "bin_sha256"})
+    ns.bin = first.get("bin")
     records = []
-    for n, old, trial_dir in trials:
-        report = judge_again(plan, trial_dir, noise_doc)
-        extra = (sensitivity_facts(ns, report, old["delay_ns"], old["expected_slowdown_pct"])
-                 if plan["mode"] == "sensitivity" else None)
-        rec = trial_record(n, report["exit_code"], report, old["minutes"], extra)
-        write_json(os.path.join(out_dir, "trial-%02d.json" % n), rec)
-        records.append(rec)
-    summarize = summarize_aa if plan["mode"] == "aa" else summarize_sensitivity
+    for directory, plan, trials in sets:
+        for n, old in trials:
+            noise_doc = fixed
+            if learned is not None:
+                others = [t for t in learned if t[0] != trial_id(directory, n)]
+                if not others:
+                    raise TrialError("--learn-from: no A/A trial left to learn from once "
+                                     "%s trial %d is left out" % (directory, n))
+                noise_doc = noise_from(others, args.k, "leave-one-out (%d trials)" % len(others))
+            report = judge_again(plan, directory, n, noise_doc)
+            extra = {"source": trial_id(directory, n),
+                     "noise_learned_from": None if noise_doc is None else noise_doc["trials"]}
+            if plan["mode"] == "sensitivity":
+                extra.update(sensitivity_facts(ns, report, old["delay_ns"],
+                                               old["expected_slowdown_pct"]))
+            rec = trial_record(len(records) + 1, report["exit_code"], report, old["minutes"],
+                               extra)
+            rec["finished"] = old.get("finished")
+            records.append(rec)
+    summarize = summarize_aa if first["mode"] == "aa" else summarize_sensitivity
     summary, lines = summarize(ns, records)
-    summary["rejudged_with"] = {"noise": ns.noise, "from": os.path.abspath(args.source)}
-    write_json(os.path.join(out_dir, "summary.json"), summary)
-    return ["rejudged with %s (thresholds learned from other trials)" % args.noise] + lines \
-        + ["details: %s" % out_dir], summary["goal_met"]
+    summary["rejudged_with"] = {"how": how, "from": [dir_id(d) for d, _, _ in sets]}
+    # Written only once every trial is judged: a trial that cannot be leaves nothing behind.
+    os.makedirs(out_dir, exist_ok=True)
+    outputs = {os.path.join(out_dir, "trial-%02d.json" % r["trial"]): json.dumps(r, indent=1) + "\n"
+               for r in records}
+    outputs[os.path.join(out_dir, "summary.json")] = json.dumps(summary, indent=1) + "\n"
+    atomic.write_files(outputs)
+    return ["rejudged with %s" % how] + lines + ["details: %s" % out_dir], summary["goal_met"]
 
 
 def run_mode(args):

@@ -272,8 +272,18 @@ def collect(base, new, args, per_round, shifted, confidence):
                 continue
             in_base, in_new = _has_metric(b_ok, metric), _has_metric(n_ok, metric)
             if not in_new:
-                if in_base:
+                if not in_base:
+                    continue
+                runs = sum(1 for r in b_ok if metric in r.metrics)
+                if new.schema.required(family, metric) or runs == len(b_ok):
                     found.missing_metrics.append({"benchmark": name, "metric": metric})
+                else:
+                    # An optional counter BASE itself had only now and then: its absence
+                    # from NEW is that state (a load row saturated in every run), not a
+                    # metric the candidate dropped.
+                    found.skip(name, "%s is left out of a run by design (not required) and "
+                               "BASE had it in %d of %d runs only, NEW in none"
+                               % (metric, runs, len(b_ok)), "optional_absent", metric)
                 continue
             if not in_base:
                 found.new_metrics.append({"benchmark": name, "metric": metric})
@@ -427,7 +437,8 @@ def describe_mode(pair, probes, shifted, rows, args):
     if pair:
         mode_key = "paired"
         mode = ("paired: %s rounds from one ab.py run (ABBA order), t-test on per-round "
-                "log ratios" % (pair[1] if pair[1] is not None else "?"))
+                "log ratios, %.0f%% of them (rounded down) cut from each end"
+                % (pair[1] if pair[1] is not None else "?", 100 * gate_stats.TRIM))
         if probes is None:
             mode += ("; BASE holds no floor probes from ab.py, so every round is kept "
                      "(a round on two vCPU placements widens the interval)")
@@ -542,6 +553,32 @@ def compare(base, new, args):
         "exit_code": gate["exit_code"],
         "comparisons": rows,
     }
+
+
+# What compare() reads of a benchmark entry besides its family's primary metrics: the
+# entry's identity and errors, Google Benchmark's time fields and the floor of the moment.
+JUDGED_ENTRY_FIELDS = frozenset((
+    "name", "run_name", "run_type", "aggregate_name", "aggregate_unit", "repetition_index",
+    "repetitions", "time_unit", "iterations", "real_time", "cpu_time", "error_occurred",
+    "error_message", "skipped", "skip_message", FLOOR_OF_THE_MOMENT))
+
+
+def judged_part(res, schema=None):
+    """The document of a loaded results file cut down to what compare() reads when it
+    judges the primary metrics (no --metric): each benchmark entry keeps
+    JUDGED_ENTRY_FIELDS and the primary metrics of its family in `schema` (pass NEW's:
+    collect() asks NEW's schema which metrics to judge on both sides; default res's own);
+    the "ipcmeter" and "context" objects stay whole. compare() gives the same report for
+    these as for the whole files. scripts/gate_trials.py keeps this much of every trial, so
+    trials can be judged again after their 35 MB of runs are gone."""
+    schema = schema or res.schema
+    keep = {}
+    entries = []
+    for entry, rec in zip(res.raw["benchmarks"], res.records):
+        if rec.family not in keep:
+            keep[rec.family] = JUDGED_ENTRY_FIELDS | set(schema.primary_metrics(rec.family))
+        entries.append({k: v for k, v in entry.items() if k in keep[rec.family]})
+    return dict(res.raw, benchmarks=entries)
 
 
 def _median_of(by_round):

@@ -9,10 +9,15 @@ Why these tests:
 * Paired (rounds from ab.py): the unit of replication is the round, because a run's
   repetitions share that run's machine state (frequency, neighbours, page placement)
   and so cannot tell a slower build from a slower minute. Each round gives one log
-  ratio of medians; the test is a one-sample t-test on those log ratios. A rank test
+  ratio of medians; the test is Yuen's trimmed one-sample t-test on those log ratios
+  (TRIM of the rounds cut from each end: none below 10 rounds, 2 of 20). A rank test
   (Wilcoxon signed-rank) cannot reach significance with few rounds once the p-values
-  are corrected for many benchmarks (its smallest two-sided p with 6 rounds is 0.031);
-  an outlier round widens the t interval, which errs towards "inconclusive".
+  are corrected for many benchmarks (its smallest two-sided p with 6 rounds is 0.031).
+  A plain t interval lets one round spread over the whole row: in the CI job's first
+  A/A trial one round of pipe fork 64 B met a 3x round trip on one side, and that row's
+  spread was 30.7% untrimmed, 1.05% trimmed. Trimming keeps such a round from deciding
+  the interval while the test still errs towards "inconclusive" when many rounds
+  scatter.
 * Unpaired (two ordinary results files with repetitions): Mann-Whitney U on the
   repetitions (exact p-values while there are no ties) and a bootstrap interval of the
   ratio of medians.
@@ -58,6 +63,14 @@ FEW_ROUNDS = "few-rounds"
 
 MIN_REPETITIONS = 3      # per side, for the unpaired test
 MIN_ROUNDS = 3           # for the paired test (t with 2 degrees of freedom at least)
+# Share of the rounds the paired test cuts from each end of the sorted log ratios (Yuen's
+# trimmed t): int(TRIM * n) each side, so none below 10 rounds and 2 of the CI job's 20.
+# One round in which one build's run met a hiccup (a 3x pipe round trip) or a different
+# mode of the host spreads a plain t interval over the whole row. 0.1 rather than the
+# textbook 0.2: at 20 rounds the corrected t quantile over sqrt(n) is 1.15 (df 15)
+# instead of 1.30 (df 11), and two A/A trials of the CI job left about as few rows
+# undecided at 0.1 as at 0.2 (docs/ci-gate.md, "Why these statistics").
+TRIM = 0.1
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20240601
 # scipy's exact Mann-Whitney distribution is cheap up to here; beyond it the normal
@@ -78,9 +91,11 @@ class Estimate:
             FEW_ROUNDS (paired, too few rounds for a test).
     n_base, n_new: repetitions (unpaired) or rounds (paired) used.
     note: why no test was possible, when so.
-    log_sd: the spread behind the interval, in natural-log units: the standard
-            deviation of the per-round log ratios (paired) or of the bootstrap log
-            ratios of medians (unpaired); None when unknown.
+    log_sd: the spread behind the interval, in natural-log units: paired, the
+            per-round spread the trimmed test's standard error implies (SE x sqrt(n);
+            below 10 rounds the plain standard deviation of the log ratios); unpaired,
+            the standard deviation of the bootstrap log ratios of medians; None when
+            unknown.
     """
 
     def __init__(self, ratio, ci, p, method, n_base, n_new, note="", log_sd=None):
@@ -128,11 +143,24 @@ def estimate_unpaired(base, new, confidence):
                     log_sd=float(np.std(np.log(by / bx), ddof=1)))
 
 
+def trimmed_count(n):
+    """Rounds cut from each end of n sorted log ratios by the trimmed test."""
+    return int(TRIM * n)
+
+
+def paired_df(n):
+    """Degrees of freedom of the trimmed paired test with n rounds (n - 1 untrimmed)."""
+    return n - 2 * trimmed_count(n) - 1
+
+
 def estimate_paired(base_rounds, new_rounds, confidence):
-    """t-test on per-round log(median(new)/median(base)).
+    """Yuen's trimmed t-test on per-round log(median(new)/median(base)).
 
     base_rounds, new_rounds: {round: [values]}; only rounds present on both sides
-    with positive values count.
+    with positive values count. The centre is the TRIM-trimmed mean of the log ratios,
+    its standard error comes from their winsorized variance, and log_sd is the spread
+    that standard error implies (SE = log_sd / sqrt(n); with nothing trimmed, the plain
+    standard deviation), so t_half_width(log_sd, n, level) is the interval's half-width.
     """
     logs = []
     for r in sorted(set(base_rounds) & set(new_rounds)):
@@ -143,28 +171,35 @@ def estimate_paired(base_rounds, new_rounds, confidence):
     n = len(logs)
     if n == 0:
         return None
-    d = np.asarray(logs)
-    centre = float(np.mean(d))
+    d = np.sort(np.asarray(logs))
+    g = trimmed_count(n)
+    kept = n - 2 * g
+    centre = float(np.mean(d[g:n - g]))
     ratio = math.exp(centre)
-    spread = float(np.std(d, ddof=1)) if n > 1 else None
+    spread = None
+    if n > 1:
+        winsorized = np.clip(d, d[g], d[n - g - 1])
+        spread = float(np.std(winsorized, ddof=1)) * math.sqrt(
+            n * (n - 1) / (kept * (kept - 1))) if kept > 1 else None
     if n < MIN_ROUNDS:
         return Estimate(ratio, None, None, FEW_ROUNDS, n, n,
                         "%d paired round%s; a test needs %d"
                         % (n, "" if n == 1 else "s", MIN_ROUNDS), log_sd=spread)
     if spread == 0.0:
-        # Every round gave the same ratio (identical inputs, typically).
+        # Every kept round gave the same ratio (identical inputs, typically).
         p = 1.0 if centre == 0.0 else 0.0
         return Estimate(ratio, (ratio, ratio), p, PAIRED_T, n, n, log_sd=0.0)
     half = t_half_width(spread, n, 1.0 - confidence)
     tstat = centre / (spread / math.sqrt(n))
-    p = float(2.0 * stats.t.sf(abs(tstat), n - 1))
+    p = float(2.0 * stats.t.sf(abs(tstat), paired_df(n)))
     return Estimate(ratio, (math.exp(centre - half), math.exp(centre + half)), p,
                     PAIRED_T, n, n, log_sd=spread)
 
 
 def t_half_width(log_sd, n, level):
-    """Half-width, in log units, of the two-sided t interval at significance `level`."""
-    return float(stats.t.ppf(1.0 - level / 2.0, n - 1)) * log_sd / math.sqrt(n)
+    """Half-width, in log units, of the paired test's two-sided interval at significance
+    `level` with n rounds whose log ratios have the (trimmed test's) spread log_sd."""
+    return float(stats.t.ppf(1.0 - level / 2.0, paired_df(n))) * log_sd / math.sqrt(n)
 
 
 def min_rank_p(n1, n2):

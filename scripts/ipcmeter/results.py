@@ -12,6 +12,7 @@ the binary's --describe), kept on the Results as .schema for the code that judge
 from __future__ import annotations
 
 import json
+import lzma
 import math
 import os
 import statistics
@@ -25,6 +26,8 @@ from .schema import (C2C_LEGACY_DEFINITION, GB_FIELDS, SCHEMA_VERSION, TIME_UNIT
 NOISY_CV = 0.10
 # Floors drifting more than this between start and end mark the run noisy.
 NOISY_DRIFT = 0.20
+# A results file may be xz-compressed (gate_trials.py keeps its trials' files that way).
+XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
 class ResultsError(Exception):
@@ -301,6 +304,11 @@ def _read_json(path: str):
         raise ResultsError(f"{path}: is a directory, not a results file") from None
     except OSError as e:
         raise ResultsError(f"{path}: cannot read: {e.strerror or e}") from None
+    if data.startswith(XZ_MAGIC):
+        try:
+            data = lzma.decompress(data)
+        except lzma.LZMAError as e:
+            raise ResultsError(f"{path}: damaged xz data: {e}") from None
     if not data.strip():
         raise ResultsError(f"{path}: empty file, not an ipcmeter results file")
     try:

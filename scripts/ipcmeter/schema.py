@@ -94,6 +94,14 @@ class Schema:
     def primary_metrics(self, family: str) -> list:
         return list(self.primary.get(family) or UNDESCRIBED_PRIMARY)
 
+    def required(self, family: str, metric: str) -> bool:
+        """Whether every row of the family that ran carries the counter. The others may be
+        left out of a run by design (a saturated load row has no latency, a VM without
+        hardware counters no cycles); a counter the schema does not describe counts as
+        required."""
+        info = self.counters.get(family, {}).get(metric)
+        return not (isinstance(info, dict) and info.get("required") is False)
+
     def higher_is_better(self, family: str, metric: str):
         """True, False, or None for a fact of the row (tasks, window_msgs) that is neither
         better nor worse. Direction is per family: stream's ratio_to_floor is a throughput over

@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -635,6 +636,88 @@ class LearnedThresholds(FakeBinary):
         self.assertIn("trials ending in anything but exit 0: 0 of 2", proc.stdout)
         self.assertTrue(os.path.exists(os.path.join(self.tmp, "other", "rejudged-noise",
                                                     "summary.json")))
+
+    def test_kept_trials_are_judged_without_their_runs(self):
+        """What is committed of a trial (its record and two kept files) is enough: noise
+        and rejudge read them once trial-NN/ with its 40 results files is gone."""
+        os.environ["FAKE_NOISY"] = "pipe"
+        self.aa("learn")
+        learn = os.path.join(self.tmp, "learn")
+        for n in (1, 2):
+            trial_dir = os.path.join(learn, "trial-%02d" % n)
+            for side in ("baseline", "candidate"):
+                kept = os.path.join(learn, "trial-%02d-%s.json.xz" % (n, side))
+                with open(kept, "rb") as f:
+                    self.assertEqual(f.read(6), b"\xfd7zXZ\x00")
+                self.assertLess(os.path.getsize(kept),
+                                os.path.getsize(os.path.join(trial_dir, side + ".json")))
+            shutil.rmtree(trial_dir)
+        _, doc = self.learn("learn")
+        self.assertEqual(doc["sources"], [os.path.join(learn, "trial-01"),
+                                          os.path.join(learn, "trial-02")])
+        self.assertIn(PIPE + " rtt_p50_ns", doc["rows"])
+        # Judged again as they ran: both undecided (the noisy row), as their records say.
+        proc = self.run_trials("rejudge", "--from", learn)
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("trials ending in anything but exit 0: 2 of 2", proc.stdout)
+        with open(os.path.join(learn, "rejudged-plain", "trial-02.json")) as f:
+            again = json.load(f)
+        with open(os.path.join(learn, "trial-02.json")) as f:
+            ran = json.load(f)
+        self.assertEqual((again["counts"], again["gate"]), (ran["counts"], ran["gate"]))
+
+    def test_leave_one_out_proves_thresholds_without_a_learning_set(self):
+        os.environ["FAKE_NOISY"] = "pipe"
+        self.aa("a")
+        self.aa("b", trials="1")
+        a, b = os.path.join(self.tmp, "a"), os.path.join(self.tmp, "b")
+        out = os.path.join(self.tmp, "loo")
+        proc = self.run_trials("rejudge", "--from", a, "--from", b, "--learn-from", a,
+                               "--learn-from", b, "--out-dir", out)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("leaving out the trial judged", proc.stdout)
+        self.assertIn("trials ending in anything but exit 0: 0 of 3", proc.stdout)
+        records = []
+        for n in (1, 2, 3):
+            with open(os.path.join(out, "trial-%02d.json" % n)) as f:
+                records.append(json.load(f))
+        # Each trial judged with what the other two taught.
+        self.assertEqual([r["noise_learned_from"] for r in records], [2, 2, 2])
+        self.assertEqual([r["source"] for r in records],
+                         [os.path.join(a, "trial-01"), os.path.join(a, "trial-02"),
+                          os.path.join(b, "trial-01")])
+        with open(os.path.join(out, "summary.json")) as f:
+            self.assertEqual(json.load(f)["rejudged_with"]["from"], [a, b])
+        # A sensitivity trial is judged with every A/A trial's spread (none is its own).
+        sens = os.path.join(self.tmp, "sens")
+        self.run_trials("sensitivity", "--bin", self.bin, "--trials", "1", "--rounds", "8",
+                        "--repetitions", "1", "--target", "^" + SHM, "--delay-ns", "32",
+                        "--out-dir", sens)
+        proc = self.run_trials("rejudge", "--from", sens, "--learn-from", a, "--learn-from", b)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("detected (exit 1, every target benchmark regressed) in 1 of 1",
+                      proc.stdout)
+        with open(os.path.join(sens, "rejudged-leave-one-out-k2.5", "trial-01.json")) as f:
+            self.assertEqual(json.load(f)["noise_learned_from"], 3)
+
+    def test_rejudge_refuses_what_it_cannot_judge_together(self):
+        self.aa("a", trials="1")
+        self.aa("a2", trials="1")
+        a, a2 = os.path.join(self.tmp, "a"), os.path.join(self.tmp, "a2")
+        self.run_trials("aa", "--bin", self.bin, "--trials", "1", "--rounds", "3",
+                        "--repetitions", "1", "--out-dir", os.path.join(self.tmp, "c"))
+        for argv, expect in (
+                (["--from", a, a2], "--out-dir is needed"),
+                # One directory named twice is one directory: nothing left to learn from.
+                (["--from", a, "--learn-from", a, a], "no A/A trial left to learn from"),
+                (["--from", a, "--learn-from", a], "no A/A trial left to learn from"),
+                (["--from", a, "--from", os.path.join(self.tmp, "c"), "--out-dir",
+                  os.path.join(self.tmp, "x")], "rounds 3"),
+                (["--from", a, "--noise", a, "--learn-from", a], "not allowed with")):
+            proc = self.run_trials("rejudge", *argv)
+            self.assertEqual(proc.returncode, 2, argv)
+            self.assertIn(expect, proc.stderr.strip().splitlines()[-1])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "x")))
 
     def test_a_slowdown_of_a_quiet_row_is_still_flagged(self):
         os.environ["FAKE_NOISY"] = "pipe"

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = os.path.join(ROOT, "scripts")
@@ -308,6 +309,52 @@ class ExitCodes(Case):
         code, _, _ = self.report_docs(fixtures.build(seed=1), new, "--allow-missing")
         self.assertEqual(code, 0)
 
+    def test_optional_metric_base_had_now_and_then_is_not_missing(self):
+        # A load row offered 110% of its saturation rate has no latency when it saturates
+        # (the schema: lat_p50_ns is not required); in an A/A trial of the CI job one of
+        # the baseline's 20 runs came out unsaturated and none of the candidate's.
+        from ipcmeter import schema
+        describe = json.loads(json.dumps(schema.PRE_SCHEMA.raw))
+        describe["families"]["load"] = {
+            "keys": [{"name": k} for k in ("transport", "peer", "size", "wait", "offered")],
+            "primary": ["lat_p50_ns", "lat_p99_ns"],
+            "counters": {m: {"higher_is_better": False, "primary": True, "required": False}
+                         for m in ("lat_p50_ns", "lat_p99_ns")}}
+        describe["family_order"].append("load")
+        name = "load/transport:shm_ring/peer:fork/size:64/wait:spin/offered:110"
+
+        def with_load(doc, latency_in):
+            for rep in range(fixtures.REPS):
+                e = {"name": name + "/manual_time", "run_name": name + "/manual_time",
+                     "run_type": "iteration", "repetitions": fixtures.REPS,
+                     "repetition_index": rep, "threads": 1, "iterations": 1000,
+                     "real_time": 2e8, "cpu_time": 2e8, "time_unit": "ns"}
+                if rep in latency_in:
+                    e.update(lat_p50_ns=2.1e4, lat_p99_ns=1.9e6)
+                doc["benchmarks"].append(e)
+            doc["ipcmeter"]["schema"] = describe
+            return doc
+
+        new = with_load(fixtures.build(seed=2), set())
+        code, rep, _ = self.report_docs(with_load(fixtures.build(seed=1), {6}), new)
+        self.assertEqual(code, 0, rep["gate"])
+        self.assertEqual(rep["missing_metrics"], [])
+        skipped = [nc for nc in rep["not_compared"] if nc["benchmark"] == name]
+        self.assertEqual(sorted(nc["metric"] for nc in skipped), ["lat_p50_ns", "lat_p99_ns"])
+        self.assertEqual({nc["kind"] for nc in skipped}, {"optional_absent"})
+        self.assertIn("BASE had it in 1 of 8 runs only, NEW in none", skipped[0]["reason"])
+        # In every run of BASE and in none of NEW: the candidate dropped it.
+        code, rep, _ = self.report_docs(with_load(fixtures.build(seed=1), range(8)), new)
+        self.assertEqual(code, 1)
+        self.assertEqual(sorted((m["benchmark"], m["metric"]) for m in rep["missing_metrics"]),
+                         [(name, "lat_p50_ns"), (name, "lat_p99_ns")])
+        # A required metric is missing however rarely BASE had it.
+        for m in ("lat_p50_ns", "lat_p99_ns"):
+            describe["families"]["load"]["counters"][m]["required"] = True
+        code, rep, _ = self.report_docs(with_load(fixtures.build(seed=1), {6}), new)
+        self.assertEqual(code, 1)
+        self.assertEqual(len(rep["missing_metrics"]), 2)
+
     def test_rows_only_in_new_are_new_not_a_failure(self):
         base = without(fixtures.build(seed=1), "spawn/")
         base = without(base, "pingpong/", metric="rtt_p99_ns")
@@ -577,6 +624,24 @@ class Paired(Case):
         n["ipcmeter"]["ab"]["pairing_id"] = "other"
         _, rep, _ = self.report(self.write("b.json", b), self.write("n.json", n))
         self.assertEqual(rep["mode"], "unpaired")
+
+    def test_one_wild_round_of_twenty_does_not_decide_the_row(self):
+        # The CI job's 20 rounds, one of which ran the candidate 3x slower (a hiccup of
+        # the host, or a round on another vCPU placement with no probes to leave it out).
+        wild = [(1.0, 1.0)] * 13 + [(1.0, 3.0)] + [(1.0, 1.0)] * 6
+        b, n = ab_pair([1.0] * 20, placements=wild)
+        code, rep, _ = self.report_docs(b, n)
+        self.assertEqual(code, 0, rep["gate"])
+        self.assertEqual(set(self.verdicts(rep)), {"unchanged"})
+        b, n = ab_pair([1.0] * 20, placements=wild, factors={"pipe/": 1.1})
+        code, rep, _ = self.report_docs(b, n)
+        self.assertEqual(code, 1, rep["gate"])
+        self.assertEqual(self.verdicts(rep, PINGPONG[1], "rtt_p50_ns"), ["regressed"])
+        # A plain t-test lets that one round spread over every row.
+        with mock.patch.object(gate_stats, "TRIM", 0.0):
+            code, rep, _ = self.report_docs(b, n)
+        self.assertEqual(code, 3, rep["gate"])
+        self.assertEqual(self.verdicts(rep, PINGPONG[1], "rtt_p50_ns"), ["inconclusive"])
 
 
 class PlacementMoves(Case):
@@ -936,6 +1001,70 @@ class Stats(unittest.TestCase):
         rounds = {r: [100.0, 101.0, 99.0] for r in range(4)}
         est = gate_stats.estimate_paired(rounds, rounds, 0.95)
         self.assertEqual((est.ratio, est.p), (1.0, 1.0))
+
+    def test_paired_trimmed_t_on_known_rounds(self):
+        logs = [0.10, 0.11, 0.09, 0.10, 0.12, 0.08, 0.10, 0.11, 0.09, 0.60]
+        base = {r: [1000.0] for r in range(10)}
+        new = {r: [1000.0 * math.exp(x)] for r, x in enumerate(logs)}
+        est = gate_stats.estimate_paired(base, new, 0.95)
+        # By hand: one round cut from each end of 10 leaves 8 whose mean is 0.82 / 8;
+        # the winsorized rounds (0.08 -> 0.09, 0.60 -> 0.12) have mean 0.103 and squared
+        # deviations summing to 1210e-6, so Yuen's standard error is
+        # sqrt(1210e-6 / (8 * 7)) with 8 - 1 = 7 degrees of freedom.
+        centre, se, df = 0.1025, math.sqrt(1210e-6 / 56), 7
+        self.assertAlmostEqual(math.log(est.ratio), centre, places=12)
+        self.assertAlmostEqual(est.log_sd / math.sqrt(10), se, places=12)
+        half = 2.3646242510102993 * se   # t(0.975, 7)
+        self.assertAlmostEqual(est.ci[0], math.exp(centre - half), places=10)
+        self.assertAlmostEqual(est.ci[1], math.exp(centre + half), places=10)
+        self.assertAlmostEqual(est.p, 2 * gate_stats.stats.t.sf(centre / se, df), places=15)
+        self.assertEqual(gate_stats.paired_df(10), df)
+        # Below 10 rounds nothing is cut: the plain t-test.
+        self.assertEqual([gate_stats.trimmed_count(n) for n in (3, 9, 10, 19, 20)],
+                         [0, 0, 1, 1, 2])
+        est = gate_stats.estimate_paired({r: [1.0] for r in range(9)},
+                                         {r: [math.exp(x)] for r, x in enumerate(logs[:9])},
+                                         0.95)
+        plain_sd = gate_stats.np.std(logs[:9], ddof=1)
+        self.assertAlmostEqual(est.log_sd, plain_sd, places=12)
+        self.assertAlmostEqual(math.log(est.ratio), sum(logs[:9]) / 9, places=12)
+
+
+class JudgedPart(Case):
+    """gate.judged_part, what gate_trials.py keeps of a trial: compare() gives the same
+    report for it as for the whole files (paths aside), with a round left out, errors on
+    one side, a benchmark in one file only and --normalize-floors."""
+
+    def test_the_judged_part_gives_the_same_report(self):
+        from ipcmeter import gate
+        from ipcmeter.results import load
+        rounds = 6
+        probes = steady_probes(rounds)
+        probes[5] *= 3.7
+        b, n = ab_pair([1.0] * rounds, factors={"pingpong/": 1.1}, probes=probes,
+                       placements=[(1.0, 1.0)] * 2 + [(1.0, 3.7)] + [(1.0, 1.0)] * 3)
+        n = erroring(n, "spawn/")
+        b = without(b, "stream/")
+        for doc in (b, n):   # counters the gate does not judge, as a real run has them
+            for e in doc["benchmarks"]:
+                if e["name"].startswith("pingpong/") and "rtt_p50_ns" in e:
+                    e.update(rtt_p90_ns=1.5 * e["rtt_p50_ns"], page_faults_per_msg=0.0)
+        full = (self.write("b.json", b), self.write("n.json", n))
+        new = load(full[1])
+        kept = (self.write("kb.json", gate.judged_part(load(full[0]), new.schema)),
+                self.write("kn.json", gate.judged_part(new, new.schema)))
+        for path in kept:
+            self.assertFalse([r for r in load(path).records if "rtt_p90_ns" in r.metrics])
+        for extra in ((), ("--normalize-floors",)):
+            reports = [self.report(*pair, *extra)[1] for pair in (full, kept)]
+            for rep in reports:
+                for side in ("base", "new"):
+                    rep[side].pop("path")
+            self.assertEqual(reports[0]["rounds_left_out"], [3])
+            self.assertTrue(reports[0]["new_errors"])
+            self.assertTrue(reports[0]["only_in_new"])
+            self.assertIn("regressed", self.verdicts(reports[0]))
+            self.assertEqual(reports[1], reports[0], extra)
 
 
 if __name__ == "__main__":

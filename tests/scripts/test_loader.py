@@ -1,6 +1,7 @@
 """Tests for scripts/ipcmeter/results.py (the loader) and names.py against the fixtures in tests/fixtures."""
 
 import json
+import lzma
 import os
 import statistics
 import sys
@@ -186,6 +187,17 @@ class BadInputTest(unittest.TestCase):
         self.assertBad(self._write('{"benchmarks": [7], "ipcmeter": {"schema_version": 1}}'),
                        "benchmarks[0]")
         self.assertBad(self._write(b"\xff\xfe{}"), "UTF-8")
+
+    def test_xz_compressed(self):
+        """gate_trials.py keeps its trials' files xz-compressed: they load as the plain
+        file does, and damaged xz data is one line, not a traceback."""
+        with open(fixture("results-full.json"), "rb") as f:
+            data = lzma.compress(f.read())
+        loaded = ir.load(self._write(data))
+        self.assertEqual([(r.name, r.metrics) for r in loaded.records],
+                         [(r.name, r.metrics) for r in ir.load(fixture("results-full.json")).records])
+        self.assertBad(self._write(data[:len(data) // 2]), "damaged xz data")
+        self.assertBad(self._write(lzma.compress(b"")), "empty")
 
 
 if __name__ == "__main__":
