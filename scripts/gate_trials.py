@@ -70,7 +70,6 @@ import argparse
 import datetime
 import hashlib
 import json
-import lzma
 import os
 import re
 import shlex
@@ -89,6 +88,9 @@ from ipcmeter.cli import ArgumentParser  # noqa: E402
 from ipcmeter.results import ResultsError, load  # noqa: E402
 from ipcmeter.trials import (row_brief, summarize_aa, summarize_sensitivity,  # noqa: E402
                              trial_record)
+from ipcmeter.trial_store import (TrialError, dir_id, finished_trials,  # noqa: E402
+                                  keep_trial_data, kept_paths, noise_from, trial_files,
+                                  trial_id, unique_dirs)
 
 PROG = "gate_trials.py"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -105,10 +107,6 @@ DEFAULT_TRIALS = {"aa": 20, "sensitivity": 10}
 PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "threshold", "max_inconclusive",
              "profile", "filter", "normalize_floors", "target", "slowdown", "delay_ns",
              "calibrate_once", "noise_sha256")
-
-
-class TrialError(Exception):
-    """str(e) is the one line to print."""
 
 
 def workflow_settings(path=WORKFLOW):
@@ -422,70 +420,6 @@ def run_trials(args):
 
 # ------------------------------------------------------- offline: noise and rejudge
 
-def kept_paths(directory, n):
-    """Trial n's two results files as gate_trials.py keeps them: cut down to what the gate
-    judges (gate.judged_part) and xz-compressed, beside trial-NN.json. A few hundred KB
-    instead of the 35 MB of trial-NN/, so a directory of trials can be committed and judged
-    again (rejudge, noise) on another day, on another checkout."""
-    stem = os.path.join(directory, "trial-%02d" % n)
-    return stem + "-baseline.json.xz", stem + "-candidate.json.xz"
-
-
-def keep_trial_data(directory, n):
-    """Write kept_paths(directory, n) from trial n's ab.py output (trial-NN/)."""
-    trial_dir = os.path.join(directory, "trial-%02d" % n)
-    try:
-        base = load(os.path.join(trial_dir, "baseline.json"))
-        new = load(os.path.join(trial_dir, "candidate.json"))
-    except ResultsError as e:
-        raise TrialError("trial %d: %s" % (n, e))
-    atomic.write_files({
-        path: lzma.compress(json.dumps(gate.judged_part(res, new.schema),
-                                       separators=(",", ":")).encode("utf-8"))
-        for path, res in zip(kept_paths(directory, n), (base, new))})
-
-
-def trial_files(directory, n):
-    """(BASE, NEW) results files of finished trial n: the kept copies, else the trial's
-    ab.py output."""
-    kept = kept_paths(directory, n)
-    if all(os.path.isfile(p) for p in kept):
-        return kept
-    trial_dir = os.path.join(directory, "trial-%02d" % n)
-    return os.path.join(trial_dir, "baseline.json"), os.path.join(trial_dir, "candidate.json")
-
-
-def dir_id(directory):
-    """A trial directory's name in noise files and summaries: its path relative to the
-    repository when it lies inside it, so that committed trials are recognised in any
-    checkout."""
-    path = os.path.abspath(directory)
-    return os.path.relpath(path, REPO) if os.path.commonpath([path, REPO]) == REPO else path
-
-
-def trial_id(directory, n):
-    return os.path.join(dir_id(directory), "trial-%02d" % n)
-
-
-def finished_trials(directory):
-    """The plan of a gate_trials.py directory and [(n, record)] of its finished trials."""
-    try:
-        with open(os.path.join(directory, "plan.json"), encoding="utf-8") as f:
-            plan = json.load(f)
-    except (OSError, ValueError):
-        raise TrialError("--from %s: holds no plan.json of %s" % (directory, PROG))
-    out = []
-    for name in sorted(os.listdir(directory)):
-        m = re.fullmatch(r"trial-(\d+)\.json", name)
-        if not m:
-            continue
-        with open(os.path.join(directory, name), encoding="utf-8") as f:
-            out.append((int(m.group(1)), json.load(f)))
-    if not out:
-        raise TrialError("--from %s: no finished trial" % directory)
-    return plan, out
-
-
 def judge_again(plan, directory, n, noise_doc):
     """The compare report of finished trial n, judged now with the plan's settings (and
     noise_doc, when given); its kept files are read, nothing is run."""
@@ -500,16 +434,6 @@ def judge_again(plan, directory, n, noise_doc):
         return gate.compare(load(base_path), load(new_path), cargs)
     except (ResultsError, gate.UsageError) as e:
         raise TrialError("%s trial %d: %s" % (directory, n, e))
-
-
-def unique_dirs(dirs):
-    """dirs without repeats (a shell glob and a name can both give one directory), in order."""
-    seen, out = set(), []
-    for d in dirs:
-        if os.path.realpath(d) not in seen:
-            seen.add(os.path.realpath(d))
-            out.append(d)
-    return out
 
 
 def learning_set(sources):
@@ -535,19 +459,6 @@ def learning_set(sources):
             env = load(trial_files(directory, n)[1]).env
             learned.append((trial_id(directory, n), report, env))
     return learned, first
-
-
-def noise_from(learned, k, label):
-    """The noise document learned from [(trial id, report, env)]."""
-    if not k > 0:
-        raise TrialError("--k %g: must be above 0" % k)
-    try:
-        doc = gate_noise.learn([r for _, r, _ in learned], [e for _, _, e in learned], k,
-                               [i for i, _, _ in learned])
-    except gate_noise.NoiseError as e:
-        raise TrialError(str(e))
-    doc["path"] = label
-    return doc
 
 
 def learn_noise(args):

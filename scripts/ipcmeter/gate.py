@@ -555,8 +555,7 @@ def compare(base, new, args):
     }
 
 
-# What compare() reads of a benchmark entry besides its family's primary metrics: the
-# entry's identity and errors, Google Benchmark's time fields and the floor of the moment.
+# What compare() reads of an entry besides its family's primary metrics (judged_part).
 JUDGED_ENTRY_FIELDS = frozenset((
     "name", "run_name", "run_type", "aggregate_name", "aggregate_unit", "repetition_index",
     "repetitions", "time_unit", "iterations", "real_time", "cpu_time", "error_occurred",

@@ -110,9 +110,10 @@ class OneOfEach(unittest.TestCase):
         nothing outside the loader touches its private names."""
         owners = {r"\bmkstemp\(|\bmkdtemp\(|\bos\.replace\(|\bos\.rename\(": {"atomic.py"},
                   r"^def (parse_name|base_name_of|strip_aggregate)\b": {"names.py"},
-                  # gate_trials.py reads its own plan and trial records, schema.py the
-                  # binary's --describe; neither reads results files.
-                  r"\bjson\.loads?\(": {"results.py", "gate_trials.py", "schema.py"},
+                  # gate_trials.py and trial_store.py read trials' plans and records,
+                  # schema.py the binary's --describe; none reads results files.
+                  r"\bjson\.loads?\(": {"results.py", "gate_trials.py", "trial_store.py",
+                                          "schema.py"},
                   r"^class ArgumentParser\b": {"cli.py"}}
         for dirpath, _, files in os.walk(SCRIPTS):
             for f in files:

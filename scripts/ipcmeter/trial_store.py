@@ -1,0 +1,108 @@
+"""Finished gate_trials.py trials on disk: what each keeps, where, and how it is read.
+
+Beside trial-NN.json go trial-NN-baseline.json.xz and -candidate.json.xz, the trial's two
+results files cut down to what the gate judges (gate.judged_part), so a directory of trials
+can be committed and judged again (gate_trials.py rejudge, noise) on another day and
+checkout, after the trial's 35 MB of runs are gone.
+"""
+
+import json
+import lzma
+import os
+import re
+
+from . import atomic, gate, gate_noise
+from .results import ResultsError, load
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class TrialError(Exception):
+    """str(e) is the one line to print."""
+
+
+def kept_paths(directory, n):
+    """Trial n's two results files as gate_trials.py keeps them: cut down to what the gate
+    judges (gate.judged_part) and xz-compressed, beside trial-NN.json. A few hundred KB
+    instead of the 35 MB of trial-NN/, so a directory of trials can be committed and judged
+    again (rejudge, noise) on another day, on another checkout."""
+    stem = os.path.join(directory, "trial-%02d" % n)
+    return stem + "-baseline.json.xz", stem + "-candidate.json.xz"
+
+
+def keep_trial_data(directory, n):
+    """Write kept_paths(directory, n) from trial n's ab.py output (trial-NN/)."""
+    trial_dir = os.path.join(directory, "trial-%02d" % n)
+    try:
+        base = load(os.path.join(trial_dir, "baseline.json"))
+        new = load(os.path.join(trial_dir, "candidate.json"))
+    except ResultsError as e:
+        raise TrialError("trial %d: %s" % (n, e))
+    atomic.write_files({
+        path: lzma.compress(json.dumps(gate.judged_part(res, new.schema),
+                                       separators=(",", ":")).encode("utf-8"))
+        for path, res in zip(kept_paths(directory, n), (base, new))})
+
+
+def trial_files(directory, n):
+    """(BASE, NEW) results files of finished trial n: the kept copies, else the trial's
+    ab.py output."""
+    kept = kept_paths(directory, n)
+    if all(os.path.isfile(p) for p in kept):
+        return kept
+    trial_dir = os.path.join(directory, "trial-%02d" % n)
+    return os.path.join(trial_dir, "baseline.json"), os.path.join(trial_dir, "candidate.json")
+
+
+def dir_id(directory):
+    """A trial directory's name in noise files and summaries: its path relative to the
+    repository when it lies inside it, so that committed trials are recognised in any
+    checkout."""
+    path = os.path.abspath(directory)
+    return os.path.relpath(path, REPO) if os.path.commonpath([path, REPO]) == REPO else path
+
+
+def trial_id(directory, n):
+    return os.path.join(dir_id(directory), "trial-%02d" % n)
+
+
+def finished_trials(directory):
+    """The plan of a gate_trials.py directory and [(n, record)] of its finished trials."""
+    try:
+        with open(os.path.join(directory, "plan.json"), encoding="utf-8") as f:
+            plan = json.load(f)
+    except (OSError, ValueError):
+        raise TrialError("--from %s: holds no plan.json of gate_trials.py" % directory)
+    out = []
+    for name in sorted(os.listdir(directory)):
+        m = re.fullmatch(r"trial-(\d+)\.json", name)
+        if not m:
+            continue
+        with open(os.path.join(directory, name), encoding="utf-8") as f:
+            out.append((int(m.group(1)), json.load(f)))
+    if not out:
+        raise TrialError("--from %s: no finished trial" % directory)
+    return plan, out
+
+
+def unique_dirs(dirs):
+    """dirs without repeats (a shell glob and a name can both give one directory), in order."""
+    seen, out = set(), []
+    for d in dirs:
+        if os.path.realpath(d) not in seen:
+            seen.add(os.path.realpath(d))
+            out.append(d)
+    return out
+
+
+def noise_from(learned, k, label):
+    """The noise document learned from [(trial id, report, env)]."""
+    if not k > 0:
+        raise TrialError("--k %g: must be above 0" % k)
+    try:
+        doc = gate_noise.learn([r for _, r, _ in learned], [e for _, _, e in learned], k,
+                               [i for i, _, _ in learned])
+    except gate_noise.NoiseError as e:
+        raise TrialError(str(e))
+    doc["path"] = label
+    return doc
