@@ -421,8 +421,8 @@ def run_trials(args):
 # ------------------------------------------------------- offline: noise and rejudge
 
 def judge_again(plan, directory, n, noise_doc):
-    """The compare report of finished trial n, judged now with the plan's settings (and
-    noise_doc, when given); its kept files are read, nothing is run."""
+    """(compare report, NEW's env) of finished trial n, judged now with the plan's settings
+    (and noise_doc, when given); its kept files are read, nothing is run."""
     base_path, new_path = trial_files(directory, n)
     cmp_argv = [base_path, new_path, "--threshold", repr(plan["threshold"]),
                 "--max-inconclusive", repr(plan["max_inconclusive"])]
@@ -431,7 +431,8 @@ def judge_again(plan, directory, n, noise_doc):
     cargs = compare.build_parser().parse_args(cmp_argv)
     cargs.noise_doc = noise_doc
     try:
-        return gate.compare(load(base_path), load(new_path), cargs)
+        new = load(new_path)
+        return gate.compare(load(base_path), new, cargs), new.env
     except (ResultsError, gate.UsageError) as e:
         raise TrialError("%s trial %d: %s" % (directory, n, e))
 
@@ -455,8 +456,7 @@ def learning_set(sources):
                                  directory, plan.get("mode"),
                                  ", --filter " + plan["filter"] if plan.get("filter") else ""))
         for n, _ in trials:
-            report = judge_again(plan, directory, n, None)
-            env = load(trial_files(directory, n)[1]).env
+            report, env = judge_again(plan, directory, n, None)
             learned.append((trial_id(directory, n), report, env))
     return learned, first
 
@@ -537,7 +537,7 @@ def rejudge(args):
                     raise TrialError("--learn-from: no A/A trial left to learn from once "
                                      "%s trial %d is left out" % (directory, n))
                 noise_doc = noise_from(others, args.k, "leave-one-out (%d trials)" % len(others))
-            report = judge_again(plan, directory, n, noise_doc)
+            report, _ = judge_again(plan, directory, n, noise_doc)
             extra = {"source": trial_id(directory, n),
                      "noise_learned_from": None if noise_doc is None else noise_doc["trials"]}
             if plan["mode"] == "sensitivity":
@@ -552,9 +552,9 @@ def rejudge(args):
     summary["rejudged_with"] = {"how": how, "from": [dir_id(d) for d, _, _ in sets]}
     # Written only once every trial is judged: a trial that cannot be leaves nothing behind.
     os.makedirs(out_dir, exist_ok=True)
-    outputs = {os.path.join(out_dir, "trial-%02d.json" % r["trial"]): json.dumps(r, indent=1) + "\n"
+    outputs = {os.path.join(out_dir, "trial-%02d.json" % r["trial"]): atomic.json_text(r)
                for r in records}
-    outputs[os.path.join(out_dir, "summary.json")] = json.dumps(summary, indent=1) + "\n"
+    outputs[os.path.join(out_dir, "summary.json")] = atomic.json_text(summary)
     atomic.write_files(outputs)
     return ["rejudged with %s" % how] + lines + ["details: %s" % out_dir], summary["goal_met"]
 

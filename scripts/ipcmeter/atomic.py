@@ -54,9 +54,14 @@ def write_files(outputs: dict) -> None:
         raise
 
 
+def json_text(doc) -> str:
+    """How ipcmeter's scripts write a JSON document: indented by one space."""
+    return json.dumps(doc, indent=1) + "\n"
+
+
 def write_json(path, doc) -> None:
-    """One JSON document, indented by one space, written as write_files does."""
-    write_files({path: json.dumps(doc, indent=1) + "\n"})
+    """One JSON document (json_text), written as write_files does."""
+    write_files({path: json_text(doc)})
 
 
 def output_path_problem(path, flag: str):

@@ -22,10 +22,7 @@ class TrialError(Exception):
 
 
 def kept_paths(directory, n):
-    """Trial n's two results files as gate_trials.py keeps them: cut down to what the gate
-    judges (gate.judged_part) and xz-compressed, beside trial-NN.json. A few hundred KB
-    instead of the 35 MB of trial-NN/, so a directory of trials can be committed and judged
-    again (rejudge, noise) on another day, on another checkout."""
+    """Trial n's two kept results files (the module's docstring says what they hold)."""
     stem = os.path.join(directory, "trial-%02d" % n)
     return stem + "-baseline.json.xz", stem + "-candidate.json.xz"
 
