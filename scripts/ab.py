@@ -133,7 +133,7 @@ def build_parser():
     g.add_argument("--single-run-band", type=float, metavar="PCT")
     g.add_argument("--floor-shift-limit", type=float, metavar="RATIO")
     g.add_argument("--noise", metavar="FILE",
-                   help="per-row thresholds learned from A/A runs (CI: the base's "
+                   help="per-row bands learned from A/A runs (CI: the base's "
                         "results/baselines/gate-noise.json)")
     g.add_argument("--markdown", metavar="FILE", help="default DIR/compare.md")
     g.add_argument("--json", metavar="FILE", help="default DIR/compare.json")

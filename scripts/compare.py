@@ -116,10 +116,11 @@ def build_parser():
                         "round's runs) differ by more than RATIO times (default %g; 0 "
                         "keeps every round)" % FLOOR_SHIFT_LIMIT)
     p.add_argument("--noise", metavar="FILE",
-                   help="per-row thresholds learned from A/A runs on this machine "
+                   help="per-row bands learned from A/A runs on this machine "
                         "(scripts/gate_trials.py noise; the CI gate uses "
-                        "results/baselines/gate-noise.json): a row is judged at "
-                        "max(--threshold, K x its A/A spread). Refused (exit 2) when it was "
+                        "results/baselines/gate-noise.json): a row may be called unchanged "
+                        "within max(--threshold, K x its A/A spread) and is flagged from "
+                        "max(--threshold, its A/A spread). Refused (exit 2) when it was "
                         "learned on another machine")
     p.add_argument("--unpaired", action="store_true",
                    help="ignore the round pairing of files written by ab.py")

@@ -24,23 +24,25 @@ sensitivity  the candidate slowed by ipcmeter's --calibration_delay_ns=N (a busy
              the rows matching --target (ipcmeter's --calibration_delay_filter), so
              every other regressed row is a false alarm; the summary counts them, and
              the trials in which the target would have been flagged as the only change
-             (p <= alpha / tests and beyond the threshold). Without --delay-ns, N is calibrated before every trial: one run
-             of BIN on --target, N = --slowdown percent of its median rtt_p50_ns
-             (--calibrate-once: before the first trial only); target one transport and
-             size per invocation. A trial is "on target" when the change the gate
-             measured lies within 0.7-1.5 x --slowdown.
+             (p <= alpha / tests and beyond the threshold). Without --delay-ns, N is
+             --slowdown percent of the target's rtt_p50_ns: before trial 1 from a run of
+             BIN on --target, before each later one from the baselines of the trials
+             before it (--calibrate-once: trial 1's N throughout); target one transport
+             and size per invocation. Each record gives N as a share of the target's p50
+             in its own baseline; "on target": the change measured is 0.7-1.5 x --slowdown.
 
-noise        learn per-row thresholds from finished A/A trials (their ab.py outputs):
-             each comparison's spread of per-round log ratios, pooled over the trials,
-             written as a noise file for compare.py / ab.py --noise (the CI gate reads
+noise        learn per-row bands from finished A/A trials (their ab.py outputs): each
+             comparison's spread of per-round log ratios, pooled over the trials, written
+             as a noise file for compare.py / ab.py --noise (the CI gate reads
              results/baselines/gate-noise.json). K (--k, default 2.5) x that spread is the
-             row's threshold when above --threshold.
+             band inside which the row may be called unchanged, when wider than
+             --threshold; a row is flagged from --threshold or its spread, the larger.
 rejudge      judge finished trials again, offline: the same table and goal as when they
              ran. --noise FILE: with that noise file; the trials it was learned from are
-             refused, so the proof never validates thresholds on the runs that set them.
+             refused, so the proof never validates bands on the runs that set them.
              --learn-from DIR: each trial with a noise file learned from the A/A trials
              of DIR except that trial (leave-one-out), so A/A trials run without learned
-             thresholds can prove them without a separate learning set. Several --from
+             bands can prove them without a separate learning set. Several --from
              directories of one configuration (trials of several days, each with its own
              build) are judged as one set.
 
@@ -58,9 +60,8 @@ results/runs/gate-<mode>-<UTC time>. At the end a table with the minutes per tri
 printed and DIR/summary.json written.
 
 Kept: beside each trial-NN.json go trial-NN-baseline.json.xz and -candidate.json.xz, its
-two results files cut down to what the gate judges (a few hundred KB together). DIR
-without its trial-NN/ directories and logs is what to commit: noise and rejudge read
-those, so trials run on other days and checkouts are judged together.
+two results files cut down to what the gate judges (a few hundred KB together). Commit DIR
+without its trial-NN/ directories and logs: noise and rejudge read the kept files.
 
 Exit status: 0 goal met, 1 goal not met, 2 unusable input or a failed run (one line on
 stderr; finished trials are kept).
@@ -88,9 +89,9 @@ from ipcmeter.cli import ArgumentParser  # noqa: E402
 from ipcmeter.results import ResultsError, load  # noqa: E402
 from ipcmeter.trials import (row_brief, summarize_aa, summarize_sensitivity,  # noqa: E402
                              trial_record)
-from ipcmeter.trial_store import (TrialError, dir_id, finished_trials,  # noqa: E402
-                                  keep_trial_data, kept_paths, noise_from, trial_files,
-                                  trial_id, unique_dirs)
+from ipcmeter.trial_store import (TrialError, baseline_p50, delay_from_baselines,  # noqa: E402
+                                  dir_id, finished_trials, keep_trial_data, kept_paths,
+                                  noise_from, trial_files, trial_id, unique_dirs)
 
 PROG = "gate_trials.py"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -160,7 +161,7 @@ def build_parser():
                             "default: the whole profile)")
         s.add_argument("--normalize-floors", action="store_true")
         s.add_argument("--noise", metavar="FILE",
-                       help="per-row thresholds learned from other A/A trials (ab.py --noise)")
+                       help="per-row bands learned from other A/A trials (ab.py --noise)")
         s.add_argument("--out-dir", metavar="DIR",
                        help="where the trials go; an existing DIR of the same settings "
                             "is resumed")
@@ -173,12 +174,12 @@ def build_parser():
                            help="use this delay in every trial instead of calibrating")
             s.add_argument("--calibrate-once", action="store_true",
                            help="calibrate before the first trial only")
-    s = sub.add_parser("noise", help="learn per-row thresholds from finished A/A trials")
+    s = sub.add_parser("noise", help="learn per-row bands from finished A/A trials")
     s.add_argument("--from", dest="sources", action="extend", nargs="+", required=True,
                    metavar="DIR", help="gate_trials.py aa directories")
     s.add_argument("--out", required=True, metavar="FILE", help="the noise file to write")
     s.add_argument("--k", type=float, default=gate_noise.DEFAULT_K,
-                   help="threshold = K x the row's spread (default %g)" % gate_noise.DEFAULT_K)
+                   help="band = K x the row's spread (default %g)" % gate_noise.DEFAULT_K)
     s = sub.add_parser("rejudge", help="judge finished trials again, offline")
     s.add_argument("--from", dest="sources", action="extend", nargs="+", required=True,
                    metavar="DIR", help="gate_trials.py aa or sensitivity directories of one "
@@ -186,10 +187,10 @@ def build_parser():
     how = s.add_mutually_exclusive_group()
     how.add_argument("--noise", metavar="FILE", help="judge with this noise file")
     how.add_argument("--learn-from", action="extend", nargs="+", metavar="DIR",
-                     help="judge each trial with thresholds learned from the A/A trials of "
+                     help="judge each trial with bands learned from the A/A trials of "
                           "these directories, leaving that trial out")
     s.add_argument("--k", type=float, default=gate_noise.DEFAULT_K,
-                   help="with --learn-from: threshold = K x the row's spread (default %g)"
+                   help="with --learn-from: band = K x the row's spread (default %g)"
                         % gate_noise.DEFAULT_K)
     s.add_argument("--out-dir", metavar="DIR",
                    help="where the rejudged records go (default, for one --from DIR: "
@@ -363,28 +364,37 @@ def run_aa_trial(args, n):
 
 def run_sensitivity_trial(args, n, first_delay):
     if args.delay_ns is not None:
-        delay, expected = args.delay_ns, {}
+        delay, expected, source = args.delay_ns, {}, "--delay-ns"
     elif args.calibrate_once and first_delay is not None:
-        delay, expected = first_delay
+        delay, expected, source = first_delay + ("trial 1's calibration",)
+    elif n > 1:
+        delay, expected, source = delay_from_baselines(args.out_dir, range(1, n),
+                                                       re.compile(args.target), args.slowdown)
     else:
         delay, expected = calibrate(args, n)
-    print("%s: sensitivity trial %d/%d (delay %d ns)" % (PROG, n, args.trials, delay),
-          file=sys.stderr)
+        source = "a calibration run (calibration-%02d.json)" % n
+    print("%s: sensitivity trial %d/%d (delay %d ns, from %s)" % (PROG, n, args.trials, delay,
+                                                                 source), file=sys.stderr)
     # Only the target rows are slowed, as a PR that regresses one row would slow them;
     # every other regressed row is then a false alarm of that trial.
     code, report, minutes = run_ab(args, n, "--calibration_delay_ns=%d --calibration_delay_filter=%s"
                                    % (delay, shlex.quote(args.target)))
-    return trial_record(n, code, report, minutes, sensitivity_facts(args, report, delay, expected))
+    return trial_record(n, code, report, minutes, dict(
+        sensitivity_facts(args, report, delay, expected, (args.out_dir, n)), delay_from=source))
 
 
-def sensitivity_facts(args, report, delay, expected):
-    """What a sensitivity trial's record adds: the target rows and the false alarms."""
+def sensitivity_facts(args, report, delay, expected, trial):
+    """What a sensitivity trial's record adds: the target rows, the false alarms, and the
+    delay as a share of the target's p50 in this trial's own baseline (trial: (its
+    directory, its number)), which says how large a slowdown the trial really put in."""
     target = re.compile(args.target)
     mine = [c for c in report["comparisons"] if target.search(c["benchmark"])]
     others = [c for c in report["comparisons"]
               if not target.search(c["benchmark"]) and c["verdict"] == "regressed"]
     return {
         "delay_ns": delay, "expected_slowdown_pct": expected,
+        "delay_pct_of_own_baseline": {b: 100.0 * delay / v for b, v in
+                                      baseline_p50(trial[0], trial[1], target).items() if v},
         "target_rows": [row_brief(c) for c in mine],
         "target_not_compared": [nc for nc in report["not_compared"]
                                 if target.search(nc["benchmark"])],
@@ -438,7 +448,7 @@ def judge_again(plan, directory, n, noise_doc):
 
 
 def learning_set(sources):
-    """[(trial id, compare report without learned thresholds, NEW's env)] of every finished
+    """[(trial id, compare report without learned bands, NEW's env)] of every finished
     A/A trial in the directories, and their configuration; trials of one profile, rounds
     and repetitions, over the whole profile, or TrialError."""
     learned, first = [], None
@@ -468,13 +478,11 @@ def learn_noise(args):
     doc["configuration"] = {k: first.get(k) for k in ("profile", "rounds", "repetitions",
                                                      "threshold", "bin_sha256")}
     write_json(args.out, doc)
-    above = sorted(doc["rows"].values(), key=lambda r: r["threshold_pct"])
+    bands = sorted(r["unchanged_within_pct"] for r in doc["rows"].values()) or [0.0]
     lines = ["learned from %d A/A trials (%s): %d comparisons with a spread, K = %g"
              % (len(learned), ", ".join(args.sources), len(doc["rows"]), args.k),
-             "thresholds: median %.1f%%, 90th percentile %.1f%%, max %.1f%%" % (
-                 above[len(above) // 2]["threshold_pct"] if above else 0.0,
-                 above[int(0.9 * (len(above) - 1))]["threshold_pct"] if above else 0.0,
-                 above[-1]["threshold_pct"] if above else 0.0),
+             "unchanged within (K x spread): median %.1f%%, 90th percentile %.1f%%, max %.1f%%"
+             % (bands[len(bands) // 2], bands[int(0.9 * (len(bands) - 1))], bands[-1]),
              "written: %s" % args.out]
     return lines
 
@@ -498,7 +506,7 @@ def rejudge(args):
                              "configuration together" % (directory, differ[0], plan.get(differ[0]),
                                                          args.sources[0], first.get(differ[0])))
         sets.append((directory, plan, trials))
-    fixed, learned, how = None, None, "the thresholds they ran with"
+    fixed, learned, how = None, None, "the bands they ran with"
     if args.noise:
         try:
             fixed = gate_noise.load(args.noise)
@@ -508,13 +516,13 @@ def rejudge(args):
         used = ["%s trial %d" % (d, n) for d, _, trials in sets for n, _ in trials
                 if trial_id(d, n) in taught]
         if used:
-            raise TrialError("%s taught %s its thresholds and cannot also validate them"
+            raise TrialError("%s taught %s its bands and cannot also validate them"
                              % (", ".join(used), args.noise))
-        how = "thresholds learned from other trials (%s)" % args.noise
+        how = "bands learned from other trials (%s)" % args.noise
         name = os.path.splitext(os.path.basename(args.noise))[0]
     elif args.learn_from:
         learned, _ = learning_set(args.learn_from)
-        how = ("thresholds learned from the A/A trials of %s, leaving out the trial judged, "
+        how = ("bands learned from the A/A trials of %s, leaving out the trial judged, "
                "K = %g" % (", ".join(args.learn_from), args.k))
         name = "leave-one-out-k%g" % args.k
     else:
@@ -542,7 +550,8 @@ def rejudge(args):
                      "noise_learned_from": None if noise_doc is None else noise_doc["trials"]}
             if plan["mode"] == "sensitivity":
                 extra.update(sensitivity_facts(ns, report, old["delay_ns"],
-                                               old["expected_slowdown_pct"]))
+                                               old["expected_slowdown_pct"], (directory, n)))
+                extra["delay_from"] = old.get("delay_from")
             rec = trial_record(len(records) + 1, report["exit_code"], report, old["minutes"],
                                extra)
             rec["finished"] = old.get("finished")

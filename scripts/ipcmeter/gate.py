@@ -340,22 +340,22 @@ def judge(rows, args, shifted):
     noise = getattr(args, "noise_doc", None)
     for row, q in zip(rows, qs):
         est = row.pop("est")
-        threshold, threshold_why = gate_noise.threshold_for(
+        threshold, within, within_why = gate_noise.row_limits(
             noise, row["benchmark"], row["metric"], args.threshold / 100.0)
         if est.ratio is None:
             verdict, reason = INCONCLUSIVE, est.note
         else:
             verdict, reason = gate_stats.classify(est, q, threshold, args.alpha,
-                                                  row["higher_is_better"], band)
+                                                  row["higher_is_better"], band, within)
         mde = gate_stats.resolution(est, lone_level, band, row["higher_is_better"]) \
             if est.ratio is not None else None
         decide = None
         if verdict == INCONCLUSIVE and est.ratio is not None:
-            unit, count, at_least = gate_stats.needed(est, lone_level, threshold)
+            unit, count, at_least = gate_stats.needed(est, lone_level, within)
             decide = {"unit": unit, "count": count, "at_least": at_least}
-            reason = "%s; %s" % (reason, decide_text(decide, threshold * 100.0))
-        if threshold_why:
-            reason = "%s; %s" % (reason, threshold_why)
+            reason = "%s; %s" % (reason, decide_text(decide, within * 100.0))
+        if within_why:
+            reason = "%s; %s" % (reason, within_why)
         if row["rounds_left_out"]:
             reason = "%s; %s" % (reason, shift_text(shifted))
         row.update({
@@ -366,7 +366,7 @@ def judge(rows, args, shifted):
             "ci_low_pct": None if est.ci is None else (est.ci[0] - 1.0) * 100.0,
             "ci_high_pct": None if est.ci is None else (est.ci[1] - 1.0) * 100.0,
             "p_value": est.p, "q_value": q,
-            "threshold_pct": threshold * 100.0,
+            "threshold_pct": threshold * 100.0, "unchanged_within_pct": within * 100.0,
             # The spread of the per-round log ratios (paired) that scripts/gate_trials.py
             # noise pools over A/A trials; None without rounds.
             "log_sd": est.log_sd if est.method == gate_stats.PAIRED_T else None,
@@ -530,7 +530,7 @@ def compare(base, new, args):
         "noise": None if noise is None else {
             "file": noise["path"], "k": noise["k"], "learned": noise.get("learned"),
             "trials": noise.get("trials"), "rows": len(noise["rows"]),
-            "rows_above_threshold": sum(1 for r in rows if r["threshold_pct"] > args.threshold)},
+            "rows_with_learned_band": sum(1 for r in rows if r["unchanged_within_pct"] > args.threshold)},
         "multiple_comparisons": ("Benjamini-Hochberg over %d tests" % tested if tested
                                  else "no statistical tests"),
         "mde_level": lone_level,

@@ -1,4 +1,4 @@
-"""Thresholds learned from A/A runs: how far each comparison scatters between identical builds.
+"""Bands learned from A/A runs: how far each comparison scatters between identical builds.
 
 A paired comparison is called *unchanged* only when its whole interval lies inside
 +-threshold. A row whose rounds scatter by s (the standard deviation of the per-round log
@@ -8,12 +8,17 @@ and a whole quick profile then makes the gate exit 3 (inconclusive) even between
 identical builds. Raising the rounds for everyone to settle the noisiest rows would cost
 hours of CI per pull request.
 
-Instead each comparison gets its own threshold, max(--threshold, K x s_aa), where s_aa is
-that comparison's per-round spread measured between identical builds on this machine, the
-way CI runs the gate (scripts/gate_trials.py aa), and stored beside the baseline
-(results/baselines/gate-noise.json). A quiet row keeps --threshold; a noisy one is judged
-at the size of change its noise allows, and says so in every report. The price: a noisy
-row only flags regressions larger than its threshold.
+Instead each comparison may be called unchanged within its own band, max(--threshold,
+K x s_aa), where s_aa is that comparison's per-round spread measured between identical
+builds on this machine, the way CI runs the gate (scripts/gate_trials.py aa), and stored
+beside the baseline (results/baselines/gate-noise.json). The band does not set what is
+flagged: a change significant after Benjamini-Hochberg is flagged from max(--threshold,
+s_aa) (FLAG_K = 1), so a noisy row still flags what its own rounds resolve (its mde_pct)
+beyond one round's scatter. That floor matters when a trial's rounds come out quieter than
+the row is: with 8 rounds a sample spread of half the true one is not rare, and a 14%
+change between identical builds then passes as significant. The price is in what
+*unchanged* means for a noisy row: within +-band, which the report states for every such
+row.
 
 K = 2.5: in an A/A comparison the observed change scatters by s/sqrt(n) and the interval
 reaches about t(0.975, n-1) * s/sqrt(n) beyond it; at n = 8 rounds that is 0.84 s, and
@@ -37,6 +42,10 @@ NOISE_SCHEMA = 1
 DEFAULT_K = 2.5
 # The environment the noise was learned in must be the one judged (gate.CRITICAL_ENV).
 ENV_KEYS = ("cpu_model", "logical_cpus", "physical_cores", "kernel", "build_type")
+# A change smaller than one round's scatter between identical builds is never flagged:
+# at n rounds that is sqrt(n) standard errors (4.5 at 20), a size an A/A comparison reaches
+# only when its own rounds came out quieter than the row is.
+FLAG_K = 1.0
 # Fewer rounds than this in all the trials together give no usable spread for a row.
 MIN_LEARN_ROUNDS = 6
 
@@ -98,7 +107,7 @@ def learn(reports, envs, k=DEFAULT_K, sources=()):
         if s is None or pool.rounds < MIN_LEARN_ROUNDS:
             continue
         rows[name] = {"log_sd": s, "rounds": pool.rounds, "trials": pool.trials,
-                      "threshold_pct": k * s * 100.0}
+                      "unchanged_within_pct": k * s * 100.0}
     return {"ipcmeter_gate_noise": NOISE_SCHEMA, "k": k, "env": env,
             "learned": datetime.datetime.now(datetime.timezone.utc).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"),
@@ -140,21 +149,24 @@ def check_env(doc, new_env):
         learned, here = doc["env"].get(k_), new_env.get(k_)
         if learned is not None and here is not None and learned != here:
             raise NoiseError(
-                "%s was learned on another machine (%s %s vs NEW's %s): its thresholds do "
+                "%s was learned on another machine (%s %s vs NEW's %s): its bands do "
                 "not hold here; learn them on this runner (scripts/gate_trials.py aa, then "
                 "noise) or leave out --noise" % (os.path.basename(doc["path"]), k_,
                                                  json.dumps(learned), json.dumps(here)))
 
 
-def threshold_for(doc, benchmark, metric, base_threshold):
-    """(threshold as a fraction, where it came from) for one comparison."""
+def row_limits(doc, benchmark, metric, base_threshold):
+    """(the change from which one comparison is flagged, the band inside which it is called
+    unchanged, where they came from), the first two as fractions."""
     if doc is None:
-        return base_threshold, None
+        return base_threshold, base_threshold, None
     row = doc["rows"].get(key(benchmark, metric))
     if row is None:
-        return base_threshold, "no A/A spread learned for this row: --threshold"
-    learned = doc["k"] * row["log_sd"]
-    if learned <= base_threshold:
-        return base_threshold, None
-    return learned, ("threshold %.0f%% = %g x its A/A spread %.1f%% (%d rounds)"
-                     % (learned * 100, doc["k"], row["log_sd"] * 100, row["rounds"]))
+        return base_threshold, base_threshold, "no A/A spread learned for this row"
+    s = row["log_sd"]
+    flag_at, band = max(base_threshold, FLAG_K * s), max(base_threshold, doc["k"] * s)
+    if band == base_threshold:
+        return base_threshold, base_threshold, None
+    return flag_at, band, ("flagged from %.1f%%, unchanged within +-%.0f%% = %g x its A/A "
+                           "spread %.1f%% (%d rounds)" % (flag_at * 100, band * 100, doc["k"],
+                                                          s * 100, row["rounds"]))

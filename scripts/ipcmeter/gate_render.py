@@ -48,7 +48,17 @@ def table_cells(row):
             fmt_value(row["base"], row["metric"], row["normalized_by"]),
             fmt_value(row["new"], row["metric"], row["normalized_by"]),
             fmt_pct(row["change_pct"]), fmt_ci(row), fmt_mde(row),
-            "%.0f%%" % row["threshold_pct"], gate_stats.fmt_p(row["q_value"])]
+            fmt_threshold(row), gate_stats.fmt_p(row["q_value"])]
+
+
+def fmt_threshold(row):
+    """The change from which the row is flagged and, when a learned band is wider, the
+    band inside which it is called unchanged."""
+    text = "%g%%" % round(row["threshold_pct"], 1)
+    within = row.get("unchanged_within_pct")
+    if within is not None and within > row["threshold_pct"]:
+        text += " (+-%.0f%%)" % within
+    return text
 
 
 HEADER = ["verdict", "benchmark", "metric", "base", "new", "change",
@@ -80,11 +90,13 @@ def settings_lines(report):
              report["mde_text"]]
     noise = report.get("noise")
     if noise:
-        lines.append("thresholds per row from %s (K = %g, learned %s from %s A/A trials): "
-                     "%d of the rows compared are judged above +-%g%%, at K x their spread "
-                     "between identical builds" % (
-                         noise["file"], noise["k"], noise["learned"], noise["trials"],
-                         noise["rows_above_threshold"], report["threshold_pct"]))
+        lines.append("bands per row from %s (K = %g, learned %s from %s A/A trials): "
+                     "%d of the rows compared may be called unchanged within K x their "
+                     "spread between identical builds, wider than +-%g%% (the threshold "
+                     "column's +-N%%), and are flagged from that spread or %g%%, the larger"
+                     % (noise["file"], noise["k"], noise["learned"], noise["trials"],
+                        noise["rows_with_learned_band"], report["threshold_pct"],
+                        report["threshold_pct"]))
     if report["normalized"]:
         lines.append("NORMALIZED by floors: " + report["normalization"])
     else:
@@ -203,11 +215,13 @@ def render_markdown(report):
     if extra:
         out += extra + [""]
     out.append("Verdicts: *regressed*/*improved* = significant after Benjamini-Hochberg "
-               "control and beyond the threshold; *unchanged* = interval inside the "
-               "threshold; *inconclusive* = too few repetitions or too noisy to tell. "
-               "*mde* = the smallest worsening the row could have flagged were it the only "
-               "change. *threshold* = the row's: --threshold, or K x its spread between "
-               "identical builds when thresholds were learned from A/A runs (--noise). Exit 0 = no regression with enough evidence, 1 = regression (or a "
+               "control and beyond the row's threshold (--threshold, or its spread between "
+               "identical builds when larger, --noise); *unchanged* = interval inside the "
+               "threshold, or inside the row's wider band (+-N%) learned from A/A runs "
+               "(--noise: K x that spread); *inconclusive* = too "
+               "few repetitions or too noisy to tell. *mde* = the smallest worsening the row "
+               "could have flagged were it the only change. Exit 0 = no regression with "
+               "enough evidence, 1 = regression (or a "
                "benchmark newly erroring or missing), 3 = inconclusive.")
     return "\n".join(out) + "\n"
 

@@ -281,13 +281,14 @@ def benjamini_hochberg(pvalues):
     return q
 
 
-def classify(est, q, threshold, alpha, higher_is_better, single_band):
+def classify(est, q, threshold, alpha, higher_is_better, single_band, unchanged_within=None):
     """(verdict, reason) for one comparison.
 
-    threshold, single_band: fractions (0.05 = 5%) of change of the metric.
+    threshold, single_band, unchanged_within: fractions (0.05 = 5%) of change of the metric.
     A regression must be both significant after correction (q < alpha) and at least
-    `threshold` in size; "unchanged" needs the whole interval inside +-threshold, or a
-    significant change smaller than the threshold whose interval stays below it.
+    `threshold` in size; "unchanged" needs the whole interval inside +-unchanged_within
+    (default: threshold; wider for a row whose A/A spread was learned, see gate_noise), or
+    a significant change smaller than the threshold whose interval stays inside it.
     Unpaired rows the test leaves undecided still get the band that decides single
     values, so that more repetitions never give a weaker verdict than one or two.
     """
@@ -303,7 +304,8 @@ def classify(est, q, threshold, alpha, higher_is_better, single_band):
             return band[0], "no test (%s); %s" % (est.note, band[1])
         return INCONCLUSIVE, ("too few repetitions: %s; within the +-%.0f%% noise band "
                               "for single values" % (est.note, single_band * 100))
-    verdict, reason = _classify_tested(est, change, q, threshold, alpha, higher_is_better)
+    verdict, reason = _classify_tested(est, change, q, threshold, alpha, higher_is_better,
+                                       max(threshold, unchanged_within or 0.0))
     if verdict == INCONCLUSIVE and est.method == MANN_WHITNEY:
         band = _band_verdict(change, higher_is_better, single_band)
         if band:
@@ -322,23 +324,26 @@ def _band_verdict(change, higher_is_better, band):
             "values" % (band * 100))
 
 
-def _classify_tested(est, change, q, threshold, alpha, higher_is_better):
+def _classify_tested(est, change, q, threshold, alpha, higher_is_better, within):
     worse = -change if higher_is_better else change
     lo, hi = est.ci[0] - 1.0, est.ci[1] - 1.0
     significant = q is not None and q < alpha
+    # Flagging comes first and at the row's threshold: a learned band only widens what may
+    # be called unchanged, so a noisy row still flags every change its own rounds resolve.
     if significant and abs(change) >= threshold:
         return (REGRESSED if worse > 0 else IMPROVED), "significant (%s) and beyond the threshold" % q_text(q)
-    if -threshold < lo and hi < threshold:
+    inside = "+-threshold" if within == threshold else "+-%.0f%%" % (within * 100)
+    if -within < lo and hi < within:
         if significant:
-            return UNCHANGED, "a real but small change, interval inside +-threshold"
-        return UNCHANGED, "interval inside +-threshold"
+            return UNCHANGED, "a real but small change, interval inside " + inside
+        return UNCHANGED, "interval inside " + inside
     if significant:
         return INCONCLUSIVE, ("significant (%s) but smaller than the threshold, and the "
-                              "interval reaches beyond it" % q_text(q))
+                              "interval reaches beyond %s" % (q_text(q), inside))
     if abs(change) >= threshold:
         return INCONCLUSIVE, ("too noisy: %+.1f%% but not significant after "
                               "multiple-comparison control (%s)" % (change * 100, q_text(q)))
-    return INCONCLUSIVE, "too noisy: the interval reaches beyond +-threshold"
+    return INCONCLUSIVE, "too noisy: the interval reaches beyond " + inside
 
 
 def fmt_p(p):

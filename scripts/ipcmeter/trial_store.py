@@ -10,6 +10,7 @@ import json
 import lzma
 import os
 import re
+import statistics
 
 from . import atomic, gate, gate_noise
 from .results import ResultsError, load
@@ -103,3 +104,34 @@ def noise_from(learned, k, label):
         raise TrialError(str(e))
     doc["path"] = label
     return doc
+
+
+def baseline_p50(directory, n, target):
+    """{benchmark matching target (a compiled regex): median rtt_p50_ns over the rounds of
+    finished trial n's baseline}."""
+    try:
+        medians = load(trial_files(directory, n)[0]).summary("rtt_p50_ns")
+    except ResultsError as e:
+        raise TrialError("%s trial %d: %s" % (directory, n, e))
+    return {b: v for b, v in medians.items() if target.search(b)}
+
+
+def delay_from_baselines(directory, trials, target, slowdown):
+    """(delay in ns, {benchmark: that delay as a percentage of its p50}, where it came from):
+    --slowdown percent of the target's rtt_p50_ns in the baselines of the earlier trials
+    (the median over their trials of each one's median over its rounds). Those rounds ran
+    inside the whole profile, as the trial will, over hours; a calibration run of the target
+    alone lasts seconds and catches whichever vCPU placement the host holds then (in the
+    trials of 2026-12-03 on the development VM, the shm_ring fork spin 64 B round trip sat
+    near 150 ns in 35 of 240 rounds and near 470 ns in the others)."""
+    per_trial = {}
+    for n in trials:
+        for name, p50 in baseline_p50(directory, n, target).items():
+            per_trial.setdefault(name, []).append(p50)
+    medians = {b: statistics.median(v) for b, v in per_trial.items()}
+    if not medians:
+        raise TrialError("the earlier trials hold no rtt_p50_ns of the target to calibrate on")
+    delay = max(1, round(statistics.median(medians.values()) * slowdown / 100.0))
+    return (delay, {b: 100.0 * delay / v for b, v in medians.items()},
+            "the baselines of trial%s %s" % ("s" if len(trials) > 1 else "", ", ".join(
+                str(n) for n in trials) if len(trials) < 3 else "%d-%d" % (trials[0], trials[-1])))

@@ -152,6 +152,13 @@ def target_outcome(args, rec):
     return detected, detected and bool(lone) and all(lone.values()), on_target
 
 
+def _own_share(rec):
+    """The delay as a percentage of the target's p50 in the trial's own baseline (the
+    median over the target benchmarks), or None for a record without it."""
+    shares = list((rec.get("delay_pct_of_own_baseline") or {}).values())
+    return statistics.median(shares) if shares else None
+
+
 def summarize_sensitivity(args, records):
     outcomes = [target_outcome(args, r) for r in records]
     detected = sum(1 for d, _, _ in outcomes if d)
@@ -162,7 +169,8 @@ def summarize_sensitivity(args, records):
         p50 = [c for c in rec["target_rows"] if c["metric"] == "rtt_p50_ns"] \
             or rec["target_rows"] or [{}]
         c = p50[0]
-        rows.append([rec["trial"], rec["delay_ns"], rec["exit_code"], c.get("verdict", "-"),
+        rows.append([rec["trial"], rec["delay_ns"], _pct(_own_share(rec)),
+                     rec["exit_code"], c.get("verdict", "-"),
                      "-" if c.get("change_pct") is None else "%+.1f%%" % c["change_pct"],
                      _pct(c.get("mde_pct")),
                      "yes" if hit else "no", "yes" if alone else "no",
@@ -177,6 +185,8 @@ def summarize_sensitivity(args, records):
         "calibration": ("fixed --delay-ns" if args.delay_ns is not None else
                         "once" if args.calibrate_once else "before every trial"),
         "calibration_delay_ns": [r["delay_ns"] for r in records],
+        "delay_from": [r.get("delay_from") for r in records],
+        "delay_pct_of_own_baseline": [_own_share(r) for r in records],
         "detected": detected, "detected_as_lone_change": lone,
         "on_target_pct": [ON_TARGET[0] * args.slowdown, ON_TARGET[1] * args.slowdown],
         "on_target_trials": len(on_target), "detected_on_target": sum(on_target),
@@ -187,7 +197,8 @@ def summarize_sensitivity(args, records):
     }
     lines = ["sensitivity on %s (%s), delay calibrated %s"
              % (args.target, configuration(args), summary["calibration"])]
-    lines += table(["trial", "delay ns", "exit", "target p50", "change", "mde", "detected",
+    lines += table(["trial", "delay ns", "of base p50", "exit", "target p50", "change", "mde",
+                    "detected",
                     "lone", "on target", "others regressed", "minutes"], rows)
     lines += ["detected (exit 1, every target benchmark regressed) in %d of %d trials "
               "(goal >= %d) -> %s" % (detected, len(records),

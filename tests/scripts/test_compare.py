@@ -997,6 +997,26 @@ class Stats(unittest.TestCase):
         est = gate_stats.Estimate(1.02, (1.01, 1.03), 0.001, "mann-whitney", 8, 8)
         self.assertEqual(gate_stats.classify(est, 0.001, 0.05, 0.05, False, 0.5)[0], "unchanged")
 
+    def test_a_learned_band_widens_unchanged_but_never_flagging(self):
+        """A row whose A/A spread gave it a 14% band: a significant +8% is still regressed
+        at the 5% threshold, an unresolved +8% is unchanged inside the band, and the
+        interval must still fit inside the band."""
+        def verdict(ratio, ci, q):
+            est = gate_stats.Estimate(ratio, ci, q, gate_stats.PAIRED_T, 20, 20, log_sd=0.05)
+            return gate_stats.classify(est, q, 0.05, 0.05, False, 0.5, 0.14)
+        self.assertEqual(verdict(1.08, (1.05, 1.11), 0.001)[0], "regressed")
+        self.assertEqual(verdict(0.92, (0.89, 0.95), 0.001)[0], "improved")
+        self.assertEqual(verdict(1.08, (0.98, 1.13), 0.2),
+                         ("unchanged", "interval inside +-14%"))
+        self.assertEqual(verdict(1.03, (1.01, 1.05), 0.001)[0], "unchanged")
+        self.assertEqual(verdict(1.08, (0.98, 1.19), 0.2)[0], "inconclusive")
+        self.assertIn("beyond +-14%", verdict(1.04, (1.01, 1.16), 0.001)[1])
+        # Without a band, or with one narrower than the threshold, the threshold decides.
+        for band in (None, 0.03):
+            est = gate_stats.Estimate(1.08, (0.98, 1.13), 0.2, gate_stats.PAIRED_T, 20, 20)
+            self.assertEqual(gate_stats.classify(est, 0.2, 0.05, 0.05, False, 0.5, band)[0],
+                             "inconclusive")
+
     def test_paired_identical(self):
         rounds = {r: [100.0, 101.0, 99.0] for r in range(4)}
         est = gate_stats.estimate_paired(rounds, rounds, 0.95)
@@ -1090,22 +1110,29 @@ class LearnedNoise(unittest.TestCase):
         row = doc["rows"]["a rtt_p50_ns"]
         self.assertAlmostEqual(row["log_sd"], math.sqrt((7 * 0.01 + 7 * 0.04) / 14))
         self.assertEqual((row["rounds"], row["trials"]), (16, 2))
-        self.assertAlmostEqual(row["threshold_pct"], 250 * row["log_sd"])
+        self.assertAlmostEqual(row["unchanged_within_pct"], 250 * row["log_sd"])
         # A row without rounds in a trial adds nothing; 8 rounds in all are enough.
         self.assertEqual(doc["rows"]["q x"]["trials"], 1)
 
-    def test_threshold_is_the_larger_of_the_two(self):
+    def test_limits_are_the_larger_of_the_spread_and_the_threshold(self):
         from ipcmeter import gate_noise
         doc = {"k": 2.5, "rows": {"a m": {"log_sd": 0.1, "rounds": 16},
-                                  "b m": {"log_sd": 0.01, "rounds": 16}}}
-        thr, why = gate_noise.threshold_for(doc, "a", "m", 0.05)
-        self.assertAlmostEqual(thr, 0.25)
-        self.assertIn("2.5 x its A/A spread 10.0%", why)
-        self.assertEqual(gate_noise.threshold_for(doc, "b", "m", 0.05), (0.05, None))
-        thr, why = gate_noise.threshold_for(doc, "new", "m", 0.05)
-        self.assertEqual(thr, 0.05)
+                                  "b m": {"log_sd": 0.01, "rounds": 16},
+                                  "c m": {"log_sd": 0.03, "rounds": 16}}}
+        flag_at, band, why = gate_noise.row_limits(doc, "a", "m", 0.05)
+        self.assertAlmostEqual(flag_at, 0.1)
+        self.assertAlmostEqual(band, 0.25)
+        self.assertIn("flagged from 10.0%, unchanged within +-25% = 2.5 x its A/A spread "
+                      "10.0%", why)
+        # A spread below the threshold: flagged from the threshold, band 2.5 x 3%.
+        flag_at, band, _ = gate_noise.row_limits(doc, "c", "m", 0.05)
+        self.assertEqual(flag_at, 0.05)
+        self.assertAlmostEqual(band, 0.075)
+        self.assertEqual(gate_noise.row_limits(doc, "b", "m", 0.05), (0.05, 0.05, None))
+        flag_at, band, why = gate_noise.row_limits(doc, "new", "m", 0.05)
+        self.assertEqual((flag_at, band), (0.05, 0.05))
         self.assertIn("no A/A spread learned", why)
-        self.assertEqual(gate_noise.threshold_for(None, "a", "m", 0.05), (0.05, None))
+        self.assertEqual(gate_noise.row_limits(None, "a", "m", 0.05), (0.05, 0.05, None))
 
     def test_trials_of_different_machines_or_unpaired_reports_are_refused(self):
         from ipcmeter import gate_noise
