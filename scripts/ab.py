@@ -53,7 +53,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
-from ipcmeter import atomic, gate_noise, schema  # noqa: E402
+from ipcmeter import atomic, children, gate_noise, schema  # noqa: E402
 from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin, refuse  # noqa: E402
 from ipcmeter.ab_rounds import (REPETITIONS, ROUNDS, SIDES, abba, merge, probe_argv,  # noqa: E402
                                 probe_value, probes_record, run_argv)
@@ -73,8 +73,7 @@ def run_one(argv, stem, timeout, label):
     # included, is refused rather than followed.
     with open(stem + ".stdout", "xb") as out, open(stem + ".stderr", "xb") as err:
         try:
-            proc = subprocess.run(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                  timeout=timeout, check=False)
+            proc = children.run(argv, timeout, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise RunError("%s: timed out after %gs (see %s.stderr)" % (label, timeout, stem))
         except OSError as e:

@@ -83,7 +83,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
-from ipcmeter import atomic, gate, gate_noise  # noqa: E402
+from ipcmeter import atomic, children, gate, gate_noise  # noqa: E402
 from ipcmeter.atomic import write_json  # noqa: E402
 from ipcmeter.cli import ArgumentParser  # noqa: E402
 from ipcmeter.results import ResultsError, load  # noqa: E402
@@ -319,8 +319,8 @@ def run_ab(args, n, candidate_args=""):
     log = trial_dir + ".log"
     started = time.monotonic()
     with open(log, "wb") as f:
-        proc = subprocess.run(ab_argv(args, trial_dir, candidate_args), stdout=f,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
+        proc = children.run(ab_argv(args, trial_dir, candidate_args), stdout=f,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     minutes = (time.monotonic() - started) / 60.0
     if proc.returncode not in (0, 1, 3):
         raise TrialError("trial %d: ab.py failed (exit %d); see %s" % (n, proc.returncode, log))
@@ -341,8 +341,7 @@ def calibrate(args, n):
             "--benchmark_repetitions=5", "--benchmark_out=" + out,
             "--benchmark_out_format=json"]
     with open(stem + ".log", "wb") as f:
-        proc = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, check=False)
+        proc = children.run(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise TrialError("calibration run of %s exited with status %d" % (args.bin, proc.returncode))
     try:

@@ -45,7 +45,6 @@ holds what the others ran), 2 on bad input, 128+N when this script was ended by 
 """
 import argparse
 import collections
-import ctypes
 import os
 import re
 import secrets
@@ -59,6 +58,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ipcmeter import atomic  # noqa: E402
+from ipcmeter.children import die_with_parent  # noqa: E402
 from ipcmeter.results import read_document  # noqa: E402
 from ipcmeter.schema import describe_of  # noqa: E402
 
@@ -83,7 +83,6 @@ ROW_SLACK_S = 15
 # After SIGTERM, how long mpirun gets to end its ranks before everything of the launch is SIGKILLed.
 TERM_GRACE_S = 5
 STDERR_TAIL_LINES = 20
-PR_SET_PDEATHSIG = 1
 
 
 def child_env():
@@ -144,12 +143,6 @@ def launch_limit_s(binary, flags, n_rows):
     min_time = p.get("min_time_s", 1.0) if min_time is None else min_time
     reps = max(reps or p.get("repetitions", 1), 1)
     return LAUNCH_BASE_S + n_rows * reps * (2 * min_time + ROW_SLACK_S)
-
-
-def die_with_parent():
-    # In mpirun before exec: SIGKILL when this script dies, however it dies, so no launch
-    # outlives it (its ranks die with mpirun).
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 # How often the processes under mpirun are noted while it runs: its ranks outlive a killed
@@ -247,7 +240,9 @@ def launch(binary, transport, btl_args, hosts, mpirun_args, flags, out, private,
     print("+ " + " ".join(cmd), file=sys.stderr)
     tail = collections.deque(maxlen=STDERR_TAIL_LINES)
     proc = subprocess.Popen(cmd, env=child_env(), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=die_with_parent)
+                            start_new_session=True,
+                            # SIGKILL: no launch outlives this script (its ranks die with mpirun).
+                            preexec_fn=die_with_parent(signal.SIGKILL))
 
     def tee():
         for line in proc.stderr:

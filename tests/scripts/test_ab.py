@@ -10,6 +10,8 @@ each round a machine speed (not a placement: floors stay) that changes from roun
 round; FAKE_NOISY=REGEX gives the rows it matches a noise of FAKE_NOISY_LEVEL (0.12)
 instead of FAKE_NOISE (0.01); FAKE_MOVE=K, K-L or K- puts invocations K..L (0-based; K- to the end) on a
 placement 3.7 times slower, floors included, as when the host moves the vCPUs.
+FAKE_HANG=FILE makes every run but the probes write "started" to FILE and sleep, and write
+"stopped" there on SIGTERM.
 --fake_floor=NS makes a run report that floor in every repetition and in its floors
 objects, as a candidate that fakes its own witness would.
 """
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,6 +51,16 @@ FAKE = textwrap.dedent('''\
     with open(log, "a") as f:
         f.write(json.dumps({"bin": sys.argv[0], "argv": argv}) + "\\n")
     probe = opts.get("benchmark_filter", "").startswith("^floor/probe")
+    hang = os.environ.get("FAKE_HANG")
+    if hang and not probe:
+        import signal, time
+        def stopped(*_):
+            open(hang, "a").write("stopped\\n")
+            sys.exit(143)
+        signal.signal(signal.SIGTERM, stopped)
+        open(hang, "a").write("started\\n")
+        time.sleep(60)
+        sys.exit(4)
     if "fake_fail" in opts or (probe and os.environ.get("FAKE_FAIL_PROBE")):
         sys.stderr.write("fake failure\\n")
         sys.exit(3)
@@ -113,7 +126,7 @@ PIPE = "pingpong/transport:pipe/peer:fork/size:64"
 
 class FakeBinary(unittest.TestCase):
     ENV = ("FAKE_IPCMETER_LOG", "FAKE_DRIFT", "FAKE_MOVE", "FAKE_FAIL_PROBE", "FAKE_NOISY",
-           "FAKE_NOISY_LEVEL", "FAKE_NOISE")
+           "FAKE_NOISY_LEVEL", "FAKE_NOISE", "FAKE_HANG")
 
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory()
@@ -251,6 +264,39 @@ class AB(FakeBinary):
         self.assertIn((SHM, "rtt_p50_ns"), flagged)
         self.assertIn((PIPE, "rtt_p50_ns"), flagged)
         self.assertIn("REGRESSION", out)
+
+    def hang_marks(self):
+        with open(os.environ["FAKE_HANG"]) as f:
+            return f.read().split()
+
+    def test_a_run_past_its_timeout_is_asked_to_stop_first(self):
+        """SIGTERM, not SIGKILL: ipcmeter removes its named IPC objects (and stops the RouDi
+        it started) on SIGTERM; after a SIGKILL they wait for the next start's sweep."""
+        os.environ["FAKE_HANG"] = os.path.join(self.tmp, "hang")
+        code, _, err, _, _ = self.ab("--rounds", "3", "--timeout", "1")
+        self.assertEqual(code, 2)
+        self.assertIn("timed out after 1s", err)
+        self.assertEqual(self.hang_marks(), ["started", "stopped"])
+
+    def test_a_run_is_stopped_when_ab_dies(self):
+        os.environ["FAKE_HANG"] = os.path.join(self.tmp, "hang")
+        proc = subprocess.Popen([sys.executable, os.path.join(SCRIPTS, "ab.py"), "--baseline",
+                                 self.bin, "--candidate", self.bin, "--rounds", "3",
+                                 "--out-dir", os.path.join(self.tmp, "ab")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                if os.path.exists(os.environ["FAKE_HANG"]):
+                    break
+                time.sleep(0.1)
+        finally:
+            proc.kill()
+            proc.wait()
+        for _ in range(100):
+            if self.hang_marks() == ["started", "stopped"]:
+                break
+            time.sleep(0.1)
+        self.assertEqual(self.hang_marks(), ["started", "stopped"])
 
     def test_calibration_delay_is_passed_and_detected(self):
         code, _, _, _, report = self.ab("--rounds", "4", "--filter", "shm_ring",
