@@ -75,7 +75,6 @@ import os
 import re
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -89,9 +88,10 @@ from ipcmeter.cli import ArgumentParser  # noqa: E402
 from ipcmeter.results import ResultsError, load  # noqa: E402
 from ipcmeter.trials import (row_brief, summarize_aa, summarize_sensitivity,  # noqa: E402
                              trial_record)
-from ipcmeter.trial_store import (TrialError, baseline_p50, delay_from_baselines,  # noqa: E402
-                                  dir_id, finished_trials, keep_trial_data, kept_paths,
-                                  noise_from, trial_files, trial_id, unique_dirs)
+from ipcmeter.trial_store import (TrialError, baseline_p50, delay_for,  # noqa: E402
+                                  delay_from_baselines, dir_id, finished_trials,
+                                  keep_trial_data, kept_paths, noise_from, trial_files,
+                                  trial_id, unique_dirs)
 
 PROG = "gate_trials.py"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -351,9 +351,7 @@ def calibrate(args, n):
     if not medians:
         raise TrialError("calibration: --target %r matched no benchmark with rtt_p50_ns "
                          "(the delay is calibrated on pingpong round trips)" % args.target)
-    typical = statistics.median(medians.values())
-    delay = max(1, round(typical * args.slowdown / 100.0))
-    return delay, {name: 100.0 * delay / v for name, v in medians.items()}
+    return delay_for(medians, args.slowdown)
 
 
 def run_aa_trial(args, n):

@@ -116,6 +116,13 @@ def baseline_p50(directory, n, target):
     return {b: v for b, v in medians.items() if target.search(b)}
 
 
+def delay_for(medians, slowdown):
+    """(delay in ns that adds slowdown percent to the typical of {benchmark: rtt_p50_ns},
+    {benchmark: that delay as a percentage of its p50})."""
+    delay = max(1, round(statistics.median(medians.values()) * slowdown / 100.0))
+    return delay, {b: 100.0 * delay / v for b, v in medians.items()}
+
+
 def delay_from_baselines(directory, trials, target, slowdown):
     """(delay in ns, {benchmark: that delay as a percentage of its p50}, where it came from):
     --slowdown percent of the target's rtt_p50_ns in the baselines of the earlier trials
@@ -131,7 +138,7 @@ def delay_from_baselines(directory, trials, target, slowdown):
     medians = {b: statistics.median(v) for b, v in per_trial.items()}
     if not medians:
         raise TrialError("the earlier trials hold no rtt_p50_ns of the target to calibrate on")
-    delay = max(1, round(statistics.median(medians.values()) * slowdown / 100.0))
-    return (delay, {b: 100.0 * delay / v for b, v in medians.items()},
-            "the baselines of trial%s %s" % ("s" if len(trials) > 1 else "", ", ".join(
-                str(n) for n in trials) if len(trials) < 3 else "%d-%d" % (trials[0], trials[-1])))
+    which = (", ".join(str(n) for n in trials) if len(trials) < 3
+             else "%d-%d" % (trials[0], trials[-1]))
+    return delay_for(medians, slowdown) + (
+        "the baselines of trial%s %s" % ("s" if len(trials) > 1 else "", which),)
