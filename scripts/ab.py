@@ -7,12 +7,18 @@
 
 Round r runs both builds back to back, in ABBA order (A B, B A, A B, ...), so a
 machine that drifts (frequency, neighbours, thermal) affects both sides alike and the
-first-runs-warm effect cancels. Each run is
+first-runs-warm effect cancels. With --slices N > 1, a round instead runs N pairs of runs,
+one per slice of the profile's families (contiguous, row counts as even as whole families
+allow; listed with --benchmark_list_tests from both builds), the pairs in ABBA order, so
+both builds' copy of a row is measured a slice apart rather than a whole run apart (the
+development VM's host state lasts seconds to minutes: docs/ci-gate.md, "Slices"). Each
+run is
 
   BIN --profile P [--benchmark_filter=REGEX] --benchmark_repetitions=N
       --benchmark_out=FILE --benchmark_out_format=json [ARGS]
 
-where ARGS (e.g. --candidate-args "--calibration_delay_ns=20") is split like a shell
+where REGEX is a slice's families (or, with --filter, the rows of the slice that it
+matched), and ARGS (e.g. --candidate-args "--calibration_delay_ns=20") is split like a shell
 would (shlex) into argv words and never run through a shell. The paired test needs at
 least 3 rounds; see compare.py --help for how many make a change of a given size
 detectable.
@@ -24,8 +30,9 @@ binary only:
 
 Its core-to-core round trip (the median of the run's start floor, the probe benchmark's
 p50 and the end floor) witnesses where the host placed the two vCPUs. compare.py leaves
-out a round whose three probes (before, between and after its two runs) differ by more
-than --floor-shift-limit times. The witness comes from the base build, never from the
+out a round whose three probes (before, between and after its two runs; with slices, before
+its first run, between the pairs that halve it and after its last) differ by more than
+--floor-shift-limit times. The witness comes from the base build, never from the
 candidate, so a change under test cannot drop its own rounds from the gate. It sees
 moves between runs, not a move and a move back within one run.
 
@@ -55,8 +62,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402
 from ipcmeter import atomic, children, gate_noise, schema  # noqa: E402
 from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin, refuse  # noqa: E402
-from ipcmeter.ab_rounds import (REPETITIONS, ROUNDS, SIDES, abba, merge, probe_argv,  # noqa: E402
-                                probe_value, probes_record, run_argv)
+from ipcmeter.ab_rounds import (REPETITIONS, ROUNDS, SIDES, SLICES, combine_slices,  # noqa: E402
+                                family, merge, pair_plan, probe_after, probe_argv, probe_value,
+                                probes_record, run_argv, slice_families, slice_filter)
 from ipcmeter.results import ResultsError, load  # noqa: E402
 
 PROG = "ab.py"
@@ -109,6 +117,9 @@ def build_parser():
                    help="A/B pairs to run (default %d; the paired test needs >= 3)" % ROUNDS)
     p.add_argument("--repetitions", type=int, default=REPETITIONS,
                    help="--benchmark_repetitions of each run (default %d)" % REPETITIONS)
+    p.add_argument("--slices", type=int, default=SLICES,
+                   help="pairs of runs per round, one per slice of the families (default "
+                        "%d: each run is the whole profile)" % SLICES)
     p.add_argument("--filter", metavar="REGEX", help="--benchmark_filter for both builds")
     p.add_argument("--profile", default="quick", help="ipcmeter profile (default quick)")
     p.add_argument("--baseline-args", metavar="ARGS", default="",
@@ -174,6 +185,8 @@ def check(args):
         raise RunError("--rounds %d: must be at least 1" % args.rounds)
     if args.repetitions < 1:
         raise RunError("--repetitions %d: must be at least 1" % args.repetitions)
+    if args.slices < 1:
+        raise RunError("--slices %d: must be at least 1" % args.slices)
     if not args.timeout > 0:
         raise RunError("--timeout %g: must be above 0" % args.timeout)
     if args.filter is not None:
@@ -239,6 +252,38 @@ def join_arg_values(argv):
     return out
 
 
+def listed(bins, extra, args, rounds_dir):
+    """{side: [benchmark names]} that each build would run (--benchmark_list_tests)."""
+    names = {}
+    for side in ("A", "B"):
+        stem = os.path.join(rounds_dir, "list-" + SIDES[side])
+        argv = [bins[side], "--profile", args.profile, "--benchmark_list_tests"]
+        argv += (["--benchmark_filter=" + args.filter] if args.filter else []) + extra[side]
+        run_one(argv, stem, args.timeout, "listing the %s's benchmarks" % SIDES[side])
+        with open(stem + ".stdout", encoding="utf-8", errors="replace") as f:
+            names[side] = [n for n in (line.strip() for line in f) if n]
+        if not names[side]:
+            raise RunError("the %s lists no benchmark to run (does --filter %r match any?)"
+                           % (SIDES[side], args.filter))
+    return names
+
+
+def slice_filters(bins, extra, args, rounds_dir):
+    """[(families, --benchmark_filter or None, sides with rows there), ...]: one per slice,
+    over the rows of both builds (the baseline's in its order, then the candidate's own),
+    so a family that only one build has is run by that build alone."""
+    if args.slices == 1:
+        return [([], args.filter, "AB")]
+    names = listed(bins, extra, args, rounds_dir)
+    union = names["A"] + [n for n in names["B"] if n not in set(names["A"])]
+    out = []
+    for group in slice_families(union, args.slices):
+        rows = [n for n in union if family(n) in group]
+        sides = "".join(side for side in "AB" if any(family(n) in group for n in names[side]))
+        out.append((group, slice_filter(group, rows if args.filter else None), sides))
+    return out
+
+
 def main(argv=None):
     args = build_parser().parse_args(join_arg_values(sys.argv[1:] if argv is None else argv))
     schema.use_binary(args.ipcmeter_bin)
@@ -246,42 +291,62 @@ def main(argv=None):
         bins, extra, out_dir = check(args)
         rounds_dir = os.path.join(out_dir, "rounds")
         os.makedirs(rounds_dir, exist_ok=True)
+        slices = slice_filters(bins, extra, args, rounds_dir)
         raws = {"A": [], "B": []}
         files = {"A": [], "B": []}
+        parts = {"A": [], "B": []}
         probes, probe_files = [], []
-        plan = abba(args.rounds)
+        plan = pair_plan(args.rounds, len(slices))
+        runs_per_round = 2 * len(slices)
+        mid = probe_after(len(slices))
 
         def probe(k):
             stem = os.path.join(rounds_dir, "probe%02d-baseline" % k)
-            label = "floor probe %d/%d (baseline)" % (k + 1, len(plan) + 1)
+            label = "floor probe %d/%d (baseline)" % (k + 1, 2 * args.rounds + 1)
             run_one(probe_argv(bins["A"], args.profile, stem + ".json"), stem,
                     args.timeout, label)
             probes.append(probe_value(load_run(stem + ".json", label)))
             probe_files.append(os.path.relpath(stem + ".json", out_dir))
 
-        probe(0)
-        for step, (r, side) in enumerate(plan, 1):
+        def run_slice(r, s, side, step):
             label = "round %d/%d %s" % (r + 1, args.rounds, SIDES[side])
-            stem = os.path.join(rounds_dir, "round%02d-%s-%s" % (r + 1, side, SIDES[side]))
+            name = "round%02d-%s-%s" % (r + 1, side, SIDES[side])
+            if len(slices) > 1:
+                label += " slice %d/%d (%s)" % (s + 1, len(slices), ", ".join(slices[s][0]))
+                name = "round%02d-slice%02d-%s-%s" % (r + 1, s + 1, side, SIDES[side])
+            stem = os.path.join(rounds_dir, name)
             out_file = stem + ".json"
             print("%s: [%d/%d] %s" % (PROG, step, len(plan), label), file=sys.stderr)
-            run_one(run_argv(bins[side], args.profile, args.filter, args.repetitions,
+            run_one(run_argv(bins[side], args.profile, slices[s][1], args.repetitions,
                              out_file, extra[side]), stem, args.timeout, label)
             res = load_run(out_file, label)
             if not res.benchmarks():
                 raise RunError("%s: no benchmark ran (does --filter %r match any?)"
                                % (label, args.filter))
-            raws[side].append(res.raw)
+            parts[side].append(res.raw)
             files[side].append(os.path.relpath(out_file, out_dir))
-            probe(step)
+
+        probe(0)
+        for step, (r, s, side) in enumerate(plan, 1):
+            if side in slices[s][2]:
+                run_slice(r, s, side, step)
+            if step % runs_per_round == 0:     # the round's last run
+                for x in "AB":
+                    raws[x].append(combine_slices(parts[x]))
+                    parts[x] = []
+            if (step - 1) % runs_per_round in (mid, runs_per_round - 1):
+                probe(len(probes))
         pairing_id = uuid.uuid4().hex
         witness = probes_record(bins["A"], probes, probe_files)
         paths = {}
         for side in ("A", "B"):
             paths[side] = os.path.join(out_dir, SIDES[side] + ".json")
-            atomic.write_json(paths[side], merge(raws[side], args.repetitions, SIDES[side],
-                                                 bins[side], extra[side], pairing_id,
-                                                 files[side], witness))
+            doc = merge(raws[side], args.repetitions, SIDES[side], bins[side], extra[side],
+                        pairing_id, files[side], witness)
+            if len(slices) > 1:
+                doc["ipcmeter"]["ab"]["slices"] = [sl[0] for sl in slices]
+                doc["ipcmeter"]["ab"]["order"] = "ABBA over each round's slice pairs"
+            atomic.write_json(paths[side], doc)
     except RunError as e:
         refuse(PROG, e)
         return 2

@@ -5,13 +5,12 @@
   gate_trials.py sensitivity --bin BIN --target REGEX [--slowdown 10] [--delay-ns N]
                  [--calibrate-once] [--trials 10] [--out-dir DIR] [options]
 
-Every trial is one scripts/ab.py run over the WHOLE profile (no --benchmark_filter), with
-the rounds, repetitions, threshold, --max-inconclusive and profile of the CI workflow
-(.github/workflows/ipcmeter-gate.yml, its env ROUNDS, REPETITIONS, THRESHOLD,
-MAX_INCONCLUSIVE and PROFILE), so Benjamini-Hochberg corrects over as many comparisons as
-in CI. --rounds, --repetitions, --threshold, --max-inconclusive and --profile override
-them; --filter narrows the rows for a quick look, and the summary then says that it is
-not the CI configuration.
+Every trial is one scripts/ab.py run over the WHOLE profile (no --filter), with the rounds,
+repetitions, slices, threshold, --max-inconclusive and profile of the CI workflow
+(.github/workflows/ipcmeter-gate.yml, its env ROUNDS, REPETITIONS, SLICES, THRESHOLD,
+MAX_INCONCLUSIVE and PROFILE), so Benjamini-Hochberg corrects over as many
+comparisons as in CI. The options of those names override them; --filter narrows the rows
+for a quick look, and the summary then says that it is not the CI configuration.
 
 aa           the same build on both sides. Counts the trials that end in anything but
              exit 0 (a false alarm, exit 1, or a gate that could not decide, exit 3;
@@ -90,8 +89,8 @@ from ipcmeter.trials import (row_brief, summarize_aa, summarize_sensitivity,  # 
                              trial_record)
 from ipcmeter.trial_store import (TrialError, baseline_p50, delay_for,  # noqa: E402
                                   delay_from_baselines, dir_id, finished_trials,
-                                  keep_trial_data, kept_paths, noise_from, trial_files,
-                                  trial_id, unique_dirs)
+                                  keep_trial_data, kept_paths, noise_from, read_plan,
+                                  trial_files, trial_id, unique_dirs)
 
 PROG = "gate_trials.py"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,13 +99,13 @@ AB = os.path.join(HERE, "ab.py")
 WORKFLOW = os.path.join(REPO, ".github", "workflows", "ipcmeter-gate.yml")
 # workflow env name -> (setting, type): what CI passes to ab.py.
 WORKFLOW_ENV = {"ROUNDS": ("rounds", int), "REPETITIONS": ("repetitions", int),
-                "THRESHOLD": ("threshold", float),
+                "SLICES": ("slices", int), "THRESHOLD": ("threshold", float),
                 "MAX_INCONCLUSIVE": ("max_inconclusive", float),
                 "PROFILE": ("profile", str)}
 DEFAULT_TRIALS = {"aa": 20, "sensitivity": 10}
 # The settings a resumed run must share with the trials already in DIR.
-PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "threshold", "max_inconclusive",
-             "profile", "filter", "normalize_floors", "target", "slowdown", "delay_ns",
+PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "slices", "threshold",
+             "max_inconclusive", "profile", "filter", "normalize_floors", "target", "slowdown", "delay_ns",
              "calibrate_once", "noise_sha256")
 
 
@@ -151,6 +150,7 @@ def build_parser():
         s.add_argument("--rounds", type=int, help="ab.py --rounds (default: the workflow's)")
         s.add_argument("--repetitions", type=int,
                        help="ab.py --repetitions (default: the workflow's)")
+        s.add_argument("--slices", type=int, help="ab.py --slices (default: the workflow's)")
         s.add_argument("--profile", help="default: the workflow's")
         s.add_argument("--threshold", type=float, metavar="PCT",
                        help="default: the workflow's")
@@ -225,8 +225,9 @@ def settle(args):
             setattr(args, key, found[key])
     if args.rounds < 3:
         raise TrialError("--rounds %d: the paired test needs at least 3" % args.rounds)
-    if args.repetitions < 1:
-        raise TrialError("--repetitions %d: must be at least 1" % args.repetitions)
+    if args.repetitions < 1 or args.slices < 1:
+        raise TrialError("--repetitions %d, --slices %d: must be at least 1"
+                         % (args.repetitions, args.slices))
     for flag in ("filter", "target"):
         value = getattr(args, flag, None)
         if value is not None:
@@ -259,8 +260,7 @@ def open_out_dir(out_dir, plan):
     plan_path = os.path.join(out_dir, "plan.json")
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         try:
-            with open(plan_path, encoding="utf-8") as f:
-                old = json.load(f)
+            old = read_plan(out_dir)
         except (OSError, ValueError):
             raise TrialError("--out-dir %s: not empty and holds no plan.json of %s; give a "
                              "new directory" % (out_dir, PROG))
@@ -297,7 +297,7 @@ def read_trial(args, n):
 def ab_argv(args, out_dir, candidate_args=""):
     argv = [sys.executable, AB, "--baseline", args.bin, "--candidate", args.bin,
             "--rounds", str(args.rounds), "--repetitions", str(args.repetitions),
-            "--profile", args.profile, "--threshold", repr(args.threshold),
+            "--slices", str(args.slices), "--profile", args.profile, "--threshold", repr(args.threshold),
             "--max-inconclusive", repr(args.max_inconclusive), "--out-dir", out_dir]
     if args.filter:
         argv += ["--filter", args.filter]
@@ -452,7 +452,7 @@ def learning_set(sources):
     for directory in unique_dirs(sources):
         plan, trials = finished_trials(directory)
         first = first or plan
-        for k in ("profile", "rounds", "repetitions"):
+        for k in ("profile", "rounds", "repetitions", "slices"):
             if plan.get(k) != first.get(k):
                 raise TrialError("--from %s: %s %s, but the other trials ran with %s; learn "
                                  "from trials of one configuration" % (directory, k, plan.get(k),
@@ -473,7 +473,7 @@ def learn_noise(args):
     doc = noise_from(learned, args.k, args.out)
     del doc["path"]
     doc["configuration"] = {k: first.get(k) for k in ("profile", "rounds", "repetitions",
-                                                     "threshold", "bin_sha256")}
+                                                     "slices", "threshold", "bin_sha256")}
     write_json(args.out, doc)
     bands = sorted(r["unchanged_within_pct"] for r in doc["rows"].values()) or [0.0]
     lines = ["learned from %d A/A trials (%s): %d comparisons with a spread, K = %g"
@@ -487,8 +487,8 @@ def learn_noise(args):
 # The settings every directory judged together must share (the binary, the delay and the
 # noise file it ran with may differ: each trial compares one build with itself or its
 # delayed self, and is judged again here anyway).
-COMBINED_KEYS = ("mode", "rounds", "repetitions", "threshold", "max_inconclusive", "profile",
-                 "filter", "normalize_floors", "target", "slowdown")
+COMBINED_KEYS = ("mode", "rounds", "repetitions", "slices", "threshold", "max_inconclusive",
+                 "profile", "filter", "normalize_floors", "target", "slowdown")
 
 
 def rejudge(args):

@@ -1,8 +1,10 @@
-"""ab.py's rounds: the ABBA order, each run's and floor probe's argv, and the two results
-files made from the rounds (every repetition renumbered, plus ipcmeter.ab describing the
-pairing and the probes that compare.py's paired test reads)."""
+"""ab.py's rounds: the ABBA order, the slices a round's runs are cut into, each run's and
+floor probe's argv, and the two results files made from the rounds (every repetition
+renumbered, plus ipcmeter.ab describing the pairing and the probes that compare.py's paired
+test reads)."""
 
 import copy
+import re
 import statistics
 
 from .results import is_positive_number
@@ -15,6 +17,10 @@ SIDES = {"A": "baseline", "B": "candidate"}
 # "Rounds or repetitions").
 ROUNDS = 20
 REPETITIONS = 1
+# Runs per build and round: 1 runs the whole profile at once. With N > 1 a round runs N
+# pairs of runs, one per slice of the families, so both builds' copy of a row is measured
+# seconds apart instead of a whole run apart (docs/ci-gate.md, "Slices").
+SLICES = 1
 # The floor probe run with the baseline binary around every run (see the docstring).
 PROBE_FILTER = "^floor/probe:c2c_rtt(/|$)"
 PROBE_BENCHMARK = "floor/probe:c2c_rtt"
@@ -23,12 +29,87 @@ PROBE_STATISTIC = ("median of floors.c2c_rtt_ns, the %s benchmark's rtt_p50_ns a
                    % PROBE_BENCHMARK)
 
 
-def abba(rounds):
-    """[(round, side), ...]: A B | B A | A B | ..."""
-    order = []
+def family(name):
+    return name.split("/", 1)[0]
+
+
+def slice_families(names, slices):
+    """[[family, ...], ...]: the families of `names` (benchmark names in run order) cut into
+    `slices` contiguous groups (fewer when there are fewer families) whose row counts are as
+    even as whole families allow (least sum of squares). A family is never split: a load
+    row measures its link's saturation once per run."""
+    counts = {}
+    for name in names:
+        counts[family(name)] = counts.get(family(name), 0) + 1
+    fams = list(counts)
+    slices = max(1, min(slices, len(fams)))
+    best = {(0, 0): (0, [])}   # (groups, families covered) -> (cost, groups)
+    for k in range(1, slices + 1):
+        for end in range(k, len(fams) + 1):
+            best[(k, end)] = min(
+                (best[(k - 1, start)][0] + sum(counts[f] for f in fams[start:end]) ** 2,
+                 best[(k - 1, start)][1] + [fams[start:end]])
+                for start in range(k - 1, end) if (k - 1, start) in best)
+    return best[(slices, len(fams))][1]
+
+
+def escape(text):
+    """Text as a literal in Google Benchmark's regex (POSIX extended) and in Python's."""
+    return re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", text)
+
+
+def slice_filter(families, names=None):
+    """The --benchmark_filter of one slice: its families, or with `names` (the rows of those
+    families that the user's --filter matched) exactly those rows. Google Benchmark takes
+    one POSIX extended regex, which cannot say "this family and that filter" otherwise."""
+    if names:
+        return "^(%s)$" % "|".join(escape(n) for n in names)
+    return "^(%s)/" % "|".join(escape(f) for f in families)
+
+
+def pair_plan(rounds, slices):
+    """[(round, slice, side), ...]: each round runs its slices in turn, each as a pair of
+    runs, the pairs alternating A B, B A, ... (with one slice: A B | B A | ... as abba)."""
+    order, k = [], 0
     for r in range(rounds):
-        order += [(r, s) for s in (("A", "B") if r % 2 == 0 else ("B", "A"))]
+        for s in range(slices):
+            order += [(r, s, side) for side in (("A", "B") if k % 2 == 0 else ("B", "A"))]
+            k += 1
     return order
+
+
+def probe_after(slices):
+    """The runs of a round (0-based) after which the middle floor probe runs: between its
+    two runs with one slice, else between the pairs that halve the round, so a probe never
+    separates a pair. The others run before a round's first run and after its last."""
+    return 0 if slices == 1 else 2 * ((slices + 1) // 2) - 1
+
+
+def combine_slices(raws):
+    """One run's results from the runs of a round's slices (one build): their rows in turn,
+    the first slice's floors and context, the last one's end floors, every warning."""
+    out = copy.deepcopy(raws[0])
+    if len(raws) == 1:
+        return out
+    meta = out["ipcmeter"]
+    for raw in raws[1:]:
+        out["benchmarks"] += copy.deepcopy(raw["benchmarks"])
+        other = raw["ipcmeter"]
+        for key, value in other.items():
+            if key not in meta:
+                meta[key] = copy.deepcopy(value)
+            elif isinstance(meta[key], dict) and isinstance(value, dict) and key != "floors":
+                meta[key] = dict(copy.deepcopy(value), **meta[key])
+        meta["floors_end"] = copy.deepcopy(other.get("floors_end"))
+        meta["warnings"] = list(meta.get("warnings") or []) + list(other.get("warnings") or [])
+    seconds = [raw["ipcmeter"].get("seconds") for raw in raws]
+    if all(isinstance(x, dict) for x in seconds):
+        # The contract's shape; rows_s leaves out the starts and floors between slices.
+        meta["seconds"] = {"floors_start_s": seconds[0].get("floors_start_s"),
+                           "floors_end_s": seconds[-1].get("floors_end_s"),
+                           "rows_s": sum(x.get("rows_s", 0) for x in seconds),
+                           "by_family_s": [f for x in seconds for f in x.get("by_family_s", [])]}
+    return out
 
 
 def run_argv(binary, profile, filt, repetitions, out_file, extra):

@@ -22,6 +22,19 @@ class TrialError(Exception):
     """str(e) is the one line to print."""
 
 
+# Settings added to plan.json after trials were kept: what a plan without them ran with.
+PLAN_DEFAULTS = {"slices": 1}
+
+
+def read_plan(directory):
+    """DIR/plan.json, its missing settings filled from PLAN_DEFAULTS; OSError, ValueError."""
+    with open(os.path.join(directory, "plan.json"), encoding="utf-8") as f:
+        plan = json.load(f)
+    if not isinstance(plan, dict):
+        raise ValueError("not an object")
+    return dict(PLAN_DEFAULTS, **plan)
+
+
 def kept_paths(directory, n):
     """Trial n's two kept results files (the module's docstring says what they hold)."""
     stem = os.path.join(directory, "trial-%02d" % n)
@@ -67,8 +80,7 @@ def trial_id(directory, n):
 def finished_trials(directory):
     """The plan of a gate_trials.py directory and [(n, record)] of its finished trials."""
     try:
-        with open(os.path.join(directory, "plan.json"), encoding="utf-8") as f:
-            plan = json.load(f)
+        plan = read_plan(directory)
     except (OSError, ValueError):
         raise TrialError("--from %s: holds no plan.json of gate_trials.py" % directory)
     out = []

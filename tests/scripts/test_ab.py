@@ -50,6 +50,15 @@ FAKE = textwrap.dedent('''\
     count = sum(1 for _ in open(log)) if os.path.exists(log) else 0
     with open(log, "a") as f:
         f.write(json.dumps({"bin": sys.argv[0], "argv": argv}) + "\\n")
+    specs = [("floor/probe:c2c_rtt/manual_time", 120.0, None),
+             ("pingpong/transport:shm_ring/peer:thread/size:64/wait:spin/manual_time", 160.0, 300.0),
+             ("pingpong/transport:pipe/peer:fork/size:64/manual_time", 9000.0, 15000.0)]
+    if "fake_extra" in opts:
+        specs.append(("stream/transport:pipe/peer:fork/size:64/manual_time", 5000.0, 8000.0))
+    filt = re.compile(opts.get("benchmark_filter", "."))
+    if "--benchmark_list_tests" in argv:
+        print("\\n".join(name for name, _, _ in specs if filt.search(name)))
+        sys.exit(0)
     probe = opts.get("benchmark_filter", "").startswith("^floor/probe")
     hang = os.environ.get("FAKE_HANG")
     if hang and not probe:
@@ -83,10 +92,6 @@ FAKE = textwrap.dedent('''\
     noisy = re.compile(os.environ.get("FAKE_NOISY", "^$"))
     noisy_level = float(os.environ.get("FAKE_NOISY_LEVEL", "0.12"))
     rng = random.Random(count)
-    filt = re.compile(opts.get("benchmark_filter", "."))
-    specs = [("floor/probe:c2c_rtt/manual_time", 120.0, None),
-             ("pingpong/transport:shm_ring/peer:thread/size:64/wait:spin/manual_time", 160.0, 300.0),
-             ("pingpong/transport:pipe/peer:fork/size:64/manual_time", 9000.0, 15000.0)]
     benchmarks = []
     for name, p50, p99 in specs:
         if not filt.search(name):
@@ -385,6 +390,7 @@ class AB(FakeBinary):
     def test_bad_input_writes_nothing(self):
         for argv, expect in (
                 (["--rounds", "0"], "--rounds"),
+                (["--slices", "0"], "--slices"),
                 (["--filter", "("], "--filter"),
                 (["--candidate-args", "'unterminated"], "--candidate-args"),
                 (["--threshold", "-1"], "--threshold"),
@@ -412,8 +418,96 @@ class AB(FakeBinary):
         self.assertIn("--allow-missing", argv)
         self.assertEqual(argv[argv.index("--max-inconclusive") + 1], "20.0")
 
-    def test_abba_helper(self):
-        self.assertEqual(ab_rounds.abba(2), [(0, "A"), (0, "B"), (1, "B"), (1, "A")])
+    def test_pair_plan_and_slices_helpers(self):
+        plan = ab_rounds.pair_plan(2, 1)
+        self.assertEqual([(r, side) for r, _, side in plan], [(0, "A"), (0, "B"), (1, "B"), (1, "A")])
+        self.assertEqual("".join(side for _, _, side in ab_rounds.pair_plan(2, 3)), "ABBAABBAABBA")
+        self.assertEqual([ab_rounds.probe_after(n) for n in (1, 2, 3, 4, 5)], [0, 1, 3, 3, 5])
+        names = (["floor/a"] * 5 + ["pingpong/a"] * 160 + ["stream/a"] * 160 + ["load/a"] * 8
+                 + ["compute/a"] * 70 + ["pool/a"] * 80)
+        self.assertEqual(ab_rounds.slice_families(names, 4),
+                         [["floor", "pingpong"], ["stream"], ["load", "compute"], ["pool"]])
+        self.assertEqual(ab_rounds.slice_families(names, 1), [["floor", "pingpong", "stream",
+                                                               "load", "compute", "pool"]])
+        self.assertEqual(len(ab_rounds.slice_families(names, 50)), 6)   # never splits one
+        self.assertEqual(ab_rounds.slice_filter(["floor", "py_spawn"]), "^(floor|py_spawn)/")
+        exact = ab_rounds.slice_filter(["py"], ["py/python:3.11.2/x", "py/b(c)"])
+        self.assertEqual(exact, r"^(py/python:3\.11\.2/x|py/b\(c\))$")
+        self.assertTrue(re.search(exact, "py/b(c)"))
+        self.assertFalse(re.search(exact, "py/python:3x11.2/x"))
+
+    def test_a_rounds_slices_make_one_runs_results(self):
+        def run(name, floor, end, warning, transport, start_s, end_s, rows_s):
+            return {"benchmarks": [{"name": name}], "ipcmeter": {
+                "floors": {"c2c_rtt_ns": floor}, "floors_end": {"c2c_rtt_ns": end},
+                "warnings": [warning], "transports": {transport: 1},
+                "seconds": {"floors_start_s": start_s, "floors_end_s": end_s, "rows_s": rows_s,
+                            "by_family_s": [{"family": name, "s": rows_s}]}}}
+        raws = [run("a", 100, 110, "w1", "pipe", 0.5, 0.6, 3.0),
+                run("b", 400, 420, "w2", "shm_ring", 0.7, 0.8, 5.0)]
+        before = json.dumps(raws)
+        one = ab_rounds.combine_slices(raws)
+        self.assertEqual(json.dumps(raws), before)
+        self.assertEqual([b["name"] for b in one["benchmarks"]], ["a", "b"])
+        meta = one["ipcmeter"]
+        self.assertEqual((meta["floors"], meta["floors_end"]),
+                         ({"c2c_rtt_ns": 100}, {"c2c_rtt_ns": 420}))
+        self.assertEqual(meta["warnings"], ["w1", "w2"])
+        self.assertEqual(meta["transports"], {"pipe": 1, "shm_ring": 1})
+        self.assertEqual(meta["seconds"], {"floors_start_s": 0.5, "floors_end_s": 0.8,
+                                           "rows_s": 8.0, "by_family_s": [
+                                               {"family": "a", "s": 3.0},
+                                               {"family": "b", "s": 5.0}]})
+
+    def sliced(self, *argv):
+        """ab.py over 3 rounds; structure, not verdicts (3 rounds of the fake may leave a
+        row undecided): (out_dir, report)."""
+        code, _, _, out_dir, report = self.ab("--rounds", "3", "--max-inconclusive", "100",
+                                              *argv, candidate=self.cand)
+        self.assertEqual(code, 0, report)
+        return out_dir, report
+
+    def test_slices_run_each_pair_of_a_round_seconds_apart(self):
+        out_dir, report = self.sliced("--slices", "2", "--candidate-args", "--fake_tag=B")
+        kinds = ["L" if "--benchmark_list_tests" in c["argv"] else "P" if is_probe(c)
+                 else "A" if c["bin"] == self.bin else "B" for c in self.calls()]
+        # Probes before each round, between the pairs that halve it, and after it.
+        self.assertEqual("".join(kinds), "LLPABPBAPABPBAPABPBAP")
+        runs = [c["argv"] for c, k in zip(self.calls(), kinds) if k in "AB"]
+        filters = [[a for a in c if a.startswith("--benchmark_filter=")] for c in runs]
+        self.assertEqual(filters[:4], [["--benchmark_filter=^(floor)/"]] * 2
+                         + [["--benchmark_filter=^(pingpong)/"]] * 2)
+        base = load(os.path.join(out_dir, "baseline.json"))
+        self.assertEqual(base.meta["ab"]["slices"], [["floor"], ["pingpong"]])
+        self.assertEqual(len(base.meta["ab"]["round_files"]), 6)
+        self.assertEqual(len(base.meta["ab"]["floor_probes"]["round_probes_ns"]), 3)
+        # Each round's results hold both of its slices' runs (the fake warns "run N").
+        self.assertEqual([len(w) for w in base.meta["ab"]["round_warnings"]], [2, 2, 2])
+        names = set(base.benchmarks())
+        self.assertEqual(len(names), 3)
+        for recs in base.benchmarks().values():
+            self.assertEqual(sorted(r.repetition_index for r in recs), [0, 1, 2])
+        self.assertEqual(report["counts"]["unchanged"] + report["counts"]["inconclusive"],
+                         len(report["comparisons"]))
+
+    def test_a_family_only_the_candidate_has_is_run_by_it_alone(self):
+        _, report = self.sliced("--slices", "3", "--candidate-args", "--fake_extra=1")
+        stream = "--benchmark_filter=^(stream)/"
+        runs = [c for c in self.calls()
+                if not is_probe(c) and "--benchmark_list_tests" not in c["argv"]]
+        self.assertEqual([c["bin"] == self.cand for c in runs if stream in c["argv"]],
+                         [True] * 3)
+        self.assertEqual(len(runs), 3 * 5)
+        self.assertEqual(report["only_in_new"], ["stream/transport:pipe/peer:fork/size:64"])
+        self.assertEqual(len([c for c in self.calls() if is_probe(c)]), 7)
+
+    def test_slices_with_a_filter_run_exactly_the_rows_it_matches(self):
+        self.sliced("--slices", "2", "--filter", "shm_ring")
+        runs = [c["argv"] for c in self.calls()
+                if not is_probe(c) and "--benchmark_list_tests" not in c["argv"]]
+        self.assertEqual(len(runs), 6)    # one family matched: one pair a round
+        self.assertIn("--benchmark_filter=^(%s/manual_time)$" % SHM.replace(".", "\\."),
+                      runs[0])
 
 
 class Workflow(unittest.TestCase):
@@ -454,7 +548,7 @@ class Workflow(unittest.TestCase):
         import gate_trials
         found = gate_trials.workflow_settings()
         self.assertEqual(found, {"rounds": ab_rounds.ROUNDS, "repetitions": ab_rounds.REPETITIONS,
-                                 "threshold": 5.0, "profile": "quick",
+                                 "slices": ab_rounds.SLICES, "threshold": 5.0, "profile": "quick",
                                  "max_inconclusive": compare.MAX_INCONCLUSIVE})
         self.assertEqual(compare.build_parser().get_default("threshold"), found["threshold"])
 
@@ -531,6 +625,38 @@ class Trials(FakeBinary):
         self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
         self.assertIn("other settings (rounds 3, now 4)", proc.stderr)
         self.assertEqual(len(self.ab_calls()), 3 * per_trial)
+
+    def test_slices_are_passed_and_a_plan_from_before_them_ran_one(self):
+        out = os.path.join(self.tmp, "aa")
+        # Structure, not verdicts: 3 rounds of the fake may leave a row undecided.
+        argv = ["aa", "--bin", self.bin, "--rounds", "3", "--max-inconclusive", "100",
+                "--out-dir", out]
+        proc = self.run_trials(*argv, "--slices", "2", "--trials", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        runs = [c for c in self.ab_calls()
+                if not is_probe(c) and "--benchmark_list_tests" not in c["argv"]]
+        self.assertEqual(len(runs), 2 * 3 * 2)     # rounds x sides x slices
+        with open(os.path.join(out, "plan.json")) as f:
+            self.assertEqual(json.load(f)["slices"], 2)
+        proc = self.run_trials(*argv, "--slices", "1", "--trials", "2")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("other settings (slices 2, now 1)", proc.stderr)
+        # Trials kept before plans had "slices" ran one slice (a whole run per build).
+        old = os.path.join(self.tmp, "old")
+        proc = self.run_trials(*argv[:-1], old, "--slices", "1", "--trials", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(old, "plan.json")) as f:
+            plan = json.load(f)
+        del plan["slices"]
+        with open(os.path.join(old, "plan.json"), "w") as f:
+            json.dump(plan, f)
+        proc = self.run_trials(*argv[:-1], old, "--trials", "2")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("trial 1/2 already finished", proc.stderr)
+        proc = self.run_trials("noise", "--from", old, out, "--out",
+                               os.path.join(self.tmp, "noise.json"))
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("slices", proc.stderr)
 
     def test_a_failed_trial_keeps_the_finished_ones(self):
         out = os.path.join(self.tmp, "aa")
