@@ -8,9 +8,9 @@
 Every trial is one scripts/ab.py run over the WHOLE profile (no --filter), with the rounds,
 repetitions, slices, threshold, --max-inconclusive and profile of the CI workflow
 (.github/workflows/ipcmeter-gate.yml, its env ROUNDS, REPETITIONS, SLICES, THRESHOLD,
-MAX_INCONCLUSIVE and PROFILE), so Benjamini-Hochberg corrects over as many
-comparisons as in CI. The options of those names override them; --filter narrows the rows
-for a quick look, and the summary then says that it is not the CI configuration.
+MAX_INCONCLUSIVE and PROFILE), so Benjamini-Hochberg corrects over as many comparisons as
+in CI. The options of those names override them; --filter narrows the rows for a quick
+look, and the summary then says that it is not the CI configuration.
 
 aa           the same build on both sides. Counts the trials that end in anything but
              exit 0 (a false alarm, exit 1, or a gate that could not decide, exit 3;
@@ -105,8 +105,8 @@ WORKFLOW_ENV = {"ROUNDS": ("rounds", int), "REPETITIONS": ("repetitions", int),
 DEFAULT_TRIALS = {"aa": 20, "sensitivity": 10}
 # The settings a resumed run must share with the trials already in DIR.
 PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "slices", "threshold",
-             "max_inconclusive", "profile", "filter", "normalize_floors", "target", "slowdown", "delay_ns",
-             "calibrate_once", "noise_sha256")
+             "max_inconclusive", "profile", "filter", "normalize_floors", "target", "slowdown",
+             "delay_ns", "calibrate_once", "noise_sha256")
 
 
 def workflow_settings(path=WORKFLOW):
@@ -297,7 +297,8 @@ def read_trial(args, n):
 def ab_argv(args, out_dir, candidate_args=""):
     argv = [sys.executable, AB, "--baseline", args.bin, "--candidate", args.bin,
             "--rounds", str(args.rounds), "--repetitions", str(args.repetitions),
-            "--slices", str(args.slices), "--profile", args.profile, "--threshold", repr(args.threshold),
+            "--slices", str(args.slices), "--profile", args.profile,
+            "--threshold", repr(args.threshold),
             "--max-inconclusive", repr(args.max_inconclusive), "--out-dir", out_dir]
     if args.filter:
         argv += ["--filter", args.filter]

@@ -69,7 +69,7 @@ def slice_filter(families, names=None):
 
 def pair_plan(rounds, slices):
     """[(round, slice, side), ...]: each round runs its slices in turn, each as a pair of
-    runs, the pairs alternating A B, B A, ... (with one slice: A B | B A | ... as abba)."""
+    runs, the pairs alternating A B, B A, ... (one slice a round: A B | B A | A B ...)."""
     order, k = [], 0
     for r in range(rounds):
         for s in range(slices):
@@ -79,7 +79,7 @@ def pair_plan(rounds, slices):
 
 
 def probe_after(slices):
-    """The runs of a round (0-based) after which the middle floor probe runs: between its
+    """The run of a round (0-based) after which its middle floor probe runs: between its
     two runs with one slice, else between the pairs that halve the round, so a probe never
     separates a pair. The others run before a round's first run and after its last."""
     return 0 if slices == 1 else 2 * ((slices + 1) // 2) - 1

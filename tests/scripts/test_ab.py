@@ -419,8 +419,8 @@ class AB(FakeBinary):
         self.assertEqual(argv[argv.index("--max-inconclusive") + 1], "20.0")
 
     def test_pair_plan_and_slices_helpers(self):
-        plan = ab_rounds.pair_plan(2, 1)
-        self.assertEqual([(r, side) for r, _, side in plan], [(0, "A"), (0, "B"), (1, "B"), (1, "A")])
+        plan = [(r, side) for r, _, side in ab_rounds.pair_plan(2, 1)]
+        self.assertEqual(plan, [(0, "A"), (0, "B"), (1, "B"), (1, "A")])
         self.assertEqual("".join(side for _, _, side in ab_rounds.pair_plan(2, 3)), "ABBAABBAABBA")
         self.assertEqual([ab_rounds.probe_after(n) for n in (1, 2, 3, 4, 5)], [0, 1, 3, 3, 5])
         names = (["floor/a"] * 5 + ["pingpong/a"] * 160 + ["stream/a"] * 160 + ["load/a"] * 8
