@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""How many rounds would one row need for the gate to flag a slowdown 9 times in 10?
+
+Diagnosis for docs/ci-gate.md ("Where the proof stands"), not part of the gate. It reads
+the kept files of finished gate_trials.py trials (no benchmark runs) and uses the gate's
+own code for everything it decides: the rounds the baseline's floor probes leave out
+(gate.shifted_rounds), the trimmed paired test (gate_stats.estimate_paired) and the row's
+flagging level (max(threshold, FLAG_K x its spread pooled over the A/A trials, as
+gate_noise learns it)).
+
+  /usr/bin/python3 docs/probes/gate_rounds.py --row ROW --aa DIR [DIR ...] \\
+      --trials DIR [DIR ...] [--rounds 20 30 40 60] [--trim 0.1 0.2]
+
+--aa: the A/A trials the row's spread is learned from. --trials: the trials to look at,
+sensitivity trials with ROW as their target (or A/A trials, for the row's false alarms).
+For each trim share it prints each trial's change and spread as the gate saw them, then
+draws the number of rounds the probes would keep at that many rounds (the share they
+kept in these trials) from the trial's kept per-round log ratios, with replacement,
+BOOTSTRAP times, and prints how often the row would be flagged worse were it the only
+change among --comparisons (p <= alpha / comparisons, the first step of
+Benjamini-Hochberg). Drawing rounds from one trial treats that trial's host state as the
+state of the whole job; the pooled line mixes the trials' states.
+"""
+import argparse
+import math
+import os
+import statistics
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "scripts"))
+from ipcmeter import gate, gate_noise, gate_stats  # noqa: E402
+from ipcmeter.results import load  # noqa: E402
+from ipcmeter.trial_store import finished_trials, trial_files  # noqa: E402
+
+METRIC = "rtt_p50_ns"
+BOOTSTRAP = 2000
+SEED = 20261203
+
+
+def trial_logs(directory, n, row, limit):
+    """(per-round log ratios NEW/BASE of the row over the rounds the probes keep, rounds)."""
+    base_path, new_path = trial_files(directory, n)
+    base, new = load(base_path), load(new_path)
+    per, rounds = gate.pairing(base, new)
+    shifted = gate.shifted_rounds(gate.round_probes(base, rounds), limit)
+    values = []
+    for results in (base, new):
+        recs = [r for name, recs in results.benchmarks().items() if name == row for r in recs]
+        if not recs:
+            sys.exit("gate_rounds.py: %s trial %d holds no row %s" % (directory, n, row))
+        values.append(gate.samples(results, recs, METRIC, per, False, shifted)[0])
+    xs, ys = values
+    logs = [math.log(statistics.median(ys[r]) / statistics.median(xs[r]))
+            for r in sorted(set(xs) & set(ys))]
+    return logs, rounds
+
+
+def estimate(logs):
+    return gate_stats.estimate_paired({i: [1.0] for i in range(len(logs))},
+                                      {i: [math.exp(x)] for i, x in enumerate(logs)}, 0.95)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--row", required=True, help="benchmark name as compare.py shows it")
+    ap.add_argument("--aa", nargs="+", required=True, help="A/A trial directories")
+    ap.add_argument("--trials", nargs="+", required=True,
+                    help="trial directories to look at (sensitivity: target --row)")
+    ap.add_argument("--rounds", nargs="+", type=int, default=[20, 30, 40, 60])
+    ap.add_argument("--trim", nargs="+", type=float, default=[0.1, 0.2])
+    ap.add_argument("--threshold", type=float, default=5.0, help="percent")
+    ap.add_argument("--comparisons", type=int, default=427)
+    ap.add_argument("--alpha", type=float, default=0.05)
+    ap.add_argument("--floor-shift-limit", type=float, default=1.5)
+    args = ap.parse_args()
+    aa = [trial_logs(d, n, args.row, args.floor_shift_limit)
+          for d in args.aa for n, _ in finished_trials(d)[1]]
+    looked = [("%s/trial-%02d" % (os.path.basename(d.rstrip("/")), n),
+               trial_logs(d, n, args.row, args.floor_shift_limit))
+              for d in args.trials for n, _ in finished_trials(d)[1]]
+    kept = sum(len(lg) for _, (lg, _) in looked) / float(sum(r for _, (_, r) in looked))
+    pooled = [x for _, (lg, _) in looked for x in lg]
+    rng = np.random.default_rng(SEED)
+    level = args.alpha / args.comparisons
+    print("%s, %s; spread from %d A/A trials; %d trials looked at, whose probes kept %.0f%% "
+          "of the rounds"
+          % (args.row, METRIC, len(aa), len(looked), 100 * kept))
+    for trim in args.trim:
+        gate_stats.TRIM = trim
+        pool = gate_noise.Pool()
+        for logs, _ in aa:
+            est = estimate(logs)
+            pool.add(est.log_sd, est.n_new)
+        flag_at = max(args.threshold / 100.0, gate_noise.FLAG_K * pool.spread())
+        print("trim %g: A/A spread %.2f%% (%d rounds), flagged from %+.1f%%"
+              % (trim, 100 * pool.spread(), pool.rounds, 100 * flag_at))
+        for name, (logs, _) in looked + [("pooled", (pooled, None))]:
+            est = estimate(logs)
+            logs = np.asarray(logs)
+            cells = []
+            for rounds in args.rounds:
+                n = max(gate_stats.MIN_ROUNDS, int(round(kept * rounds)))
+                hits = 0
+                for _ in range(BOOTSTRAP):
+                    e = estimate(list(rng.choice(logs, n)))
+                    hits += e.p is not None and e.p <= level and e.ratio - 1.0 >= flag_at
+                cells.append("%d rounds %3.0f%%" % (rounds, 100.0 * hits / BOOTSTRAP))
+            print("  %-22s %2d kept rounds, change %+5.1f%%, spread %5.1f%% | %s"
+                  % (name, len(logs), 100 * (est.ratio - 1), 100 * est.log_sd,
+                     " | ".join(cells)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

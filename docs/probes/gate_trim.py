@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""The proof's trials judged again with other trimming shares of the paired test.
+
+Diagnosis for docs/ci-gate.md ("Why these statistics"), not part of the gate: for each
+share given, gate_stats.TRIM is set to it and `gate_trials.py rejudge` judges every
+directory with bands learned leave-one-out from the A/A directory, exactly as the proof
+is judged. Nothing is run; the kept files are read.
+
+  /usr/bin/python3 docs/probes/gate_trim.py --aa DIR [--sensitivity DIR ...] \\
+      [--trim 0.1 0.2]
+
+Printed per directory and trial: the exit status, the share of rows undecided and, for a
+sensitivity trial, the target's round trip p50: verdict, change, p before correction,
+q and mde.
+"""
+import argparse
+import contextlib
+import glob
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+import gate_trials  # noqa: E402
+from ipcmeter import gate_stats  # noqa: E402
+
+
+def describe(record):
+    text = "exit %d, %.1f%% undecided" % (record["exit_code"],
+                                         record["gate"]["undecided_pct"])
+    for row in record.get("target_rows", []):
+        if row["metric"] == "rtt_p50_ns":
+            text += "; target %s %+.1f%% (p %s, q %s, mde %.1f%%)" % (
+                row["verdict"], row["change_pct"], gate_stats.fmt_p(row["p_value"]),
+                gate_stats.fmt_p(row["q_value"]), row["mde_pct"])
+    return text
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--aa", required=True, help="the A/A trial directory (learning set)")
+    ap.add_argument("--sensitivity", nargs="*", default=[])
+    ap.add_argument("--trim", nargs="+", type=float, default=[0.1, 0.2])
+    args = ap.parse_args()
+    scratch = tempfile.mkdtemp(prefix="gate-trim-")
+    try:
+        for trim in args.trim:
+            gate_stats.TRIM = trim
+            print("trim %g" % trim)
+            for i, src in enumerate([args.aa] + args.sensitivity):
+                out = os.path.join(scratch, "%g-%d" % (trim, i))
+                with contextlib.redirect_stdout(io.StringIO()):
+                    code = gate_trials.main(["rejudge", "--from", src, "--learn-from",
+                                             args.aa, "--out-dir", out])
+                if code == 2:
+                    return 2
+                print("  %s" % src)
+                for path in sorted(glob.glob(os.path.join(out, "trial-??.json"))):
+                    with open(path, encoding="utf-8") as f:
+                        record = json.load(f)
+                    print("    trial %d: %s" % (record["trial"], describe(record)))
+    finally:
+        shutil.rmtree(scratch)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
