@@ -48,9 +48,11 @@ def trial_logs(directory, n, row, limit):
     shifted = gate.shifted_rounds(gate.round_probes(base, rounds), limit)
     values = []
     for results in (base, new):
-        recs = [r for name, recs in results.benchmarks().items() if name == row for r in recs]
+        recs = results.benchmarks().get(row)
         if not recs:
-            sys.exit("gate_rounds.py: %s trial %d holds no row %s" % (directory, n, row))
+            print("gate_rounds.py: %s trial %d holds no row %s" % (directory, n, row),
+                  file=sys.stderr)
+            sys.exit(2)
         values.append(gate.samples(results, recs, METRIC, per, False, shifted)[0])
     xs, ys = values
     logs = [math.log(statistics.median(ys[r]) / statistics.median(xs[r]))
