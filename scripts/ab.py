@@ -275,7 +275,8 @@ def slice_filters(bins, extra, args, rounds_dir):
     if args.slices == 1:
         return [([], args.filter, "AB")]
     names = listed(bins, extra, args, rounds_dir)
-    union = names["A"] + [n for n in names["B"] if n not in set(names["A"])]
+    in_base = set(names["A"])
+    union = names["A"] + [n for n in names["B"] if n not in in_base]
     out = []
     for group in slice_families(union, args.slices):
         rows = [n for n in union if family(n) in group]
