@@ -23,6 +23,16 @@ would (shlex) into argv words and never run through a shell. The paired test nee
 least 3 rounds; see compare.py --help for how many make a change of a given size
 detectable.
 
+Then come --focus-rounds focus rounds: pairs of short runs, in ABBA order going on, of
+only the rows that --focus matches (defaults: the CI job's, see --help; the small-message
+round trips), listed with --benchmark_list_tests from both builds (within --filter when
+given), each run with --benchmark_filter set to exactly those rows. compare.py judges those
+rows on the focus rounds alone: their two builds' runs are seconds apart, so the vCPU
+placement and the page modes that the host changes every few seconds to minutes, and that
+move a sub-microsecond round trip by up to 3x, meet both sides alike far more often than a
+whole run apart (docs/ci-gate.md, "Focus rounds"). Every other row is judged on the rounds
+of the whole profile, as without focus rounds. --focus-rounds 0 runs none.
+
 Before the first run and after every run, ab.py runs a floor probe with the BASELINE
 binary only:
 
@@ -62,9 +72,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402
 from ipcmeter import atomic, children, gate_noise, schema  # noqa: E402
 from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin, refuse  # noqa: E402
-from ipcmeter.ab_rounds import (REPETITIONS, ROUNDS, SIDES, SLICES, combine_slices,  # noqa: E402
-                                family, merge, pair_plan, probe_after, probe_argv, probe_value,
-                                probes_record, run_argv, slice_families, slice_filter)
+from ipcmeter.ab_rounds import (FOCUS, FOCUS_ROUNDS, REPETITIONS, ROUNDS, SIDES,  # noqa: E402
+                                SLICES, combine_slices, family, focus_plan, merge, pair_plan,
+                                probe_after, probe_argv, probe_value, probes_record, run_argv,
+                                slice_families, slice_filter)
 from ipcmeter.results import ResultsError, load  # noqa: E402
 
 PROG = "ab.py"
@@ -121,6 +132,12 @@ def build_parser():
                    help="pairs of runs per round, one per slice of the families (default "
                         "%d: each run is the whole profile)" % SLICES)
     p.add_argument("--filter", metavar="REGEX", help="--benchmark_filter for both builds")
+    p.add_argument("--focus", metavar="REGEX", default=FOCUS,
+                   help="rows run again in the focus rounds and judged on them alone "
+                        "(default %(default)r)")
+    p.add_argument("--focus-rounds", type=int, default=FOCUS_ROUNDS,
+                   help="focus rounds after the main ones (default %(default)s; 0: none, "
+                        "else at least 3)")
     p.add_argument("--profile", default="quick", help="ipcmeter profile (default quick)")
     p.add_argument("--baseline-args", metavar="ARGS", default="",
                    help="extra arguments for the baseline, split like a shell would")
@@ -187,13 +204,18 @@ def check(args):
         raise RunError("--repetitions %d: must be at least 1" % args.repetitions)
     if args.slices < 1:
         raise RunError("--slices %d: must be at least 1" % args.slices)
+    if args.focus_rounds != 0 and args.focus_rounds < 3:
+        raise RunError("--focus-rounds %d: must be 0 or at least 3 (the paired test's least)"
+                       % args.focus_rounds)
     if not args.timeout > 0:
         raise RunError("--timeout %g: must be above 0" % args.timeout)
-    if args.filter is not None:
+    for flag, value in (("--filter", args.filter), ("--focus", args.focus)):
+        if value is None:
+            continue
         try:
-            re.compile(args.filter)
+            re.compile(value)
         except re.error as e:
-            raise RunError("--filter %r: not a regular expression: %s" % (args.filter, e))
+            raise RunError("%s %r: not a regular expression: %s" % (flag, value, e))
     if args.threshold is not None and not 0 < args.threshold < 1000:
         raise RunError("--threshold %g: must be a percentage above 0" % args.threshold)
     if args.alpha is not None and not 0 < args.alpha < 1:
@@ -252,20 +274,42 @@ def join_arg_values(argv):
     return out
 
 
-def listed(bins, extra, args, rounds_dir):
-    """{side: [benchmark names]} that each build would run (--benchmark_list_tests)."""
+def listed(bins, extra, args, rounds_dir, filt=None, what=""):
+    """{side: [benchmark names]} that each build would run (--benchmark_list_tests) with
+    --filter, or with `filt` (then an empty list is an answer, not an error)."""
     names = {}
     for side in ("A", "B"):
-        stem = os.path.join(rounds_dir, "list-" + SIDES[side])
+        stem = os.path.join(rounds_dir, "list%s-%s" % (what, SIDES[side]))
         argv = [bins[side], "--profile", args.profile, "--benchmark_list_tests"]
-        argv += (["--benchmark_filter=" + args.filter] if args.filter else []) + extra[side]
+        f = filt or args.filter
+        argv += (["--benchmark_filter=" + f] if f else []) + extra[side]
         run_one(argv, stem, args.timeout, "listing the %s's benchmarks" % SIDES[side])
         with open(stem + ".stdout", encoding="utf-8", errors="replace") as f:
             names[side] = [n for n in (line.strip() for line in f) if n]
-        if not names[side]:
+        if not names[side] and filt is None:
             raise RunError("the %s lists no benchmark to run (does --filter %r match any?)"
                            % (SIDES[side], args.filter))
     return names
+
+
+def union(names):
+    """Both builds' names: the baseline's in its order, then the candidate's own."""
+    in_base = set(names["A"])
+    return names["A"] + [n for n in names["B"] if n not in in_base]
+
+
+def focus_rows(bins, extra, args, rounds_dir):
+    """The rows of the focus rounds, in the baseline's order: those --focus matches (and
+    --filter, when given) in both builds. A row only one build has is new or missing, which
+    the rounds of the whole profile settle; [] when none."""
+    if not args.focus_rounds:
+        return []
+    names = listed(bins, extra, args, rounds_dir, args.focus, "-focus")
+    if args.filter:
+        within = listed(bins, extra, args, rounds_dir)
+        names = {x: [n for n in names[x] if n in set(within[x])] for x in "AB"}
+    in_candidate = set(names["B"])
+    return [n for n in names["A"] if n in in_candidate]
 
 
 def slice_filters(bins, extra, args, rounds_dir):
@@ -275,11 +319,10 @@ def slice_filters(bins, extra, args, rounds_dir):
     if args.slices == 1:
         return [([], args.filter, "AB")]
     names = listed(bins, extra, args, rounds_dir)
-    in_base = set(names["A"])
-    union = names["A"] + [n for n in names["B"] if n not in in_base]
+    every = union(names)
     out = []
-    for group in slice_families(union, args.slices):
-        rows = [n for n in union if family(n) in group]
+    for group in slice_families(every, args.slices):
+        rows = [n for n in every if family(n) in group]
         sides = "".join(side for side in "AB" if any(family(n) in group for n in names[side]))
         out.append((group, slice_filter(group, rows if args.filter else None), sides))
     return out
@@ -293,6 +336,7 @@ def main(argv=None):
         rounds_dir = os.path.join(out_dir, "rounds")
         os.makedirs(rounds_dir, exist_ok=True)
         slices = slice_filters(bins, extra, args, rounds_dir)
+        focus = focus_rows(bins, extra, args, rounds_dir)
         raws = {"A": [], "B": []}
         files = {"A": [], "B": []}
         parts = {"A": [], "B": []}
@@ -300,25 +344,32 @@ def main(argv=None):
         plan = pair_plan(args.rounds, len(slices))
         runs_per_round = 2 * len(slices)
         mid = probe_after(len(slices))
+        focus_rounds = args.focus_rounds if focus else 0
+        focus_runs = focus_plan(args.rounds, focus_rounds, args.rounds * len(slices))
+        steps = len(plan) + len(focus_runs)
+        all_rounds = args.rounds + focus_rounds
 
         def probe(k):
             stem = os.path.join(rounds_dir, "probe%02d-baseline" % k)
-            label = "floor probe %d/%d (baseline)" % (k + 1, 2 * args.rounds + 1)
+            label = "floor probe %d/%d (baseline)" % (k + 1, 2 * all_rounds + 1)
             run_one(probe_argv(bins["A"], args.profile, stem + ".json"), stem,
                     args.timeout, label)
             probes.append(probe_value(load_run(stem + ".json", label)))
             probe_files.append(os.path.relpath(stem + ".json", out_dir))
 
-        def run_slice(r, s, side, step):
-            label = "round %d/%d %s" % (r + 1, args.rounds, SIDES[side])
+        def run_slice(r, s, side, step, filt=None):
+            label = "round %d/%d %s" % (r + 1, all_rounds, SIDES[side])
             name = "round%02d-%s-%s" % (r + 1, side, SIDES[side])
-            if len(slices) > 1:
+            if filt is not None:
+                label = "focus " + label
+                name = "focus-" + name
+            elif len(slices) > 1:
                 label += " slice %d/%d (%s)" % (s + 1, len(slices), ", ".join(slices[s][0]))
                 name = "round%02d-slice%02d-%s-%s" % (r + 1, s + 1, side, SIDES[side])
             stem = os.path.join(rounds_dir, name)
             out_file = stem + ".json"
-            print("%s: [%d/%d] %s" % (PROG, step, len(plan), label), file=sys.stderr)
-            run_one(run_argv(bins[side], args.profile, slices[s][1], args.repetitions,
+            print("%s: [%d/%d] %s" % (PROG, step, steps, label), file=sys.stderr)
+            run_one(run_argv(bins[side], args.profile, filt or slices[s][1], args.repetitions,
                              out_file, extra[side]), stem, args.timeout, label)
             res = load_run(out_file, label)
             if not res.benchmarks():
@@ -337,6 +388,17 @@ def main(argv=None):
                     parts[x] = []
             if (step - 1) % runs_per_round in (mid, runs_per_round - 1):
                 probe(len(probes))
+        if args.focus_rounds and not focus:
+            print("%s: --focus %r matches no row both builds have: no focus rounds"
+                  % (PROG, args.focus), file=sys.stderr)
+        focus_filter = slice_filter([], focus) if focus else None
+        for step, (r, _, side) in enumerate(focus_runs, len(plan) + 1):
+            run_slice(r, 0, side, step, focus_filter)
+            if (step - len(plan)) % 2 == 0:     # the focus round's second run
+                for x in "AB":
+                    raws[x].append(combine_slices(parts[x]))
+                    parts[x] = []
+            probe(len(probes))
         pairing_id = uuid.uuid4().hex
         witness = probes_record(bins["A"], probes, probe_files)
         paths = {}
@@ -347,6 +409,12 @@ def main(argv=None):
             if len(slices) > 1:
                 doc["ipcmeter"]["ab"]["slices"] = [sl[0] for sl in slices]
                 doc["ipcmeter"]["ab"]["order"] = "ABBA over each round's slice pairs"
+            if focus_rounds:
+                doc["ipcmeter"]["ab"]["focus"] = {
+                    "filter": args.focus, "first_round": args.rounds, "rounds": focus_rounds,
+                    "benchmarks": focus,
+                    "judged": "these rows on the focus rounds alone, every other row on "
+                              "the rounds before first_round"}
             atomic.write_json(paths[side], doc)
     except RunError as e:
         refuse(PROG, e)

@@ -6,9 +6,9 @@
                  [--calibrate-once] [--trials 10] [--out-dir DIR] [options]
 
 Every trial is one scripts/ab.py run over the WHOLE profile (no --filter), with the rounds,
-repetitions, slices, threshold, --max-inconclusive and profile of the CI workflow
-(.github/workflows/ipcmeter-gate.yml, its env ROUNDS, REPETITIONS, SLICES, THRESHOLD,
-MAX_INCONCLUSIVE and PROFILE), so Benjamini-Hochberg corrects over as many comparisons as
+repetitions, slices, focus rows and rounds, threshold, --max-inconclusive and profile of the
+CI workflow (.github/workflows/ipcmeter-gate.yml, its env ROUNDS, REPETITIONS, SLICES, FOCUS,
+FOCUS_ROUNDS, THRESHOLD, MAX_INCONCLUSIVE and PROFILE), so Benjamini-Hochberg corrects over as many comparisons as
 in CI. The options of those names override them; --filter narrows the rows for a quick
 look, and the summary then says that it is not the CI configuration.
 
@@ -99,12 +99,14 @@ AB = os.path.join(HERE, "ab.py")
 WORKFLOW = os.path.join(REPO, ".github", "workflows", "ipcmeter-gate.yml")
 # workflow env name -> (setting, type): what CI passes to ab.py.
 WORKFLOW_ENV = {"ROUNDS": ("rounds", int), "REPETITIONS": ("repetitions", int),
-                "SLICES": ("slices", int), "THRESHOLD": ("threshold", float),
+                "SLICES": ("slices", int), "FOCUS": ("focus", str),
+                "FOCUS_ROUNDS": ("focus_rounds", int), "THRESHOLD": ("threshold", float),
                 "MAX_INCONCLUSIVE": ("max_inconclusive", float),
                 "PROFILE": ("profile", str)}
 DEFAULT_TRIALS = {"aa": 20, "sensitivity": 10}
 # The settings a resumed run must share with the trials already in DIR.
-PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "slices", "threshold",
+PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "slices", "focus",
+             "focus_rounds", "threshold",
              "max_inconclusive", "profile", "filter", "normalize_floors", "target", "slowdown",
              "delay_ns", "calibrate_once", "noise_sha256")
 
@@ -151,6 +153,10 @@ def build_parser():
         s.add_argument("--repetitions", type=int,
                        help="ab.py --repetitions (default: the workflow's)")
         s.add_argument("--slices", type=int, help="ab.py --slices (default: the workflow's)")
+        s.add_argument("--focus", metavar="REGEX",
+                       help="ab.py --focus (default: the workflow's)")
+        s.add_argument("--focus-rounds", type=int,
+                       help="ab.py --focus-rounds (default: the workflow's)")
         s.add_argument("--profile", help="default: the workflow's")
         s.add_argument("--threshold", type=float, metavar="PCT",
                        help="default: the workflow's")
@@ -228,7 +234,9 @@ def settle(args):
     if args.repetitions < 1 or args.slices < 1:
         raise TrialError("--repetitions %d, --slices %d: must be at least 1"
                          % (args.repetitions, args.slices))
-    for flag in ("filter", "target"):
+    if args.focus_rounds != 0 and args.focus_rounds < 3:
+        raise TrialError("--focus-rounds %d: must be 0 or at least 3" % args.focus_rounds)
+    for flag in ("filter", "target", "focus"):
         value = getattr(args, flag, None)
         if value is not None:
             try:
@@ -297,7 +305,8 @@ def read_trial(args, n):
 def ab_argv(args, out_dir, candidate_args=""):
     argv = [sys.executable, AB, "--baseline", args.bin, "--candidate", args.bin,
             "--rounds", str(args.rounds), "--repetitions", str(args.repetitions),
-            "--slices", str(args.slices), "--profile", args.profile,
+            "--slices", str(args.slices), "--focus", args.focus,
+            "--focus-rounds", str(args.focus_rounds), "--profile", args.profile,
             "--threshold", repr(args.threshold),
             "--max-inconclusive", repr(args.max_inconclusive), "--out-dir", out_dir]
     if args.filter:
@@ -453,7 +462,7 @@ def learning_set(sources):
     for directory in unique_dirs(sources):
         plan, trials = finished_trials(directory)
         first = first or plan
-        for k in ("profile", "rounds", "repetitions", "slices"):
+        for k in ("profile", "rounds", "repetitions", "slices", "focus", "focus_rounds"):
             if plan.get(k) != first.get(k):
                 raise TrialError("--from %s: %s %s, but the other trials ran with %s; learn "
                                  "from trials of one configuration" % (directory, k, plan.get(k),
@@ -474,7 +483,8 @@ def learn_noise(args):
     doc = noise_from(learned, args.k, args.out)
     del doc["path"]
     doc["configuration"] = {k: first.get(k) for k in ("profile", "rounds", "repetitions",
-                                                     "slices", "threshold", "bin_sha256")}
+                                                     "slices", "focus", "focus_rounds",
+                                                     "threshold", "bin_sha256")}
     write_json(args.out, doc)
     bands = sorted(r["unchanged_within_pct"] for r in doc["rows"].values()) or [0.0]
     lines = ["learned from %d A/A trials (%s): %d comparisons with a spread, K = %g"
@@ -488,7 +498,8 @@ def learn_noise(args):
 # The settings every directory judged together must share (the binary, the delay and the
 # noise file it ran with may differ: each trial compares one build with itself or its
 # delayed self, and is judged again here anyway).
-COMBINED_KEYS = ("mode", "rounds", "repetitions", "slices", "threshold", "max_inconclusive",
+COMBINED_KEYS = ("mode", "rounds", "repetitions", "slices", "focus", "focus_rounds",
+                 "threshold", "max_inconclusive",
                  "profile", "filter", "normalize_floors", "target", "slowdown")
 
 

@@ -21,6 +21,17 @@ REPETITIONS = 1
 # pairs of runs, one per slice of the families, so both builds' copy of a row is measured
 # seconds apart instead of a whole run apart (docs/ci-gate.md, "Slices").
 SLICES = 1
+# Focus rounds: after the rounds of the whole profile, FOCUS_ROUNDS more pairs of short runs
+# of only the rows FOCUS matches, and those rows are judged on these rounds alone. In a
+# short run the two builds' copies of a row are seconds apart instead of a whole run, and
+# the sub-microsecond round trips that the host's vCPU placement and page modes move by
+# 3x (docs/ci-gate.md, "Focus rounds") then meet the same host state on both sides: between
+# identical builds the shm_ring fork spin 64 B p50 could resolve 2.5-29% (mde) in six
+# trials of 20 whole-profile rounds, 2.2% in one trial of 20 focus rounds. FOCUS: the
+# small-message round trips, each transport and peer's headline latency (83 rows of the
+# quick profile, about 17 s a round with its probes).
+FOCUS = "^pingpong/.*/size:64(/|$)"
+FOCUS_ROUNDS = 20
 # The floor probe run with the baseline binary around every run (see the docstring).
 PROBE_FILTER = "^floor/probe:c2c_rtt(/|$)"
 PROBE_BENCHMARK = "floor/probe:c2c_rtt"
@@ -76,6 +87,13 @@ def pair_plan(rounds, slices):
             order += [(r, s, side) for side in (("A", "B") if k % 2 == 0 else ("B", "A"))]
             k += 1
     return order
+
+
+def focus_plan(first_round, rounds, first_pair):
+    """[(round, 0, side), ...]: the focus rounds after the main ones, one pair of runs each,
+    the ABBA order going on from pair number `first_pair`."""
+    return [(first_round + j, 0, side) for j in range(rounds)
+            for side in (("A", "B") if (first_pair + j) % 2 == 0 else ("B", "A"))]
 
 
 def probe_after(slices):

@@ -15,6 +15,7 @@ disagree about primaries or directions the report's notes say so.
 """
 
 import json
+import math
 import statistics
 
 from . import gate_noise, gate_stats
@@ -146,6 +147,20 @@ def round_of(record, per_round):
     return (record.repetition_index or 0) // per_round if per_round else 0
 
 
+def focus_rounds(base, per_round):
+    """(first focus round, the rows judged on the focus rounds alone) of an ab.py file
+    with focus rounds (ipcmeter.ab.focus), else (None, empty). The rows are those the BASE
+    file holds in the focus rounds: what ran there is ab.py's choice, from the base's
+    --focus, never the candidate's."""
+    ab = base.meta.get("ab")
+    focus = ab.get("focus") if isinstance(ab, dict) else None
+    first = focus.get("first_round") if isinstance(focus, dict) else None
+    if not per_round or not isinstance(first, int) or isinstance(first, bool) or first < 1:
+        return None, frozenset()
+    return first, frozenset(name for name, recs in base.benchmarks().items()
+                            if any(round_of(r, per_round) >= first for r in recs))
+
+
 def round_probes(base, rounds):
     """{round: [ns, ...]}: the floor probes that ab.py ran with the BASELINE binary just
     before, between and after the round's two runs (ipcmeter.ab.floor_probes of the
@@ -249,7 +264,11 @@ def collect(base, new, args, per_round, shifted, confidence):
     floors unknown, every round left out)."""
     bb, nb = base.benchmarks(), new.benchmarks()
     found = Collected()
+    first_focus, focused = focus_rounds(base, per_round)
+    first_focus = math.inf if first_focus is None else first_focus
     for name in (n for n in bb if n in nb):
+        # A focused row is judged on the focus rounds alone, every other row on the rest.
+        skip = set(shifted) | set(range(first_focus)) if name in focused else shifted
         b_ok = [r for r in bb[name] if r.error is None]
         n_ok = [r for r in nb[name] if r.error is None]
         if not b_ok or not n_ok:
@@ -288,8 +307,8 @@ def collect(base, new, args, per_round, shifted, confidence):
             if not in_base:
                 found.new_metrics.append({"benchmark": name, "metric": metric})
                 continue
-            xs, fb = samples(base, b_ok, metric, per_round, args.normalize_floors, shifted)
-            ys, fn = samples(new, n_ok, metric, per_round, args.normalize_floors, shifted)
+            xs, fb = samples(base, b_ok, metric, per_round, args.normalize_floors, skip)
+            ys, fn = samples(new, n_ok, metric, per_round, args.normalize_floors, skip)
             if xs is None or ys is None:
                 side = "BASE" if xs is None else "NEW"
                 floor = (fb if xs is None else fn).split(":", 1)[1]
@@ -298,7 +317,11 @@ def collect(base, new, args, per_round, shifted, confidence):
                 continue
             if not xs or not ys:
                 # Data there, every round of it left out: undecided, not silently gone.
-                if shifted and samples(base, b_ok, metric, per_round, False)[0] \
+                if name in focused:
+                    found.skip(name, "no focus round left to judge it by%s" % (
+                        ": " + shift_text(shifted) if shifted else " (errored or missing "
+                        "in the focus rounds of one side)"), "no_round_left", metric)
+                elif shifted and samples(base, b_ok, metric, per_round, False)[0] \
                         and samples(new, n_ok, metric, per_round, False)[0]:
                     found.skip(name, "no round left: " + shift_text(shifted),
                                "no_round_left", metric)
@@ -313,7 +336,10 @@ def collect(base, new, args, per_round, shifted, confidence):
                                "higher_is_better": higher,
                                "normalized_by": fb or fn,
                                "base": _median_of(xs), "new": _median_of(ys), "est": est,
-                               "rounds_left_out": sorted(rnd + 1 for rnd in shifted)})
+                               "rounds_left_out": sorted(rnd + 1 for rnd in shifted
+                                                         if (rnd >= first_focus)
+                                                         == (name in focused)),
+                               "focus": name in focused})
     return found
 
 
@@ -519,6 +545,12 @@ def compare(base, new, args):
     gate = gate_outcome(found, counts, only_in_base, args)
 
     mode_key, mode = describe_mode(pair, probes, shifted, rows, args)
+    first_focus, focused = focus_rounds(base, per_round)
+    if focused:
+        mode += ("; rounds %d-%s are focus rounds (short runs of only the %d rows ab.py "
+                 "--focus %r matched), and those rows are judged on them alone"
+                 % (first_focus + 1, pair[1], len(focused),
+                    base.meta["ab"]["focus"].get("filter")))
     floors = floor_changes(base, new)
     notes = report_notes(base, new, env_lines, floors, shifted, found, args)
     return {

@@ -23,7 +23,7 @@ class TrialError(Exception):
 
 
 # Settings added to plan.json after trials were kept: what a plan without them ran with.
-PLAN_DEFAULTS = {"slices": 1}
+PLAN_DEFAULTS = {"slices": 1, "focus": None, "focus_rounds": 0}
 
 
 def read_plan(directory):

@@ -56,6 +56,8 @@ def configuration(args):
     text = ("%s profile, %d rounds x %d repetitions, threshold %g%%, max inconclusive %g%%"
             % (args.profile, args.rounds, args.repetitions, args.threshold,
                args.max_inconclusive))
+    if getattr(args, "focus_rounds", 0):
+        text += ", then %d focus rounds of --focus %r" % (args.focus_rounds, args.focus)
     if args.filter:
         text += ", --filter %r (NOT the CI configuration)" % args.filter
     else:

@@ -12,6 +12,8 @@ instead of FAKE_NOISE (0.01); FAKE_MOVE=K, K-L or K- puts invocations K..L (0-ba
 placement 3.7 times slower, floors included, as when the host moves the vCPUs.
 FAKE_HANG=FILE makes every run but the probes write "started" to FILE and sleep, and write
 "stopped" there on SIGTERM.
+--fake_factor_whole=F slows a run of the whole profile (no --benchmark_filter) by F and
+leaves filtered runs (slices, focus rounds) alone.
 --fake_floor=NS makes a run report that floor in every repetition and in its floors
 objects, as a candidate that fakes its own witness would.
 """
@@ -79,6 +81,8 @@ FAKE = textwrap.dedent('''\
         sys.exit(0)
     reps = int(opts.get("benchmark_repetitions", "1"))
     factor = float(opts.get("fake_factor", "1"))
+    if "benchmark_filter" not in opts:
+        factor *= float(opts.get("fake_factor_whole", "1"))
     delay = float(opts.get("calibration_delay_ns", "0"))
     drift = [1.0, 1.3, 0.85, 1.2, 0.9, 1.1][(count // 4) % 6] if os.environ.get("FAKE_DRIFT") else 1.0
     place = 1.0
@@ -172,6 +176,10 @@ class FakeBinary(unittest.TestCase):
     def ab(self, *argv, out="ab", candidate=None):
         out_dir = os.path.join(self.tmp, out)
         o, e = io.StringIO(), io.StringIO()
+        if not any(a.startswith("--focus-rounds") for a in argv):
+            # The structure tests below count runs of the main rounds; focus rounds have
+            # their own tests.
+            argv = ("--focus-rounds", "0") + tuple(argv)
         with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
             try:
                 code = ab.main(["--baseline", self.bin, "--candidate", candidate or self.bin,
@@ -184,7 +192,10 @@ class FakeBinary(unittest.TestCase):
                 report = json.load(f)
         return code, o.getvalue(), e.getvalue(), out_dir, report
 
-    def run_trials(self, *argv):
+    def run_trials(self, *argv, workflow_focus=False):
+        if argv and argv[0] in ("aa", "sensitivity") and not workflow_focus \
+                and "--focus-rounds" not in argv:
+            argv = argv + ("--focus-rounds", "0")    # as in ab() above
         proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, "gate_trials.py")]
                               + list(argv), capture_output=True, text=True, timeout=300,
                               env=dict(os.environ, **self.env))
@@ -510,6 +521,78 @@ class AB(FakeBinary):
                       runs[0])
 
 
+class Focus(FakeBinary):
+    def test_focus_rounds_follow_the_main_rounds_with_only_the_focus_rows(self):
+        code, _, _, out_dir, report = self.ab("--rounds", "3", "--focus-rounds", "3",
+                                              "--focus", "shm_ring", candidate=self.cand)
+        self.assertEqual(code, 0, report)
+        kinds = ["L" if "--benchmark_list_tests" in c["argv"] else "P" if is_probe(c)
+                 else "A" if c["bin"] == self.bin else "B" for c in self.calls()]
+        # ABBA goes on across the focus rounds; a probe around every run.
+        self.assertEqual("".join(kinds), "LL" + "PAPBPBPAPAPB" + "PBPAPAPBPBPA" + "P")
+        runs = [c["argv"] for c, k in zip(self.calls(), kinds) if k in "AB"]
+        self.assertTrue(all(not any(a.startswith("--benchmark_filter=") for a in r)
+                            for r in runs[:6]))
+        only_shm = "--benchmark_filter=^(%s/manual_time)$" % SHM.replace(".", "\\.")
+        self.assertTrue(all(only_shm in r for r in runs[6:]), runs[6])
+        base = load(os.path.join(out_dir, "baseline.json"))
+        focus = base.meta["ab"]["focus"]
+        self.assertEqual((focus["first_round"], focus["rounds"]), (3, 3))
+        self.assertEqual(focus["benchmarks"], [SHM + "/manual_time"])
+        self.assertEqual(base.meta["ab"]["rounds"], 6)
+        self.assertEqual(len(base.meta["ab"]["floor_probes"]["round_probes_ns"]), 6)
+        self.assertEqual(sorted(r.repetition_index for r in base.benchmarks()[SHM]),
+                         list(range(6)))
+        self.assertEqual(sorted(r.repetition_index for r in base.benchmarks()[PIPE]),
+                         [0, 1, 2])
+        shm, pipe = p50(report), p50(report, PIPE)
+        self.assertEqual((shm["n_new"], shm["focus"]), (3, True))
+        self.assertEqual((pipe["n_new"], pipe["focus"]), (3, False))
+        self.assertIn("focus rounds", report["mode_text"])
+
+    def test_a_focused_row_is_judged_on_the_focus_rounds_alone(self):
+        # The candidate is 40% slower in runs of the whole profile only: the focused row
+        # is not (its focus rounds show no change), the other row is.
+        code, _, _, _, report = self.ab("--rounds", "4", "--focus-rounds", "4",
+                                        "--focus", "shm_ring", "--candidate-args",
+                                        "--fake_factor_whole=1.4", candidate=self.cand)
+        self.assertEqual(code, 1, report)
+        self.assertEqual(p50(report)["verdict"], "unchanged")
+        self.assertEqual(p50(report, PIPE)["verdict"], "regressed")
+        # And without focus rounds the same candidate is flagged on both rows.
+        code, _, _, _, report = self.ab("--rounds", "4", "--focus-rounds", "0",
+                                        "--candidate-args", "--fake_factor_whole=1.4",
+                                        candidate=self.cand, out="ab2")
+        self.assertEqual(p50(report)["verdict"], "regressed")
+
+    def test_a_focus_round_on_moved_vcpus_is_left_out(self):
+        # Invocations: 2 listings, then round r's probes are 2 + 4r, 4 + 4r, 6 + 4r and its
+        # runs 3 + 4r, 5 + 4r: the first focus round (r = 4) runs 19 and probes 20 moved.
+        os.environ["FAKE_MOVE"] = "19-20"
+        code, _, _, _, report = self.ab("--rounds", "4", "--focus-rounds", "4",
+                                        "--focus", "shm_ring")
+        self.assertEqual(report["rounds_left_out"], [5])
+        self.assertEqual(p50(report)["rounds_left_out"], [5])
+        self.assertEqual(p50(report)["n_new"], 3)
+        self.assertEqual(p50(report, PIPE)["rounds_left_out"], [])
+        self.assertEqual(p50(report, PIPE)["n_new"], 4)
+
+    def test_focus_that_matches_nothing_runs_no_focus_round(self):
+        code, _, err, out_dir, report = self.ab("--rounds", "3", "--focus-rounds", "3",
+                                                "--focus", "^nothing")
+        self.assertIn("matches no row", err)
+        base = load(os.path.join(out_dir, "baseline.json"))
+        self.assertNotIn("focus", base.meta["ab"])
+        self.assertEqual(base.meta["ab"]["rounds"], 3)
+
+    def test_bad_focus_input_writes_nothing(self):
+        for argv in (("--focus-rounds", "2"), ("--focus-rounds", "-1"), ("--focus", "(")):
+            code, _, err, out_dir, _ = self.ab(*argv, out="bad")
+            self.assertEqual(code, 2, argv)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+            self.assertFalse(os.path.exists(out_dir))
+
+
 class Workflow(unittest.TestCase):
     """The CI recipe calls the scripts with flags they have, and gate_trials.py proves the
     gate with the recipe's numbers."""
@@ -548,7 +631,9 @@ class Workflow(unittest.TestCase):
         import gate_trials
         found = gate_trials.workflow_settings()
         self.assertEqual(found, {"rounds": ab_rounds.ROUNDS, "repetitions": ab_rounds.REPETITIONS,
-                                 "slices": ab_rounds.SLICES, "threshold": 5.0, "profile": "quick",
+                                 "slices": ab_rounds.SLICES, "focus": ab_rounds.FOCUS,
+                                 "focus_rounds": ab_rounds.FOCUS_ROUNDS,
+                                 "threshold": 5.0, "profile": "quick",
                                  "max_inconclusive": compare.MAX_INCONCLUSIVE})
         self.assertEqual(compare.build_parser().get_default("threshold"), found["threshold"])
 
@@ -561,11 +646,18 @@ class Trials(FakeBinary):
 
     def test_aa_runs_the_whole_profile_with_the_workflow_numbers(self):
         out = os.path.join(self.tmp, "aa")
-        proc = self.run_trials("aa", "--bin", self.bin, "--trials", "1", "--out-dir", out)
+        proc = self.run_trials("aa", "--bin", self.bin, "--trials", "1", "--out-dir", out,
+                               workflow_focus=True)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        runs = [c["argv"] for c in self.calls() if not is_probe(c)]
-        self.assertEqual(len(runs), 2 * ab_rounds.ROUNDS)
-        self.assertFalse([a for c in runs for a in c if a.startswith("--benchmark_filter")])
+        runs = [c["argv"] for c in self.calls()
+                if not is_probe(c) and "--benchmark_list_tests" not in c["argv"]]
+        self.assertEqual(len(runs), 2 * (ab_rounds.ROUNDS + ab_rounds.FOCUS_ROUNDS))
+        main = runs[:2 * ab_rounds.ROUNDS]
+        self.assertFalse([a for c in main for a in c if a.startswith("--benchmark_filter")])
+        # The fake's two pingpong rows are at 64 B: the focus rounds run just them.
+        focus = "--benchmark_filter=" + ab_rounds.slice_filter([], [SHM + "/manual_time",
+                                                                    PIPE + "/manual_time"])
+        self.assertTrue(all(focus in c for c in runs[2 * ab_rounds.ROUNDS:]))
         self.assertTrue(all("--benchmark_repetitions=%d" % ab_rounds.REPETITIONS in c for c in runs))
         with open(os.path.join(out, "summary.json")) as f:
             summary = json.load(f)
@@ -578,6 +670,7 @@ class Trials(FakeBinary):
         self.assertEqual(summary["flagged"], 0)
         self.assertTrue(summary["goal_met"])
         self.assertIn("every benchmark (the CI configuration)", proc.stdout)
+        self.assertIn("then %d focus rounds" % ab_rounds.FOCUS_ROUNDS, proc.stdout)
         self.assertIn("trials ending in anything but exit 0: 0 of 1", proc.stdout)
         self.assertRegex(proc.stdout, r"minutes per trial: median \d+\.\d")
         header = [line for line in proc.stdout.splitlines() if "minutes" in line][0]
