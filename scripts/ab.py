@@ -24,7 +24,7 @@ least 3 rounds; see compare.py --help for how many make a change of a given size
 detectable.
 
 Then come --focus-rounds focus rounds: pairs of short runs, in ABBA order going on, of
-only the rows that --focus matches (defaults: the CI job's, see --help; the small-message
+only the rows that --focus matches (defaults: the CI job's, listed below; the small-message
 round trips), listed with --benchmark_list_tests from both builds (within --filter when
 given), each run with --benchmark_filter set to exactly those rows. compare.py judges those
 rows on the focus rounds alone: their two builds' runs are seconds apart, so the vCPU
@@ -70,7 +70,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
-from ipcmeter import atomic, children, gate_noise, schema  # noqa: E402
+from ipcmeter import atomic, children, gate, gate_noise, schema  # noqa: E402
 from ipcmeter.cli import ArgumentParser, add_ipcmeter_bin, refuse  # noqa: E402
 from ipcmeter.ab_rounds import (FOCUS, FOCUS_ROUNDS, REPETITIONS, ROUNDS, SIDES,  # noqa: E402
                                 SLICES, combine_slices, family, focus_plan, merge, pair_plan,
@@ -233,6 +233,16 @@ def check(args):
             args.noise = gate_noise.checked(args.noise)
         except gate_noise.NoiseError as e:
             raise RunError(str(e))
+        # Refused now rather than by compare.py after the runs (gate.check_noise_focus).
+        learned = gate.focus_setting(gate_noise.load(args.noise).get("configuration"),
+                                     "focus", "focus_rounds")
+        if learned != ((args.focus, args.focus_rounds) if args.focus_rounds else (None, 0)):
+            raise RunError("--noise %s was learned from A/A trials with %s; these runs would "
+                           "have --focus-rounds %d --focus %r: learn bands of this "
+                           "configuration or leave out --noise" % (
+                               args.noise, "focus rounds %d of %r" % learned[::-1]
+                               if learned[1] else "no focus rounds", args.focus_rounds,
+                               args.focus))
     out_dir = args.out_dir or os.path.join(
         REPO, "results", "runs",
         "ab-" + datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))

@@ -68,7 +68,6 @@ stderr; finished trials are kept).
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import re
@@ -88,7 +87,7 @@ from ipcmeter.results import ResultsError, load  # noqa: E402
 from ipcmeter.trials import (row_brief, summarize_aa, summarize_sensitivity,  # noqa: E402
                              trial_record)
 from ipcmeter.trial_store import (TrialError, baseline_p50, delay_for,  # noqa: E402
-                                  delay_from_baselines, dir_id, finished_trials,
+                                  delay_from_baselines, dir_id, file_sha256, finished_trials,
                                   keep_trial_data, kept_paths, noise_from, read_plan,
                                   trial_files, trial_id, unique_dirs)
 
@@ -205,14 +204,6 @@ def build_parser():
 
 
 # ----------------------------------------------------------------- set-up
-
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def settle(args):
     """Fill the workflow's settings into args and check everything; return the plan."""
@@ -480,11 +471,8 @@ def learning_set(sources):
 
 def learn_noise(args):
     learned, first = learning_set(args.sources)
-    doc = noise_from(learned, args.k, args.out)
+    doc = noise_from(learned, args.k, args.out, first)
     del doc["path"]
-    doc["configuration"] = {k: first.get(k) for k in ("profile", "rounds", "repetitions",
-                                                     "slices", "focus", "focus_rounds",
-                                                     "threshold", "bin_sha256")}
     write_json(args.out, doc)
     bands = sorted(r["unchanged_within_pct"] for r in doc["rows"].values()) or [0.0]
     lines = ["learned from %d A/A trials (%s): %d comparisons with a spread, K = %g"
@@ -530,7 +518,7 @@ def rejudge(args):
         how = "bands learned from other trials (%s)" % args.noise
         name = os.path.splitext(os.path.basename(args.noise))[0]
     elif args.learn_from:
-        learned, _ = learning_set(args.learn_from)
+        learned, learned_plan = learning_set(args.learn_from)
         how = ("bands learned from the A/A trials of %s, leaving out the trial judged, "
                "K = %g" % (", ".join(args.learn_from), args.k))
         name = "leave-one-out-k%g" % args.k
@@ -553,7 +541,8 @@ def rejudge(args):
                 if not others:
                     raise TrialError("--learn-from: no A/A trial left to learn from once "
                                      "%s trial %d is left out" % (directory, n))
-                noise_doc = noise_from(others, args.k, "leave-one-out (%d trials)" % len(others))
+                noise_doc = noise_from(others, args.k, "leave-one-out (%d trials)" % len(others),
+                                       learned_plan)
             report, _ = judge_again(plan, directory, n, noise_doc)
             extra = {"source": trial_id(directory, n),
                      "noise_learned_from": None if noise_doc is None else noise_doc["trials"]}

@@ -45,7 +45,11 @@ def trial_logs(directory, n, row, limit):
     base_path, new_path = trial_files(directory, n)
     base, new = load(base_path), load(new_path)
     per, rounds = gate.pairing(base, new)
-    shifted = gate.shifted_rounds(gate.round_probes(base, rounds), limit)
+    skip = set(gate.shifted_rounds(gate.round_probes(base, rounds), limit))
+    first_focus, focused = gate.focus_rounds(base, per)
+    if row in focused:      # judged on the focus rounds alone, as the gate does
+        skip |= set(range(first_focus))
+        rounds -= first_focus
     values = []
     for results in (base, new):
         recs = results.benchmarks().get(row)
@@ -53,7 +57,7 @@ def trial_logs(directory, n, row, limit):
             print("gate_rounds.py: %s trial %d holds no row %s" % (directory, n, row),
                   file=sys.stderr)
             sys.exit(2)
-        values.append(gate.samples(results, recs, METRIC, per, False, shifted)[0])
+        values.append(gate.samples(results, recs, METRIC, per, False, skip)[0])
     xs, ys = values
     logs = [math.log(statistics.median(ys[r]) / statistics.median(xs[r]))
             for r in sorted(set(xs) & set(ys))]

@@ -16,11 +16,15 @@ disagree about primaries or directions the report's notes say so.
 
 import json
 import math
+import os
 import statistics
 
 from . import gate_noise, gate_stats
 from .gate_stats import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED
 from .results import is_positive_number
+# Re-exported: compare.py's callers and the probes in docs/probes/ use them as gate.X.
+from .gate_pairing import (focus_rounds, pairing, round_of, round_probes,  # noqa: F401
+                           shift_text, shifted_rounds)
 from .schema import PRE_SCHEMA
 
 TOOL = "compare.py"
@@ -97,19 +101,6 @@ def check_environments(base, new, allow_mismatch):
     return lines
 
 
-def pairing(base, new):
-    """(repetitions_per_round, rounds) when both files come from one ab.py run."""
-    a, b = base.meta.get("ab"), new.meta.get("ab")
-    if not isinstance(a, dict) or not isinstance(b, dict):
-        return None
-    pid = a.get("pairing_id")
-    per = a.get("repetitions_per_round")
-    if (not pid or pid != b.get("pairing_id") or not isinstance(per, int) or per < 1
-            or per != b.get("repetitions_per_round")):
-        return None
-    return per, a.get("rounds")
-
-
 def round_floors(results, rnd):
     """The floors measured in round `rnd` of an ab.py file, else the file's floors."""
     ab = results.meta.get("ab")
@@ -142,62 +133,6 @@ def floor_divisor(record, metric, floors):
 
 
 # ------------------------------------------------------------------ comparison
-
-def round_of(record, per_round):
-    return (record.repetition_index or 0) // per_round if per_round else 0
-
-
-def focus_rounds(base, per_round):
-    """(first focus round, the rows judged on the focus rounds alone) of an ab.py file
-    with focus rounds (ipcmeter.ab.focus), else (None, empty). The rows are those the BASE
-    file holds in the focus rounds: what ran there is ab.py's choice, from the base's
-    --focus, never the candidate's."""
-    ab = base.meta.get("ab")
-    focus = ab.get("focus") if isinstance(ab, dict) else None
-    first = focus.get("first_round") if isinstance(focus, dict) else None
-    if not per_round or not isinstance(first, int) or isinstance(first, bool) or first < 1:
-        return None, frozenset()
-    return first, frozenset(name for name, recs in base.benchmarks().items()
-                            if any(round_of(r, per_round) >= first for r in recs))
-
-
-def round_probes(base, rounds):
-    """{round: [ns, ...]}: the floor probes that ab.py ran with the BASELINE binary just
-    before, between and after the round's two runs (ipcmeter.ab.floor_probes of the
-    BASE file; the NEW file's copy is never read, nor any number the candidate measured
-    itself). None when BASE holds no probes (files from an older ab.py)."""
-    ab = base.meta.get("ab")
-    probes = ab.get("floor_probes") if isinstance(ab, dict) else None
-    per_round = probes.get("round_probes_ns") if isinstance(probes, dict) else None
-    if not isinstance(per_round, list):
-        return None
-    out = {}
-    for rnd, values in enumerate(per_round[:rounds] if rounds else per_round):
-        if isinstance(values, list):
-            out[rnd] = [float(v) for v in values if is_positive_number(v)]
-    return out
-
-
-def shifted_rounds(probes, limit):
-    """{round: (lowest, highest probe)} for the rounds whose probes differ by more than
-    `limit` times: the host moved the vCPUs at some point between the first and the last
-    probe, so the two builds may have run on different placements. The decision uses only
-    the baseline binary's probes, never the metric judged nor anything the candidate
-    measured, so it cannot favour either build. Empty when limit is 0 or without probes."""
-    if not limit or not probes:
-        return {}
-    return {rnd: (min(vs), max(vs)) for rnd, vs in sorted(probes.items())
-            if len(vs) >= 2 and max(vs) > limit * min(vs)}
-
-
-def shift_text(shifted):
-    one = len(shifted) == 1
-    return "%d round%s left out because the baseline build's core-to-core floor probes " \
-           "around the runs differed (%s): the host moved the vCPUs during the round" % (
-               len(shifted), "" if one else "s",
-               ", ".join("round %d %.0f-%.0f ns" % (rnd + 1, lo, hi)
-                         for rnd, (lo, hi) in sorted(shifted.items())))
-
 
 def samples(results, recs, metric, per_round, normalize, skip_rounds=()):
     """{round or 0: [values]} and the floor used (None, name, or 'missing:name')."""
@@ -512,6 +447,30 @@ def report_notes(base, new, env_lines, floors, shifted, found, args):
     return notes
 
 
+def focus_setting(focus, filter_key, rounds_key):
+    """(filter, rounds) of focus rounds described by the dict `focus`, (None, 0) for none."""
+    rounds = focus.get(rounds_key) if isinstance(focus, dict) else None
+    return (focus.get(filter_key), rounds) if rounds else (None, 0)
+
+
+def check_noise_focus(noise, base):
+    """Raise UsageError when the noise file was learned from A/A trials with other focus
+    rounds than BASE ran: a focused row's spread over focus rounds is not its spread over
+    the rounds of the whole profile, so its band would not hold."""
+    ab = base.meta.get("ab")
+    learned = focus_setting(noise.get("configuration"), "focus", "focus_rounds")
+    here = focus_setting(ab.get("focus") if isinstance(ab, dict) else None,
+                          "filter", "rounds")
+    if learned != here:
+        raise UsageError(
+            "%s was learned from A/A trials with %s, but these files ran %s: learn the bands "
+            "from trials of this configuration (scripts/gate_trials.py aa, then noise) or "
+            "leave out --noise" % (
+                os.path.basename(noise["path"]),
+                *("focus rounds %d of %r" % (r, f) if r else "no focus rounds"
+                  for f, r in (learned, here))))
+
+
 def compare(base, new, args):
     """The whole report as a dict; raise UsageError on unusable input."""
     check_inputs(base, new)
@@ -533,6 +492,8 @@ def compare(base, new, args):
 
     pair = None if args.unpaired else pairing(base, new)
     per_round = pair[0] if pair else None
+    if noise is not None and pair:
+        check_noise_focus(noise, base)
     probes = round_probes(base, pair[1]) if pair else None
     shifted = shifted_rounds(probes, args.floor_shift_limit)
     found = collect(base, new, args, per_round, shifted, 1.0 - args.alpha)

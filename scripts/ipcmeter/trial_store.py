@@ -6,6 +6,7 @@ can be committed and judged again (gate_trials.py rejudge, noise) on another day
 checkout, after the trial's 35 MB of runs are gone.
 """
 
+import hashlib
 import json
 import lzma
 import os
@@ -24,6 +25,14 @@ class TrialError(Exception):
 
 # Settings added to plan.json after trials were kept: what a plan without them ran with.
 PLAN_DEFAULTS = {"slices": 1, "focus": None, "focus_rounds": 0}
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_plan(directory):
@@ -105,8 +114,14 @@ def unique_dirs(dirs):
     return out
 
 
-def noise_from(learned, k, label):
-    """The noise document learned from [(trial id, report, env)]."""
+# What a noise file records of the A/A trials it was learned from (compare.py refuses one
+# learned with other focus rounds than the files it judges).
+NOISE_CONFIGURATION = ("profile", "rounds", "repetitions", "slices", "focus", "focus_rounds",
+                       "threshold", "bin_sha256")
+
+
+def noise_from(learned, k, label, plan):
+    """The noise document learned from [(trial id, report, env)], A/A trials of `plan`."""
     if not k > 0:
         raise TrialError("--k %g: must be above 0" % k)
     try:
@@ -115,6 +130,7 @@ def noise_from(learned, k, label):
     except gate_noise.NoiseError as e:
         raise TrialError(str(e))
     doc["path"] = label
+    doc["configuration"] = {key: plan.get(key) for key in NOISE_CONFIGURATION}
     return doc
 
 

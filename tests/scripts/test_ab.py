@@ -585,6 +585,29 @@ class Focus(FakeBinary):
         self.assertNotIn("focus", base.meta["ab"])
         self.assertEqual(base.meta["ab"]["rounds"], 3)
 
+    def test_bands_learned_with_other_focus_rounds_are_refused(self):
+        noise = os.path.join(self.tmp, "noise.json")
+        with open(noise, "w") as f:
+            json.dump({"ipcmeter_gate_noise": 1, "k": 2.5, "env": {}, "rows": {},
+                       "configuration": {"focus": None, "focus_rounds": 0}}, f)
+        # Before any run...
+        code, _, err, out_dir, _ = self.ab("--rounds", "3", "--focus-rounds", "3",
+                                           "--focus", "shm_ring", "--noise", noise)
+        self.assertEqual(code, 2)
+        self.assertIn("no focus rounds", err)
+        self.assertFalse(os.path.exists(out_dir))
+        # ...and by compare.py, for files that ran focus rounds.
+        code, _, _, out_dir, _ = self.ab("--rounds", "3", "--focus-rounds", "3",
+                                         "--focus", "shm_ring", out="focused")
+        self.assertEqual(code, 0)
+        import compare
+        e = io.StringIO()
+        with contextlib.redirect_stderr(e), contextlib.redirect_stdout(io.StringIO()):
+            code = compare.main([os.path.join(out_dir, "baseline.json"),
+                                 os.path.join(out_dir, "candidate.json"), "--noise", noise])
+        self.assertEqual(code, 2)
+        self.assertIn("focus rounds 3 of 'shm_ring'", e.getvalue())
+
     def test_bad_focus_input_writes_nothing(self):
         for argv in (("--focus-rounds", "2"), ("--focus-rounds", "-1"), ("--focus", "(")):
             code, _, err, out_dir, _ = self.ab(*argv, out="bad")
