@@ -399,7 +399,8 @@ def main(argv=None):
             if (step - 1) % runs_per_round in (mid, runs_per_round - 1):
                 probe(len(probes))
         if args.focus_rounds and not focus:
-            print("%s: --focus %r matches no row both builds have: no focus rounds"
+            # A note like the progress lines, not a refusal: the main rounds stand.
+            print("%s: no focus rounds: --focus %r matches no row both builds have"
                   % (PROG, args.focus), file=sys.stderr)
         focus_filter = slice_filter([], focus) if focus else None
         for step, (r, _, side) in enumerate(focus_runs, len(plan) + 1):

@@ -668,7 +668,7 @@ for a in sys.argv[1:]:
         shutil.copyfile(sys.argv[0] + ".json", a.split("=", 1)[1])
 """
 
-PROGRESS = re.compile(r"^ab\.py: (\[\d+/\d+\] |results in )")
+PROGRESS = re.compile(r"^ab\.py: (\[\d+/\d+\] |results in |no focus rounds: )")
 
 
 class AbFuzz(FuzzBase):
