@@ -233,16 +233,11 @@ def check(args):
             args.noise = gate_noise.checked(args.noise)
         except gate_noise.NoiseError as e:
             raise RunError(str(e))
-        # Refused now rather than by compare.py after the runs (gate.check_noise_focus).
-        learned = gate.focus_setting(gate_noise.load(args.noise).get("configuration"),
-                                     "focus", "focus_rounds")
-        if learned != ((args.focus, args.focus_rounds) if args.focus_rounds else (None, 0)):
-            raise RunError("--noise %s was learned from A/A trials with %s; these runs would "
-                           "have --focus-rounds %d --focus %r: learn bands of this "
-                           "configuration or leave out --noise" % (
-                               args.noise, "focus rounds %d of %r" % learned[::-1]
-                               if learned[1] else "no focus rounds", args.focus_rounds,
-                               args.focus))
+        # Refused now rather than by compare.py after the runs.
+        problem = gate.noise_focus_problem(gate_noise.load(args.noise), gate.focus_setting(
+            {"filter": args.focus, "rounds": args.focus_rounds}, "filter", "rounds"))
+        if problem:
+            raise RunError("--noise " + problem)
     out_dir = args.out_dir or os.path.join(
         REPO, "results", "runs",
         "ab-" + datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
@@ -316,8 +311,8 @@ def focus_rows(bins, extra, args, rounds_dir):
         return []
     names = listed(bins, extra, args, rounds_dir, args.focus, "-focus")
     if args.filter:
-        within = listed(bins, extra, args, rounds_dir)
-        names = {x: [n for n in names[x] if n in set(within[x])] for x in "AB"}
+        within = {x: set(rows) for x, rows in listed(bins, extra, args, rounds_dir).items()}
+        names = {x: [n for n in names[x] if n in within[x]] for x in "AB"}
     in_candidate = set(names["B"])
     return [n for n in names["A"] if n in in_candidate]
 

@@ -6,11 +6,12 @@
                  [--calibrate-once] [--trials 10] [--out-dir DIR] [options]
 
 Every trial is one scripts/ab.py run over the WHOLE profile (no --filter), with the rounds,
-repetitions, slices, focus rows and rounds, threshold, --max-inconclusive and profile of the
-CI workflow (.github/workflows/ipcmeter-gate.yml, its env ROUNDS, REPETITIONS, SLICES, FOCUS,
-FOCUS_ROUNDS, THRESHOLD, MAX_INCONCLUSIVE and PROFILE), so Benjamini-Hochberg corrects over as many comparisons as
-in CI. The options of those names override them; --filter narrows the rows for a quick
-look, and the summary then says that it is not the CI configuration.
+repetitions, slices, focus rows and rounds, threshold, --max-inconclusive and profile of
+the CI workflow (.github/workflows/ipcmeter-gate.yml, its env ROUNDS, REPETITIONS, SLICES,
+FOCUS, FOCUS_ROUNDS, THRESHOLD, MAX_INCONCLUSIVE and PROFILE), so Benjamini-Hochberg
+corrects over as many comparisons as in CI. The options of those names override them;
+--filter narrows the rows for a quick look, and the summary then says that it is not the
+CI configuration.
 
 aa           the same build on both sides. Counts the trials that end in anything but
              exit 0 (a false alarm, exit 1, or a gate that could not decide, exit 3;

@@ -193,17 +193,18 @@ class Collected:
 UNDECIDED_KINDS = ("no_round_left", "floor_unknown")
 
 
-def collect(base, new, args, per_round, shifted, confidence):
+def collect(base, new, args, per_round, shifted, confidence, focus=(None, frozenset())):
     """Walk the benchmarks both files hold: an estimate per benchmark and metric, and
     every row that cannot be compared sorted by why (errors, missing or new metrics,
     floors unknown, every round left out)."""
     bb, nb = base.benchmarks(), new.benchmarks()
     found = Collected()
-    first_focus, focused = focus_rounds(base, per_round)
+    first_focus, focused = focus
     first_focus = math.inf if first_focus is None else first_focus
+    # A focused row is judged on the focus rounds alone, every other row on the rest.
+    focus_skip = set(shifted) | set(range(first_focus)) if focused else None
     for name in (n for n in bb if n in nb):
-        # A focused row is judged on the focus rounds alone, every other row on the rest.
-        skip = set(shifted) | set(range(first_focus)) if name in focused else shifted
+        skip = focus_skip if name in focused else shifted
         b_ok = [r for r in bb[name] if r.error is None]
         n_ok = [r for r in nb[name] if r.error is None]
         if not b_ok or not n_ok:
@@ -453,19 +454,17 @@ def focus_setting(focus, filter_key, rounds_key):
     return (focus.get(filter_key), rounds) if rounds else (None, 0)
 
 
-def check_noise_focus(noise, base):
-    """Raise UsageError when the noise file was learned from A/A trials with other focus
-    rounds than BASE ran: a focused row's spread over focus rounds is not its spread over
-    the rounds of the whole profile, so its band would not hold."""
-    ab = base.meta.get("ab")
+def noise_focus_problem(noise, here):
+    """The one line to print when the noise file was learned from A/A trials with other
+    focus rounds than `here` ((filter, rounds), focus_setting's form), else None: a focused
+    row's spread over focus rounds is not its spread over the rounds of the whole profile,
+    so its band would not hold. ab.py asks before its runs, compare.py before judging."""
     learned = focus_setting(noise.get("configuration"), "focus", "focus_rounds")
-    here = focus_setting(ab.get("focus") if isinstance(ab, dict) else None,
-                          "filter", "rounds")
-    if learned != here:
-        raise UsageError(
-            "%s was learned from A/A trials with %s, but these files ran %s: learn the bands "
-            "from trials of this configuration (scripts/gate_trials.py aa, then noise) or "
-            "leave out --noise" % (
+    if learned == here:
+        return None
+    return ("%s was learned from A/A trials with %s, but this comparison has %s: learn the "
+            "bands from trials of this configuration (scripts/gate_trials.py aa, then noise) "
+            "or leave out --noise" % (
                 os.path.basename(noise["path"]),
                 *("focus rounds %d of %r" % (r, f) if r else "no focus rounds"
                   for f, r in (learned, here))))
@@ -492,11 +491,16 @@ def compare(base, new, args):
 
     pair = None if args.unpaired else pairing(base, new)
     per_round = pair[0] if pair else None
+    focus = focus_rounds(base, per_round)
     if noise is not None and pair:
-        check_noise_focus(noise, base)
+        ab = base.meta.get("ab")
+        problem = noise_focus_problem(noise, focus_setting(
+            ab.get("focus") if isinstance(ab, dict) else None, "filter", "rounds"))
+        if problem:
+            raise UsageError(problem)
     probes = round_probes(base, pair[1]) if pair else None
     shifted = shifted_rounds(probes, args.floor_shift_limit)
-    found = collect(base, new, args, per_round, shifted, 1.0 - args.alpha)
+    found = collect(base, new, args, per_round, shifted, 1.0 - args.alpha, focus)
     rows = found.rows
     tested, lone_level = judge(rows, args, shifted)
     order = {name: i for i, name in enumerate(bb)}
@@ -506,7 +510,7 @@ def compare(base, new, args):
     gate = gate_outcome(found, counts, only_in_base, args)
 
     mode_key, mode = describe_mode(pair, probes, shifted, rows, args)
-    first_focus, focused = focus_rounds(base, per_round)
+    first_focus, focused = focus
     if focused:
         mode += ("; rounds %d-%s are focus rounds (short runs of only the %d rows ab.py "
                  "--focus %r matched), and those rows are judged on them alone"
