@@ -2,8 +2,9 @@
 """Measure the regression gate itself, the way CI runs it: false alarms and sensitivity.
 
   gate_trials.py aa --bin BIN [--trials 20] [--out-dir DIR] [options]
-  gate_trials.py sensitivity --bin BIN --target REGEX [--slowdown 10] [--delay-ns N]
-                 [--calibrate-once] [--trials 10] [--out-dir DIR] [options]
+  gate_trials.py sensitivity --bin BIN --target REGEX [--slowdown 10]
+                 [--delay-ns N | --delay-from DIR | --calibrate-once] [--trials 10]
+                 [--out-dir DIR] [options]
 
 Every trial is one scripts/ab.py run over the WHOLE profile (no --filter), with the rounds,
 repetitions, slices, focus rows and rounds, threshold, --max-inconclusive and profile of
@@ -25,11 +26,13 @@ sensitivity  the candidate slowed by ipcmeter's --calibration_delay_ns=N (a busy
              every other regressed row is a false alarm; the summary counts them, and
              the trials in which the target would have been flagged as the only change
              (p <= alpha / tests and beyond the threshold). Without --delay-ns, N is
-             --slowdown percent of the target's rtt_p50_ns: before trial 1 from a run of
-             BIN on --target, before each later one from the baselines of the trials
-             before it (--calibrate-once: trial 1's N throughout); target one transport
-             and size per invocation. Each record gives N as a share of the target's p50
-             in its own baseline; "on target": the change measured is 0.7-1.5 x --slowdown.
+             --slowdown percent of the target's rtt_p50_ns: with --delay-from DIR from
+             the baselines of DIR's finished trials (A/A trials, say), fixed for every
+             trial; otherwise before trial 1 from a run of BIN on --target, before each
+             later one from the baselines of the trials before it (--calibrate-once:
+             trial 1's N throughout); target one transport and size per invocation. Each
+             record gives N as a share of the target's p50 in its own baseline; "on
+             target": the change measured is 0.7-1.5 x --slowdown.
 
 noise        learn per-row bands from finished A/A trials (their ab.py outputs): each
              comparison's spread of per-round log ratios, pooled over the trials, written
@@ -85,10 +88,10 @@ from ipcmeter import atomic, children, gate, gate_noise  # noqa: E402
 from ipcmeter.atomic import write_json  # noqa: E402
 from ipcmeter.cli import ArgumentParser  # noqa: E402
 from ipcmeter.results import ResultsError, load  # noqa: E402
-from ipcmeter.trials import (row_brief, summarize_aa, summarize_sensitivity,  # noqa: E402
-                             trial_record)
-from ipcmeter.trial_store import (TrialError, baseline_p50, delay_for,  # noqa: E402
-                                  delay_from_baselines, dir_id, file_sha256, finished_trials,
+from ipcmeter.trials import (sensitivity_facts, summarize_aa,  # noqa: E402
+                             summarize_sensitivity, trial_record)
+from ipcmeter.trial_store import (TrialError, delay_for, delay_from_baselines,  # noqa: E402
+                                  delay_from_trials_of, dir_id, file_sha256, finished_trials,
                                   keep_trial_data, kept_paths, noise_from, read_plan,
                                   trial_files, trial_id, unique_dirs)
 
@@ -108,7 +111,7 @@ DEFAULT_TRIALS = {"aa": 20, "sensitivity": 10}
 PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "slices", "focus",
              "focus_rounds", "threshold",
              "max_inconclusive", "profile", "filter", "normalize_floors", "target", "slowdown",
-             "delay_ns", "calibrate_once", "noise_sha256")
+             "delay_ns", "delay_from", "calibrate_once", "noise_sha256")
 
 
 def workflow_settings(path=WORKFLOW):
@@ -176,10 +179,14 @@ def build_parser():
                            help="benchmarks the delay should slow (one transport and size)")
             s.add_argument("--slowdown", type=float, default=10.0, metavar="PCT",
                            help="slowdown to calibrate the delay for (default 10)")
-            s.add_argument("--delay-ns", type=int, metavar="N",
-                           help="use this delay in every trial instead of calibrating")
-            s.add_argument("--calibrate-once", action="store_true",
-                           help="calibrate before the first trial only")
+            how = s.add_mutually_exclusive_group()
+            how.add_argument("--delay-ns", type=int, metavar="N",
+                             help="use this delay in every trial instead of calibrating")
+            how.add_argument("--delay-from", metavar="DIR",
+                             help="one delay for every trial: --slowdown percent of the "
+                                  "target's p50 in the baselines of DIR's finished trials")
+            how.add_argument("--calibrate-once", action="store_true",
+                             help="calibrate before the first trial only")
     s = sub.add_parser("noise", help="learn per-row bands from finished A/A trials")
     s.add_argument("--from", dest="sources", action="extend", nargs="+", required=True,
                    metavar="DIR", help="gate_trials.py aa directories")
@@ -235,6 +242,9 @@ def settle(args):
                 re.compile(value)
             except re.error as e:
                 raise TrialError("--%s %r: not a regular expression: %s" % (flag, value, e))
+    if getattr(args, "delay_from", None):
+        args.delay_ns, args.delay_expected, args.delay_source = delay_from_trials_of(
+            args.delay_from, re.compile(args.target), args.slowdown, args.profile)
     args.noise_sha256 = None
     if args.noise:
         try:
@@ -363,7 +373,8 @@ def run_aa_trial(args, n):
 
 def run_sensitivity_trial(args, n, first_delay):
     if args.delay_ns is not None:
-        delay, expected, source = args.delay_ns, {}, "--delay-ns"
+        delay, expected, source = (args.delay_ns, getattr(args, "delay_expected", {}),
+                                   getattr(args, "delay_source", "--delay-ns"))
     elif args.calibrate_once and first_delay is not None:
         delay, expected, source = first_delay + ("trial 1's calibration",)
     elif n > 1:
@@ -380,25 +391,6 @@ def run_sensitivity_trial(args, n, first_delay):
                                    % (delay, shlex.quote(args.target)))
     return trial_record(n, code, report, minutes, dict(
         sensitivity_facts(args, report, delay, expected, (args.out_dir, n)), delay_from=source))
-
-
-def sensitivity_facts(args, report, delay, expected, trial):
-    """What a sensitivity trial's record adds: the target rows, the false alarms, and the
-    delay as a share of the target's p50 in this trial's own baseline (trial: (its
-    directory, its number)), which says how large a slowdown the trial really put in."""
-    target = re.compile(args.target)
-    mine = [c for c in report["comparisons"] if target.search(c["benchmark"])]
-    others = [c for c in report["comparisons"]
-              if not target.search(c["benchmark"]) and c["verdict"] == "regressed"]
-    return {
-        "delay_ns": delay, "expected_slowdown_pct": expected,
-        "delay_pct_of_own_baseline": {b: 100.0 * delay / v for b, v in
-                                      baseline_p50(trial[0], trial[1], target).items() if v},
-        "target_rows": [row_brief(c) for c in mine],
-        "target_not_compared": [nc for nc in report["not_compared"]
-                                if target.search(nc["benchmark"])],
-        "other_rows_regressed": len(others),
-    }
 
 
 def run_trials(args):

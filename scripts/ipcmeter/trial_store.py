@@ -24,7 +24,7 @@ class TrialError(Exception):
 
 
 # Settings added to plan.json after trials were kept: what a plan without them ran with.
-PLAN_DEFAULTS = {"slices": 1, "focus": None, "focus_rounds": 0}
+PLAN_DEFAULTS = {"slices": 1, "focus": None, "focus_rounds": 0, "delay_from": None}
 
 
 def file_sha256(path):
@@ -86,12 +86,13 @@ def trial_id(directory, n):
     return os.path.join(dir_id(directory), "trial-%02d" % n)
 
 
-def finished_trials(directory):
-    """The plan of a gate_trials.py directory and [(n, record)] of its finished trials."""
+def finished_trials(directory, flag="--from"):
+    """The plan of a gate_trials.py directory and [(n, record)] of its finished trials
+    (flag: the option that named the directory, for the errors)."""
     try:
         plan = read_plan(directory)
     except (OSError, ValueError):
-        raise TrialError("--from %s: holds no plan.json of gate_trials.py" % directory)
+        raise TrialError("%s %s: holds no plan.json of gate_trials.py" % (flag, directory))
     out = []
     for name in sorted(os.listdir(directory)):
         m = re.fullmatch(r"trial-(\d+)\.json", name)
@@ -100,7 +101,7 @@ def finished_trials(directory):
         with open(os.path.join(directory, name), encoding="utf-8") as f:
             out.append((int(m.group(1)), json.load(f)))
     if not out:
-        raise TrialError("--from %s: no finished trial" % directory)
+        raise TrialError("%s %s: no finished trial" % (flag, directory))
     return plan, out
 
 
@@ -165,8 +166,24 @@ def delay_from_baselines(directory, trials, target, slowdown):
             per_trial.setdefault(name, []).append(p50)
     medians = {b: statistics.median(v) for b, v in per_trial.items()}
     if not medians:
-        raise TrialError("the earlier trials hold no rtt_p50_ns of the target to calibrate on")
+        raise TrialError("the trials hold no rtt_p50_ns of the target to calibrate on")
     which = (", ".join(str(n) for n in trials) if len(trials) < 3
              else "%d-%d" % (trials[0], trials[-1]))
     return delay_for(medians, slowdown) + (
         "the baselines of trial%s %s" % ("s" if len(trials) > 1 else "", which),)
+
+
+def delay_from_trials_of(directory, target, slowdown, profile):
+    """delay_from_baselines over every finished trial of another gate_trials.py directory
+    (--delay-from): one delay, fixed before trial 1, from baselines that ran inside the
+    whole profile over hours, so no trial's delay hangs on a calibration run's placement."""
+    plan, trials = finished_trials(directory, "--delay-from")
+    if plan.get("profile") != profile:
+        raise TrialError("--delay-from %s: its trials ran the %s profile, these run %s"
+                         % (directory, plan.get("profile"), profile))
+    try:
+        delay, expected, source = delay_from_baselines(directory, [n for n, _ in trials],
+                                                       target, slowdown)
+    except TrialError as e:
+        raise TrialError("--delay-from %s: %s" % (directory, e))
+    return delay, expected, "%s in %s" % (source, dir_id(directory))

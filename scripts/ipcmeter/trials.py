@@ -3,7 +3,10 @@ whether a set of A/A or sensitivity trials meets its goal, as JSON and as printe
 
 import datetime
 import os
+import re
 import statistics
+
+from .trial_store import baseline_p50
 
 AA_GOAL = 0.05          # at most this share of A/A trials may end in anything but exit 0
 SENSITIVITY_GOAL = 0.9  # at least this share of trials detect the slowdown
@@ -48,6 +51,25 @@ def trial_record(n, code, report, minutes, extra=None):
     }
     rec.update(extra or {})
     return rec
+
+
+def sensitivity_facts(args, report, delay, expected, trial):
+    """What a sensitivity trial's record adds: the target rows, the false alarms, and the
+    delay as a share of the target's p50 in this trial's own baseline (trial: (its
+    directory, its number)), which says how large a slowdown the trial really put in."""
+    target = re.compile(args.target)
+    mine = [c for c in report["comparisons"] if target.search(c["benchmark"])]
+    others = [c for c in report["comparisons"]
+              if not target.search(c["benchmark"]) and c["verdict"] == "regressed"]
+    return {
+        "delay_ns": delay, "expected_slowdown_pct": expected,
+        "delay_pct_of_own_baseline": {b: 100.0 * delay / v for b, v in
+                                      baseline_p50(trial[0], trial[1], target).items() if v},
+        "target_rows": [row_brief(c) for c in mine],
+        "target_not_compared": [nc for nc in report["not_compared"]
+                                if target.search(nc["benchmark"])],
+        "other_rows_regressed": len(others),
+    }
 
 
 # ---------------------------------------------------------------- summaries
@@ -184,7 +206,9 @@ def summarize_sensitivity(args, records):
         "trials": len(records), "rounds": args.rounds, "repetitions": args.repetitions,
         "profile": args.profile, "filter": args.filter, "threshold_pct": args.threshold,
         "max_inconclusive_pct": args.max_inconclusive, "normalized": args.normalize_floors,
-        "calibration": ("fixed --delay-ns" if args.delay_ns is not None else
+        "calibration": ("fixed, from --delay-from %s" % args.delay_from
+                        if getattr(args, "delay_from", None) else
+                        "fixed --delay-ns" if args.delay_ns is not None else
                         "once" if args.calibrate_once else "before every trial"),
         "calibration_delay_ns": [r["delay_ns"] for r in records],
         "delay_from": [r.get("delay_from") for r in records],

@@ -861,12 +861,42 @@ class Trials(FakeBinary):
         self.assertEqual(summary["on_target_trials"], 0)
         self.assertIn("NOT met", proc.stdout)
 
+    def test_sensitivity_delay_from_aa_trials(self):
+        """--delay-from: one delay for every trial, --slowdown percent of the target's p50
+        in another directory's baselines; no calibration run, and a resume keeps it."""
+        aa = os.path.join(self.tmp, "aa")
+        proc = self.run_trials("aa", "--bin", self.bin, "--rounds", "3", "--trials", "1",
+                               "--out-dir", aa)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = os.path.join(self.tmp, "sens")
+        argv = ("sensitivity", "--bin", self.bin, "--target", "shm_ring", "--trials", "2",
+                "--rounds", "3", "--slowdown", "20", "--delay-from", aa, "--out-dir", out)
+        proc = self.run_trials(*argv)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertEqual(self.calibrations(), [])
+        with open(os.path.join(out, "summary.json")) as f:
+            summary = json.load(f)
+        self.assertEqual(summary["calibration_delay_ns"], [32, 32])   # 20% of 160 ns
+        self.assertEqual(summary["calibration"], "fixed, from --delay-from " + aa)
+        self.assertEqual(summary["delay_from"], ["the baselines of trial 1 in " + aa] * 2)
+        self.assertEqual(summary["detected"], 2)
+        with open(os.path.join(out, "plan.json")) as f:
+            plan = json.load(f)
+        self.assertEqual((plan["delay_from"], plan["delay_ns"]), (aa, 32))
+        proc = self.run_trials(*argv)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertEqual(proc.stderr.count("already finished"), 2, proc.stderr)
+
     def test_bad_input(self):
         for argv, expect in (
                 (["aa", "--bin", os.path.join(self.tmp, "nope")], "--bin"),
                 (["aa", "--bin", self.bin, "--rounds", "2"], "--rounds"),
                 (["aa", "--bin", self.bin, "--filter", "("], "--filter"),
-                (["sensitivity", "--bin", self.bin, "--target", "("], "--target")):
+                (["sensitivity", "--bin", self.bin, "--target", "("], "--target"),
+                (["sensitivity", "--bin", self.bin, "--target", "shm_ring",
+                  "--delay-from", self.tmp], "--delay-from %s: holds no plan.json" % self.tmp),
+                (["sensitivity", "--bin", self.bin, "--target", "shm_ring",
+                  "--delay-from", self.tmp, "--calibrate-once"], "--calibrate-once")):
             proc = self.run_trials(*argv, "--out-dir", os.path.join(self.tmp, "bad"))
             self.assertEqual(proc.returncode, 2, argv)
             self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
