@@ -23,8 +23,10 @@ report (significance alpha / number of tests).
 The test depends on the input, and each needs a minimum of data:
   paired      both files written by one scripts/ab.py run: a t-test on the per-round
               log ratios (each round ran both builds back to back, so machine drift
-              cancels), Yuen's trimmed form: from 10 rounds on, 1 round in 10 is
-              cut from each end, so one wild round cannot decide a row.
+              cancels), Yuen's trimmed form at two trims, Bonferroni-combined
+              (p twice the smaller): 1 round in 10 cut from each end from 10 rounds
+              on, so one wild round cannot decide a row, and a quarter from 4 rounds
+              on, for rows whose runs sit in one of two modes for the whole run.
               Needs >= 3 rounds; with fewer, every row is inconclusive. A round is left out
               when the floor probes that ab.py ran with the BASELINE binary before,
               between and after the round's two runs differ by more than

@@ -2,12 +2,13 @@
 """The proof's trials judged again with other trimming shares of the paired test.
 
 Diagnosis for docs/ci-gate.md ("Why these statistics"), not part of the gate: for each
-share given, gate_stats.TRIM is set to it and `gate_trials.py rejudge` judges every
-directory with bands learned leave-one-out from the A/A directory, exactly as the proof
-is judged. Nothing is run; the kept files are read.
+share given, the paired test runs at that one trim (gate_stats.TRIM and HEAVY_TRIM both
+set to it, so there is no Bonferroni pair), and for "gate" at the gate's own two trims;
+`gate_trials.py rejudge` judges every directory with bands learned leave-one-out from the
+A/A directory, exactly as the proof is judged. Nothing is run; the kept files are read.
 
   /usr/bin/python3 docs/probes/gate_trim.py --aa DIR [--sensitivity DIR ...] \\
-      [--trim 0.1 0.2]
+      [--trim 0.1 0.2 gate]
 
 Printed per directory and trial: the exit status, the share of rows undecided and, for a
 sensitivity trial, the target's round trip p50: verdict, change, p before correction,
@@ -44,15 +45,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--aa", required=True, help="the A/A trial directory (learning set)")
     ap.add_argument("--sensitivity", nargs="*", default=[])
-    ap.add_argument("--trim", nargs="+", type=float, default=[0.1, 0.2])
+    ap.add_argument("--trim", nargs="+", default=["0.1", "0.2", "gate"],
+                    help="shares to try alone, or 'gate' for the gate's two trims")
     args = ap.parse_args()
     scratch = tempfile.mkdtemp(prefix="gate-trim-")
     try:
+        gate_trims = (gate_stats.TRIM, gate_stats.HEAVY_TRIM)
         for trim in args.trim:
-            gate_stats.TRIM = trim
-            print("trim %g" % trim)
+            if trim == "gate":
+                gate_stats.TRIM, gate_stats.HEAVY_TRIM = gate_trims
+            else:
+                gate_stats.TRIM = gate_stats.HEAVY_TRIM = float(trim)
+            print("trim %s" % trim)
             for i, src in enumerate([args.aa] + args.sensitivity):
-                out = os.path.join(scratch, "%g-%d" % (trim, i))
+                out = os.path.join(scratch, "%s-%d" % (trim, i))
                 with contextlib.redirect_stdout(io.StringIO()):
                     code = gate_trials.main(["rejudge", "--from", src, "--learn-from",
                                              args.aa, "--out-dir", out])

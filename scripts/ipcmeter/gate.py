@@ -332,6 +332,8 @@ def judge(rows, args, shifted):
             # The spread of the per-round log ratios (paired) that scripts/gate_trials.py
             # noise pools over A/A trials; None without rounds.
             "log_sd": est.log_sd if est.method == gate_stats.PAIRED_T else None,
+            # Paired: the share cut from each end by the test whose interval is shown.
+            "trim_pct": None if est.trim is None else est.trim * 100.0,
             "mde_pct": None if mde is None else mde * 100.0,
             "decide": decide})
     return tested, lone_level
@@ -398,9 +400,10 @@ def describe_mode(pair, probes, shifted, rows, args):
     """(mode key, the sentence saying which test judged the rows and with what data)."""
     if pair:
         mode_key = "paired"
-        mode = ("paired: %s rounds from one ab.py run (ABBA order), t-test on per-round "
-                "log ratios, %.0f%% of them (rounded down) cut from each end"
-                % (pair[1] if pair[1] is not None else "?", 100 * gate_stats.TRIM))
+        mode = ("paired: %s rounds from one ab.py run (ABBA order), t-tests on per-round "
+                "log ratios with %.0f%% and %.0f%% of them (rounded down) cut from each end, "
+                "Bonferroni-combined" % (pair[1] if pair[1] is not None else "?",
+                                         100 * gate_stats.TRIM, 100 * gate_stats.HEAVY_TRIM))
         if probes is None:
             mode += ("; BASE holds no floor probes from ab.py, so every round is kept "
                      "(a round on two vCPU placements widens the interval)")
