@@ -222,11 +222,11 @@ def estimate_paired(base_rounds, new_rounds, confidence):
                         % (n, "" if n == 1 else "s", MIN_ROUNDS), log_sd=spread)
     trims = paired_trims(n)
     tests = [(trim,) + _yuen(d, trim) for trim in trims]
-    if tests[0][2] == 0.0:
+    if tests[0][2] <= MIN_SPREAD:
         # Every round the light trim keeps gave the same ratio (identical inputs, typically).
         ratio = math.exp(tests[0][1])
-        return Estimate(ratio, (ratio, ratio), 1.0 if tests[0][1] == 0.0 else 0.0, PAIRED_T,
-                        n, n, log_sd=0.0, trim=TRIM, spreads=[(TRIM, 0.0)])
+        return Estimate(ratio, (ratio, ratio), 1.0 if abs(tests[0][1]) <= MIN_SPREAD else 0.0,
+                        PAIRED_T, n, n, log_sd=0.0, trim=TRIM, spreads=[(TRIM, 0.0)])
     level = (1.0 - confidence) / len(trims)
     # The heavy trim's middle half can be all one ratio while the rest differ (round trips
     # quantised to the timer's 10 ns): a zero-width interval there is no evidence, so that

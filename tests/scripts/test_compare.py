@@ -1135,6 +1135,17 @@ class Stats(unittest.TestCase):
                                places=15)
         self.assertAlmostEqual(math.log(est.ratio), sum(logs[:3]) / 3, places=12)
 
+    def test_equal_ratios_up_to_rounding(self):
+        # Every round 10% slower, the ratios equal but for rounding in the last bits: the
+        # exact case (no interval to speak of), not a division by a spread of 1e-17.
+        base = {r: [100.0 * (1 + r / 7.0)] for r in range(20)}
+        new = {r: [v[0] * 1.1] for r, v in base.items()}
+        est = gate_stats.estimate_paired(base, new, 0.95)
+        self.assertAlmostEqual(est.ratio, 1.1, places=12)
+        self.assertEqual((est.p, est.log_sd), (0.0, 0.0))
+        est = gate_stats.estimate_paired(base, {r: list(v) for r, v in base.items()}, 0.95)
+        self.assertEqual((est.ratio, est.p), (1.0, 1.0))
+
     def test_a_quantised_middle_half_is_no_evidence(self):
         # Round trips come in 10 ns steps, so the middle half of 20 log ratios can be one
         # value while the others differ: the heavy trim's spread is then 0, and its
