@@ -107,7 +107,8 @@ class Estimate:
             the standard deviation of the bootstrap log ratios of medians; None when
             unknown.
     trim: paired, the share cut from each end by the test whose interval is reported.
-    spreads: paired, [(trim, log_sd)] of every test the Bonferroni pair ran.
+    spreads: paired, [(trim, log_sd)] of every test the Bonferroni pair ran (by default,
+            and for too few rounds, the TRIM test's alone).
     """
 
     def __init__(self, ratio, ci, p, method, n_base, n_new, note="", log_sd=None,
@@ -121,7 +122,8 @@ class Estimate:
         self.note = note
         self.log_sd = log_sd
         self.trim = trim
-        self.spreads = spreads or ([(trim or TRIM, log_sd)] if method == PAIRED_T else [])
+        self.spreads = spreads or ([(trim or TRIM, log_sd)]
+                                   if method in (PAIRED_T, FEW_ROUNDS) else [])
 
 
 def _positive(values):
@@ -232,16 +234,15 @@ def estimate_paired(base_rounds, new_rounds, confidence):
     # quantised to the timer's 10 ns): a zero-width interval there is no evidence, so that
     # test is dropped (below MIN_SPREAD, which only rounding error reaches); k stays
     # len(trims), which only makes the pair more cautious.
-    spreads = [(t, sd) for t, _, sd in tests]
-    tests = [t for t in tests if t[2] is not None and t[2] > MIN_SPREAD]
+    usable = [t for t in tests if t[2] is not None and t[2] > MIN_SPREAD]
     p = min(1.0, len(trims) * min(
         float(2.0 * stats.t.sf(abs(centre) / (spread / math.sqrt(n)), paired_df(n, trim)))
-        for trim, centre, spread in tests))
-    trim, centre, spread = min(tests, key=lambda t: t_half_width(t[2], n, level, t[0]))
-    half = t_half_width(spread, n, level, trim)
+        for trim, centre, spread in usable))
+    half, trim, centre = min((t_half_width(spread, n, level, trim), trim, centre)
+                             for trim, centre, spread in usable)
     return Estimate(math.exp(centre), (math.exp(centre - half), math.exp(centre + half)), p,
-                    PAIRED_T, n, n, log_sd=spreads[0][1], trim=trim,
-                    spreads=[(t, sd) for t, sd in spreads if sd is not None and sd > MIN_SPREAD])
+                    PAIRED_T, n, n, log_sd=tests[0][2], trim=trim,
+                    spreads=[(t, sd) for t, _, sd in usable])
 
 
 def t_half_width(log_sd, n, level, trim=TRIM):
@@ -306,11 +307,10 @@ def needed(est, level, threshold):
     count is only the least that could do it; count is None beyond MAX_SUGGESTED."""
     target = math.log1p(threshold)
     if est.method in (PAIRED_T, FEW_ROUNDS):
-        spreads = est.spreads or [(TRIM, est.log_sd)]   # FEW_ROUNDS: the plain spread
-        if all(sd is None for _, sd in spreads):
+        if all(sd is None for _, sd in est.spreads):
             return "rounds", MIN_ROUNDS, True
         for n in range(MIN_ROUNDS, MAX_SUGGESTED + 1):
-            half = paired_half_width(spreads, n, level)
+            half = paired_half_width(est.spreads, n, level)
             if half is not None and half <= target:
                 return "rounds", n, False
         return "rounds", None, False
