@@ -40,8 +40,12 @@ from .results import ResultsError, read_document
 
 NOISE_SCHEMA = 1
 DEFAULT_K = 2.5
-# The environment the noise was learned in must be the one judged (gate.CRITICAL_ENV).
-ENV_KEYS = ("cpu_model", "logical_cpus", "physical_cores", "kernel", "build_type")
+# The environment the noise was learned in must be the one judged: gate.CRITICAL_ENV, and
+# the kernel's CPU mitigations. Under KVM the model name is often only "AMD EPYC", so two
+# hosts of other silicon share it: the development VM has run on two such hosts, one with
+# page-table isolation on every syscall and one without, under the same kernel build.
+ENV_KEYS = ("cpu_model", "logical_cpus", "physical_cores", "kernel", "build_type",
+            "mitigations")
 # A change smaller than one round's scatter between identical builds is never flagged:
 # at n rounds that is sqrt(n) standard errors (4.5 at 20), a size an A/A comparison reaches
 # only when its own rounds came out quieter than the row is.
@@ -91,8 +95,8 @@ def learn(reports, envs, k=DEFAULT_K, sources=()):
     for other in envs[1:]:
         for k_ in ENV_KEYS:
             if other.get(k_) != env[k_]:
-                raise NoiseError("the A/A trials ran in different environments (%s %s vs %s)"
-                                 % (k_, json.dumps(env[k_]), json.dumps(other.get(k_))))
+                raise NoiseError("the A/A trials ran in different environments (%s)"
+                                 % difference(k_, env[k_], other.get(k_)))
     pools = {}
     for rep in reports:
         if rep.get("mode") != "paired":
@@ -143,16 +147,26 @@ def checked(path):
     return os.path.abspath(path)
 
 
+def difference(key, a, b):
+    """'key A vs B' for one environment key; of a dict (the mitigations), only the entries
+    that differ, so the one-line error stays readable."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        parts = ["%s.%s %s vs %s" % (key, k, json.dumps(a.get(k)), json.dumps(b.get(k)))
+                 for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        return "; ".join(parts)
+    return "%s %s vs %s" % (key, json.dumps(a), json.dumps(b))
+
+
 def check_env(doc, new_env):
     """Raise NoiseError when the noise was learned on another machine than NEW's."""
     for k_ in ENV_KEYS:
         learned, here = doc["env"].get(k_), new_env.get(k_)
         if learned is not None and here is not None and learned != here:
             raise NoiseError(
-                "%s was learned on another machine (%s %s vs NEW's %s): its bands do "
+                "%s was learned on another machine (%s; the second value is NEW's): its bands do "
                 "not hold here; learn them on this runner (scripts/gate_trials.py aa, then "
-                "noise) or leave out --noise" % (os.path.basename(doc["path"]), k_,
-                                                 json.dumps(learned), json.dumps(here)))
+                "noise) or leave out --noise" % (os.path.basename(doc["path"]),
+                                                 difference(k_, learned, here)))
 
 
 def row_limits(doc, benchmark, metric, base_threshold):

@@ -1204,9 +1204,6 @@ class JudgedPart(Case):
             self.assertEqual(reports[1], reports[0], extra)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class LearnedNoise(unittest.TestCase):
     """gate_noise: the pooled spread and the per-row threshold, on known inputs."""
@@ -1258,3 +1255,28 @@ class LearnedNoise(unittest.TestCase):
             gate_noise.learn([self.report(), self.report()], [self.ENV, other])
         with self.assertRaisesRegex(gate_noise.NoiseError, "not paired"):
             gate_noise.learn([{"mode": "unpaired", "comparisons": []}], [self.ENV])
+
+    def test_hosts_that_differ_only_in_mitigations_are_other_machines(self):
+        # Two hosts under KVM that both call their CPU "AMD EPYC", with one kernel build: the
+        # development VM ran on one with page-table isolation and one without.
+        from ipcmeter import gate_noise
+        pti = dict(self.ENV, mitigations={"meltdown": "Mitigation: PTI"})
+        no_pti = dict(self.ENV, mitigations={"meltdown": "Not affected"})
+        # Only the entries that differ are named, so the one-line error stays short.
+        with self.assertRaisesRegex(gate_noise.NoiseError, "different environments "
+                                    r'\(mitigations.meltdown "Mitigation: PTI" vs "Not '
+                                    r'affected"\)$'):
+            gate_noise.learn([self.report(), self.report()], [pti, no_pti])
+        doc = gate_noise.learn([self.report()], [pti])
+        doc["path"] = "/tmp/noise.json"
+        with self.assertRaisesRegex(gate_noise.NoiseError, "learned on another machine "
+                                    r'\(mitigations.meltdown "Mitigation: PTI" vs "Not '
+                                    r"affected\"; the second value is NEW's\)"):
+            gate_noise.check_env(doc, no_pti)
+        gate_noise.check_env(doc, pti)
+        # A file without the key (written before it was checked) is not refused for lacking it.
+        del doc["env"]["mitigations"]
+        gate_noise.check_env(doc, no_pti)
+
+if __name__ == "__main__":
+    unittest.main()
