@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "harness/core/buffer.h"
@@ -46,6 +48,7 @@ struct FaninShared {
   alignas(kCacheLine) std::atomic<std::uint64_t> processed;  // task_done() calls
   alignas(kCacheLine) std::atomic<std::uint32_t> joined;
   std::uint64_t joined_tick;
+  alignas(kCacheLine) std::atomic<std::uint32_t> stopped;  // consumers that took a stop
   alignas(kCacheLine) Tally tally[kMaxParties][kMaxParties];  // [consumer][producer]
 };
 
@@ -98,7 +101,10 @@ int consumer(PartyContext& ctx, FaninShared& s, QueueEnd& q) {
     if (got != s.size) return ctx.fail("a message of the wrong length arrived");
     FaninHeader h;
     std::memcpy(&h, buf.data(), sizeof h);
-    if (h.kind == FaninKind::kStop) break;
+    if (h.kind == FaninKind::kStop) {
+      s.stopped.fetch_add(1, std::memory_order_acq_rel);
+      break;
+    }
     if (h.kind != FaninKind::kData || h.producer >= std::uint32_t(s.producers)) return ctx.fail("a message with a bad header arrived");
     const std::uint64_t ph = payload_hash(buf.data() + kFaninHeaderBytes, s.size - kFaninHeaderBytes);
     if (seal(ph, h.producer, h.seq) != h.check) return ctx.fail("a message failed its checksum (corrupted)");
@@ -173,6 +179,33 @@ std::string fanin_refusal(const TransportDef& t, PeerKind peer, std::size_t size
   return t.refusal(peer, size);
 }
 
+// One stop per consumer, through the same queue, then more for the consumers still running.
+// A queue that deals each message to the next of its readers' own queues that has room
+// (ZeroMQ's PUSH, behind the device) can hand two stops to one consumer when another's
+// queue looks full for a moment: the second then lies unread behind a consumer that has
+// stopped, and the last consumer waits for ever (FaninExactlyOnce, zmq_ipc spawn 1p3c, 2 of
+// 68 runs on 2026-12-04). Stops a consumer never takes are dropped with the queue. The rounds
+// are bounded so that a hung consumer ends in wait_done's timeout, not in a put that waits
+// for room.
+std::string send_stops(const FaninPlan& plan, const FaninShared& s, QueueEnd& q, Bytes stop) {
+  constexpr int kStopRounds = 8;
+  constexpr auto kStopGrace = std::chrono::milliseconds(250);
+  const std::uint32_t consumers = std::uint32_t(plan.consumers);
+  for (int round = 0; round < kStopRounds; ++round) {
+    const std::uint32_t stopped = s.stopped.load(std::memory_order_acquire);
+    if (stopped > consumers)
+      return "fanin: " + std::to_string(stopped) + " stops taken by " + std::to_string(consumers) +
+             " consumers (a party wrote the count)";
+    for (std::uint32_t c = stopped; c < consumers; ++c)
+      if (const Status st = q.put(stop); !st) return "stop: " + explain(st);
+    const auto until = std::chrono::steady_clock::now() + kStopGrace;
+    while (s.stopped.load(std::memory_order_acquire) < consumers && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(kGroupPoll);
+    if (s.stopped.load(std::memory_order_acquire) >= consumers) return "";
+  }
+  return "";
+}
+
 FaninResult run_fanin(const FaninPlan& plan) {
   FaninResult res;
   IPCM_CHECK(plan.size >= kFaninHeaderBytes && plan.messages > 0);
@@ -233,8 +266,7 @@ FaninResult run_fanin(const FaninPlan& plan) {
       AlignedBuffer stop(plan.size);
       const FaninHeader h{0, FaninKind::kStop, 0, 0};
       std::memcpy(stop.data(), &h, sizeof h);
-      for (int c = 0; c < plan.consumers && err.empty(); ++c)
-        if (const Status st = q.value->put(Bytes(stop.data(), plan.size)); !st) err = "stop: " + explain(st);
+      err = send_stops(plan, *s, *q.value, Bytes(stop.data(), plan.size));
       if (err.empty()) err = group.wait_done();
     }
   }
