@@ -51,16 +51,22 @@ class Package(unittest.TestCase):
         # A plot draws a family some binary describes: one of the frozen pre-schema table, or
         # one added since, which only the build's --describe knows (load).
         known = set(schema.PRE_SCHEMA.family_keys)
+        no_binary = None
         try:
             known |= set(schema.describe_of(schema.binary_path()[0]).family_keys)
-        except schema.SchemaError:
-            pass
+        except schema.SchemaError as e:
+            no_binary = str(e)
         for name in plots.PLOTS:
             mod = plots.MODULES[name]
             with self.subTest(plot=name):
-                self.assertIn(mod.FAMILY, known)
                 self.assertTrue(mod.TITLE and mod.CAPTION)
                 self.assertTrue(callable(mod.plot))
+                # Without a binary to describe them, the families added since the frozen
+                # table cannot be checked: skipped with the reason, not failed.
+                if mod.FAMILY not in known and no_binary:
+                    self.skipTest("family %r: no binary to describe it (%s); build it or set "
+                                  "IPCMETER_BIN" % (mod.FAMILY, no_binary))
+                self.assertIn(mod.FAMILY, known)
 
     def test_pre_schema_table_is_whole(self):
         pre = schema.PRE_SCHEMA
