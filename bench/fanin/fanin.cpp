@@ -193,6 +193,7 @@ std::string send_stops(const FaninPlan& plan, const FaninShared& s, QueueEnd& q,
   const std::uint32_t consumers = std::uint32_t(plan.consumers);
   for (int round = 0; round < kStopRounds; ++round) {
     const std::uint32_t stopped = s.stopped.load(std::memory_order_acquire);
+    if (stopped == consumers) break;
     if (stopped > consumers)
       return "fanin: " + std::to_string(stopped) + " stops taken by " + std::to_string(consumers) +
              " consumers (a party wrote the count)";
@@ -201,7 +202,6 @@ std::string send_stops(const FaninPlan& plan, const FaninShared& s, QueueEnd& q,
     const auto until = std::chrono::steady_clock::now() + kStopGrace;
     while (s.stopped.load(std::memory_order_acquire) < consumers && std::chrono::steady_clock::now() < until)
       std::this_thread::sleep_for(kGroupPoll);
-    if (s.stopped.load(std::memory_order_acquire) >= consumers) return "";
   }
   return "";
 }

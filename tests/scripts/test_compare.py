@@ -1204,7 +1204,6 @@ class JudgedPart(Case):
             self.assertEqual(reports[1], reports[0], extra)
 
 
-
 class LearnedNoise(unittest.TestCase):
     """gate_noise: the pooled spread and the per-row threshold, on known inputs."""
 
@@ -1277,6 +1276,7 @@ class LearnedNoise(unittest.TestCase):
         # A file without the key (written before it was checked) is not refused for lacking it.
         del doc["env"]["mitigations"]
         gate_noise.check_env(doc, no_pti)
+
 
 if __name__ == "__main__":
     unittest.main()
