@@ -68,9 +68,9 @@ CONTRACT_COUNTERS = {
 CONTRACT_PEERS = {"thread", "fork", "spawn", "forkserver", "mpi_local", "mpi_remote"}
 CONTRACT_WAITS = {"spin", "hybrid", "block"}
 CONTRACT_KINDS = {"pipe", "queue", "shm"}
-ENV_KEYS = ["cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", "kernel", "virtualization",
-            "governor", "turbo", "mitigations", "thp", "clocksource", "compiler", "cxx_flags", "build_type",
-            "git_revision", "commit_date", "hostname"]
+ENV_KEYS = ["cpu_model", "cpu_signature", "microcode", "logical_cpus", "physical_cores", "smt", "numa_nodes",
+            "kernel", "virtualization", "governor", "cpuidle", "turbo", "mitigations", "thp", "clocksource",
+            "compiler", "cxx_flags", "build_type", "git_revision", "commit_date", "hostname"]
 FLOOR_KEYS = ["c2c_rtt_ns", "memcpy_gbps_cache", "memcpy_gbps_dram", "syscall_ns"]
 # floors.c2c_rtt_ns is the per-trip p50 of the best protocol, and says so.
 C2C_DEFINITION = "per_trip_p50_best_protocol"
@@ -185,6 +185,9 @@ def check_meta(m, sizes):
     for k in ENV_KEYS:
         if k not in m["env"]:
             fail(f"env lacks {k}")
+    # Every Linux kernel prints a CPU's identity in /proc/cpuinfo; a null here is a parse failure.
+    if not isinstance(m["env"]["cpu_signature"], dict):
+        fail("env.cpu_signature is not an object: /proc/cpuinfo was not read")
     for part in ("floors", "floors_end"):
         for k in FLOOR_KEYS:
             if k not in m[part]:

@@ -9,7 +9,7 @@ flagging level (max(threshold, FLAG_K x its spread pooled over the A/A trials, a
 gate_noise learns it)).
 
   /usr/bin/python3 docs/probes/gate_rounds.py --row ROW --aa DIR [DIR ...] \\
-      --trials DIR [DIR ...] [--rounds 20 30 40 60] [--trim 0.1 0.2]
+      --trials DIR [DIR ...] [--rounds 20 30 40 60] [--trim 0.1 0.2 gate] [--shift PCT]
 
 --aa: the A/A trials the row's spread is learned from. --trials: the trials to look at,
 sensitivity trials with ROW as their target (or A/A trials, for the row's false alarms).
@@ -20,6 +20,14 @@ BOOTSTRAP times, and prints how often the row would be flagged worse were it the
 change among --comparisons (p <= alpha / comparisons, the first step of
 Benjamini-Hochberg). Drawing rounds from one trial treats that trial's host state as the
 state of the whole job; the pooled line mixes the trials' states.
+
+--trim gate: the gate's own pair of trims (gate_stats.TRIM and HEAVY_TRIM, Bonferroni-
+combined), as compare.py judges. --shift PCT adds a change of PCT to every round's log ratio
+of the trials looked at: with A/A trials, what a row that really got PCT slower would meet
+in those trials' host states, without the busy delay's own error (a delay asked for 10% of
+a round trip does not always cost 10%, docs/ci-gate.md). The A/A spread that sets the
+flagging level is then pooled over --aa as they ran, so list the same directories in both
+only knowingly: the level is learned from the rounds that are resampled.
 """
 import argparse
 import math
@@ -64,6 +72,18 @@ def trial_logs(directory, n, row, limit):
     return logs, rounds
 
 
+def trim_choice(text):
+    if text == "gate":
+        return text
+    try:
+        share = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a share or 'gate': %r" % text) from None
+    if not 0.0 <= share < 0.5:
+        raise argparse.ArgumentTypeError("a trim share is at least 0 and below 0.5")
+    return share
+
+
 def estimate(logs):
     return gate_stats.estimate_paired({i: [1.0] for i in range(len(logs))},
                                       {i: [math.exp(x)] for i, x in enumerate(logs)}, 0.95)
@@ -76,7 +96,13 @@ def main():
     ap.add_argument("--trials", nargs="+", required=True,
                     help="trial directories to look at (sensitivity: target --row)")
     ap.add_argument("--rounds", nargs="+", type=int, default=[20, 30, 40, 60])
-    ap.add_argument("--trim", nargs="+", type=float, default=[0.1, 0.2])
+    ap.add_argument("--trim", nargs="+", type=trim_choice, default=[0.1, 0.2],
+                    help="trim shares, or 'gate' for the gate's own pair")
+    ap.add_argument("--shift", type=float, default=0.0,
+                    help="percent added to each looked-at round's ratio")
+    ap.add_argument("--flag-k", type=float, default=gate_noise.FLAG_K,
+                    help="the flagging level in A/A spreads (the gate's: %(default)g); 0 "
+                         "leaves the threshold and the test alone")
     ap.add_argument("--threshold", type=float, default=5.0, help="percent")
     ap.add_argument("--comparisons", type=int, default=427)
     ap.add_argument("--alpha", type=float, default=0.05)
@@ -84,26 +110,34 @@ def main():
     args = ap.parse_args()
     aa = [trial_logs(d, n, args.row, args.floor_shift_limit)
           for d in args.aa for n, _ in finished_trials(d)[1]]
-    looked = [("%s/trial-%02d" % (os.path.basename(d.rstrip("/")), n),
-               trial_logs(d, n, args.row, args.floor_shift_limit))
-              for d in args.trials for n, _ in finished_trials(d)[1]]
+    shift = math.log1p(args.shift / 100.0)
+    looked = []
+    for d in args.trials:
+        for n, _ in finished_trials(d)[1]:
+            logs, rounds = trial_logs(d, n, args.row, args.floor_shift_limit)
+            looked.append(("%s/trial-%02d" % (os.path.basename(d.rstrip("/")), n),
+                           ([x + shift for x in logs], rounds)))
     kept = sum(len(lg) for _, (lg, _) in looked) / float(sum(r for _, (_, r) in looked))
     pooled = [x for _, (lg, _) in looked for x in lg]
     rng = np.random.default_rng(SEED)
     level = args.alpha / args.comparisons
-    print("%s, %s; spread from %d A/A trials; %d trials looked at, whose probes kept %.0f%% "
+    print("%s, %s; spread from %d A/A trials; %d trials looked at%s, whose probes kept %.0f%% "
           "of the rounds"
-          % (args.row, METRIC, len(aa), len(looked), 100 * kept))
+          % (args.row, METRIC, len(aa), len(looked),
+             " with %+g%% added to each round" % args.shift if args.shift else "", 100 * kept))
+    gate_trims = gate_stats.TRIM, gate_stats.HEAVY_TRIM
     for trim in args.trim:
-        # One trim at a time (no Bonferroni pair): the probe asks what each share alone does.
-        gate_stats.TRIM = gate_stats.HEAVY_TRIM = trim
+        # One trim at a time (no Bonferroni pair) asks what each share alone does; "gate"
+        # judges as compare.py does.
+        gate_stats.TRIM, gate_stats.HEAVY_TRIM = gate_trims if trim == "gate" else (trim, trim)
         pool = gate_noise.Pool()
         for logs, _ in aa:
             est = estimate(logs)
             pool.add(est.log_sd, est.n_new)
-        flag_at = max(args.threshold / 100.0, gate_noise.FLAG_K * pool.spread())
-        print("trim %g: A/A spread %.2f%% (%d rounds), flagged from %+.1f%%"
-              % (trim, 100 * pool.spread(), pool.rounds, 100 * flag_at))
+        flag_at = max(args.threshold / 100.0, args.flag_k * pool.spread())
+        print("trim %s: A/A spread %.2f%% (%d rounds), flagged from %+.1f%%"
+              % (trim if trim == "gate" else "%g" % trim, 100 * pool.spread(), pool.rounds,
+                 100 * flag_at))
         for name, (logs, _) in looked + [("pooled", (pooled, None))]:
             est = estimate(logs)
             logs = np.asarray(logs)

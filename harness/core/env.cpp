@@ -17,6 +17,7 @@
 #include <memory>
 #include <set>
 #include <utility>
+#include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -160,17 +161,75 @@ bool set_thread_affinity(const std::vector<int>& cpus) {
   return sched_setaffinity(0, bytes, set.get()) == 0;
 }
 
-json cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
+// The first processor's block of /proc/cpuinfo, "key : value" per line.
+std::vector<std::pair<std::string, std::string>> first_cpuinfo_block(std::istream& in) {
+  std::vector<std::pair<std::string, std::string>> fields;
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) != 0) continue;
+    if (line.empty()) {
+      if (fields.empty()) continue;
+      break;
+    }
     const auto colon = line.find(':');
-    if (colon == std::string::npos) break;
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
     const auto start = line.find_first_not_of(" \t", colon + 1);
-    return start == std::string::npos ? json(nullptr) : json(line.substr(start));
+    fields.emplace_back(key, start == std::string::npos ? std::string() : line.substr(start));
   }
-  return nullptr;
+  return fields;
+}
+
+std::optional<std::string> cpuinfo_field(
+    const std::vector<std::pair<std::string, std::string>>& fields, const std::string& key) {
+  for (const auto& [k, v] : fields)
+    if (k == key && !v.empty()) return v;
+  return std::nullopt;
+}
+
+json cpu_model(const std::vector<std::pair<std::string, std::string>>& cpuinfo) {
+  return or_null(cpuinfo_field(cpuinfo, "model name"));
+}
+
+// Under KVM the model name is often only "AMD EPYC", and the development VM has run on two
+// hosts of different silicon under that name; the signature tells them apart. x86 names
+// it by vendor, family, model and stepping, Arm by implementer, architecture, variant, part
+// and revision. Decimal numbers are kept as numbers, the rest (vendor, hex ids) as text.
+json cpu_signature(const std::vector<std::pair<std::string, std::string>>& cpuinfo) {
+  static const std::pair<const char*, const char*> kFields[] = {
+      {"vendor_id", "vendor"},           {"cpu family", "family"},
+      {"model", "model"},                {"stepping", "stepping"},
+      {"CPU implementer", "implementer"}, {"CPU architecture", "architecture"},
+      {"CPU variant", "variant"},        {"CPU part", "part"},
+      {"CPU revision", "revision"},
+  };
+  json out = json::object();
+  for (const auto& [key, name] : kFields) {
+    const auto value = cpuinfo_field(cpuinfo, key);
+    if (!value) continue;
+    const bool decimal = std::all_of(value->begin(), value->end(),
+                                     [](unsigned char c) { return std::isdigit(c) != 0; });
+    out[name] = decimal && value->size() < 10 ? json(std::stol(*value)) : json(*value);
+  }
+  return out.empty() ? json(nullptr) : out;
+}
+
+// A microcode update can change what a mitigation or an instruction costs on the same CPU.
+json microcode(const std::vector<std::pair<std::string, std::string>>& cpuinfo) {
+  return or_null(cpuinfo_field(cpuinfo, "microcode"));
+}
+
+// How an idle CPU waits decides how fast a blocked peer wakes: with the haltpoll driver and
+// no guest polling, every idle vCPU halts into the hypervisor and is woken through it.
+json cpuidle() {
+  const auto driver = read_line(kSysCpu + "/cpuidle/current_driver");
+  auto governor = read_line(kSysCpu + "/cpuidle/current_governor_ro");
+  if (!governor) governor = read_line(kSysCpu + "/cpuidle/current_governor");
+  if (!driver && !governor) return nullptr;
+  json out = {{"driver", or_null(driver)}, {"governor", or_null(governor)}};
+  if (const auto poll = read_long("/sys/module/haltpoll/parameters/guest_halt_poll_ns"))
+    out["guest_halt_poll_ns"] = *poll;
+  return out;
 }
 
 json logical_cpus() {
@@ -330,10 +389,18 @@ int pair_score(const CpuTopology& a, const CpuTopology& b) {
 
 }  // namespace
 
+nlohmann::json cpu_identity(std::istream& cpuinfo) {
+  const auto fields = first_cpuinfo_block(cpuinfo);
+  return {{"cpu_model", cpu_model(fields)},
+          {"cpu_signature", cpu_signature(fields)},
+          {"microcode", microcode(fields)}};
+}
+
 nlohmann::json environment_fingerprint() {
   const CoreCount cores = count_cores();
   json env = json::object();
-  env["cpu_model"] = cpu_model();
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  env.update(cpu_identity(cpuinfo));
   env["logical_cpus"] = logical_cpus();
   env["physical_cores"] = cores.cores > 0 ? json(cores.cores) : json(nullptr);
   env["smt"] = smt(cores);
@@ -341,6 +408,7 @@ nlohmann::json environment_fingerprint() {
   env["kernel"] = kernel();
   env["virtualization"] = virtualization();
   env["governor"] = or_null(read_line(kSysCpu + "/cpu0/cpufreq/scaling_governor"));
+  env["cpuidle"] = cpuidle();
   env["turbo"] = turbo();
   env["mitigations"] = mitigations();
   env["thp"] = thp();

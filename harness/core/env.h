@@ -3,6 +3,7 @@
 // a fact that cannot be read is null rather than guessed.
 #pragma once
 
+#include <istream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,10 +14,16 @@
 
 namespace ipcm {
 
-// The contract's "env" object: cpu_model, logical_cpus, physical_cores, smt, numa_nodes,
-// kernel, virtualization, governor, turbo, mitigations, thp, clocksource, compiler,
-// cxx_flags, build_type, git_revision, commit_date, hostname.
+// The contract's "env" object: cpu_model, cpu_signature, microcode, logical_cpus,
+// physical_cores, smt, numa_nodes, kernel, virtualization, governor, cpuidle, turbo,
+// mitigations, thp, clocksource, compiler, cxx_flags, build_type, git_revision, commit_date,
+// hostname.
 nlohmann::json environment_fingerprint();
+
+// The env keys read from /proc/cpuinfo's first processor: cpu_model, cpu_signature (x86:
+// vendor, family, model, stepping; Arm: implementer, architecture, variant, part, revision)
+// and microcode, each null when the text lacks it.
+nlohmann::json cpu_identity(std::istream& cpuinfo);
 
 // The two CPUs a benchmark's sides are pinned to. parent_cpu/peer_cpu are -1 when not pinned.
 struct Placement {

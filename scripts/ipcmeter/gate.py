@@ -36,11 +36,11 @@ STATUS = {EXIT_OK: "no regression", EXIT_REGRESSION: "regression",
           EXIT_INCONCLUSIVE: "inconclusive"}
 MAX_INCONCLUSIVE = 10.0   # percent of the rows compared that may stay undecided
 
-# Environment keys that make two runs measure different machines: refused.
-CRITICAL_ENV = ("cpu_model", "logical_cpus", "physical_cores", "kernel", "build_type")
-# Keys that change results but are often outside the user's control: warned.
-SECONDARY_ENV = ("smt", "numa_nodes", "virtualization", "governor", "turbo",
-                 "mitigations", "thp", "clocksource", "compiler", "cxx_flags")
+# Keys that make two runs measure different machines, refused (the signature because under KVM
+# the model name is often only "AMD EPYC"); keys often outside the user's control, warned.
+CRITICAL_ENV = ("cpu_model", "cpu_signature", "logical_cpus", "physical_cores", "kernel", "build_type")
+SECONDARY_ENV = ("microcode", "smt", "numa_nodes", "virtualization", "governor", "cpuidle",
+                 "turbo", "mitigations", "thp", "clocksource", "compiler", "cxx_flags")
 
 VERDICT_ORDER = {REGRESSED: 0, IMPROVED: 1, INCONCLUSIVE: 2, UNCHANGED: 3}
 

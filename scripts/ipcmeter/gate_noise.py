@@ -40,12 +40,14 @@ from .results import ResultsError, read_document
 
 NOISE_SCHEMA = 1
 DEFAULT_K = 2.5
-# The environment the noise was learned in must be the one judged: gate.CRITICAL_ENV, and
-# the kernel's CPU mitigations. Under KVM the model name is often only "AMD EPYC", so two
-# hosts of other silicon share it: the development VM has run on two such hosts, one with
-# page-table isolation on every syscall and one without, under the same kernel build.
-ENV_KEYS = ("cpu_model", "logical_cpus", "physical_cores", "kernel", "build_type",
-            "mitigations")
+# The environment the noise was learned in must be the one judged: gate.CRITICAL_ENV (with
+# the CPU's signature), the kernel's CPU mitigations and how an idle CPU waits. Under KVM the
+# model name is often only "AMD EPYC", so two hosts of other silicon share it: the
+# development VM has run on two such hosts, one with page-table isolation on every syscall
+# and one without, under the same kernel build. The idle driver and its polling decide how
+# fast a blocked peer wakes, so they set the spread of every blocking round trip.
+ENV_KEYS = ("cpu_model", "cpu_signature", "logical_cpus", "physical_cores", "kernel",
+            "build_type", "mitigations", "cpuidle")
 # A change smaller than one round's scatter between identical builds is never flagged:
 # at n rounds that is sqrt(n) standard errors (4.5 at 20), a size an A/A comparison reaches
 # only when its own rounds came out quieter than the row is.

@@ -38,9 +38,11 @@ from .steps import (ALPHA, MIN_SEGMENT, MIN_STEP_PCT, NOISE_MULTIPLE, PERMUTATIO
 
 GROUP_BY = ("host", "hardware")
 HARDWARE_KEYS = ("cpu_model", "logical_cpus", "physical_cores", "numa_nodes", "virtualization")
-# Recorded facts that change a machine's numbers without making it another machine.
-ENV_CHANGE_KEYS = ("kernel", "compiler", "cxx_flags", "mitigations", "governor", "turbo",
-                   "thp", "clocksource")
+# Recorded facts that change a machine's numbers, marked where they change. The CPU signature
+# is one of them rather than a HARDWARE_KEY so that results recorded before it existed stay in
+# their machine's series; a change of silicon under one model name is then marked, not hidden.
+ENV_CHANGE_KEYS = ("cpu_signature", "microcode", "kernel", "compiler", "cxx_flags",
+                   "mitigations", "governor", "cpuidle", "turbo", "thp", "clocksource")
 
 # The noise band drawn around the fitted levels, in revision sigmas.
 BAND_SIGMAS = 2.0

@@ -903,6 +903,33 @@ class Environment(Case):
         self.assertFalse(os.path.exists(md))
         self.assertEqual(out, "")
 
+    def test_same_model_name_on_other_silicon_is_refused(self):
+        # Under KVM both hosts of the development VM called their CPU "AMD EPYC".
+        zen5 = {"vendor": "AuthenticAMD", "family": 26, "model": 2, "stepping": 1}
+        zen3 = dict(zen5, family=25, model=1)
+        base = self.write("b.json", fixtures.build(seed=1, env={"cpu_signature": zen3}))
+        new = self.write("n.json", fixtures.build(seed=2, env={"cpu_signature": zen5}))
+        code, out, err = run_compare(base, new)
+        self.assertEqual(code, 2)
+        self.assertEqual(len(err.strip().splitlines()), 1)
+        self.assertIn("cpu_signature", err)
+        self.assertEqual(out, "")
+        # A file from before the signature was recorded is compared, with the gap said.
+        code, rep, out = self.report(fx("base.json"), new)
+        self.assertEqual(code, 0, out)
+        self.assertIn("env cpu_signature unknown in BASE; cannot check it matches", out)
+
+    def test_idle_driver_or_microcode_difference_warns(self):
+        idle = {"driver": "haltpoll", "governor": "haltpoll", "guest_halt_poll_ns": 0}
+        base = self.write("b.json", fixtures.build(seed=1, env={"cpuidle": idle,
+                                                              "microcode": "0x1000065"}))
+        new = self.write("n.json", fixtures.build(seed=2, env={
+            "cpuidle": dict(idle, guest_halt_poll_ns=200000), "microcode": "0x1000066"}))
+        code, rep, out = self.report(base, new)
+        self.assertEqual(code, 0, out)
+        self.assertIn("WARNING: environment: cpuidle", out)
+        self.assertIn("WARNING: environment: microcode", out)
+
     def test_mismatch_allowed_warns_loudly(self):
         new = self.write("n.json", fixtures.build(seed=2, env={"kernel": "6.9", "build_type": "Debug"}))
         code, rep, out = self.report(fx("base.json"), new, "--allow-env-mismatch")
@@ -1276,6 +1303,26 @@ class LearnedNoise(unittest.TestCase):
         # A file without the key (written before it was checked) is not refused for lacking it.
         del doc["env"]["mitigations"]
         gate_noise.check_env(doc, no_pti)
+
+    def test_hosts_that_differ_in_cpu_signature_or_idle_wait_are_other_machines(self):
+        from ipcmeter import gate_noise
+        idle = {"driver": "haltpoll", "governor": "haltpoll", "guest_halt_poll_ns": 0}
+        here = dict(self.ENV, cpu_signature={"vendor": "AuthenticAMD", "family": 26,
+                                             "model": 2, "stepping": 1}, cpuidle=idle)
+        doc = gate_noise.learn([self.report()], [here])
+        doc["path"] = "/tmp/noise.json"
+        gate_noise.check_env(doc, here)
+        other_silicon = dict(here, cpu_signature=dict(here["cpu_signature"], family=25))
+        with self.assertRaisesRegex(gate_noise.NoiseError,
+                                    r"another machine \(cpu_signature.family 26 vs 25;"):
+            gate_noise.check_env(doc, other_silicon)
+        polling = dict(here, cpuidle=dict(idle, guest_halt_poll_ns=200000))
+        with self.assertRaisesRegex(gate_noise.NoiseError,
+                                    r"\(cpuidle.guest_halt_poll_ns 0 vs 200000;"):
+            gate_noise.check_env(doc, polling)
+        with self.assertRaisesRegex(gate_noise.NoiseError, "different environments "
+                                    r"\(cpu_signature.family 26 vs 25\)$"):
+            gate_noise.learn([self.report(), self.report()], [here, other_silicon])
 
 
 if __name__ == "__main__":

@@ -105,8 +105,8 @@ META_FIELDS = ["schema_version", "schema", "env", "floors", "floors_end", "place
                "transports", "warnings", "profile", "ab"]
 FLOOR_FIELDS = ["c2c_rtt_ns", "c2c_definition", "memcpy_gbps_cache", "memcpy_gbps_by_size",
                 "syscall_ns"]
-ENV_FIELDS = ["cpu_model", "cpus", "online_cpus", "kernel", "build_type", "hostname",
-              "compiler"]
+ENV_FIELDS = ["cpu_model", "cpu_signature", "microcode", "cpuidle", "cpus", "online_cpus",
+              "kernel", "build_type", "hostname", "compiler"]
 AB_FIELDS = ["pairing_id", "role", "rounds", "repetitions_per_round", "round_floors",
              "floor_probes", "round_files"]
 NAMES = ["", "/", "//", "_mean", "pingpong", "pingpong/", "pingpong//size:",

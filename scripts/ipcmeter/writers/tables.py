@@ -24,9 +24,10 @@ def _scalar(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-ENV_KEYS = ("cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", "kernel",
-            "virtualization", "governor", "turbo", "mitigations", "thp", "clocksource",
-            "compiler", "cxx_flags", "build_type", "git_revision", "commit_date")
+ENV_KEYS = ("cpu_model", "cpu_signature", "microcode", "logical_cpus", "physical_cores", "smt",
+            "numa_nodes", "kernel", "virtualization", "governor", "cpuidle", "turbo",
+            "mitigations", "thp", "clocksource", "compiler", "cxx_flags", "build_type",
+            "git_revision", "commit_date")
 
 
 def environment_rows(results) -> list[list[str]]:
