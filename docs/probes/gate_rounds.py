@@ -10,6 +10,7 @@ gate_noise learns it)).
 
   /usr/bin/python3 docs/probes/gate_rounds.py --row ROW --aa DIR [DIR ...] \\
       --trials DIR [DIR ...] [--rounds 20 30 40 60] [--trim 0.1 0.2 gate] [--shift PCT]
+      [--flag-k K] [--spread-floor]
 
 --aa: the A/A trials the row's spread is learned from. --trials: the trials to look at,
 sensitivity trials with ROW as their target (or A/A trials, for the row's false alarms).
@@ -28,6 +29,12 @@ in those trials' host states, without the busy delay's own error (a delay asked 
 a round trip does not always cost 10%, docs/ci-gate.md). The A/A spread that sets the
 flagging level is then pooled over --aa as they ran, so list the same directories in both
 only knowingly: the level is learned from the rounds that are resampled.
+
+--flag-k 0 drops the gate's floor under what is flagged (one A/A spread), so the threshold
+and the test alone decide. --spread-floor is a proposed rule, not the gate's: each trim's
+test uses the larger of its own spread and the row's A/A spread pooled over --aa, so a
+trial whose rounds came out quieter than the row is cannot flag on that luck, while the
+resolution still grows as sqrt(rounds). Use them together to see what the rule would do.
 """
 import argparse
 import math
@@ -36,6 +43,7 @@ import statistics
 import sys
 
 import numpy as np
+from scipy import stats
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "scripts"))
@@ -72,6 +80,32 @@ def trial_logs(directory, n, row, limit):
     return logs, rounds
 
 
+def floored(logs, spread_floor):
+    """(p, ratio) of the gate's paired test on log ratios `logs` when no trim's spread may
+    be below spread_floor (the --spread-floor rule); (None, None) below the rounds a test
+    needs. As estimate_paired: a trim whose own spread is zero (its middle all one
+    quantised ratio) is dropped while the Bonferroni factor stays the number of trims, and
+    the ratio is the centre of the trim with the narrowest interval, here the floored one.
+    Only when the light trim's own spread is zero too does it stay, with the floor as its
+    spread, where the gate would call the ratio exact. One floor serves both trims: the
+    A/A spread the gate learns is the light trim's."""
+    n = len(logs)
+    if n < gate_stats.MIN_ROUNDS:
+        return None, None
+    d = np.sort(np.asarray(logs))
+    trims = gate_stats.paired_trims(n)
+    tests = [(trim,) + gate_stats._yuen(d, trim) for trim in trims]
+    usable = [t for t in tests if t[2] is not None and t[2] > gate_stats.MIN_SPREAD] or tests[:1]
+    level = 0.05 / len(trims)   # estimate() asks for 95%
+    ps, intervals = [], []
+    for trim, centre, spread in usable:
+        spread = max(spread or 0.0, spread_floor)
+        ps.append(2.0 * stats.t.sf(abs(centre) / (spread / math.sqrt(n)),
+                                   gate_stats.paired_df(n, trim)))
+        intervals.append((gate_stats.t_half_width(spread, n, level, trim), centre))
+    return min(1.0, len(trims) * min(ps)), math.exp(min(intervals)[1])
+
+
 def trim_choice(text):
     if text == "gate":
         return text
@@ -103,11 +137,15 @@ def main():
     ap.add_argument("--flag-k", type=float, default=gate_noise.FLAG_K,
                     help="the flagging level in A/A spreads (the gate's: %(default)g); 0 "
                          "leaves the threshold and the test alone")
+    ap.add_argument("--spread-floor", action="store_true",
+                    help="the proposed rule: no test's spread below the row's A/A spread")
     ap.add_argument("--threshold", type=float, default=5.0, help="percent")
     ap.add_argument("--comparisons", type=int, default=427)
     ap.add_argument("--alpha", type=float, default=0.05)
     ap.add_argument("--floor-shift-limit", type=float, default=1.5)
     args = ap.parse_args()
+    if not args.shift > -100.0:
+        ap.error("--shift must be above -100 (percent)")
     aa = [trial_logs(d, n, args.row, args.floor_shift_limit)
           for d in args.aa for n, _ in finished_trials(d)[1]]
     shift = math.log1p(args.shift / 100.0)
@@ -146,8 +184,13 @@ def main():
                 n = max(gate_stats.MIN_ROUNDS, int(round(kept * rounds)))
                 hits = 0
                 for _ in range(BOOTSTRAP):
-                    e = estimate(list(rng.choice(logs, n)))
-                    hits += e.p is not None and e.p <= level and e.ratio - 1.0 >= flag_at
+                    drawn = list(rng.choice(logs, n))
+                    if args.spread_floor:
+                        p, ratio = floored(drawn, pool.spread())
+                    else:
+                        e = estimate(drawn)
+                        p, ratio = e.p, e.ratio
+                    hits += p is not None and p <= level and ratio - 1.0 >= flag_at
                 cells.append("%d rounds %3.0f%%" % (rounds, 100.0 * hits / BOOTSTRAP))
             print("  %-22s %2d kept rounds, change %+5.1f%%, spread %5.1f%% | %s"
                   % (name, len(logs), 100 * (est.ratio - 1), 100 * est.log_sd,

@@ -227,8 +227,11 @@ json cpuidle() {
   if (!governor) governor = read_line(kSysCpu + "/cpuidle/current_governor");
   if (!driver && !governor) return nullptr;
   json out = {{"driver", or_null(driver)}, {"governor", or_null(governor)}};
-  if (const auto poll = read_long("/sys/module/haltpoll/parameters/guest_halt_poll_ns"))
-    out["guest_halt_poll_ns"] = *poll;
+  // The haltpoll governor's polling limit; its parameter exists wherever the governor is
+  // built in, so it is recorded only when that governor decides.
+  if (governor == "haltpoll")
+    if (const auto poll = read_long("/sys/module/haltpoll/parameters/guest_halt_poll_ns"))
+      out["guest_halt_poll_ns"] = *poll;
   return out;
 }
 

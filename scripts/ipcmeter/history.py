@@ -229,14 +229,22 @@ def machines_of(results: list, group_by: str, commit_dates=None) -> tuple[list, 
     return machines, order
 
 
+def _change_text(v) -> str:
+    if isinstance(v, dict):   # the signature, the mitigations, the idle wait
+        return "; ".join(f"{k}: {x}" for k, x in v.items())
+    return str(v)
+
+
 def _env_changes(revs) -> dict:
     out, before = {}, None
     for rev in revs:
         env = rev.runs[0].results.env
-        now = {k: _scalar(env.get(k)) for k in ENV_CHANGE_KEYS}
+        now = {k: env.get(k) for k in ENV_CHANGE_KEYS}
         if before is not None:
-            changed = [f"{k} {before[k]} -> {now[k]}" for k in ENV_CHANGE_KEYS
-                       if before[k] != now[k]]
+            # A key unknown on one side (a file older than the key) is no change.
+            changed = [f"{k} {_change_text(before[k])} -> {_change_text(now[k])}"
+                       for k in ENV_CHANGE_KEYS
+                       if before[k] is not None and now[k] is not None and before[k] != now[k]]
             if changed:
                 out[rev.name] = changed
         before = now

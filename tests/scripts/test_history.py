@@ -220,6 +220,23 @@ class Machines(Base):
         st = h.series[0].steps[0]
         self.assertEqual(st["env_change"], ["kernel 6.1 -> 6.5"])
 
+    def test_silicon_change_under_one_model_name_is_marked_a_first_record_is_not(self):
+        """Files older than env.cpu_signature lack it: no change there. A host of other
+        silicon under the same model name (as "AMD EPYC" under KVM) is marked where it came."""
+        rng = np.random.default_rng(7)
+        zen5 = {"vendor": "AuthenticAMD", "family": 26, "model": 2, "stepping": 1}
+        docs = [make_run(i, 1.3 if i >= 8 else 1.0, rng) for i in range(12)]
+        for i, doc in enumerate(docs[4:], start=4):
+            doc["ipcmeter"]["env"]["cpu_signature"] = zen5 if i >= 8 else dict(zen5, family=25)
+        h = self.history(self.write(docs))
+        self.assertEqual(len(h.machines), 1)
+        changes = h.machines[0].env_changes
+        self.assertEqual(list(changes.values()),
+                         [["cpu_signature vendor: AuthenticAMD; family: 25; model: 2; "
+                           "stepping: 1 -> vendor: AuthenticAMD; family: 26; model: 2; "
+                           "stepping: 1"]])
+        self.assertEqual(h.series[0].steps[0]["env_change"], changes[h.series[0].steps[0]["revision"]])
+
 
 class Ordering(Base):
     def test_without_commit_date_ordered_by_run_date(self):
