@@ -35,17 +35,20 @@ SLOW_FROM_NS = 560.0
 FAST_FLOOR_NS = 200.0
 
 
-def one_run(binary, row, out):
-    argv = [binary, "--profile", "quick", "--benchmark_filter=" + row,
+def one_run(binary, row, out, extra_args=()):
+    """(rtt_p50_ns, floor_c2c_rtt_ns) of one quick-profile run of the row alone; the other
+    probes of this folder use it too (window_spread.py)."""
+    me = os.path.basename(sys.argv[0])
+    argv = [binary, "--profile", "quick", "--benchmark_filter=" + row, *extra_args,
             "--benchmark_out=" + out, "--benchmark_out_format=json"]
     proc = children.run(argv, stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL, timeout=120)
+                        stderr=subprocess.DEVNULL, timeout=300)
     if proc.returncode != 0:
-        raise SystemExit("mode_churn.py: %s exited %d" % (binary, proc.returncode))
+        raise SystemExit("%s: %s exited %d" % (me, binary, proc.returncode))
     with open(out, encoding="utf-8") as f:
         rows = [b for b in json.load(f)["benchmarks"] if "rtt_p50_ns" in b]
     if len(rows) != 1:
-        raise SystemExit("mode_churn.py: --row matched %d rows with a round trip" % len(rows))
+        raise SystemExit("%s: --row matched %d rows with a round trip" % (me, len(rows)))
     return rows[0]["rtt_p50_ns"], rows[0].get("floor_c2c_rtt_ns")
 
 

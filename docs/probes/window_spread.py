@@ -19,34 +19,16 @@ the same from consecutive runs' differences (divided by sqrt 2), which slow drif
 inflate. Run it on an otherwise idle machine, never beside another benchmark.
 """
 import argparse
-import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
-from ipcmeter import children  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mode_churn import one_run  # noqa: E402
 
 ROW = "^pingpong/transport:pipe/peer:fork/size:64(/|$)"
-
-
-def one_run(binary, row, window, out):
-    argv = [binary, "--profile", "quick", "--benchmark_filter=" + row,
-            "--benchmark_min_time=%g" % window, "--benchmark_out=" + out,
-            "--benchmark_out_format=json"]
-    proc = children.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                        timeout=300)
-    if proc.returncode != 0:
-        raise SystemExit("window_spread.py: %s exited %d" % (binary, proc.returncode))
-    with open(out, encoding="utf-8") as f:
-        rows = [b for b in json.load(f)["benchmarks"] if "rtt_p50_ns" in b]
-    if len(rows) != 1:
-        raise SystemExit("window_spread.py: --row matched %d rows with a round trip" % len(rows))
-    return rows[0]["rtt_p50_ns"], rows[0].get("floor_c2c_rtt_ns")
 
 
 def main():
@@ -64,7 +46,8 @@ def main():
         out = os.path.join(tmp, "run.json")
         for i in range(args.runs):
             for w in args.windows if i % 2 == 0 else args.windows[::-1]:
-                p50, floor = one_run(args.bin, args.row, w, out)
+                p50, floor = one_run(args.bin, args.row, out,
+                                     ["--benchmark_min_time=%g" % w])
                 p50s[w].append(p50)
                 print("run %2d  window %5.2f s  p50 %9.0f ns  floor %s ns"
                       % (i + 1, w, p50, "%.0f" % floor if floor is not None else "-"),
