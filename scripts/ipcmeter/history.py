@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .results import Results, is_number
+from .writers.tables import _scalar as env_text   # the report's form of an env value
 from .steps import (ALPHA, MIN_SEGMENT, MIN_STEP_PCT, NOISE_MULTIPLE, PERMUTATIONS, SEED,  # noqa: F401 (the CLI reads them here)
                     Detector, level_change, to_scale, from_scale, revision_sigma)
 
@@ -229,12 +230,6 @@ def machines_of(results: list, group_by: str, commit_dates=None) -> tuple[list, 
     return machines, order
 
 
-def _change_text(v) -> str:
-    if isinstance(v, dict):   # the signature, the mitigations, the idle wait
-        return "; ".join(f"{k}: {x}" for k, x in v.items())
-    return str(v)
-
-
 def _env_changes(revs) -> dict:
     out, before = {}, None
     for rev in revs:
@@ -242,7 +237,7 @@ def _env_changes(revs) -> dict:
         now = {k: env.get(k) for k in ENV_CHANGE_KEYS}
         if before is not None:
             # A key unknown on one side (a file older than the key) is no change.
-            changed = [f"{k} {_change_text(before[k])} -> {_change_text(now[k])}"
+            changed = [f"{k} {env_text(before[k])} -> {env_text(now[k])}"
                        for k in ENV_CHANGE_KEYS
                        if before[k] is not None and now[k] is not None and before[k] != now[k]]
             if changed:
