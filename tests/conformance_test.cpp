@@ -169,6 +169,35 @@ TEST(Faults, KilledPeerIsNoticedAndReaped) {
   EXPECT_TRUE(no_children_left());
 }
 
+// The watchdog must not wake on the peer's CPU while a run goes well (limits.h says why),
+// yet must still end a run at once when the peer dies: shm_ring spin is the case only the
+// watchdog can end, as nothing in the link reports the death.
+TEST(Faults, WatchdogSleepsWhileRunningAndWakesWhenThePeerDies) {
+  Case c{find_transport("shm_ring"), PeerKind::kFork, 64, Wait::kSpin};
+  Made<Session> s = Session::start(options(c, Role::kEcho, 1));
+  ASSERT_TRUE(s) << s.error;
+  MessageSet ms(64);
+  Histogram h;
+  std::uint64_t seq = 0;
+  const std::uint64_t wakes_before = s.value->watchdog_wakes();
+  const auto run_for = std::chrono::milliseconds(300);
+  const auto until = Clock::now() + run_for;
+  ASSERT_TRUE(pingpong_loop(s.value->channel(), ms, h, s.value->progress(), 0, seq, [&] { return Clock::now() < until; }));
+  const auto tick = std::chrono::duration_cast<std::chrono::milliseconds>(peer_timeout()) / kProgressChecksPerTimeout;
+  // The 20 ms poll it replaced woke ~15 times here.
+  EXPECT_LE(s.value->watchdog_wakes() - wakes_before, std::uint64_t(run_for / tick) + 1);
+  kill(s.value->peer_pid(), SIGKILL);
+  const auto t0 = Clock::now();
+  const Status st = pingpong_loop(s.value->channel(), ms, h, s.value->progress(), 0, seq, [] { return true; });
+  EXPECT_FALSE(st);
+  // Far below the progress tick (1 s by default): the pidfd woke it, not the tick.
+  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(500));
+  const std::string why = s.value->explain(st);
+  EXPECT_NE(why.find("Killed"), std::string::npos) << why;
+  s.value.reset();
+  EXPECT_TRUE(no_children_left());
+}
+
 // A peer that stops answering (SIGSTOP) is killed after the timeout; the run gets an error.
 TEST(Faults, HungPeerTimesOut) {
   for (const char* name : {"pipe", "shm_ring"}) {

@@ -4,7 +4,10 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +73,9 @@ std::vector<int> watchdog_cpus(int peer_cpu) {
   return spare.empty() ? not_measuring : spare;
 }
 
+// A descriptor that becomes readable when the process ends (pidfd_open, Linux 5.3), or -1.
+int open_pidfd(pid_t pid) noexcept { return int(syscall(SYS_pidfd_open, pid, 0)); }
+
 }  // namespace
 
 Made<Session> Session::start(const SessionOptions& opt) {
@@ -89,6 +95,8 @@ Made<Session> Session::start(const SessionOptions& opt) {
 
   if (std::string why = s->start_peer(spec); !why.empty()) return Made<Session>::Fail(why);
 
+  s->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (s->stop_fd_ < 0) return Made<Session>::Fail(sys_error("eventfd for the watchdog"));
   s->watchdog_ = std::thread([p = s.get(), cpus = watchdog_cpus(opt.peer_cpu)] {
     pin_thread(pthread_self(), cpus);
     p->watch();
@@ -205,15 +213,35 @@ Status Session::reap(std::chrono::milliseconds patience) {
   return Status::Ok();
 }
 
+// Each pass sleeps until stop, the peer's death (its pidfd readable) or the tick, whichever
+// comes first: while a run goes well it wakes on the peer's CPU only kProgressChecksPerTimeout
+// times per peer_timeout() (why: the comment on that constant in limits.h).
 void Session::watch() {
+  int pidfd = pid_ > 0 ? open_pidfd(pid_) : -1;
+  const auto progress_tick = std::chrono::duration_cast<std::chrono::milliseconds>(peer_timeout()) /
+                             kProgressChecksPerTimeout;
+  // Without a pidfd a dead process peer is only seen by looking, as often as before.
+  const auto calm_tick = pid_ > 0 && pidfd < 0 ? std::min(progress_tick, std::chrono::milliseconds(kWatchdogPoll))
+                                               : progress_tick;
   std::uint64_t last = progress_.load(std::memory_order_relaxed);
   auto last_change = Clock::now();
   Clock::time_point tripped_at{};
   bool seen_trip = false;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_watch_) {
-    cv_.wait_for(lock, kWatchdogPoll);
+    const auto tick = cancel_.load() ? std::chrono::milliseconds(kWatchdogPoll) : calm_tick;
+    lock.unlock();
+    pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    const int ready = poll(fds, pidfd >= 0 ? 2 : 1, int(tick.count()));
+    watch_wakes_.fetch_add(1, std::memory_order_relaxed);
+    lock.lock();
     if (stop_watch_) break;
+    if (ready > 0 && pidfd >= 0 && fds[1].revents != 0) {
+      // It ended (or the descriptor failed): either way the pidfd has nothing more to say,
+      // and keeping it would wake the loop at once forever. ended_status below reports it.
+      close(pidfd);
+      pidfd = -1;
+    }
     if (cancel_.load() && !seen_trip) {
       seen_trip = true;
       tripped_at = Clock::now();
@@ -257,6 +285,7 @@ void Session::watch() {
       link_->interrupt();
     }
   }
+  if (pidfd >= 0) close(pidfd);
 }
 
 void Session::trip(std::string finding) {
@@ -276,7 +305,9 @@ void Session::stop_watchdog() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_watch_ = true;
   }
-  cv_.notify_all();
+  const std::uint64_t one = 1;
+  // Cannot fail short of a broken descriptor: the counter is far from its limit.
+  IPCM_CHECK(write(stop_fd_, &one, sizeof one) == sizeof one);
   watchdog_.join();
 }
 
@@ -320,6 +351,7 @@ Session::~Session() {
     reap(std::chrono::milliseconds(0));
   }
   stop_watchdog();
+  if (stop_fd_ >= 0) close(stop_fd_);
   channel_.reset();
   if (err_fd_ >= 0) close(err_fd_);
   link_.reset();

@@ -5,7 +5,6 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -58,6 +57,9 @@ class Session {
   // is an error.
   Status finish(MessageSet& ms, std::uint64_t seq);
 
+  // How often the watchdog has woken so far (tests: it must sleep while a run goes well).
+  std::uint64_t watchdog_wakes() const noexcept { return watch_wakes_.load(std::memory_order_relaxed); }
+
   // The sentence for a failed status: what the watchdog saw, what the peer said, what failed.
   std::string explain(const Status& st);
 
@@ -102,7 +104,8 @@ class Session {
   std::thread watchdog_;
   pthread_t parent_thread_{};
   std::mutex mu_;
-  std::condition_variable cv_;
+  int stop_fd_ = -1;  // an eventfd written to end the watchdog's wait at once
+  std::atomic<std::uint64_t> watch_wakes_{0};
   bool stop_watch_ = false;
   bool expect_exit_ = false;
   std::string finding_;
