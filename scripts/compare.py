@@ -45,10 +45,12 @@ The test depends on the input, and each needs a minimum of data:
   single      one value per side (or fewer than 3 on one side): inconclusive unless
               the change exceeds --single-run-band (a smoke check, not a gate).
 
-Thresholds per row (--noise FILE): a row is judged at max(--threshold, K x its spread
-between identical builds), learned from A/A runs of the CI configuration on this machine
-(scripts/gate_trials.py noise). Without it every row is judged at --threshold, and rows
-noisier than the threshold allows stay inconclusive however often the gate runs.
+Bands per row (--noise FILE): a row may be called unchanged within max(--threshold, K x
+its spread between identical builds), learned from A/A runs of the CI configuration on this
+machine (scripts/gate_trials.py noise), and its test takes its own spread only down to the
+5th percentile of what that learned spread would give; it is flagged from --threshold.
+Without it every row is judged at --threshold, and rows noisier than the threshold allows
+stay inconclusive however often the gate runs.
 
 Environments that differ in CPU model, core count, kernel or build type are refused
 (exit 2) unless --allow-env-mismatch, which compares anyway under a loud warning.
@@ -121,9 +123,10 @@ def build_parser():
                    help="per-row bands learned from A/A runs on this machine "
                         "(scripts/gate_trials.py noise; the CI gate uses "
                         "results/baselines/gate-noise.json): a row may be called unchanged "
-                        "within max(--threshold, K x its A/A spread) and is flagged from "
-                        "max(--threshold, its A/A spread). Refused (exit 2) when it was "
-                        "learned on another machine")
+                        "within max(--threshold, K x its A/A spread), and its test's spread "
+                        "is floored from that spread (each trim its own) before it is "
+                        "flagged from --threshold. Refused (exit 2) when it was learned on "
+                        "another machine")
     p.add_argument("--unpaired", action="store_true",
                    help="ignore the round pairing of files written by ab.py")
     p.add_argument("--single-run-band", type=float, default=50.0, metavar="PCT",

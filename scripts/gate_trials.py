@@ -39,7 +39,9 @@ noise        learn per-row bands from finished A/A trials (their ab.py outputs):
              as a noise file for compare.py / ab.py --noise (the CI gate reads
              results/baselines/gate-noise.json). K (--k, default 2.5) x that spread is the
              band inside which the row may be called unchanged, when wider than
-             --threshold; a row is flagged from --threshold or its spread, the larger.
+             --threshold; each trim's spread is stored too, and the paired test takes
+             a trim's own spread only down to the 5th percentile of what that one would
+             give, before a row is flagged from --threshold.
 rejudge      judge finished trials again, offline: the same table and goal as when they
              ran. --noise FILE: with that noise file; the trials it was learned from are
              refused, so the proof never validates bands on the runs that set them.

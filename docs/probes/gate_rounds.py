@@ -4,13 +4,12 @@
 Diagnosis for docs/ci-gate.md ("Where the proof stands"), not part of the gate. It reads
 the kept files of finished gate_trials.py trials (no benchmark runs) and uses the gate's
 own code for everything it decides: the rounds the baseline's floor probes leave out
-(gate.shifted_rounds), the trimmed paired test (gate_stats.estimate_paired) and the row's
-flagging level (max(threshold, FLAG_K x its spread pooled over the A/A trials, as
-gate_noise learns it)).
+(gate.shifted_rounds), the trimmed paired test (gate_stats.estimate_paired, with each
+trim's spread pooled over the A/A trials as gate_noise learns it) and the flagging rule.
 
   /usr/bin/python3 docs/probes/gate_rounds.py --row ROW --aa DIR [DIR ...] \\
       --trials DIR [DIR ...] [--rounds 20 30 40 60] [--trim 0.1 0.2 gate] [--shift PCT]
-      [--flag-k K] [--spread-floor]
+      [--rule gate|spread|none]
 
 --aa: the A/A trials the row's spread is learned from. --trials: the trials to look at,
 sensitivity trials with ROW as their target (or A/A trials, for the row's false alarms).
@@ -26,15 +25,15 @@ state of the whole job; the pooled line mixes the trials' states.
 combined), as compare.py judges. --shift PCT adds a change of PCT to every round's log ratio
 of the trials looked at: with A/A trials, what a row that really got PCT slower would meet
 in those trials' host states, without the busy delay's own error (a delay asked for 10% of
-a round trip does not always cost 10%, docs/ci-gate.md). The A/A spread that sets the
-flagging level is then pooled over --aa as they ran, so list the same directories in both
-only knowingly: the level is learned from the rounds that are resampled.
+a round trip does not always cost 10%, docs/ci-gate.md). The A/A spreads are pooled over
+--aa as they ran, so list the same directories in both only knowingly: the floors are
+learned from the rounds that are resampled.
 
---flag-k 0 drops the gate's floor under what is flagged (one A/A spread), so the threshold
-and the test alone decide. --spread-floor is a proposed rule, not the gate's: each trim's
-test uses the larger of its own spread and the row's A/A spread pooled over --aa, so a
-trial whose rounds came out quieter than the row is cannot flag on that luck, while the
-resolution still grows as sqrt(rounds). Use them together to see what the rule would do.
+--rule: gate (the gate since 2026-12-05): each trim's own spread believed down to the 5th
+percentile of what its rounds would show at that trim's A/A spread, flagged from
+--threshold. spread (the gate until then): the rounds' own spreads,
+flagged from max(threshold, the light trim's A/A spread). none: the rounds' own spreads,
+flagged from --threshold, no guard at all.
 """
 import argparse
 import math
@@ -43,7 +42,6 @@ import statistics
 import sys
 
 import numpy as np
-from scipy import stats
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "scripts"))
@@ -80,32 +78,6 @@ def trial_logs(directory, n, row, limit):
     return logs, rounds
 
 
-def floored(logs, spread_floor):
-    """(p, ratio) of the gate's paired test on log ratios `logs` when no trim's spread may
-    be below spread_floor (the --spread-floor rule); (None, None) below the rounds a test
-    needs. As estimate_paired: a trim whose own spread is zero (its middle all one
-    quantised ratio) is dropped while the Bonferroni factor stays the number of trims, and
-    the ratio is the centre of the trim with the narrowest interval, here the floored one.
-    Only when the light trim's own spread is zero too does it stay, with the floor as its
-    spread, where the gate would call the ratio exact. One floor serves both trims: the
-    A/A spread the gate learns is the light trim's."""
-    n = len(logs)
-    if n < gate_stats.MIN_ROUNDS:
-        return None, None
-    d = np.sort(np.asarray(logs))
-    trims = gate_stats.paired_trims(n)
-    tests = [(trim,) + gate_stats._yuen(d, trim) for trim in trims]
-    usable = [t for t in tests if t[2] is not None and t[2] > gate_stats.MIN_SPREAD] or tests[:1]
-    level = 0.05 / len(trims)   # estimate() asks for 95%
-    ps, intervals = [], []
-    for trim, centre, spread in usable:
-        spread = max(spread or 0.0, spread_floor)
-        ps.append(2.0 * stats.t.sf(abs(centre) / (spread / math.sqrt(n)),
-                                   gate_stats.paired_df(n, trim)))
-        intervals.append((gate_stats.t_half_width(spread, n, level, trim), centre))
-    return min(1.0, len(trims) * min(ps)), math.exp(min(intervals)[1])
-
-
 def trim_choice(text):
     if text == "gate":
         return text
@@ -118,9 +90,10 @@ def trim_choice(text):
     return share
 
 
-def estimate(logs):
+def estimate(logs, floors=None):
     return gate_stats.estimate_paired({i: [1.0] for i in range(len(logs))},
-                                      {i: [math.exp(x)] for i, x in enumerate(logs)}, 0.95)
+                                      {i: [math.exp(x)] for i, x in enumerate(logs)}, 0.95,
+                                      floors)
 
 
 def main():
@@ -134,11 +107,11 @@ def main():
                     help="trim shares, or 'gate' for the gate's own pair")
     ap.add_argument("--shift", type=float, default=0.0,
                     help="percent added to each looked-at round's ratio")
-    ap.add_argument("--flag-k", type=float, default=gate_noise.FLAG_K,
-                    help="the flagging level in A/A spreads (the gate's: %(default)g); 0 "
-                         "leaves the threshold and the test alone")
-    ap.add_argument("--spread-floor", action="store_true",
-                    help="the proposed rule: no test's spread below the row's A/A spread")
+    ap.add_argument("--rule", choices=("gate", "spread", "none"), default="gate",
+                    help="gate: each trim's own spread floored from its A/A spread "
+                         "(gate_stats.FLOOR_QUANTILE), flagged from the threshold; spread: "
+                         "flagged from max(threshold, A/A spread) (the gate until "
+                         "2026-12-05); none: no guard")
     ap.add_argument("--threshold", type=float, default=5.0, help="percent")
     ap.add_argument("--comparisons", type=int, default=427)
     ap.add_argument("--alpha", type=float, default=0.05)
@@ -168,13 +141,20 @@ def main():
         # One trim at a time (no Bonferroni pair) asks what each share alone does; "gate"
         # judges as compare.py does.
         gate_stats.TRIM, gate_stats.HEAVY_TRIM = gate_trims if trim == "gate" else (trim, trim)
-        pool = gate_noise.Pool()
+        pool, trim_pools = gate_noise.Pool(), {}
         for logs, _ in aa:
             est = estimate(logs)
             pool.add(est.log_sd, est.n_new)
-        flag_at = max(args.threshold / 100.0, args.flag_k * pool.spread())
-        print("trim %s: A/A spread %.2f%% (%d rounds), flagged from %+.1f%%"
+            for t, sd in est.own_spreads.items():
+                trim_pools.setdefault(t, gate_noise.Pool()).add(sd, est.n_new)
+        floors = {t: tp.spread() for t, tp in trim_pools.items()} if args.rule == "gate" else None
+        flag_at = args.threshold / 100.0
+        if args.rule == "spread":
+            flag_at = max(flag_at, pool.spread())
+        print("trim %s: A/A spread %.2f%% (%d rounds)%s, flagged from %+.1f%%"
               % (trim if trim == "gate" else "%g" % trim, 100 * pool.spread(), pool.rounds,
+                 "; floors " + ", ".join("%g: %.2f%%" % (t, 100 * f)
+                                         for t, f in sorted(floors.items())) if floors else "",
                  100 * flag_at))
         for name, (logs, _) in looked + [("pooled", (pooled, None))]:
             est = estimate(logs)
@@ -184,13 +164,8 @@ def main():
                 n = max(gate_stats.MIN_ROUNDS, int(round(kept * rounds)))
                 hits = 0
                 for _ in range(BOOTSTRAP):
-                    drawn = list(rng.choice(logs, n))
-                    if args.spread_floor:
-                        p, ratio = floored(drawn, pool.spread())
-                    else:
-                        e = estimate(drawn)
-                        p, ratio = e.p, e.ratio
-                    hits += p is not None and p <= level and ratio - 1.0 >= flag_at
+                    e = estimate(list(rng.choice(logs, n)), floors)
+                    hits += e.p is not None and e.p <= level and e.ratio - 1.0 >= flag_at
                 cells.append("%d rounds %3.0f%%" % (rounds, 100.0 * hits / BOOTSTRAP))
             print("  %-22s %2d kept rounds, change %+5.1f%%, spread %5.1f%% | %s"
                   % (name, len(logs), 100 * (est.ratio - 1), 100 * est.log_sd,

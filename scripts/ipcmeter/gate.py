@@ -263,7 +263,8 @@ def collect(base, new, args, per_round, shifted, confidence, focus=(None, frozen
                                "no_round_left", metric)
                 continue
             if per_round:
-                est = gate_stats.estimate_paired(xs, ys, confidence)
+                est = gate_stats.estimate_paired(xs, ys, confidence, gate_noise.row_floors(
+                    getattr(args, "noise_doc", None), name, metric))
             else:
                 est = gate_stats.estimate_unpaired(xs.get(0, []), ys.get(0, []), confidence)
             if est is None:
@@ -287,8 +288,7 @@ def decide_text(decide, threshold_pct):
                 "too noisy here" % (gate_stats.MAX_SUGGESTED, unit, per, threshold_pct))
     if at_least:
         return "at least %d %s%s would be needed (the spread is unknown)" % (count, unit, per)
-    return "about %d %s%s would resolve +-%g%% at this spread" % (count, unit, per,
-                                                                  threshold_pct)
+    return "about %d %s%s would resolve +-%g%% at this spread" % (count, unit, per, threshold_pct)
 
 
 def judge(rows, args, shifted):
@@ -329,9 +329,9 @@ def judge(rows, args, shifted):
             "ci_high_pct": None if est.ci is None else (est.ci[1] - 1.0) * 100.0,
             "p_value": est.p, "q_value": q,
             "threshold_pct": threshold * 100.0, "unchanged_within_pct": within * 100.0,
-            # The spread of the per-round log ratios (paired) that scripts/gate_trials.py
-            # noise pools over A/A trials; None without rounds.
+            # Paired: the rounds' own spreads (light trim; each trim), pooled by gate_trials.py noise.
             "log_sd": est.log_sd if est.method == gate_stats.PAIRED_T else None,
+            "log_sd_by_trim": gate_noise.by_trim_key(est.own_spreads) or None,
             # Paired: the share cut from each end by the test whose interval is shown.
             "trim_pct": None if est.trim is None else est.trim * 100.0,
             "mde_pct": None if mde is None else mde * 100.0,

@@ -12,13 +12,16 @@ Instead each comparison may be called unchanged within its own band, max(--thres
 K x s_aa), where s_aa is that comparison's per-round spread measured between identical
 builds on this machine, the way CI runs the gate (scripts/gate_trials.py aa), and stored
 beside the baseline (results/baselines/gate-noise.json). The band does not set what is
-flagged: a change significant after Benjamini-Hochberg is flagged from max(--threshold,
-s_aa) (FLAG_K = 1), so a noisy row still flags what its own rounds resolve (its mde_pct)
-beyond one round's scatter. That floor matters when a trial's rounds come out quieter than
-the row is: with 8 rounds a sample spread of half the true one is not rare, and a 14%
-change between identical builds then passes as significant. The price is in what
-*unchanged* means for a noisy row: within +-band, which the report states for every such
-row.
+flagged. A trial's rounds can come out quieter than the row is (with 8 rounds a sample
+spread of half the true one is not rare, and a 14% change between identical builds then
+passed as significant), so each test of the row believes its own spread only down to the
+5th percentile of what its rounds would show at the spread learned for its trim
+(row_floors; gate_stats.estimate_paired, FLOOR_QUANTILE), and a change significant after
+Benjamini-Hochberg at that spread is flagged from --threshold. Until 2026-12-05 the guard
+was a floor on the change instead, max(--threshold, s_aa): it made a 10% slowdown of a row
+scattering by more than 10% a round unflaggable at any number of rounds (docs/ci-gate.md,
+"Why a 10% slowdown cannot be flagged on this host"). The price is in what *unchanged*
+means for a noisy row: within +-band, which the report states for every such row.
 
 K = 2.5: in an A/A comparison the observed change scatters by s/sqrt(n) and the interval
 reaches about t(0.975, n-1) * s/sqrt(n) beyond it; at n = 8 rounds that is 0.84 s, and
@@ -36,9 +39,12 @@ import json
 import math
 import os
 
+from . import gate_stats
 from .results import ResultsError, read_document
 
-NOISE_SCHEMA = 1
+# 2: rows carry floor_by_trim, each trim's own spread (2026-12-05); a schema 1 file knows
+# only the light trim's and is learned again.
+NOISE_SCHEMA = 2
 DEFAULT_K = 2.5
 # The environment the noise was learned in must be the one judged: gate.CRITICAL_ENV (with
 # the CPU's signature), the kernel's CPU mitigations and how an idle CPU waits. Under KVM the
@@ -48,10 +54,6 @@ DEFAULT_K = 2.5
 # fast a blocked peer wakes, so they set the spread of every blocking round trip.
 ENV_KEYS = ("cpu_model", "cpu_signature", "logical_cpus", "physical_cores", "kernel",
             "build_type", "mitigations", "cpuidle")
-# A change smaller than one round's scatter between identical builds is never flagged:
-# at n rounds that is sqrt(n) standard errors (4.5 at 20), a size an A/A comparison reaches
-# only when its own rounds came out quieter than the row is.
-FLAG_K = 1.0
 # Fewer rounds than this in all the trials together give no usable spread for a row.
 MIN_LEARN_ROUNDS = 6
 
@@ -99,21 +101,28 @@ def learn(reports, envs, k=DEFAULT_K, sources=()):
             if other.get(k_) != env[k_]:
                 raise NoiseError("the A/A trials ran in different environments (%s)"
                                  % difference(k_, env[k_], other.get(k_)))
-    pools = {}
+    pools, trim_pools = {}, {}
     for rep in reports:
         if rep.get("mode") != "paired":
             raise NoiseError("an A/A trial's comparison is not paired (mode %s): learn "
                              "from scripts/ab.py outputs" % rep.get("mode"))
         for row in rep["comparisons"]:
-            pools.setdefault(key(row["benchmark"], row["metric"]), Pool()).add(
-                row.get("log_sd"), row.get("n_new"))
+            name = key(row["benchmark"], row["metric"])
+            pools.setdefault(name, Pool()).add(row.get("log_sd"), row.get("n_new"))
+            for trim_pct, sd in (row.get("log_sd_by_trim") or {}).items():
+                trim_pools.setdefault(name, {}).setdefault(trim_pct, Pool()).add(
+                    sd, row.get("n_new"))
     rows = {}
     for name, pool in sorted(pools.items()):
         s = pool.spread()
         if s is None or pool.rounds < MIN_LEARN_ROUNDS:
             continue
-        rows[name] = {"log_sd": s, "rounds": pool.rounds, "trials": pool.trials,
-                      "unchanged_within_pct": k * s * 100.0}
+        # A trim learned from fewer rounds than the row (a trial too short for it) is left
+        # out; estimate_paired then floors it at the largest learned one.
+        by_trim = {t: tp.spread() for t, tp in sorted(trim_pools.get(name, {}).items())
+                   if tp.spread() is not None and tp.rounds == pool.rounds}
+        rows[name] = {"log_sd": s, "floor_by_trim": by_trim, "rounds": pool.rounds,
+                      "trials": pool.trials, "unchanged_within_pct": k * s * 100.0}
     return {"ipcmeter_gate_noise": NOISE_SCHEMA, "k": k, "env": env,
             "learned": datetime.datetime.now(datetime.timezone.utc).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"),
@@ -127,7 +136,11 @@ def load(path):
         raise NoiseError(str(e)) from None
     if not isinstance(doc, dict) or doc.get("ipcmeter_gate_noise") != NOISE_SCHEMA \
             or not isinstance(doc.get("rows"), dict) or not isinstance(doc.get("env"), dict):
-        raise NoiseError("%s: not an ipcmeter gate noise file (schema %d)" % (path, NOISE_SCHEMA))
+        old = isinstance(doc, dict) and doc.get("ipcmeter_gate_noise") == 1
+        raise NoiseError("%s: %s" % (path, (
+            "a noise file of schema 1, learned before the gate tested each trim at its own "
+            "A/A spread; learn it again (scripts/gate_trials.py noise)" if old else
+            "not an ipcmeter gate noise file (schema %d)" % NOISE_SCHEMA)))
     k_ = doc.get("k")
     if not isinstance(k_, (int, float)) or not k_ > 0:
         raise NoiseError("%s: k must be a positive number" % path)
@@ -135,6 +148,11 @@ def load(path):
         s = row.get("log_sd") if isinstance(row, dict) else None
         if not isinstance(s, (int, float)) or not (s >= 0 and math.isfinite(s)):
             raise NoiseError("%s: row %r has no valid log_sd" % (path, name))
+        floors = row.get("floor_by_trim")
+        if not isinstance(floors, dict) or not all(
+                _trim_key(t) is not None and isinstance(v, (int, float))
+                and v >= 0 and math.isfinite(v) for t, v in floors.items()):
+            raise NoiseError("%s: row %r has no valid floor_by_trim" % (path, name))
     doc["path"] = path
     return doc
 
@@ -171,6 +189,30 @@ def check_env(doc, new_env):
                                                  difference(k_, learned, here)))
 
 
+def _trim_key(text):
+    """The trim (a fraction) a floor_by_trim key names ("10" = 0.1), or None."""
+    try:
+        value = float(text) / 100.0
+    except (TypeError, ValueError):
+        return None
+    return value if 0.0 <= value < 0.5 else None
+
+
+def by_trim_key(spreads):
+    """{trim: spread} keyed as floor_by_trim is: by the trim's percentage, "10" for 0.1."""
+    return {"%g" % (trim * 100.0): sd for trim, sd in spreads.items()}
+
+
+def row_floors(doc, benchmark, metric):
+    """{trim: learned spread} for gate_stats.estimate_paired, or None without a noise file
+    or a spread learned for this comparison."""
+    row = doc["rows"].get(key(benchmark, metric)) if doc else None
+    if row is None:
+        return None
+    floors = {_trim_key(t): v for t, v in row["floor_by_trim"].items()}
+    return floors or {gate_stats.TRIM: row["log_sd"]}
+
+
 def row_limits(doc, benchmark, metric, base_threshold):
     """(the change from which one comparison is flagged, the band inside which it is called
     unchanged, where they came from), the first two as fractions."""
@@ -180,9 +222,9 @@ def row_limits(doc, benchmark, metric, base_threshold):
     if row is None:
         return base_threshold, base_threshold, "no A/A spread learned for this row"
     s = row["log_sd"]
-    flag_at, band = max(base_threshold, FLAG_K * s), max(base_threshold, doc["k"] * s)
+    band = max(base_threshold, doc["k"] * s)
     if band == base_threshold:
         return base_threshold, base_threshold, None
-    return flag_at, band, ("flagged from %.1f%%, unchanged within +-%.0f%% = %g x its A/A "
-                           "spread %.1f%% (%d rounds)" % (flag_at * 100, band * 100, doc["k"],
-                                                          s * 100, row["rounds"]))
+    return base_threshold, band, ("its test's spread floored from its A/A spread, unchanged "
+                                  "within +-%.0f%% = %g x that spread %.1f%% (%d rounds)"
+                                  % (band * 100, doc["k"], s * 100, row["rounds"]))

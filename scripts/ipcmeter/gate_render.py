@@ -93,7 +93,8 @@ def settings_lines(report):
         lines.append("bands per row from %s (K = %g, learned %s from %s A/A trials): "
                      "%d of the rows compared may be called unchanged within K x their "
                      "spread between identical builds, wider than +-%g%% (the threshold "
-                     "column's +-N%%), and are flagged from that spread or %g%%, the larger"
+                     "column's +-N%%); a row's test takes its own spread down to the "
+                     "5th percentile of what its learned one would give, and flags from %g%%"
                      % (noise["file"], noise["k"], noise["learned"], noise["trials"],
                         noise["rows_with_learned_band"], report["threshold_pct"],
                         report["threshold_pct"]))

@@ -81,6 +81,13 @@ TRIM = 0.1
 HEAVY_TRIM = 0.25
 # A spread of log ratios below this (one part in 10^9) is rounding error of equal ratios.
 MIN_SPREAD = 1e-9
+# With a spread learned from A/A trials, a test's own spread is believed down to this
+# quantile of what its rounds would show at the learned one (sample variance ~ chi-square
+# with the test's degrees of freedom): 0.70 of it at the CI job's 20 rounds, 0.56 at 8.
+# Lower is implausible for the row, rounds quiet by luck, and is raised to it. A floor at
+# the learned spread itself was tried first: it cost a trial whose hour really was quieter
+# than the A/A trials' average a detected 10% slowdown (docs/ci-gate.md).
+FLOOR_QUANTILE = 0.05
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20240601
 # scipy's exact Mann-Whitney distribution is cheap up to here; beyond it the normal
@@ -108,11 +115,16 @@ class Estimate:
             unknown.
     trim: paired, the share cut from each end by the test whose interval is reported.
     spreads: paired, [(trim, log_sd)] of every test the Bonferroni pair ran (by default,
-            and for too few rounds, the TRIM test's alone).
+            and for too few rounds, the TRIM test's alone), each raised to its learned
+            floor when estimate_paired was given floors: the spreads the tests used.
+    own_spreads: paired, {trim: log_sd} of the rounds themselves, before any floor, for
+            every trim whose spread is known (gate_trials.py noise learns the floors
+            from these).
+    floored: paired, True when a floor raised a spread the tests used.
     """
 
     def __init__(self, ratio, ci, p, method, n_base, n_new, note="", log_sd=None,
-                 trim=None, spreads=None):
+                 trim=None, spreads=None, own_spreads=None, floored=False):
         self.ratio = ratio
         self.ci = ci
         self.p = p
@@ -124,6 +136,8 @@ class Estimate:
         self.trim = trim
         self.spreads = spreads or ([(trim or TRIM, log_sd)]
                                    if method in (PAIRED_T, FEW_ROUNDS) else [])
+        self.own_spreads = own_spreads or {}
+        self.floored = floored
 
 
 def _positive(values):
@@ -191,7 +205,7 @@ def _yuen(d, trim):
     return centre, float(np.std(winsorized, ddof=1)) * math.sqrt(n * (n - 1) / (kept * (kept - 1)))
 
 
-def estimate_paired(base_rounds, new_rounds, confidence):
+def estimate_paired(base_rounds, new_rounds, confidence, floors=None):
     """Yuen's trimmed t-test on per-round log(median(new)/median(base)), at two trims.
 
     base_rounds, new_rounds: {round: [values]}; only rounds present on both sides
@@ -206,6 +220,13 @@ def estimate_paired(base_rounds, new_rounds, confidence):
     TRIM test's, whichever is reported: gate_trials.py noise pools it into the bands
     inside which a row is unchanged, and two A/A sets judged leave-one-out left fewer
     rows undecided with it than with the narrower one's (docs/ci-gate.md).
+
+    floors: {trim: spread} learned from A/A trials of the row (gate_noise.row_floors), or
+    None. Each test then uses no less than the FLOOR_QUANTILE quantile of the spread its
+    rounds would show at its trim's learned spread (a trim without one: the largest), so
+    rounds that came out implausibly quiet for the row cannot make a change significant;
+    the gate then flags from the threshold alone (gate_noise.row_limits). The spreads of
+    the rounds themselves stay in est.log_sd and est.own_spreads.
     """
     logs = []
     for r in sorted(set(base_rounds) & set(new_rounds)):
@@ -224,17 +245,32 @@ def estimate_paired(base_rounds, new_rounds, confidence):
                         % (n, "" if n == 1 else "s", MIN_ROUNDS), log_sd=spread)
     trims = paired_trims(n)
     tests = [(trim,) + _yuen(d, trim) for trim in trims]
-    if tests[0][2] <= MIN_SPREAD:
+    own = {trim: sd for trim, _, sd in tests if sd is not None}
+
+    def floor_of(trim):
+        if not floors:
+            return 0.0
+        df = paired_df(n, trim)
+        return floors.get(trim, max(floors.values())) * math.sqrt(
+            float(stats.chi2.ppf(FLOOR_QUANTILE, df)) / df)
+
+    if tests[0][2] <= MIN_SPREAD and floor_of(TRIM) <= MIN_SPREAD:
         # Every round the light trim keeps gave the same ratio (identical inputs, typically).
         ratio = math.exp(tests[0][1])
         return Estimate(ratio, (ratio, ratio), 1.0 if abs(tests[0][1]) <= MIN_SPREAD else 0.0,
-                        PAIRED_T, n, n, log_sd=0.0, trim=TRIM, spreads=[(TRIM, 0.0)])
+                        PAIRED_T, n, n, log_sd=0.0, trim=TRIM, spreads=[(TRIM, 0.0)],
+                        own_spreads=own)
     level = (1.0 - confidence) / len(trims)
     # The heavy trim's middle half can be all one ratio while the rest differ (round trips
     # quantised to the timer's 10 ns): a zero-width interval there is no evidence, so that
-    # test is dropped (below MIN_SPREAD, which only rounding error reaches); k stays
-    # len(trims), which only makes the pair more cautious.
-    usable = [t for t in tests if t[2] is not None and t[2] > MIN_SPREAD]
+    # test is dropped (below MIN_SPREAD, which only rounding error reaches; the light trim's
+    # only when no floor stands in for it); k stays len(trims), which only makes the pair
+    # more cautious.
+    usable = [(trim, centre, max(spread, floor_of(trim))) for trim, centre, spread in tests
+              if spread is not None and (spread > MIN_SPREAD
+                                         or (trim == TRIM and floor_of(trim) > MIN_SPREAD))]
+    floored = any(spread < floor_of(trim) for trim, _, spread in tests
+                  if spread is not None)
     p = min(1.0, len(trims) * min(
         float(2.0 * stats.t.sf(abs(centre) / (spread / math.sqrt(n)), paired_df(n, trim)))
         for trim, centre, spread in usable))
@@ -242,7 +278,8 @@ def estimate_paired(base_rounds, new_rounds, confidence):
                              for trim, centre, spread in usable)
     return Estimate(math.exp(centre), (math.exp(centre - half), math.exp(centre + half)), p,
                     PAIRED_T, n, n, log_sd=tests[0][2], trim=trim,
-                    spreads=[(t, sd) for t, _, sd in usable])
+                    spreads=[(t, sd) for t, _, sd in usable], own_spreads=own,
+                    floored=floored)
 
 
 def t_half_width(log_sd, n, level, trim=TRIM):

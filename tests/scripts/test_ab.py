@@ -599,7 +599,7 @@ class Focus(FakeBinary):
     def test_bands_learned_with_other_focus_rounds_are_refused(self):
         noise = os.path.join(self.tmp, "noise.json")
         with open(noise, "w") as f:
-            json.dump({"ipcmeter_gate_noise": 1, "k": 2.5, "env": {}, "rows": {},
+            json.dump({"ipcmeter_gate_noise": 2, "k": 2.5, "env": {}, "rows": {},
                        "configuration": {"focus": None, "focus_rounds": 0}}, f)
         # Before any run...
         code, _, err, out_dir, _ = self.ab("--rounds", "3", "--focus-rounds", "3",
@@ -969,8 +969,13 @@ class LearnedBands(FakeBinary):
         row = [c for c in report["comparisons"]
                if c["benchmark"] == PIPE and c["metric"] == "rtt_p50_ns"][0]
         self.assertGreater(row["unchanged_within_pct"], 15)
-        self.assertAlmostEqual(row["threshold_pct"], pipe["log_sd"] * 100)
-        self.assertIn("x its A/A spread", row["reason"])
+        # Flagged from --threshold; what guards it is the test, run at no less than each
+        # trim's spread learned (8 rounds: the light trim cuts none, the heavy one 2 a side).
+        self.assertEqual(row["threshold_pct"], 5.0)
+        self.assertIn("spread floored from its A/A spread", row["reason"])
+        self.assertEqual(set(pipe["floor_by_trim"]), {"10", "25"})
+        self.assertAlmostEqual(pipe["floor_by_trim"]["10"], pipe["log_sd"])
+        self.assertEqual(set(row["log_sd_by_trim"]), {"10", "25"})
         quiet = [c for c in report["comparisons"] if c["benchmark"] == SHM][0]
         self.assertEqual(quiet["unchanged_within_pct"], 5.0)
         self.assertEqual(report["noise"]["rows_with_learned_band"], 2)
@@ -1102,8 +1107,9 @@ class LearnedBands(FakeBinary):
                if c["benchmark"] == PIPE and c["metric"] == "rtt_p50_ns"][0]
         self.assertLess(row["change_pct"], learned["unchanged_within_pct"])
         self.assertEqual(row["verdict"], "regressed")
-        # Flagged from the row's A/A spread (above --threshold), unchanged within K x it.
-        self.assertAlmostEqual(row["threshold_pct"], learned["log_sd"] * 100)
+        # Flagged from --threshold at a test no narrower than the A/A spread, unchanged
+        # within K x that spread.
+        self.assertEqual(row["threshold_pct"], 5.0)
         self.assertAlmostEqual(row["unchanged_within_pct"], learned["unchanged_within_pct"])
 
     def test_bands_learned_on_another_machine_are_refused(self):

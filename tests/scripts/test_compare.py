@@ -1193,6 +1193,47 @@ class Stats(unittest.TestCase):
             t_p = 2 * gate_stats.stats.t.sf(abs(centre) / (est.log_sd / math.sqrt(20)), 15)
             self.assertAlmostEqual(est.p, min(1.0, 2 * t_p), places=12)
 
+    def test_learned_floors_stop_quiet_rounds_from_deciding(self):
+        # 20 rounds of +8% with a 1% scatter: alone, overwhelming (p far below 0.05/400).
+        # Learned between identical builds, the row scatters by 10% a round; tested at that
+        # spread the same change is far weaker, and the interval is as wide as the row's.
+        rng = random.Random(7)
+        base = {r: [100.0] for r in range(20)}
+        new = {r: [100.0 * math.exp(math.log(1.08) + rng.gauss(0, 0.01))] for r in range(20)}
+        alone = gate_stats.estimate_paired(base, new, 0.95)
+        self.assertLess(alone.p, 1e-10)
+        self.assertFalse(alone.floored)
+        floored = gate_stats.estimate_paired(base, new, 0.95, {gate_stats.TRIM: 0.10,
+                                                               gate_stats.HEAVY_TRIM: 0.08})
+        self.assertTrue(floored.floored)
+        self.assertAlmostEqual(floored.ratio, alone.ratio, delta=0.01)
+        # Raised to the 5th percentile of a spread at the learned one: with 20 rounds the
+        # light trim keeps 16 (15 df), the heavy one 10 (9 df).
+        got = dict(floored.spreads)
+        self.assertAlmostEqual(got[gate_stats.TRIM], 0.10 * math.sqrt(
+            gate_stats.stats.chi2.ppf(0.05, 15) / 15))
+        self.assertAlmostEqual(got[gate_stats.TRIM] / 0.10, 0.696, places=3)
+        self.assertAlmostEqual(got[gate_stats.HEAVY_TRIM] / 0.08, 0.608, places=3)
+        # The rounds' own spreads are kept unfloored for learning.
+        self.assertEqual(floored.own_spreads, alone.own_spreads)
+        self.assertEqual(floored.log_sd, alone.log_sd)
+        # At 7% a round, +8% over 20 rounds is about 5 standard errors: significant, but
+        # orders of magnitude less so than the 1% rounds claimed, and the interval is wide.
+        self.assertGreater(floored.p, 1e6 * alone.p)
+        self.assertGreater(floored.ci[1] / floored.ci[0], 1.06)
+        # Rounds noisier than the floor keep their own spread; a trim with no floor of its
+        # own takes the largest one.
+        noisy = {r: [100.0 * math.exp(rng.gauss(0, 0.2))] for r in range(20)}
+        est = gate_stats.estimate_paired(base, noisy, 0.95, {gate_stats.TRIM: 0.10})
+        self.assertEqual(dict(est.spreads)[gate_stats.TRIM], est.own_spreads[gate_stats.TRIM])
+        quiet = {r: [100.0 * math.exp(rng.gauss(0, 0.001))] for r in range(20)}
+        est = gate_stats.estimate_paired(base, quiet, 0.95, {gate_stats.TRIM: 0.10})
+        self.assertAlmostEqual(dict(est.spreads)[gate_stats.HEAVY_TRIM], 0.0608, places=4)
+        # Identical builds: a zero spread floored is an ordinary test, not a certainty.
+        same = gate_stats.estimate_paired(base, base, 0.95, {gate_stats.TRIM: 0.05})
+        self.assertEqual(same.p, 1.0)
+        self.assertGreater(same.ci[1], same.ci[0])
+
 
 class JudgedPart(Case):
     """gate.judged_part, what gate_trials.py keeps of a trial: compare() gives the same
@@ -1254,16 +1295,17 @@ class LearnedNoise(unittest.TestCase):
         # A row without rounds in a trial adds nothing; 8 rounds in all are enough.
         self.assertEqual(doc["rows"]["q x"]["trials"], 1)
 
-    def test_limits_are_the_larger_of_the_spread_and_the_threshold(self):
+    def test_flagged_from_the_threshold_unchanged_within_the_larger_band(self):
         from ipcmeter import gate_noise
         doc = {"k": 2.5, "rows": {"a m": {"log_sd": 0.1, "rounds": 16},
                                   "b m": {"log_sd": 0.01, "rounds": 16},
                                   "c m": {"log_sd": 0.03, "rounds": 16}}}
+        # The spread guards the test (estimate_paired's floors), not the size of a change.
         flag_at, band, why = gate_noise.row_limits(doc, "a", "m", 0.05)
-        self.assertAlmostEqual(flag_at, 0.1)
+        self.assertAlmostEqual(flag_at, 0.05)
         self.assertAlmostEqual(band, 0.25)
-        self.assertIn("flagged from 10.0%, unchanged within +-25% = 2.5 x its A/A spread "
-                      "10.0%", why)
+        self.assertIn("its test's spread floored from its A/A spread, unchanged within +-25% "
+                      "= 2.5 x that spread 10.0%", why)
         # A spread below the threshold: flagged from the threshold, band 2.5 x 3%.
         flag_at, band, _ = gate_noise.row_limits(doc, "c", "m", 0.05)
         self.assertEqual(flag_at, 0.05)
@@ -1273,6 +1315,41 @@ class LearnedNoise(unittest.TestCase):
         self.assertEqual((flag_at, band), (0.05, 0.05))
         self.assertIn("no A/A spread learned", why)
         self.assertEqual(gate_noise.row_limits(None, "a", "m", 0.05), (0.05, 0.05, None))
+
+    def test_each_trim_learns_its_own_floor(self):
+        from ipcmeter import gate_noise, gate_stats
+        rep = self.report(("a", "m", 0.1, 20), ("b", "m", 0.05, 20))
+        rep["comparisons"][0]["log_sd_by_trim"] = {"10": 0.1, "25": 0.04}
+        other = self.report(("a", "m", 0.2, 20), ("b", "m", 0.05, 20))
+        other["comparisons"][0]["log_sd_by_trim"] = {"10": 0.2, "25": 0.06}
+        doc = gate_noise.learn([rep, other], [self.ENV, self.ENV])
+        floors = doc["rows"]["a m"]["floor_by_trim"]
+        self.assertAlmostEqual(floors["10"], math.sqrt((0.01 + 0.04) / 2))
+        self.assertAlmostEqual(floors["25"], math.sqrt((0.0016 + 0.0036) / 2))
+        got = gate_noise.row_floors(doc, "a", "m")
+        self.assertEqual(set(got), {gate_stats.TRIM, gate_stats.HEAVY_TRIM})
+        self.assertAlmostEqual(got[gate_stats.HEAVY_TRIM], floors["25"])
+        # A file without a trim's spread (reports of an older gate) floors at log_sd.
+        self.assertEqual(doc["rows"]["b m"]["floor_by_trim"], {})
+        self.assertEqual(gate_noise.row_floors(doc, "b", "m"), {gate_stats.TRIM: 0.05})
+        self.assertIsNone(gate_noise.row_floors(doc, "new", "m"))
+        self.assertIsNone(gate_noise.row_floors(None, "a", "m"))
+
+    def test_a_noise_file_of_schema_1_is_learned_again(self):
+        from ipcmeter import gate_noise
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "noise.json")
+            with open(path, "w") as f:
+                json.dump({"ipcmeter_gate_noise": 1, "k": 2.5, "env": {},
+                           "rows": {"a m": {"log_sd": 0.1, "rounds": 16}}}, f)
+            with self.assertRaisesRegex(gate_noise.NoiseError, "schema 1.*learn it again"):
+                gate_noise.load(path)
+            with open(path, "w") as f:
+                json.dump({"ipcmeter_gate_noise": 2, "k": 2.5, "env": {},
+                           "rows": {"a m": {"log_sd": 0.1, "rounds": 16,
+                                            "floor_by_trim": {"ten": 0.1}}}}, f)
+            with self.assertRaisesRegex(gate_noise.NoiseError, "no valid floor_by_trim"):
+                gate_noise.load(path)
 
     def test_trials_of_different_machines_or_unpaired_reports_are_refused(self):
         from ipcmeter import gate_noise
