@@ -20,7 +20,7 @@ passed as significant), so each test of the row believes its own spread only dow
 Benjamini-Hochberg at that spread is flagged from --threshold. Until 2026-12-05 the guard
 was a floor on the change instead, max(--threshold, s_aa): it made a 10% slowdown of a row
 scattering by more than 10% a round unflaggable at any number of rounds (docs/ci-gate.md,
-"Why a 10% slowdown cannot be flagged on this host"). The price is in what *unchanged*
+"Why a 10% slowdown could not be flagged on this host"). The price is in what *unchanged*
 means for a noisy row: within +-band, which the report states for every such row.
 
 K = 2.5: in an A/A comparison the observed change scatters by s/sqrt(n) and the interval
@@ -138,8 +138,8 @@ def load(path):
             or not isinstance(doc.get("rows"), dict) or not isinstance(doc.get("env"), dict):
         old = isinstance(doc, dict) and doc.get("ipcmeter_gate_noise") == 1
         raise NoiseError("%s: %s" % (path, (
-            "a noise file of schema 1, learned before the gate tested each trim at its own "
-            "A/A spread; learn it again (scripts/gate_trials.py noise)" if old else
+            "a noise file of schema 1, learned before the gate floored each trim's spread "
+            "from its own A/A spread; learn it again (scripts/gate_trials.py noise)" if old else
             "not an ipcmeter gate noise file (schema %d)" % NOISE_SCHEMA)))
     k_ = doc.get("k")
     if not isinstance(k_, (int, float)) or not k_ > 0:

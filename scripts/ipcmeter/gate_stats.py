@@ -115,16 +115,14 @@ class Estimate:
             unknown.
     trim: paired, the share cut from each end by the test whose interval is reported.
     spreads: paired, [(trim, log_sd)] of every test the Bonferroni pair ran (by default,
-            and for too few rounds, the TRIM test's alone), each raised to its learned
-            floor when estimate_paired was given floors: the spreads the tests used.
+            and for too few rounds, the TRIM test's alone), each raised to its floor
+            when estimate_paired was given learned spreads: the spreads the tests used.
     own_spreads: paired, {trim: log_sd} of the rounds themselves, before any floor, for
-            every trim whose spread is known (gate_trials.py noise learns the floors
-            from these).
-    floored: paired, True when a floor raised a spread the tests used.
+            every trim whose spread is known (gate_trials.py noise learns from these).
     """
 
     def __init__(self, ratio, ci, p, method, n_base, n_new, note="", log_sd=None,
-                 trim=None, spreads=None, own_spreads=None, floored=False):
+                 trim=None, spreads=None, own_spreads=None):
         self.ratio = ratio
         self.ci = ci
         self.p = p
@@ -137,7 +135,6 @@ class Estimate:
         self.spreads = spreads or ([(trim or TRIM, log_sd)]
                                    if method in (PAIRED_T, FEW_ROUNDS) else [])
         self.own_spreads = own_spreads or {}
-        self.floored = floored
 
 
 def _positive(values):
@@ -269,8 +266,6 @@ def estimate_paired(base_rounds, new_rounds, confidence, floors=None):
     usable = [(trim, centre, max(spread, floor_of(trim))) for trim, centre, spread in tests
               if spread is not None and (spread > MIN_SPREAD
                                          or (trim == TRIM and floor_of(trim) > MIN_SPREAD))]
-    floored = any(spread < floor_of(trim) for trim, _, spread in tests
-                  if spread is not None)
     p = min(1.0, len(trims) * min(
         float(2.0 * stats.t.sf(abs(centre) / (spread / math.sqrt(n)), paired_df(n, trim)))
         for trim, centre, spread in usable))
@@ -278,8 +273,7 @@ def estimate_paired(base_rounds, new_rounds, confidence, floors=None):
                              for trim, centre, spread in usable)
     return Estimate(math.exp(centre), (math.exp(centre - half), math.exp(centre + half)), p,
                     PAIRED_T, n, n, log_sd=tests[0][2], trim=trim,
-                    spreads=[(t, sd) for t, _, sd in usable], own_spreads=own,
-                    floored=floored)
+                    spreads=[(t, sd) for t, _, sd in usable], own_spreads=own)
 
 
 def t_half_width(log_sd, n, level, trim=TRIM):
