@@ -34,6 +34,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 from ipcmeter import children  # noqa: E402
+sys.path.insert(0, HERE)
+from pipe_check import compile_probe, probe_windows  # noqa: E402
 
 ROW = "^pingpong/transport:pipe/peer:fork/size:64(/|$)"
 
@@ -52,15 +54,6 @@ def ipcmeter_windows(binary, out):
     return rows
 
 
-def probe_windows(probe, out):
-    with open(out, "w", encoding="utf-8") as f:
-        proc = children.run([probe, "3", "0.1"], stdout=f, stderr=subprocess.DEVNULL, timeout=60)
-    if proc.returncode != 0:
-        raise SystemExit("adjacent_windows.py: %s exited %d" % (probe, proc.returncode))
-    with open(out, encoding="utf-8") as f:
-        return [float(line.split()[0]) for line in f if line.strip()]
-
-
 def spreads(x):
     s = np.sort(np.asarray(x))
     g = int(0.1 * len(s))
@@ -77,14 +70,11 @@ def main():
         ap.error("--steps must be at least 4 and --gap not negative")
     windows = {"ipcmeter": [], "probe": []}
     with tempfile.TemporaryDirectory(prefix="ipcmeter-adjacent-") as tmp:
-        probe = os.path.join(tmp, "pipe_rtt")
-        if children.run(["gcc", "-O2", "-pthread", os.path.join(HERE, "pipe_rtt.c"), "-o", probe],
-                        timeout=120).returncode != 0:
-            raise SystemExit("adjacent_windows.py: gcc could not compile pipe_rtt.c")
+        probe = compile_probe(tmp)
         for i in range(args.steps):
             for kind in ("ipcmeter", "probe") if i % 2 == 0 else ("probe", "ipcmeter"):
                 w = (ipcmeter_windows(args.bin, os.path.join(tmp, "run.json")) if kind == "ipcmeter"
-                     else probe_windows(probe, os.path.join(tmp, "probe.txt")))
+                     else probe_windows(probe, 3, os.path.join(tmp, "probe.txt")))
                 windows[kind].append(w)
                 print("step %2d %-8s " % (i + 1, kind) + " ".join("%6.0f" % v for v in w), flush=True)
                 time.sleep(args.gap)

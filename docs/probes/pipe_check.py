@@ -37,14 +37,25 @@ from ipcmeter import children  # noqa: E402
 ROW = "^pingpong/transport:pipe/peer:fork/size:64(/|$)"
 
 
-def probe_p50(probe, waker_ms, out):
-    argv = [probe] + (["--waker", str(waker_ms)] if waker_ms else []) + ["1", "0.1"]
+def compile_probe(tmp):
+    """pipe_rtt.c compiled into tmp; its path (adjacent_windows.py uses it too)."""
+    probe = os.path.join(tmp, "pipe_rtt")
+    cc = children.run(["gcc", "-O2", "-pthread", os.path.join(HERE, "pipe_rtt.c"), "-o", probe],
+                      timeout=120)
+    if cc.returncode != 0:
+        raise SystemExit("%s: gcc could not compile pipe_rtt.c" % os.path.basename(sys.argv[0]))
+    return probe
+
+
+def probe_windows(probe, windows, out, waker_ms=0):
+    """The p50 of each of `windows` 0.1 s windows of one run of the probe; out: a scratch file."""
+    argv = [probe] + (["--waker", str(waker_ms)] if waker_ms else []) + [str(windows), "0.1"]
     with open(out, "w", encoding="utf-8") as f:
         proc = children.run(argv, stdout=f, stderr=subprocess.DEVNULL, timeout=60)
     if proc.returncode != 0:
-        raise SystemExit("pipe_check.py: %s exited %d" % (probe, proc.returncode))
+        raise SystemExit("%s: %s exited %d" % (os.path.basename(sys.argv[0]), probe, proc.returncode))
     with open(out, encoding="utf-8") as f:
-        return float(f.read().split()[0])
+        return [float(line.split()[0]) for line in f if line.strip()]
 
 
 def paired(name, num, den):
@@ -71,11 +82,7 @@ def main():
     kinds = tuple(bins) + ("probe", "probe+waker")
     p50 = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory(prefix="ipcmeter-pipe-check-") as tmp:
-        probe = os.path.join(tmp, "pipe_rtt")
-        cc = children.run(["gcc", "-O2", "-pthread", os.path.join(HERE, "pipe_rtt.c"), "-o", probe],
-                          timeout=120)
-        if cc.returncode != 0:
-            raise SystemExit("pipe_check.py: gcc could not compile pipe_rtt.c")
+        probe = compile_probe(tmp)
         out = os.path.join(tmp, "run.json")
         for i in range(args.rounds):
             order = kinds[i % len(kinds):] + kinds[:i % len(kinds)]
@@ -83,8 +90,9 @@ def main():
                 if kind in bins:
                     p50[kind].append(one_run(bins[kind], ROW, out)[0])
                 else:
-                    p50[kind].append(probe_p50(probe, args.waker if kind == "probe+waker" else 0,
-                                               os.path.join(tmp, "probe.txt")))
+                    p50[kind].append(probe_windows(
+                        probe, 1, os.path.join(tmp, "probe.txt"),
+                        args.waker if kind == "probe+waker" else 0)[0])
             print("round %2d  " % (i + 1) + "  ".join("%s %6.0f ns" % (k, p50[k][-1]) for k in kinds),
                   flush=True)
     for k, b in bins.items():
