@@ -90,7 +90,7 @@ from ipcmeter import atomic, children, gate, gate_noise  # noqa: E402
 from ipcmeter.atomic import write_json  # noqa: E402
 from ipcmeter.cli import ArgumentParser  # noqa: E402
 from ipcmeter.results import ResultsError, load  # noqa: E402
-from ipcmeter.trials import (sensitivity_facts, summarize_aa,  # noqa: E402
+from ipcmeter.trials import (ci_differences, sensitivity_facts, summarize_aa,  # noqa: E402
                              summarize_sensitivity, trial_record)
 from ipcmeter.trial_store import (TrialError, delay_for, delay_from_baselines,  # noqa: E402
                                   delay_from_trials_of, dir_id, file_sha256, finished_trials,
@@ -116,12 +116,15 @@ PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "slices", "focus",
              "delay_ns", "delay_from", "calibrate_once", "noise_sha256")
 
 
-def workflow_settings(path=WORKFLOW):
-    """{setting: value} from the top-level env block of the CI workflow."""
+def workflow_settings(path=WORKFLOW, missing_ok=False):
+    """{setting: value} from the top-level env block of the CI workflow (None when it
+    cannot be read and missing_ok)."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except OSError as e:
+        if missing_ok:
+            return None
         raise TrialError("cannot read %s: %s; give --rounds, --repetitions, --threshold, "
                          "--max-inconclusive and --profile" % (path, e.strerror or e))
     settings, in_env = {}, False
@@ -257,6 +260,7 @@ def settle(args):
     if args.out_dir is None:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         args.out_dir = os.path.join(REPO, "results", "runs", "gate-%s-%s" % (args.mode, stamp))
+    args.ci_differences = ci_differences(args, workflow_settings(missing_ok=True))
     plan = {key: getattr(args, key, None) for key in PLAN_KEYS
             if key not in ("mode", "bin_sha256")}
     plan.update({"mode": args.mode, "bin": os.path.abspath(args.bin),
@@ -527,6 +531,7 @@ def rejudge(args):
         raise TrialError("--out-dir " + problem)
     ns = argparse.Namespace(**{k: first.get(k) for k in PLAN_KEYS if k != "bin_sha256"})
     ns.bin = first.get("bin")
+    ns.ci_differences = ci_differences(ns, workflow_settings(missing_ok=True))
     records = []
     for directory, plan, trials in sets:
         for n, old in trials:

@@ -458,12 +458,12 @@ def focus_setting(focus, filter_key, rounds_key):
 
 
 def noise_focus_problem(noise, here):
-    """The one line to print when the noise file was learned from A/A trials with other
-    focus rounds than `here` ((filter, rounds), focus_setting's form), else None: a focused
-    row's spread over focus rounds is not its spread over the rounds of the whole profile,
-    so its band would not hold. ab.py asks before its runs, compare.py before judging."""
+    """The one line to print when the noise was learned from A/A trials whose focus rounds
+    ran other rows than `here`'s ((filter, rounds), focus_setting's form) or none, else None:
+    a focused row's spread over focus rounds is not its spread over the whole profile's, but
+    a round's spread does not depend on how many a job has. Asked by ab.py and compare.py."""
     learned = focus_setting(noise.get("configuration"), "focus", "focus_rounds")
-    if learned == here:
+    if (learned[0], bool(learned[1])) == (here[0], bool(here[1])):
         return None
     return ("%s was learned from A/A trials with %s, but this comparison has %s: learn the "
             "bands from trials of this configuration (scripts/gate_trials.py aa, then noise) "

@@ -74,14 +74,33 @@ def sensitivity_facts(args, report, delay, expected, trial):
 
 # ---------------------------------------------------------------- summaries
 
+def ci_differences(args, workflow):
+    """How args differ from the CI workflow's settings ({setting: value}, None when it
+    cannot be read), as ["focus-rounds 160 (the workflow: 20)", ...]: [] for the CI
+    configuration, None when unknown. A trial judged again is labelled against the
+    workflow as it is now."""
+    if workflow is None:
+        return None
+    return ["%s %s (the workflow: %s)" % (key.replace("_", "-"), getattr(args, key, None)
+                                          if getattr(args, key, None) is not None else "unset",
+                                          value)
+            for key, value in workflow.items() if getattr(args, key, None) != value]
+
+
 def configuration(args):
     text = ("%s profile, %d rounds x %d repetitions, threshold %g%%, max inconclusive %g%%"
             % (args.profile, args.rounds, args.repetitions, args.threshold,
                args.max_inconclusive))
     if getattr(args, "focus_rounds", 0):
         text += ", then %d focus rounds of --focus %r" % (args.focus_rounds, args.focus)
+    differ = getattr(args, "ci_differences", None)
     if args.filter:
         text += ", --filter %r (NOT the CI configuration)" % args.filter
+    elif differ:
+        # A trial with the workflow's numbers overridden proves another configuration.
+        text += ", every benchmark (NOT the CI configuration: %s)" % "; ".join(differ)
+    elif differ is None:
+        text += ", every benchmark (the workflow's settings unknown)"
     else:
         text += ", every benchmark (the CI configuration)"
     return text
@@ -112,6 +131,7 @@ def summarize_aa(args, records):
     share = not_zero / len(records)
     summary = {
         "mode": "aa", "bin": os.path.abspath(args.bin), "configuration": configuration(args),
+        "ci_differences": getattr(args, "ci_differences", None),
         "trials": len(records), "rounds": args.rounds, "repetitions": args.repetitions,
         "profile": args.profile, "filter": args.filter, "threshold_pct": args.threshold,
         "max_inconclusive_pct": args.max_inconclusive, "normalized": args.normalize_floors,
@@ -202,7 +222,8 @@ def summarize_sensitivity(args, records):
                      "%.1f" % rec["minutes"]])
     summary = {
         "mode": "sensitivity", "bin": os.path.abspath(args.bin),
-        "configuration": configuration(args), "target": args.target,
+        "configuration": configuration(args),
+        "ci_differences": getattr(args, "ci_differences", None), "target": args.target,
         "trials": len(records), "rounds": args.rounds, "repetitions": args.repetitions,
         "profile": args.profile, "filter": args.filter, "threshold_pct": args.threshold,
         "max_inconclusive_pct": args.max_inconclusive, "normalized": args.normalize_floors,

@@ -596,7 +596,7 @@ class Focus(FakeBinary):
         self.assertNotIn("focus", base.meta["ab"])
         self.assertEqual(base.meta["ab"]["rounds"], 3)
 
-    def test_bands_learned_with_other_focus_rounds_are_refused(self):
+    def test_bands_learned_with_other_focus_rows_are_refused(self):
         noise = os.path.join(self.tmp, "noise.json")
         with open(noise, "w") as f:
             json.dump({"ipcmeter_gate_noise": 2, "k": 2.5, "env": {}, "rows": {},
@@ -618,6 +618,18 @@ class Focus(FakeBinary):
                                  os.path.join(out_dir, "candidate.json"), "--noise", noise])
         self.assertEqual(code, 2)
         self.assertIn("focus rounds 3 of 'shm_ring'", e.getvalue())
+        # Bands learned over focus rounds of the same rows hold at another count of them
+        # (a round's spread does not depend on how many there are); of other rows, not.
+        for learned_filter, refused in (("shm_ring", False), ("pipe", True)):
+            with open(noise, "w") as f:
+                json.dump({"ipcmeter_gate_noise": 2, "k": 2.5, "env": {}, "rows": {},
+                           "configuration": {"focus": learned_filter, "focus_rounds": 20}}, f)
+            e = io.StringIO()
+            with contextlib.redirect_stderr(e), contextlib.redirect_stdout(io.StringIO()):
+                code = compare.main([os.path.join(out_dir, "baseline.json"),
+                                     os.path.join(out_dir, "candidate.json"), "--noise", noise])
+            self.assertEqual(code == 2, refused, e.getvalue())
+            self.assertEqual("focus rounds 20 of %r" % learned_filter in e.getvalue(), refused)
 
     def test_bad_focus_input_writes_nothing(self):
         for argv in (("--focus-rounds", "2"), ("--focus-rounds", "-1"), ("--focus", "(")):
@@ -718,6 +730,13 @@ class Trials(FakeBinary):
         finally:
             os.environ.pop("FAKE_NOISE")
         self.assertEqual(proc.returncode, 1, proc.stderr)
+        # Its numbers are not the workflow's: the summary must not call it the CI job's.
+        self.assertNotIn("(the CI configuration)", proc.stdout)
+        self.assertIn("NOT the CI configuration: ", proc.stdout)
+        self.assertIn("rounds 3 (the workflow: %d)" % ab_rounds.ROUNDS, proc.stdout)
+        with open(os.path.join(self.tmp, "aa", "summary.json")) as f:
+            self.assertIn("rounds 3 (the workflow: %d)" % ab_rounds.ROUNDS,
+                          json.load(f)["ci_differences"])
         self.assertIn("trials ending in anything but exit 0: 1 of 1", proc.stdout)
         self.assertIn("NOT met", proc.stdout)
 
