@@ -226,8 +226,9 @@ def settle(args):
         raise TrialError("--trials %d: must be at least 1" % args.trials)
     missing = {env: key for env, (key, _) in WORKFLOW_ENV.items()
                if getattr(args, key) is None}
+    # Read once: it fills what argv left out (then it must be readable) and labels the run.
+    found = workflow_settings(missing_ok=not missing)
     if missing:
-        found = workflow_settings()
         for env, key in missing.items():
             if key not in found:
                 raise TrialError("%s has no env %s; give --%s"
@@ -260,7 +261,7 @@ def settle(args):
     if args.out_dir is None:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         args.out_dir = os.path.join(REPO, "results", "runs", "gate-%s-%s" % (args.mode, stamp))
-    args.ci_differences = ci_differences(args, workflow_settings(missing_ok=True))
+    args.ci_differences = ci_differences(args, found)
     plan = {key: getattr(args, key, None) for key in PLAN_KEYS
             if key not in ("mode", "bin_sha256")}
     plan.update({"mode": args.mode, "bin": os.path.abspath(args.bin),

@@ -81,10 +81,10 @@ def ci_differences(args, workflow):
     workflow as it is now."""
     if workflow is None:
         return None
-    return ["%s %s (the workflow: %s)" % (key.replace("_", "-"), getattr(args, key, None)
-                                          if getattr(args, key, None) is not None else "unset",
-                                          value)
-            for key, value in workflow.items() if getattr(args, key, None) != value]
+    here = {key: getattr(args, key, None) for key in workflow}
+    return ["%s %s (the workflow: %s)" % (key.replace("_", "-"),
+                                          "unset" if here[key] is None else here[key], value)
+            for key, value in workflow.items() if here[key] != value]
 
 
 def configuration(args):
