@@ -76,7 +76,7 @@ def sensitivity_facts(args, report, delay, expected, trial):
 
 def ci_differences(args, workflow):
     """How args differ from the CI workflow's settings ({setting: value}, None when it
-    cannot be read), as ["focus-rounds 160 (the workflow: 20)", ...]: [] for the CI
+    cannot be read), as ["rounds 3 (the workflow: 20)", ...]: [] for the CI
     configuration, None when unknown. A trial judged again is labelled against the
     workflow as it is now."""
     if workflow is None:
