@@ -55,7 +55,9 @@ inline void busy_loop(std::uint64_t iterations) noexcept {
   for (std::uint64_t i = 0; i < iterations; ++i) asm volatile("" : "+r"(i));
 }
 
-// busy_loop iterations per ns on this CPU, timed once (about 30 ms) and kept.
+// busy_loop iterations per ns on this CPU, timed now (10 to 20 ms).
+double time_busy_loop_rate();
+// time_busy_loop_rate() of the first call, kept: every delay of a run uses one rate.
 double busy_loop_per_ns();
 
 // CPU time of the calling thread, in ns.
