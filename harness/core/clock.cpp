@@ -105,9 +105,10 @@ const TickClock& TickClock::get() {
 double time_busy_loop_rate() {
   // The fastest of many short runs. A run that loses the CPU part-way (a preemption, a
   // host that steals the vCPU, a sibling thread sharing the core) only looks slower, so
-  // the fastest run is the loop's own rate. Runs of about 0.3 ms each fit between a
-  // scheduler's time slices: three runs of 10 million iterations (18 ms) once all ran at
-  // half speed on a shared CI host, and a 5 ms delay timed by that rate lasted 2.4 ms.
+  // the fastest run is the loop's own rate. Runs of 0.2-0.3 ms each (1 million iterations
+  // at 3.5-4.4 per ns) fit between a scheduler's time slices: three runs of 10 million
+  // iterations (18 ms) once all ran at half speed on a shared CI host, and a 5 ms delay
+  // timed by that rate lasted 2.4 ms.
   constexpr std::uint64_t kIterations = 1'000'000;
   constexpr int kRuns = 32;
   double best = 0;
