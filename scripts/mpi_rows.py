@@ -83,6 +83,29 @@ ROW_SLACK_S = 15
 # After SIGTERM, how long mpirun gets to end its ranks before everything of the launch is SIGKILLed.
 TERM_GRACE_S = 5
 STDERR_TAIL_LINES = 20
+# ipcmeter's own lines say why a launch ended (rank 0: "... rank 0 ends the MPI job"), but
+# OpenMPI's notices after them can be longer than the tail: MPI_ABORT's and, over tcp, a
+# peer's "unexpectedly disconnected" came to more than 20 lines and pushed rank 0's out.
+OWN_TAIL_LINES = 5
+
+
+class StderrTail:
+    """A launch's last STDERR_TAIL_LINES lines of stderr, with the last OWN_TAIL_LINES of
+    ipcmeter's own lines kept even when later lines pushed them out; in the order written."""
+
+    def __init__(self):
+        self.last = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self.own = collections.deque(maxlen=OWN_TAIL_LINES)
+        self.count = 0
+
+    def add(self, line):
+        self.last.append((self.count, line))
+        if line.startswith("ipcmeter"):
+            self.own.append((self.count, line))
+        self.count += 1
+
+    def lines(self):
+        return [line for _, line in sorted(set(self.last) | set(self.own))]
 
 
 def child_env():
@@ -238,7 +261,7 @@ def launch(binary, transport, btl_args, hosts, mpirun_args, flags, out, private,
                                          f"--benchmark_out={out}", "--benchmark_out_format=json"]
     limit = launch_limit_s(binary, passed, n_rows)
     print("+ " + " ".join(cmd), file=sys.stderr)
-    tail = collections.deque(maxlen=STDERR_TAIL_LINES)
+    tail = StderrTail()
     proc = subprocess.Popen(cmd, env=child_env(), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True,
                             # SIGKILL: no launch outlives this script (its ranks die with mpirun).
@@ -248,7 +271,7 @@ def launch(binary, transport, btl_args, hosts, mpirun_args, flags, out, private,
         for line in proc.stderr:
             sys.stderr.buffer.write(line)
             sys.stderr.buffer.flush()
-            tail.append(line.decode(errors="replace").rstrip("\n"))
+            tail.add(line.decode(errors="replace").rstrip("\n"))
 
     reader = threading.Thread(target=tee, daemon=True)
     reader.start()
@@ -273,7 +296,7 @@ def launch(binary, transport, btl_args, hosts, mpirun_args, flags, out, private,
         reader.join(TERM_GRACE_S)
     rc = proc.returncode
     return {"command": cmd, "exit_status": 128 - rc if rc < 0 else rc, "timed_out": timed_out,
-            "stderr_tail": list(tail), "limit_s": limit}
+            "stderr_tail": tail.lines(), "limit_s": limit}
 
 
 def launch_filter(transport, hosts):
