@@ -60,9 +60,10 @@ aa and sensitivity take --noise FILE too (passed to ab.py).
 Resumable: each trial's result is written to DIR/trial-NN.json as soon as it finishes
 (its ab.py output stays in DIR/trial-NN/). Rerun the same command with the same
 --out-dir to go on: finished trials are skipped, a trial that was cut short is run again,
-and a DIR holding trials of other settings is refused. DIR defaults to
-results/runs/gate-<mode>-<UTC time>. At the end a table with the minutes per trial is
-printed and DIR/summary.json written.
+and a DIR holding trials of other settings is refused, as is one whose trials ran on
+another runner (CPU signature, kernel, mitigations or idle driver: a floor probe of --bin
+tells before anything long runs). DIR defaults to results/runs/gate-<mode>-<UTC time>.
+At the end a table with the minutes per trial is printed and DIR/summary.json written.
 
 Kept: beside each trial-NN.json go trial-NN-baseline.json.xz and -candidate.json.xz, its
 two results files cut down to what the gate judges (a few hundred KB together). Commit DIR
@@ -81,12 +82,14 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
 from ipcmeter import atomic, children, gate, gate_noise  # noqa: E402
+from ipcmeter.ab_rounds import probe_argv  # noqa: E402
 from ipcmeter.atomic import write_json  # noqa: E402
 from ipcmeter.cli import ArgumentParser  # noqa: E402
 from ipcmeter.results import ResultsError, load  # noqa: E402
@@ -109,6 +112,8 @@ WORKFLOW_ENV = {"ROUNDS": ("rounds", int), "REPETITIONS": ("repetitions", int),
                 "MAX_INCONCLUSIVE": ("max_inconclusive", float),
                 "PROFILE": ("profile", str)}
 DEFAULT_TRIALS = {"aa": 20, "sensitivity": 10}
+# The floor probe that tells a resumed run which runner it is on takes a few seconds.
+RUNNER_PROBE_S = 120
 # The settings a resumed run must share with the trials already in DIR.
 PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "slices", "focus",
              "focus_rounds", "threshold",
@@ -400,6 +405,53 @@ def run_sensitivity_trial(args, n, first_delay):
         sensitivity_facts(args, report, delay, expected, (args.out_dir, n)), delay_from=source))
 
 
+def runner_of(env):
+    """The facts of a results file's env that make a runner for the gate (gate_noise.ENV_KEYS:
+    the ones learned bands must share)."""
+    return {k: env.get(k) for k in gate_noise.ENV_KEYS}
+
+
+def runner_now(args):
+    """runner_of this machine, from one floor probe run of --bin (a few seconds): the facts
+    are the binary's, not read again here."""
+    with tempfile.TemporaryDirectory(prefix="ipcmeter-runner-") as tmp:
+        out = os.path.join(tmp, "runner-probe.json")
+        try:
+            proc = children.run(probe_argv(args.bin, args.profile, out), timeout=RUNNER_PROBE_S,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        except subprocess.TimeoutExpired:
+            raise TrialError("--bin %s: its floor probe, run to learn this runner, did not end "
+                             "within %d s" % (args.bin, RUNNER_PROBE_S))
+        try:
+            return runner_of(load(out).env)
+        except ResultsError as e:
+            raise TrialError("--bin %s: its floor probe, run to learn this runner, wrote no "
+                             "results (exit %d): %s" % (args.bin, proc.returncode, e))
+
+
+def check_runner(args):
+    """Refuse to add trials to DIR on another runner than its finished trials ran on (the
+    first one's kept baseline says which): a proof holds per runner, and a directory that
+    mixes two would count one runner's trials for the other's. The development VM came back
+    from a restart on 2026-12-05 with page-table isolation on and no idle driver, and a
+    resume in the second host's directories would have gone on without a word."""
+    finished = [n for n in range(1, args.trials + 1) if read_trial(args, n) is not None]
+    if not finished or len(finished) == args.trials:
+        return
+    base_path, _ = trial_files(args.out_dir, finished[0])
+    try:
+        then = runner_of(load(base_path).env)
+    except ResultsError as e:
+        raise TrialError("--out-dir %s trial %d: %s" % (args.out_dir, finished[0], e))
+    now = runner_now(args)
+    for k in gate_noise.ENV_KEYS:
+        if then[k] is not None and now[k] is not None and then[k] != now[k]:
+            raise TrialError("--out-dir %s: its trials ran on another runner (%s; the second "
+                             "value is this machine's); give another directory"
+                             % (args.out_dir, gate_noise.difference(k, then[k], now[k])))
+
+
 def run_trials(args):
     """Every trial 1..--trials, skipping the finished ones; return their records."""
     records, first_delay = [], None
@@ -567,10 +619,38 @@ def rejudge(args):
     return ["rejudged with %s" % how] + lines + ["details: %s" % out_dir], summary["goal_met"]
 
 
+def keep_planned_delay(args, plan):
+    """A resumed DIR of --delay-from trials keeps the delay its plan fixed before trial 1,
+    though the --delay-from directory may hold more trials now and give another: every
+    trial of a directory runs one delay."""
+    if not getattr(args, "delay_from", None):
+        return
+    try:
+        old = read_plan(args.out_dir)
+    except (OSError, ValueError):
+        return
+    kept = old.get("delay_ns")
+    if old.get("delay_from") != plan["delay_from"] or not isinstance(kept, int) \
+            or kept == plan["delay_ns"] or kept <= 0:
+        return
+    print("%s: --delay-from %s now gives %d ns; the trials of %s keep the %d ns their plan "
+          "fixed" % (PROG, args.delay_from, plan["delay_ns"], args.out_dir, kept),
+          file=sys.stderr)
+    # What trial 1 was told, when it has finished: the trials of DIR then share every fact
+    # of their delay. Else the kept delay's share of the p50s the directory gives now.
+    first = read_trial(args, 1) or {}
+    args.delay_expected = first.get("expected_slowdown_pct") or {
+        b: pct * kept / plan["delay_ns"] for b, pct in args.delay_expected.items()}
+    args.delay_source = first.get("delay_from") or "the plan of %s" % args.out_dir
+    args.delay_ns = plan["delay_ns"] = kept
+
+
 def run_mode(args):
     """aa or sensitivity: every trial (resumed where DIR has them), then the summary."""
     plan = settle(args)
+    keep_planned_delay(args, plan)
     open_out_dir(args.out_dir, plan)
+    check_runner(args)
     print("%s: trials in %s (rerun with --out-dir %s to resume)"
           % (PROG, args.out_dir, args.out_dir), file=sys.stderr)
     records = run_trials(args)

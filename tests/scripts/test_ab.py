@@ -10,6 +10,7 @@ each round a machine speed (not a placement: floors stay) that changes from roun
 round; FAKE_NOISY=REGEX gives the rows it matches a noise of FAKE_NOISY_LEVEL (0.12)
 instead of FAKE_NOISE (0.01); FAKE_MOVE=K, K-L or K- puts invocations K..L (0-based; K- to the end) on a
 placement 3.7 times slower, floors included, as when the host moves the vCPUs.
+FAKE_KERNEL=K makes its env's kernel K (default 6.1): another runner.
 FAKE_HANG=FILE makes every run but the probes write "started" to FILE and sleep, and write
 "stopped" there on SIGTERM.
 --fake_factor_whole=F slows a run of the whole profile (no --benchmark_filter) by F and
@@ -51,7 +52,10 @@ FAKE = textwrap.dedent('''\
             k, v = a[2:].split("=", 1)
             opts[k] = v
     log = os.environ["FAKE_IPCMETER_LOG"]
-    count = sum(1 for _ in open(log)) if os.path.exists(log) else 0
+    # The count seeds the noise and places FAKE_MOVE; the probe by which a resumed
+    # gate_trials.py learns its runner leaves both as they were without it.
+    count = (sum(1 for line in open(log) if "/runner-probe.json" not in line)
+             if os.path.exists(log) else 0)
     with open(log, "a") as f:
         f.write(json.dumps({"bin": sys.argv[0], "argv": argv}) + "\\n")
     specs = [("floor/probe:c2c_rtt/manual_time", 120.0, None),
@@ -123,7 +127,8 @@ FAKE = textwrap.dedent('''\
            "benchmarks": benchmarks,
            "ipcmeter": {"schema_version": 1, "profile": argv[argv.index("--profile") + 1],
                         "env": {"cpu_model": "Fake CPU", "logical_cpus": 2, "physical_cores": 2,
-                                "kernel": "6.1", "build_type": "Release",
+                                "kernel": os.environ.get("FAKE_KERNEL", "6.1"),
+                                "build_type": "Release",
                                 "git_revision": "fake", "hostname": "fake"},
                         "floors": {"c2c_rtt_ns": floor, "memcpy_gbps_cache": 40.0},
                         "floors_end": {"c2c_rtt_ns": floor},
@@ -137,7 +142,7 @@ PIPE = "pingpong/transport:pipe/peer:fork/size:64"
 
 class FakeBinary(unittest.TestCase):
     ENV = ("FAKE_IPCMETER_LOG", "FAKE_DRIFT", "FAKE_MOVE", "FAKE_FAIL_PROBE", "FAKE_NOISY",
-           "FAKE_NOISY_LEVEL", "FAKE_NOISE", "FAKE_HANG")
+           "FAKE_NOISY_LEVEL", "FAKE_NOISE", "FAKE_HANG", "FAKE_KERNEL")
 
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory()
@@ -687,8 +692,14 @@ class Workflow(unittest.TestCase):
 class Trials(FakeBinary):
 
     def ab_calls(self):
-        """Invocations of the fake by ab.py runs (probes and runs, no calibration)."""
-        return [c for c in self.calls() if "--benchmark_repetitions=5" not in c["argv"]]
+        """Invocations of the fake by ab.py runs (probes and runs, no calibration, not the
+        probe by which a resumed gate_trials.py learns its runner)."""
+        return [c for c in self.calls() if "--benchmark_repetitions=5" not in c["argv"]
+                and not self.runner_probe(c)]
+
+    @staticmethod
+    def runner_probe(call):
+        return any(a.endswith("/runner-probe.json") for a in call["argv"])
 
     def test_aa_runs_the_whole_profile_with_the_workflow_numbers(self):
         out = os.path.join(self.tmp, "aa")
@@ -771,6 +782,29 @@ class Trials(FakeBinary):
         self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
         self.assertIn("other settings (rounds 3, now 4)", proc.stderr)
         self.assertEqual(len(self.ab_calls()), 3 * per_trial)
+        # Only a resume with a trial left to run asks which runner it is on, once.
+        self.assertEqual(sum(1 for c in self.calls() if self.runner_probe(c)), 2)
+
+    def test_a_resume_on_another_runner_is_refused(self):
+        out = os.path.join(self.tmp, "aa")
+        argv = ["aa", "--bin", self.bin, "--rounds", "3", "--out-dir", out]
+        proc = self.run_trials(*argv, "--trials", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        calls = len(self.calls())
+        os.environ["FAKE_KERNEL"] = "6.2"
+        proc = self.run_trials(*argv, "--trials", "2")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertIn('its trials ran on another runner (kernel "6.1" vs "6.2"; the second '
+                      "value is this machine's)", proc.stderr)
+        # The probe alone ran; no trial started.
+        self.assertEqual([self.runner_probe(c) for c in self.calls()[calls:]], [True])
+        self.assertFalse(os.path.exists(os.path.join(out, "trial-02")))
+        # Back on the runner of trial 1, the resume goes on (to a verdict: not this test's).
+        os.environ["FAKE_KERNEL"] = "6.1"
+        proc = self.run_trials(*argv, "--trials", "2")
+        self.assertIn(proc.returncode, (0, 1), proc.stderr)
+        self.assertTrue(os.path.isfile(os.path.join(out, "trial-02.json")))
 
     def test_slices_are_passed_and_a_plan_from_before_them_ran_one(self):
         out = os.path.join(self.tmp, "aa")
@@ -813,9 +847,18 @@ class Trials(FakeBinary):
         proc = self.run_trials("aa", "--bin", self.bin, "--rounds", "3", "--trials", "2",
                                "--out-dir", out)
         self.assertEqual(proc.returncode, 2)
-        self.assertIn("trial 2: ab.py failed (exit 2)", proc.stderr.strip().splitlines()[-1])
+        # The resume's floor probe, which tells the runner, fails first.
+        self.assertIn("its floor probe, run to learn this runner, wrote no results (exit 3)",
+                      proc.stderr.strip().splitlines()[-1])
         self.assertTrue(os.path.exists(os.path.join(out, "trial-01.json")))
         self.assertFalse(os.path.exists(os.path.join(out, "trial-02.json")))
+        # A first trial asks nothing before ab.py, whose failure ends the run with the reason.
+        other = os.path.join(self.tmp, "other")
+        proc = self.run_trials("aa", "--bin", self.bin, "--rounds", "3", "--trials", "1",
+                               "--out-dir", other)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("trial 1: ab.py failed (exit 2)", proc.stderr.strip().splitlines()[-1])
+        self.assertFalse(os.path.exists(os.path.join(other, "trial-01.json")))
 
     def calibrations(self):
         return [c["argv"] for c in self.calls() if "--benchmark_repetitions=5" in c["argv"]]
@@ -916,6 +959,30 @@ class Trials(FakeBinary):
         proc = self.run_trials(*argv)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertEqual(proc.stderr.count("already finished"), 2, proc.stderr)
+        # An A/A trial 3.7 times slower moves --delay-from's delay (20% of the median of
+        # 160 and 592 ns); a third trial here keeps the 32 ns its directory's plan fixed.
+        os.environ["FAKE_MOVE"] = "%d-" % len(self.calls())
+        proc = self.run_trials("aa", "--bin", self.bin, "--rounds", "3", "--trials", "2",
+                               "--out-dir", aa)
+        self.assertIn(proc.returncode, (0, 1), proc.stderr)   # a verdict; not this test's
+        self.assertTrue(os.path.isfile(os.path.join(aa, "trial-02.json")))
+        os.environ.pop("FAKE_MOVE")
+        proc = self.run_trials(*argv[:6], "3", *argv[7:])
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        moved = re.search(r"--delay-from %s now gives (\d+) ns; the trials of %s keep the 32 "
+                          r"ns their plan fixed" % (re.escape(aa), re.escape(out)), proc.stderr)
+        self.assertTrue(moved, proc.stderr)
+        self.assertAlmostEqual(int(moved.group(1)), 75, delta=3)
+        with open(os.path.join(out, "summary.json")) as f:
+            summary = json.load(f)
+        self.assertEqual(summary["calibration_delay_ns"], [32, 32, 32])
+        self.assertEqual(summary["delay_from"], ["the baselines of trial 1 in " + aa] * 3)
+        self.assertAlmostEqual(summary["delay_pct_of_own_baseline"][2], 20.0, delta=1.0)
+        # Trial 3 is told what trial 1 was, as its plan's delay had been.
+        with open(os.path.join(out, "trial-01.json")) as f1, \
+                open(os.path.join(out, "trial-03.json")) as f3:
+            self.assertEqual(json.load(f3)["expected_slowdown_pct"],
+                             json.load(f1)["expected_slowdown_pct"])
 
     def test_bad_input(self):
         for argv, expect in (
