@@ -82,20 +82,19 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
 from ipcmeter import atomic, children, gate, gate_noise  # noqa: E402
-from ipcmeter.ab_rounds import probe_argv  # noqa: E402
 from ipcmeter.atomic import write_json  # noqa: E402
 from ipcmeter.cli import ArgumentParser  # noqa: E402
 from ipcmeter.results import ResultsError, load  # noqa: E402
 from ipcmeter.trials import (ci_differences, sensitivity_facts, summarize_aa,  # noqa: E402
                              summarize_sensitivity, trial_record)
-from ipcmeter.trial_store import (TrialError, delay_for, delay_from_baselines,  # noqa: E402
+from ipcmeter.trial_store import (TrialError, check_runner_of, delay_for,  # noqa: E402
+                                  delay_from_baselines, keep_planned_delay, read_record,
                                   delay_from_trials_of, dir_id, file_sha256, finished_trials,
                                   keep_trial_data, kept_paths, noise_from, read_plan,
                                   trial_files, trial_id, unique_dirs)
@@ -112,8 +111,6 @@ WORKFLOW_ENV = {"ROUNDS": ("rounds", int), "REPETITIONS": ("repetitions", int),
                 "MAX_INCONCLUSIVE": ("max_inconclusive", float),
                 "PROFILE": ("profile", str)}
 DEFAULT_TRIALS = {"aa": 20, "sensitivity": 10}
-# The floor probe that tells a resumed run which runner it is on takes a few seconds.
-RUNNER_PROBE_S = 120
 # The settings a resumed run must share with the trials already in DIR.
 PLAN_KEYS = ("mode", "bin_sha256", "rounds", "repetitions", "slices", "focus",
              "focus_rounds", "threshold",
@@ -309,11 +306,7 @@ def trial_path(args, n):
 
 def read_trial(args, n):
     """The finished trial n, or None when it has not finished."""
-    try:
-        with open(trial_path(args, n), encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return read_record(args.out_dir, n)
 
 
 def ab_argv(args, out_dir, candidate_args=""):
@@ -403,53 +396,6 @@ def run_sensitivity_trial(args, n, first_delay):
                                    % (delay, shlex.quote(args.target)))
     return trial_record(n, code, report, minutes, dict(
         sensitivity_facts(args, report, delay, expected, (args.out_dir, n)), delay_from=source))
-
-
-def runner_of(env):
-    """The facts of a results file's env that make a runner for the gate (gate_noise.ENV_KEYS:
-    the ones learned bands must share)."""
-    return {k: env.get(k) for k in gate_noise.ENV_KEYS}
-
-
-def runner_now(args):
-    """runner_of this machine, from one floor probe run of --bin (a few seconds): the facts
-    are the binary's, not read again here."""
-    with tempfile.TemporaryDirectory(prefix="ipcmeter-runner-") as tmp:
-        out = os.path.join(tmp, "runner-probe.json")
-        try:
-            proc = children.run(probe_argv(args.bin, args.profile, out), timeout=RUNNER_PROBE_S,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        except subprocess.TimeoutExpired:
-            raise TrialError("--bin %s: its floor probe, run to learn this runner, did not end "
-                             "within %d s" % (args.bin, RUNNER_PROBE_S))
-        try:
-            return runner_of(load(out).env)
-        except ResultsError as e:
-            raise TrialError("--bin %s: its floor probe, run to learn this runner, wrote no "
-                             "results (exit %d): %s" % (args.bin, proc.returncode, e))
-
-
-def check_runner(args):
-    """Refuse to add trials to DIR on another runner than its finished trials ran on (the
-    first one's kept baseline says which): a proof holds per runner, and a directory that
-    mixes two would count one runner's trials for the other's. The development VM came back
-    from a restart on 2026-12-05 with page-table isolation on and no idle driver, and a
-    resume in the second host's directories would have gone on without a word."""
-    finished = [n for n in range(1, args.trials + 1) if read_trial(args, n) is not None]
-    if not finished or len(finished) == args.trials:
-        return
-    base_path, _ = trial_files(args.out_dir, finished[0])
-    try:
-        then = runner_of(load(base_path).env)
-    except ResultsError as e:
-        raise TrialError("--out-dir %s trial %d: %s" % (args.out_dir, finished[0], e))
-    now = runner_now(args)
-    for k in gate_noise.ENV_KEYS:
-        if then[k] is not None and now[k] is not None and then[k] != now[k]:
-            raise TrialError("--out-dir %s: its trials ran on another runner (%s; the second "
-                             "value is this machine's); give another directory"
-                             % (args.out_dir, gate_noise.difference(k, then[k], now[k])))
 
 
 def run_trials(args):
@@ -619,38 +565,12 @@ def rejudge(args):
     return ["rejudged with %s" % how] + lines + ["details: %s" % out_dir], summary["goal_met"]
 
 
-def keep_planned_delay(args, plan):
-    """A resumed DIR of --delay-from trials keeps the delay its plan fixed before trial 1,
-    though the --delay-from directory may hold more trials now and give another: every
-    trial of a directory runs one delay."""
-    if not getattr(args, "delay_from", None):
-        return
-    try:
-        old = read_plan(args.out_dir)
-    except (OSError, ValueError):
-        return
-    kept = old.get("delay_ns")
-    if old.get("delay_from") != plan["delay_from"] or not isinstance(kept, int) \
-            or kept == plan["delay_ns"] or kept <= 0:
-        return
-    print("%s: --delay-from %s now gives %d ns; the trials of %s keep the %d ns their plan "
-          "fixed" % (PROG, args.delay_from, plan["delay_ns"], args.out_dir, kept),
-          file=sys.stderr)
-    # What trial 1 was told, when it has finished: the trials of DIR then share every fact
-    # of their delay. Else the kept delay's share of the p50s the directory gives now.
-    first = read_trial(args, 1) or {}
-    args.delay_expected = first.get("expected_slowdown_pct") or {
-        b: pct * kept / plan["delay_ns"] for b, pct in args.delay_expected.items()}
-    args.delay_source = first.get("delay_from") or "the plan of %s" % args.out_dir
-    args.delay_ns = plan["delay_ns"] = kept
-
-
 def run_mode(args):
     """aa or sensitivity: every trial (resumed where DIR has them), then the summary."""
     plan = settle(args)
-    keep_planned_delay(args, plan)
+    keep_planned_delay(args, plan, PROG)
     open_out_dir(args.out_dir, plan)
-    check_runner(args)
+    check_runner_of(args.out_dir, args.trials, args.bin, args.profile)
     print("%s: trials in %s (rerun with --out-dir %s to resume)"
           % (PROG, args.out_dir, args.out_dir), file=sys.stderr)
     records = run_trials(args)

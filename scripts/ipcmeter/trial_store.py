@@ -12,8 +12,12 @@ import lzma
 import os
 import re
 import statistics
+import subprocess
+import sys
+import tempfile
 
-from . import atomic, gate, gate_noise
+from . import atomic, children, gate, gate_noise
+from .ab_rounds import probe_argv
 from .results import ResultsError, load
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -23,6 +27,8 @@ class TrialError(Exception):
     """str(e) is the one line to print."""
 
 
+# The floor probe that tells a resumed run which runner it is on takes a few seconds.
+RUNNER_PROBE_S = 120
 # Settings added to plan.json after trials were kept: what a plan without them ran with.
 PLAN_DEFAULTS = {"slices": 1, "focus": None, "focus_rounds": 0, "delay_from": None}
 
@@ -187,3 +193,86 @@ def delay_from_trials_of(directory, target, slowdown, profile):
     except TrialError as e:
         raise TrialError("--delay-from %s: %s" % (directory, e))
     return delay, expected, "%s in %s" % (source, dir_id(directory))
+
+
+def runner_of(env):
+    """The facts of a results file's env that make a runner for the gate (gate_noise.ENV_KEYS:
+    the ones learned bands must share)."""
+    return {k: env.get(k) for k in gate_noise.ENV_KEYS}
+
+
+def runner_now(binary, profile):
+    """runner_of this machine, from one floor probe run of the binary (a few seconds): the
+    facts are the binary's, not read again here."""
+    with tempfile.TemporaryDirectory(prefix="ipcmeter-runner-") as tmp:
+        out = os.path.join(tmp, "runner-probe.json")
+        try:
+            proc = children.run(probe_argv(binary, profile, out), timeout=RUNNER_PROBE_S,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        except subprocess.TimeoutExpired:
+            raise TrialError("--bin %s: its floor probe, run to learn this runner, did not end "
+                             "within %d s" % (binary, RUNNER_PROBE_S))
+        try:
+            return runner_of(load(out).env)
+        except ResultsError as e:
+            raise TrialError("--bin %s: its floor probe, run to learn this runner, wrote no "
+                             "results (exit %d): %s" % (binary, proc.returncode, e))
+
+
+def read_record(directory, n):
+    """Finished trial n's record (trial-NN.json), or None when it has not finished."""
+    try:
+        with open(os.path.join(directory, "trial-%02d.json" % n), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def check_runner_of(directory, trials, binary, profile):
+    """Refuse to add trials to DIR (trials 1..trials, some finished, some not) on another
+    runner than its finished trials ran on (the first one's kept baseline says which): a proof holds per runner, and a directory that
+    mixes two would count one runner's trials for the other's. The development VM came back
+    from a restart on 2026-12-05 with page-table isolation on and no idle driver, and a
+    resume in the second host's directories would have gone on without a word."""
+    finished = [n for n in range(1, trials + 1) if read_record(directory, n) is not None]
+    if not finished or len(finished) == trials:
+        return
+    first = finished[0]
+    base_path, _ = trial_files(directory, first)
+    try:
+        then = runner_of(load(base_path).env)
+    except ResultsError as e:
+        raise TrialError("--out-dir %s trial %d: %s" % (directory, first, e))
+    now = runner_now(binary, profile)
+    for k in gate_noise.ENV_KEYS:
+        if then[k] is not None and now[k] is not None and then[k] != now[k]:
+            raise TrialError("--out-dir %s: its trials ran on another runner (%s; the second "
+                             "value is this machine's); give another directory"
+                             % (directory, gate_noise.difference(k, then[k], now[k])))
+
+
+def keep_planned_delay(args, plan, prog):
+    """A resumed DIR of --delay-from trials keeps the delay its plan fixed before trial 1,
+    though the --delay-from directory may hold more trials now and give another: every
+    trial of a directory runs one delay."""
+    if not getattr(args, "delay_from", None):
+        return
+    try:
+        old = read_plan(args.out_dir)
+    except (OSError, ValueError):
+        return
+    kept = old.get("delay_ns")
+    if old.get("delay_from") != plan["delay_from"] or not isinstance(kept, int) \
+            or kept == plan["delay_ns"] or kept <= 0:
+        return
+    print("%s: --delay-from %s now gives %d ns; the trials of %s keep the %d ns their plan "
+          "fixed" % (prog, args.delay_from, plan["delay_ns"], args.out_dir, kept),
+          file=sys.stderr)
+    # What trial 1 was told, when it has finished: the trials of DIR then share every fact
+    # of their delay. Else the kept delay's share of the p50s the directory gives now.
+    first = read_record(args.out_dir, 1) or {}
+    args.delay_expected = first.get("expected_slowdown_pct") or {
+        b: pct * kept / plan["delay_ns"] for b, pct in args.delay_expected.items()}
+    args.delay_source = first.get("delay_from") or "the plan of %s" % args.out_dir
+    args.delay_ns = plan["delay_ns"] = kept
