@@ -231,10 +231,11 @@ def read_record(directory, n):
 
 def check_runner_of(directory, trials, binary, profile):
     """Refuse to add trials to DIR (trials 1..trials, some finished, some not) on another
-    runner than its finished trials ran on (the first one's kept baseline says which): a proof holds per runner, and a directory that
-    mixes two would count one runner's trials for the other's. The development VM came back
-    from a restart on 2026-12-05 with page-table isolation on and no idle driver, and a
-    resume in the second host's directories would have gone on without a word."""
+    runner than its finished trials ran on (the first one's kept baseline says which): a
+    proof holds per runner, and a directory that mixes two would count one runner's trials
+    for the other's. The development VM came back from a restart on 2026-12-05 with
+    page-table isolation on and no idle driver, and a resume in the second host's
+    directories would have gone on without a word."""
     finished = [n for n in range(1, trials + 1) if read_record(directory, n) is not None]
     if not finished or len(finished) == trials:
         return
