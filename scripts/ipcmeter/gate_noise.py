@@ -177,16 +177,25 @@ def difference(key, a, b):
     return "%s %s vs %s" % (key, json.dumps(a), json.dumps(b))
 
 
+def env_difference(a, b):
+    """The first ENV_KEYS entry in which two results files' envs differ, worded by
+    difference(), or None when they ran on one machine. A key either env lacks is not
+    compared: files of older binaries lack the CPU signature and the idle wait."""
+    for k_ in ENV_KEYS:
+        first, second = a.get(k_), b.get(k_)
+        if first is not None and second is not None and first != second:
+            return difference(k_, first, second)
+    return None
+
+
 def check_env(doc, new_env):
     """Raise NoiseError when the noise was learned on another machine than NEW's."""
-    for k_ in ENV_KEYS:
-        learned, here = doc["env"].get(k_), new_env.get(k_)
-        if learned is not None and here is not None and learned != here:
-            raise NoiseError(
-                "%s was learned on another machine (%s; the second value is NEW's): its bands do "
-                "not hold here; learn them on this runner (scripts/gate_trials.py aa, then "
-                "noise) or leave out --noise" % (os.path.basename(doc["path"]),
-                                                 difference(k_, learned, here)))
+    differs = env_difference(doc["env"], new_env)
+    if differs is not None:
+        raise NoiseError(
+            "%s was learned on another machine (%s; the second value is NEW's): its bands do "
+            "not hold here; learn them on this runner (scripts/gate_trials.py aa, then "
+            "noise) or leave out --noise" % (os.path.basename(doc["path"]), differs))
 
 
 def _trim_key(text):

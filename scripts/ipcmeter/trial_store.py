@@ -195,15 +195,9 @@ def delay_from_trials_of(directory, target, slowdown, profile):
     return delay, expected, "%s in %s" % (source, dir_id(directory))
 
 
-def runner_of(env):
-    """The facts of a results file's env that make a runner for the gate (gate_noise.ENV_KEYS:
-    the ones learned bands must share)."""
-    return {k: env.get(k) for k in gate_noise.ENV_KEYS}
-
-
 def runner_now(binary, profile):
-    """runner_of this machine, from one floor probe run of the binary (a few seconds): the
-    facts are the binary's, not read again here."""
+    """This machine's env, from one floor probe run of the binary (a few seconds): the facts
+    are the binary's, not read again here."""
     with tempfile.TemporaryDirectory(prefix="ipcmeter-runner-") as tmp:
         out = os.path.join(tmp, "runner-probe.json")
         try:
@@ -214,7 +208,7 @@ def runner_now(binary, profile):
             raise TrialError("--bin %s: its floor probe, run to learn this runner, did not end "
                              "within %d s" % (binary, RUNNER_PROBE_S))
         try:
-            return runner_of(load(out).env)
+            return load(out).env
         except ResultsError as e:
             raise TrialError("--bin %s: its floor probe, run to learn this runner, wrote no "
                              "results (exit %d): %s" % (binary, proc.returncode, e))
@@ -242,15 +236,13 @@ def check_runner_of(directory, trials, binary, profile):
     first = finished[0]
     base_path, _ = trial_files(directory, first)
     try:
-        then = runner_of(load(base_path).env)
+        then = load(base_path).env
     except ResultsError as e:
         raise TrialError("--out-dir %s trial %d: %s" % (directory, first, e))
-    now = runner_now(binary, profile)
-    for k in gate_noise.ENV_KEYS:
-        if then[k] is not None and now[k] is not None and then[k] != now[k]:
-            raise TrialError("--out-dir %s: its trials ran on another runner (%s; the second "
-                             "value is this machine's); give another directory"
-                             % (directory, gate_noise.difference(k, then[k], now[k])))
+    differs = gate_noise.env_difference(then, runner_now(binary, profile))
+    if differs is not None:
+        raise TrialError("--out-dir %s: its trials ran on another runner (%s; the second "
+                         "value is this machine's); give another directory" % (directory, differs))
 
 
 def keep_planned_delay(args, plan, prog):
