@@ -85,6 +85,7 @@ int producer(PartyContext& ctx, FaninShared& s, QueueEnd& q) {
     std::memcpy(msg.data(), &h, sizeof h);
     if (const Status st = q.put(Bytes(msg.data(), s.size)); !st) return ctx.fail("producer put: " + explain(st));
   }
+  if (const Status st = q.finish(); !st) return ctx.fail("producer finish: " + explain(st));
   ctx.mark_finished();
   return kPeerOk;
 }

@@ -162,6 +162,11 @@ class QueueEnd {
   virtual Status put(Bytes msg) noexcept = 0;
   // Copies the next message into `buf` and sets `got` to its length; waits while empty.
   virtual Status get(std::span<std::byte> buf, std::size_t& got) noexcept = 0;
+  // A producer's last call, after its last put: returns once the queue holds every message it
+  // put, so that closing the end loses none. Ok at once where put() already hands the bytes
+  // to the queue itself (a kernel queue, shared memory); a queue behind a library's socket
+  // waits for its server to say so (ZeroMQ's device, zmq_common.h).
+  virtual Status finish() noexcept { return Status::Ok(); }
 };
 
 // The queue, created and owned by the parent. Destroying it removes every named object it

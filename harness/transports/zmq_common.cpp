@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <thread>
 
+#include "harness/core/check.h"
 #include "harness/core/limits.h"
 #include "harness/transports/fd_channel.h"
 
@@ -159,7 +160,7 @@ class DeviceQueue final : public SharedQueue {
 
   std::string start_serving() override {
     try {
-      front_.emplace(ctx_, zmq::socket_type::pull);
+      front_.emplace(ctx_, zmq::socket_type::router);
       back_.emplace(ctx_, zmq::socket_type::push);
       set_queue_socket(*front_, cfg_);
       set_queue_socket(*back_, cfg_);
@@ -187,37 +188,48 @@ class DeviceQueue final : public SharedQueue {
   }
 
  private:
-  // The device: each message from the input, as it arrives, to the output. Its own loop rather
+  // The device: each message from the input, as it arrives, to the output; an empty one (a
+  // producer's finish(): every message of the queue is cfg.msg_bytes long, at least 1) answered
+  // to its producer once every message before it has gone to the output. Its own loop rather
   // than zmq_proxy, so that a full consumer makes it wait (a blocking send) instead of ending it.
   // The context's shutdown ends it: every call it makes then returns ETERM.
   void forward() noexcept {
-    zmq_msg_t msg;
+    zmq_msg_t from, msg;  // the ROUTER's first frame (the producer's identity), then its message
+    zmq_msg_init(&from);
     zmq_msg_init(&msg);
     const long poll_ms = long(std::chrono::milliseconds(kCancelPoll).count());
-    for (;;) {
-      zmq_pollitem_t item{front_->handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq_poll(&item, 1, poll_ms) < 0) {
-        if (zmq_errno() == EINTR) continue;
-        break;  // ETERM: the queue is going
-      }
-      if ((item.revents & ZMQ_POLLIN) == 0) continue;
-      // Every message waiting, before polling again (as zmq_proxy forwards bursts): one poll per
-      // message made the device the queue's bottleneck (~10 us a message at 64 B).
-      for (;;) {
-        if (zmq_msg_recv(&msg, front_->handle(), ZMQ_DONTWAIT) < 0) {
-          if (zmq_errno() == EAGAIN || zmq_errno() == EINTR) break;
-          zmq_msg_close(&msg);
-          return;  // ETERM: the queue is going
-        }
-        while (zmq_msg_send(&msg, back_->handle(), 0) < 0) {
-          if (zmq_errno() != EINTR) {
-            zmq_msg_close(&msg);
-            return;
-          }
-        }
-      }
+    while (serve(from, msg, poll_ms)) {
     }
     zmq_msg_close(&msg);
+    zmq_msg_close(&from);
+  }
+
+  // One poll and every message waiting after it (as zmq_proxy forwards bursts: one poll per
+  // message made the device the queue's bottleneck, ~10 us a message at 64 B); false once the
+  // queue is going (ETERM).
+  bool serve(zmq_msg_t& from, zmq_msg_t& msg, long poll_ms) noexcept {
+    zmq_pollitem_t item{front_->handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, poll_ms) < 0) return zmq_errno() == EINTR;
+    if ((item.revents & ZMQ_POLLIN) == 0) return true;
+    for (;;) {
+      if (zmq_msg_recv(&from, front_->handle(), ZMQ_DONTWAIT) < 0)
+        return zmq_errno() == EAGAIN || zmq_errno() == EINTR;
+      // A ROUTER hands a message's frames over together: its body is there already. A DEALER
+      // sends one frame a put, so an identity without one is a broken invariant of libzmq's.
+      IPCM_CHECK(zmq_msg_more(&from) == 1);
+      while (zmq_msg_recv(&msg, front_->handle(), 0) < 0)
+        if (zmq_errno() != EINTR) return false;
+      if (zmq_msg_size(&msg) == 0) {
+        // The identity, then an empty frame: the producer's DEALER gets the empty frame. A ROUTER
+        // never waits to send (it drops what it cannot route: a producer already gone).
+        const bool answered =
+            zmq_msg_send(&from, front_->handle(), ZMQ_SNDMORE) >= 0 && zmq_send(front_->handle(), nullptr, 0, 0) >= 0;
+        if (!answered && zmq_errno() == ETERM) return false;
+        continue;
+      }
+      while (zmq_msg_send(&msg, back_->handle(), 0) < 0)
+        if (zmq_errno() != EINTR) return false;
+    }
   }
 
   std::string base_;
@@ -237,34 +249,45 @@ class DeviceEnd final : public QueueEnd {
  public:
   DeviceEnd(std::string base, const QueueConfig& cfg) : base_(std::move(base)), cfg_(cfg) {}
   ~DeviceEnd() override {
-    // A producer's messages may still be on their way to the device when it is done: closing
-    // waits for them (ZMQ_LINGER) unless the group was cancelled and nobody will take them.
-    if (push_ && cfg_.cancelled()) push_->set(zmq::sockopt::linger, 0);
-    push_.reset();
+    // A party that put without finish() (one that failed, or the parent's stops, which need not
+    // all be taken): closing still waits a while for its messages (ZMQ_LINGER), unless the group
+    // was cancelled and nobody will take them.
+    if (to_device_ && cfg_.cancelled()) to_device_->set(zmq::sockopt::linger, 0);
+    to_device_.reset();
     pull_.reset();
     ctx_.close();
   }
-  // The PUSH socket at once, so that a producer's first put finds it connected.
+  // The DEALER socket at once, so that a producer's first put finds it connected.
   std::string open() {
     try {
-      push_.emplace(ctx_, zmq::socket_type::push);
-      set_queue_socket(*push_, cfg_);
-      push_->set(zmq::sockopt::linger, int(std::chrono::milliseconds(peer_timeout()).count()));
-      push_->set(zmq::sockopt::sndtimeo, int(std::chrono::milliseconds(kCancelPoll).count()));
-      push_->connect(base_ + std::string(kDeviceIn));
+      to_device_.emplace(ctx_, zmq::socket_type::dealer);
+      set_queue_socket(*to_device_, cfg_);
+      to_device_->set(zmq::sockopt::linger, int(std::chrono::milliseconds(peer_timeout()).count()));
+      to_device_->set(zmq::sockopt::sndtimeo, int(std::chrono::milliseconds(kCancelPoll).count()));
+      to_device_->set(zmq::sockopt::rcvtimeo, int(std::chrono::milliseconds(kCancelPoll).count()));
+      to_device_->connect(base_ + std::string(kDeviceIn));
     } catch (const zmq::error_t& e) {
       return zmq_error("zmq connect " + base_ + std::string(kDeviceIn), e);
     }
     return "";
   }
 
-  Status put(Bytes msg) noexcept override {
-    // zmq_send copies the bytes into a message of its own before it returns.
+  Status put(Bytes msg) noexcept override { return send_to_device(msg); }
+
+  // An empty message after the last (the device answers it once it has taken every message
+  // before it, zmq_common.h), then its empty answer, within the peer timeout.
+  Status finish() noexcept override {
+    if (const Status st = send_to_device(Bytes()); !st) return st;
+    const auto deadline = Clock::now() + peer_timeout();
+    std::byte answer[1];
     for (;;) {
-      if (zmq_send(push_->handle(), msg.data(), msg.size(), 0) >= 0) return Status::Ok();
+      const int n = zmq_recv(to_device_->handle(), answer, sizeof answer, 0);
+      if (n == 0) return Status::Ok();
+      if (n > 0) return Status::Corrupt("zmq_recv: the device's answer to finish() is not empty", std::uint32_t(n));
       const int err = zmq_errno();
-      if (cfg_.cancelled()) return Status::Cancelled("zmq_send");
-      if (err != EAGAIN && err != EINTR) return Status::Sys("zmq_send", err);
+      if (cfg_.cancelled()) return Status::Cancelled("zmq_recv");
+      if (err != EAGAIN && err != EINTR) return Status::Sys("zmq_recv", err);
+      if (Clock::now() >= deadline) return Status::TimedOut("zmq_recv: the device did not answer finish()");
     }
   }
 
@@ -299,17 +322,29 @@ class DeviceEnd final : public QueueEnd {
   std::string base_;
   QueueConfig cfg_;
   zmq::context_t ctx_;  // before the sockets: destroyed after them
-  std::optional<zmq::socket_t> push_, pull_;
+  std::optional<zmq::socket_t> to_device_, pull_;
+
+  Status send_to_device(Bytes msg) noexcept {
+    // zmq_send copies the bytes into a message of its own before it returns.
+    for (;;) {
+      if (zmq_send(to_device_->handle(), msg.data(), msg.size(), 0) >= 0) return Status::Ok();
+      const int err = zmq_errno();
+      if (cfg_.cancelled()) return Status::Cancelled("zmq_send");
+      if (err != EAGAIN && err != EINTR) return Status::Sys("zmq_send", err);
+    }
+  }
 };
 
 }  // namespace
 
 Made<SharedQueue> make_device_queue(const std::string& base, int in_fd, int out_fd, const QueueConfig& cfg,
                                     std::function<void()> on_destroy) {
+  IPCM_CHECK(cfg.msg_bytes > 0);  // an empty message is a producer's finish()
   return {std::make_unique<DeviceQueue>(base, in_fd, out_fd, cfg, std::move(on_destroy)), {}};
 }
 
 Made<QueueEnd> open_device_end(const std::string& base, const QueueConfig& cfg) {
+  IPCM_CHECK(cfg.msg_bytes > 0);  // an empty message is a producer's finish()
   auto end = std::make_unique<DeviceEnd>(base, cfg);
   if (std::string why = end->open(); !why.empty()) return Made<QueueEnd>::Fail(why);
   return {std::move(end), {}};

@@ -61,11 +61,19 @@ std::string zmq_error(const std::string& what, const zmq::error_t& e);
 
 // ---- fanin: the many-to-many form ----
 // ZeroMQ's recipe for one queue that many put to and many get from is a forwarding device (its
-// "streamer"): producers PUSH to the device's PULL socket, the device's PUSH socket hands each
+// "streamer"): producers send to the device's input, the device's PUSH socket hands each
 // message to one consumer's PULL (round-robin among those with room). Each producer's messages
 // stay in order through it. The device is a thread of the parent, started by start_serving()
 // once the parties exist, so no ZeroMQ thread runs in the parent when a party forks; until then
 // the two kernel listening sockets hold the parties' connections in their backlogs.
+//
+// The input is a ROUTER and each producer's socket a DEALER (not PUSH to PULL), so the device
+// can answer one producer: a producer's finish() sends an empty message after its last and
+// waits for the device's empty reply, which comes once the device has taken every message
+// before it. ZeroMQ's linger alone lost a closing producer's last messages: 1 run in 60-220 of
+// ManyToMany.ThreadProducersDeliverIntactInOrder/zmq_ipc waited for ever (2026-12-05; every
+// producer closed, the device's input empty), as upstream reports for libzmq 4.3
+// (zeromq/libzmq#1922, #3774, #4660).
 //
 // The queue's address is a base endpoint: the device binds `base + kDeviceIn` (producers
 // connect) and `base + kDeviceOut` (consumers connect), over the listening sockets `in_fd` and
@@ -73,9 +81,9 @@ std::string zmq_error(const std::string& what, const zmq::error_t& e);
 inline constexpr std::string_view kDeviceIn = "-in", kDeviceOut = "-out";
 Made<SharedQueue> make_device_queue(const std::string& base, int in_fd, int out_fd, const QueueConfig& cfg,
                                     std::function<void()> on_destroy);
-// A party's end: a context of its own, a PUSH socket connected to the device's input (made by
-// the first put) and a PULL socket connected to its output (made by the first get: a party that
-// never gets must not be offered messages).
+// A party's end: a context of its own, a DEALER socket connected to the device's input (made at
+// once) and a PULL socket connected to its output (made by the first get: a party that never
+// gets must not be offered messages).
 Made<QueueEnd> open_device_end(const std::string& base, const QueueConfig& cfg);
 
 class ZmqChannel final : public Channel {
