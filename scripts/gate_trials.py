@@ -570,7 +570,8 @@ def run_mode(args):
     plan = settle(args)
     keep_planned_delay(args, plan, PROG)
     open_out_dir(args.out_dir, plan)
-    check_runner_of(args.out_dir, args.trials, args.bin, args.profile)
+    check_runner_of(args.out_dir, args.trials, args.bin, args.profile,
+                    getattr(args, "delay_from", None))
     print("%s: trials in %s (rerun with --out-dir %s to resume)"
           % (PROG, args.out_dir, args.out_dir), file=sys.stderr)
     records = run_trials(args)

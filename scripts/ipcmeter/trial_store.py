@@ -223,26 +223,39 @@ def read_record(directory, n):
         return None
 
 
-def check_runner_of(directory, trials, binary, profile):
+def trial_env(directory, n, flag):
+    """The env of DIR's finished trial n, from its kept baseline."""
+    base_path, _ = trial_files(directory, n)
+    try:
+        return load(base_path).env
+    except ResultsError as e:
+        raise TrialError("%s %s trial %d: %s" % (flag, directory, n, e))
+
+
+def check_runner_of(directory, trials, binary, profile, delay_from=None):
     """Refuse to add trials to DIR (trials 1..trials, some finished, some not) on another
     runner than its finished trials ran on (the first one's kept baseline says which): a
     proof holds per runner, and a directory that mixes two would count one runner's trials
     for the other's. The development VM came back from a restart on 2026-12-05 with
     page-table isolation on and no idle driver, and a resume in the second host's
-    directories would have gone on without a word."""
+    directories would have gone on without a word. The same for the --delay-from directory,
+    whose baselines set every trial's delay: learned on another runner, the delay is another
+    share of the target's round trip here."""
+    then = []
     finished = [n for n in range(1, trials + 1) if read_record(directory, n) is not None]
-    if not finished or len(finished) == trials:
+    if finished and len(finished) < trials:
+        then.append(("--out-dir", directory, trial_env(directory, finished[0], "--out-dir")))
+    if delay_from and len(finished) < trials:
+        first = finished_trials(delay_from, "--delay-from")[1][0][0]
+        then.append(("--delay-from", delay_from, trial_env(delay_from, first, "--delay-from")))
+    if not then:
         return
-    first = finished[0]
-    base_path, _ = trial_files(directory, first)
-    try:
-        then = load(base_path).env
-    except ResultsError as e:
-        raise TrialError("--out-dir %s trial %d: %s" % (directory, first, e))
-    differs = gate_noise.env_difference(then, runner_now(binary, profile))
-    if differs is not None:
-        raise TrialError("--out-dir %s: its trials ran on another runner (%s; the second "
-                         "value is this machine's); give another directory" % (directory, differs))
+    now = runner_now(binary, profile)
+    for flag, where, env in then:
+        differs = gate_noise.env_difference(env, now)
+        if differs is not None:
+            raise TrialError("%s %s: its trials ran on another runner (%s; the second value "
+                             "is this machine's); give another directory" % (flag, where, differs))
 
 
 def keep_planned_delay(args, plan, prog):

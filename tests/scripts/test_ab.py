@@ -806,6 +806,30 @@ class Trials(FakeBinary):
         self.assertIn(proc.returncode, (0, 1), proc.stderr)
         self.assertTrue(os.path.isfile(os.path.join(out, "trial-02.json")))
 
+    def test_a_delay_from_another_runner_is_refused(self):
+        """--delay-from's baselines set every trial's delay: from another runner, the delay
+        would be another share of the target's round trip here."""
+        aa = os.path.join(self.tmp, "aa")
+        proc = self.run_trials("aa", "--bin", self.bin, "--rounds", "3", "--trials", "1",
+                               "--out-dir", aa)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = os.path.join(self.tmp, "sens")
+        argv = ("sensitivity", "--bin", self.bin, "--target", "shm_ring", "--trials", "1",
+                "--rounds", "3", "--slowdown", "20", "--delay-from", aa, "--out-dir", out)
+        calls = len(self.calls())
+        os.environ["FAKE_KERNEL"] = "6.2"
+        proc = self.run_trials(*argv)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertIn('--delay-from %s: its trials ran on another runner (kernel "6.1" vs '
+                      '"6.2"' % aa, proc.stderr)
+        self.assertEqual([self.runner_probe(c) for c in self.calls()[calls:]], [True])
+        self.assertFalse(os.path.exists(os.path.join(out, "trial-01.json")))
+        os.environ["FAKE_KERNEL"] = "6.1"
+        proc = self.run_trials(*argv)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertTrue(os.path.isfile(os.path.join(out, "trial-01.json")))
+
     def test_slices_are_passed_and_a_plan_from_before_them_ran_one(self):
         out = os.path.join(self.tmp, "aa")
         # Structure, not verdicts: 3 rounds of the fake may leave a row undecided.
