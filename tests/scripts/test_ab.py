@@ -806,16 +806,23 @@ class Trials(FakeBinary):
         self.assertIn(proc.returncode, (0, 1), proc.stderr)
         self.assertTrue(os.path.isfile(os.path.join(out, "trial-02.json")))
 
-    def test_a_delay_from_another_runner_is_refused(self):
-        """--delay-from's baselines set every trial's delay: from another runner, the delay
-        would be another share of the target's round trip here."""
+    def delay_from_one_aa_trial(self, trials):
+        """(A/A directory of one finished trial, sensitivity directory, argv of a
+        sensitivity command of `trials` trials with --delay-from that A/A directory)."""
         aa = os.path.join(self.tmp, "aa")
         proc = self.run_trials("aa", "--bin", self.bin, "--rounds", "3", "--trials", "1",
                                "--out-dir", aa)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         out = os.path.join(self.tmp, "sens")
-        argv = ("sensitivity", "--bin", self.bin, "--target", "shm_ring", "--trials", "1",
-                "--rounds", "3", "--slowdown", "20", "--delay-from", aa, "--out-dir", out)
+        argv = ("sensitivity", "--bin", self.bin, "--target", "shm_ring", "--trials",
+                str(trials), "--rounds", "3", "--slowdown", "20", "--delay-from", aa,
+                "--out-dir", out)
+        return aa, out, argv
+
+    def test_a_delay_from_another_runner_is_refused(self):
+        """--delay-from's baselines set every trial's delay: from another runner, the delay
+        would be another share of the target's round trip here."""
+        aa, out, argv = self.delay_from_one_aa_trial(trials=1)
         calls = len(self.calls())
         os.environ["FAKE_KERNEL"] = "6.2"
         proc = self.run_trials(*argv)
@@ -961,13 +968,7 @@ class Trials(FakeBinary):
     def test_sensitivity_delay_from_aa_trials(self):
         """--delay-from: one delay for every trial, --slowdown percent of the target's p50
         in another directory's baselines; no calibration run, and a resume keeps it."""
-        aa = os.path.join(self.tmp, "aa")
-        proc = self.run_trials("aa", "--bin", self.bin, "--rounds", "3", "--trials", "1",
-                               "--out-dir", aa)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        out = os.path.join(self.tmp, "sens")
-        argv = ("sensitivity", "--bin", self.bin, "--target", "shm_ring", "--trials", "2",
-                "--rounds", "3", "--slowdown", "20", "--delay-from", aa, "--out-dir", out)
+        aa, out, argv = self.delay_from_one_aa_trial(trials=2)
         proc = self.run_trials(*argv)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertEqual(self.calibrations(), [])
