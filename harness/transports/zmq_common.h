@@ -70,7 +70,7 @@ std::string zmq_error(const std::string& what, const zmq::error_t& e);
 // The input is a ROUTER and each producer's socket a DEALER (not PUSH to PULL), so the device
 // can answer one producer: a producer's finish() sends an empty message after its last and
 // waits for the device's empty reply, which comes once the device has taken every message
-// before it. ZeroMQ's linger alone lost a closing producer's last messages: 1 run in 60-220 of
+// before it. ZeroMQ's linger alone lost a closing producer's last messages: 1 run in 60-400 of
 // ManyToMany.ThreadProducersDeliverIntactInOrder/zmq_ipc waited for ever (2026-12-05; every
 // producer closed, the device's input empty), as upstream reports for libzmq 4.3
 // (zeromq/libzmq#1922, #3774, #4660).

@@ -241,13 +241,16 @@ def check_runner_of(directory, trials, binary, profile, delay_from=None):
     directories would have gone on without a word. The same for the --delay-from directory,
     whose baselines set every trial's delay: learned on another runner, the delay is another
     share of the target's round trip here."""
-    then = []
     finished = [n for n in range(1, trials + 1) if read_record(directory, n) is not None]
-    if finished and len(finished) < trials:
+    if len(finished) == trials:
+        return  # nothing left to run
+    then = []
+    if finished:
         then.append(("--out-dir", directory, trial_env(directory, finished[0], "--out-dir")))
-    if delay_from and len(finished) < trials:
-        first = finished_trials(delay_from, "--delay-from")[1][0][0]
-        then.append(("--delay-from", delay_from, trial_env(delay_from, first, "--delay-from")))
+    if delay_from:
+        _, sources = finished_trials(delay_from, "--delay-from")
+        then.append(("--delay-from", delay_from,
+                     trial_env(delay_from, sources[0][0], "--delay-from")))
     if not then:
         return
     now = runner_now(binary, profile)
