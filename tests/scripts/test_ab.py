@@ -40,7 +40,7 @@ sys.path.insert(0, SCRIPTS)
 
 import ab  # noqa: E402
 import compare  # noqa: E402
-from ipcmeter import ab_rounds, gate, gate_stats  # noqa: E402
+from ipcmeter import ab_rounds, children, gate, gate_stats  # noqa: E402
 from ipcmeter.results import load  # noqa: E402
 
 FAKE = textwrap.dedent('''\
@@ -642,6 +642,35 @@ class Focus(FakeBinary):
             self.assertEqual(code, 2, argv)
             self.assertEqual(len(err.strip().splitlines()), 1, err)
             self.assertFalse(os.path.exists(out_dir))
+
+
+class Children(unittest.TestCase):
+    """children.run waits on the child's pidfd, and on Popen's own polling wait where there
+    is none: both give the exit status, and both stop a child past its timeout."""
+
+    def both_waits(self):
+        yield "pidfd"
+        with mock.patch.object(os, "pidfd_open", side_effect=OSError(38, "no pidfd")):
+            yield "polling"
+
+    def test_the_exit_status_is_returned(self):
+        for how in self.both_waits():
+            proc = children.run([sys.executable, "-c", "import sys; sys.exit(3)"], timeout=60)
+            self.assertEqual(proc.returncode, 3, how)
+            self.assertEqual(children.run(["true"]).returncode, 0, how)
+
+    def test_a_child_past_its_timeout_is_stopped_and_reaped(self):
+        for how in self.both_waits():
+            with tempfile.TemporaryDirectory() as tmp:
+                pid_file = os.path.join(tmp, "pid")
+                script = "import os, time; open(%r, 'w').write(str(os.getpid())); time.sleep(60)"
+                with self.assertRaises(subprocess.TimeoutExpired, msg=how):
+                    children.run([sys.executable, "-c", script % pid_file], timeout=1.0)
+                with open(pid_file) as f:
+                    pid = int(f.read())
+            # Reaped before TimeoutExpired: the pid names no process of ours any more.
+            with self.assertRaises(ChildProcessError, msg=how):
+                os.waitpid(pid, os.WNOHANG)
 
 
 class Workflow(unittest.TestCase):
