@@ -37,7 +37,7 @@ def run(argv, timeout=None, **kwargs):
         except subprocess.TimeoutExpired:
             proc.terminate()
             try:
-                proc.wait(timeout=STOP_GRACE_S)
+                wait(proc, STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
