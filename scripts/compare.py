@@ -26,8 +26,11 @@ The test depends on the input, and each needs a minimum of data:
               cancels), Yuen's trimmed form at two trims, Bonferroni-combined
               (p twice the smaller): 1 round in 10 cut from each end from 10 rounds
               on, so one wild round cannot decide a row, and a quarter from 4 rounds
-              on, for rows whose runs sit in one of two modes for the whole run.
-              Needs >= 3 rounds; with fewer, every row is inconclusive. A round is left out
+              on, for rows whose runs sit in one of two modes for the whole run; from
+              30 rounds on (the focus rows) also a rank-shift test of the rounds' two
+              sides as samples (Hodges-Lehmann shift, Moses interval, Mann-Whitney p),
+              which a mode drawn afresh for every run cannot blur (p three times the
+              smallest). Needs >= 3 rounds; with fewer, every row is inconclusive. A round is left out
               when the floor probes that ab.py ran with the BASELINE binary before,
               between and after the round's two runs differ by more than
               --floor-shift-limit times (the host moved the vCPUs during the round).

@@ -15,14 +15,16 @@ trim's spread pooled over the A/A trials as gate_noise learns it) and the flaggi
 sensitivity trials with ROW as their target (or A/A trials, for the row's false alarms).
 For each trim share it prints each trial's change and spread as the gate saw them, then
 draws the number of rounds the probes would keep at that many rounds (the share they
-kept in these trials) from the trial's kept per-round log ratios, with replacement,
+kept in these trials) from the trial's kept rounds (each a pair: both builds' log values),
+with replacement,
 BOOTSTRAP times, and prints how often the row would be flagged worse were it the only
 change among --comparisons (p <= alpha / comparisons, the first step of
 Benjamini-Hochberg). Drawing rounds from one trial treats that trial's host state as the
 state of the whole job; the pooled line mixes the trials' states.
 
---trim gate: the gate's own pair of trims (gate_stats.TRIM and HEAVY_TRIM, Bonferroni-
-combined), as compare.py judges. --shift PCT adds a change of PCT to every round's log ratio
+--trim gate: the gate's own tests (gate_stats.TRIM and HEAVY_TRIM and, from
+gate_stats.RANK_MIN_ROUNDS rounds, the rank-shift test, Bonferroni-combined), as compare.py
+judges; trims: the two trims alone (the gate until 2026-12-06); a share: that trim alone. --shift PCT adds a change of PCT to every round's log ratio
 of the trials looked at: with A/A trials, what a row that really got PCT slower would meet
 in those trials' host states, without the busy delay's own error (a delay asked for 10% of
 a round trip does not always cost 10%, docs/ci-gate.md). The A/A spreads are pooled over
@@ -55,7 +57,8 @@ SEED = 20261203
 
 
 def trial_logs(directory, n, row, limit):
-    """(per-round log ratios NEW/BASE of the row over the rounds the probes keep, rounds)."""
+    """(per-round [log BASE, log NEW] of the row over the rounds the probes keep, rounds):
+    the pairs, not only their ratios, since the gate's rank-shift test compares the sides."""
     base_path, new_path = trial_files(directory, n)
     base, new = load(base_path), load(new_path)
     per, rounds = gate.pairing(base, new)
@@ -73,27 +76,28 @@ def trial_logs(directory, n, row, limit):
             sys.exit(2)
         values.append(gate.samples(results, recs, METRIC, per, False, skip)[0])
     xs, ys = values
-    logs = [math.log(statistics.median(ys[r]) / statistics.median(xs[r]))
+    logs = [[math.log(statistics.median(xs[r])), math.log(statistics.median(ys[r]))]
             for r in sorted(set(xs) & set(ys))]
     return logs, rounds
 
 
 def trim_choice(text):
-    if text == "gate":
+    if text in ("gate", "trims"):
         return text
     try:
         share = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("not a share or 'gate': %r" % text) from None
+        raise argparse.ArgumentTypeError("not a share, 'gate' or 'trims': %r" % text) from None
     if not 0.0 <= share < 0.5:
         raise argparse.ArgumentTypeError("a trim share is at least 0 and below 0.5")
     return share
 
 
 def estimate(logs, floors=None):
-    return gate_stats.estimate_paired({i: [1.0] for i in range(len(logs))},
-                                      {i: [math.exp(x)] for i, x in enumerate(logs)}, 0.95,
-                                      floors)
+    """The gate's paired estimate from [log BASE, log NEW] rounds."""
+    return gate_stats.estimate_paired({i: [math.exp(b)] for i, (b, _) in enumerate(logs)},
+                                      {i: [math.exp(y)] for i, (_, y) in enumerate(logs)},
+                                      0.95, floors)
 
 
 def main():
@@ -104,7 +108,8 @@ def main():
                     help="trial directories to look at (sensitivity: target --row)")
     ap.add_argument("--rounds", nargs="+", type=int, default=[20, 30, 40, 60])
     ap.add_argument("--trim", nargs="+", type=trim_choice, default=[0.1, 0.2],
-                    help="trim shares, or 'gate' for the gate's own pair")
+                    help="trim shares, 'gate' for the gate's own tests or 'trims' for its "
+                         "two trims without the rank-shift test")
     ap.add_argument("--shift", type=float, default=0.0,
                     help="percent added to each looked-at round's ratio")
     ap.add_argument("--rule", choices=("gate", "spread", "none"), default="gate",
@@ -127,7 +132,7 @@ def main():
         for n, _ in finished_trials(d)[1]:
             logs, rounds = trial_logs(d, n, args.row, args.floor_shift_limit)
             looked.append(("%s/trial-%02d" % (os.path.basename(d.rstrip("/")), n),
-                           ([x + shift for x in logs], rounds)))
+                           ([[b, y + shift] for b, y in logs], rounds)))
     kept = sum(len(lg) for _, (lg, _) in looked) / float(sum(r for _, (_, r) in looked))
     pooled = [x for _, (lg, _) in looked for x in lg]
     rng = np.random.default_rng(SEED)
@@ -137,10 +142,13 @@ def main():
           % (args.row, METRIC, len(aa), len(looked),
              " with %+g%% added to each round" % args.shift if args.shift else "", 100 * kept))
     gate_trims = gate_stats.TRIM, gate_stats.HEAVY_TRIM
+    rank_from = gate_stats.RANK_MIN_ROUNDS
     for trim in args.trim:
-        # One trim at a time (no Bonferroni pair) asks what each share alone does; "gate"
-        # judges as compare.py does.
-        gate_stats.TRIM, gate_stats.HEAVY_TRIM = gate_trims if trim == "gate" else (trim, trim)
+        # One trim at a time (no Bonferroni family) asks what each share alone does; "gate"
+        # judges as compare.py does; "trims" as it did before the rank-shift test.
+        named = trim in ("gate", "trims")
+        gate_stats.TRIM, gate_stats.HEAVY_TRIM = gate_trims if named else (trim, trim)
+        gate_stats.RANK_MIN_ROUNDS = rank_from if trim == "gate" else 10 ** 9
         pool, trim_pools = gate_noise.Pool(), {}
         for logs, _ in aa:
             est = estimate(logs)
@@ -152,7 +160,7 @@ def main():
         if args.rule == "spread":
             flag_at = max(flag_at, pool.spread())
         print("trim %s: A/A spread %.2f%% (%d rounds)%s, flagged from %+.1f%%"
-              % (trim if trim == "gate" else "%g" % trim, 100 * pool.spread(), pool.rounds,
+              % (trim if named else "%g" % trim, 100 * pool.spread(), pool.rounds,
                  "; floors " + ", ".join("%g: %.2f%%" % (t, 100 * f)
                                          for t, f in sorted(floors.items())) if floors else "",
                  100 * flag_at))
@@ -164,7 +172,7 @@ def main():
                 n = max(gate_stats.MIN_ROUNDS, int(round(kept * rounds)))
                 hits = 0
                 for _ in range(BOOTSTRAP):
-                    e = estimate(list(rng.choice(logs, n)), floors)
+                    e = estimate(logs[rng.integers(0, len(logs), n)], floors)
                     hits += e.p is not None and e.p <= level and e.ratio - 1.0 >= flag_at
                 cells.append("%d rounds %3.0f%%" % (rounds, 100.0 * hits / BOOTSTRAP))
             print("  %-22s %2d kept rounds, change %+5.1f%%, spread %5.1f%% | %s"

@@ -3,12 +3,15 @@
 
 Diagnosis for docs/ci-gate.md ("Why these statistics"), not part of the gate: for each
 share given, the paired test runs at that one trim (gate_stats.TRIM and HEAVY_TRIM both
-set to it, so there is no Bonferroni pair), and for "gate" at the gate's own two trims;
+set to it, so there is no Bonferroni family, and no rank-shift test), for "trims" at the
+gate's two trims without the rank-shift test (the gate until 2026-12-06) and for "gate"
+as compare.py judges (the two trims and, from gate_stats.RANK_MIN_ROUNDS rounds, the
+rank-shift test; --rank-from N: from N rounds instead);
 `gate_trials.py rejudge` judges every directory with bands learned leave-one-out from the
 A/A directory, exactly as the proof is judged. Nothing is run; the kept files are read.
 
   /usr/bin/python3 docs/probes/gate_trim.py --aa DIR [--sensitivity DIR ...] \\
-      [--trim 0.1 0.2 gate]
+      [--trim 0.1 0.2 trims gate] [--rank-from N]
 
 Printed per directory and trial: the exit status, the share of rows undecided and, for a
 sensitivity trial, the target's round trip p50: verdict, change, p before correction,
@@ -31,8 +34,9 @@ from ipcmeter import gate_stats  # noqa: E402
 
 
 def describe(record):
-    text = "exit %d, %.1f%% undecided" % (record["exit_code"],
-                                         record["gate"]["undecided_pct"])
+    text = "exit %d, %.1f%% undecided, %d flagged" % (
+        record["exit_code"], record["gate"]["undecided_pct"],
+        record["counts"]["regressed"] + record["counts"]["improved"])
     for row in record.get("target_rows", []):
         if row["metric"] == "rtt_p50_ns":
             text += "; target %s %+.1f%% (p %s, q %s, mde %.1f%%)" % (
@@ -46,16 +50,20 @@ def main():
     ap.add_argument("--aa", required=True, help="the A/A trial directory (learning set)")
     ap.add_argument("--sensitivity", nargs="*", default=[])
     ap.add_argument("--trim", nargs="+", default=["0.1", "0.2", "gate"],
-                    help="shares to try alone, or 'gate' for the gate's two trims")
+                    help="shares to try alone, 'trims' for the gate's two trims alone, "
+                         "or 'gate' for the gate's own tests")
+    ap.add_argument("--rank-from", type=int, default=gate_stats.RANK_MIN_ROUNDS,
+                    help="rounds from which 'gate' runs the rank-shift test (default %(default)s)")
     args = ap.parse_args()
     scratch = tempfile.mkdtemp(prefix="gate-trim-")
     try:
         gate_trims = (gate_stats.TRIM, gate_stats.HEAVY_TRIM)
         for trim in args.trim:
-            if trim == "gate":
+            if trim in ("gate", "trims"):
                 gate_stats.TRIM, gate_stats.HEAVY_TRIM = gate_trims
             else:
                 gate_stats.TRIM = gate_stats.HEAVY_TRIM = float(trim)
+            gate_stats.RANK_MIN_ROUNDS = args.rank_from if trim == "gate" else 10 ** 9
             print("trim %s" % trim)
             for i, src in enumerate([args.aa] + args.sensitivity):
                 out = os.path.join(scratch, "%s-%d" % (trim, i))

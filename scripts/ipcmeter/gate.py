@@ -334,6 +334,8 @@ def judge(rows, args, shifted):
             "log_sd_by_trim": gate_noise.by_trim_key(est.own_spreads) or None,
             # Paired: the share cut from each end by the test whose interval is shown.
             "trim_pct": None if est.trim is None else est.trim * 100.0,
+            # Paired: which test that is, "trimmed-t" (at trim_pct) or "rank-shift".
+            "paired_test": est.paired_test if est.method == gate_stats.PAIRED_T else None,
             "mde_pct": None if mde is None else mde * 100.0,
             "decide": decide})
     return tested, lone_level
@@ -401,9 +403,11 @@ def describe_mode(pair, probes, shifted, rows, args):
     if pair:
         mode_key = "paired"
         mode = ("paired: %s rounds from one ab.py run (ABBA order), t-tests on per-round "
-                "log ratios with %.0f%% and %.0f%% of them (rounded down) cut from each end, "
-                "Bonferroni-combined" % (pair[1] if pair[1] is not None else "?",
-                                         100 * gate_stats.TRIM, 100 * gate_stats.HEAVY_TRIM))
+                "log ratios with %.0f%% and %.0f%% of them (rounded down) cut from each end "
+                "and, for a row with %d rounds or more, a rank-shift test of the rounds' two "
+                "sides (Hodges-Lehmann, Mann-Whitney), Bonferroni-combined"
+                % (pair[1] if pair[1] is not None else "?", 100 * gate_stats.TRIM,
+                   100 * gate_stats.HEAVY_TRIM, gate_stats.RANK_MIN_ROUNDS))
         if probes is None:
             mode += ("; BASE holds no floor probes from ab.py, so every round is kept "
                      "(a round on two vCPU placements widens the interval)")

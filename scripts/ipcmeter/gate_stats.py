@@ -19,8 +19,15 @@ Why these tests:
   the interval while the test still errs towards "inconclusive" when many rounds
   scatter. When a row's runs sit in one of two modes for the whole run, about 1 round
   in 4 pairs different modes, more than TRIM cuts, so the test also runs at HEAVY_TRIM
-  (a quarter from each end) and takes the two Bonferroni-combined: p is twice the
-  smaller p, each interval is at half the error rate, and the narrower is shown.
+  (a quarter from each end). From RANK_MIN_ROUNDS rounds on, a third test sets the
+  pairs aside: the rounds' two sides taken as two samples, Mann-Whitney's p and the
+  Hodges-Lehmann shift with its Moses interval. A run's mode is drawn afresh for every
+  run of either build alike (it came with the memory a run is handed, where probed), so
+  the two sides' runs are exchangeable between identical builds whatever the modes'
+  odds, and the median of all pairwise differences lies among the same-mode pairs, which
+  a round may pair only half the time (docs/ci-gate.md, "The rank-shift test"). The tests are
+  Bonferroni-combined: p is k times the smallest p, each interval is at 1/k of the error
+  rate, and the narrowest is shown.
 * Unpaired (two ordinary results files with repetitions): Mann-Whitney U on the
   repetitions (exact p-values while there are no ties) and a bootstrap interval of the
   ratio of medians.
@@ -39,9 +46,10 @@ than MIN_ROUNDS they are always inconclusive, so adding rounds cannot weaken the
 
 Power: resolution() gives each comparison the smallest change its own data could have
 called significant if it were the only change in the report (level alpha / m, the first
-step of Benjamini-Hochberg over m tests): paired, from the t distribution with the
-observed spread of the per-round log ratios (the narrower of the two trims, each at
-level / 2); unpaired, from the bootstrap spread of the
+step of Benjamini-Hochberg over m tests): paired, the narrowest of the tests, each at
+level / k: a trim's from the t distribution with the observed spread of the per-round
+log ratios, the rank-shift test's from its Moses interval at that level; unpaired, from
+the bootstrap spread of the
 log ratio of medians (normal approximation), or the band when the rank test cannot
 reach that level at these repetitions; single values, the band. needed() says how many
 rounds or repetitions per side would bring that resolution down to the threshold at
@@ -79,6 +87,18 @@ MIN_ROUNDS = 3           # for the paired test (t with 2 degrees of freedom at l
 # half the error rate, so the pair keeps the nominal rate whichever one decides.
 TRIM = 0.1
 HEAVY_TRIM = 0.25
+# The paired comparison's third test (Estimate.spreads key, Estimate.paired_test): the
+# rounds' two sides as two samples, Hodges-Lehmann shift, Moses interval, Mann-Whitney p.
+# From RANK_MIN_ROUNDS rounds, so in the CI job for the focus rows (120-150 rounds kept of
+# 160), not the rows judged on the 20 main rounds. Few rounds can come out quieter than the
+# row is, which is why the trims' spreads are floored from learned bands; the rank test has
+# no spread to floor, and from 12 rounds on (where its interval first exists at the CI
+# job's lone level, 0.05/429/3) it decided only 0-1 more rows per A/A trial than the trims
+# in six trials of two runners, and the same sensitivity trials (docs/ci-gate.md, "The
+# rank-shift test"): too little to give up that guard for.
+RANK_SHIFT = "rank-shift"
+TRIMMED_T = "trimmed-t"
+RANK_MIN_ROUNDS = 30
 # A spread of log ratios below this (one part in 10^9) is rounding error of equal ratios.
 MIN_SPREAD = 1e-9
 # With a spread learned from A/A trials, a test's own spread is believed down to this
@@ -114,15 +134,20 @@ class Estimate:
             the standard deviation of the bootstrap log ratios of medians; None when
             unknown.
     trim: paired, the share cut from each end by the test whose interval is reported.
-    spreads: paired, [(trim, log_sd)] of every test the Bonferroni pair ran (by default,
-            and for too few rounds, the TRIM test's alone), each raised to its floor
-            when estimate_paired was given learned spreads: the spreads the tests used.
+    spreads: paired, [(trim, log_sd)] of every trimmed test the Bonferroni family ran (by
+            default, and for too few rounds, the TRIM test's alone), each raised to its
+            floor when estimate_paired was given learned spreads: the spreads the tests
+            used; then (RANK_SHIFT, RankShift) when the rank-shift test ran.
     own_spreads: paired, {trim: log_sd} of the rounds themselves, before any floor, for
             every trim whose spread is known (gate_trials.py noise learns from these).
+            The rank-shift test has none: it estimates no spread.
+    paired_test: paired, the test whose interval is reported: TRIMMED_T (at `trim`) or
+            RANK_SHIFT (trim None). The rank-shift test's entry in spreads is its
+            RankShift, whose half_width() resolution() and needed() ask.
     """
 
     def __init__(self, ratio, ci, p, method, n_base, n_new, note="", log_sd=None,
-                 trim=None, spreads=None, own_spreads=None):
+                 trim=None, spreads=None, own_spreads=None, paired_test=None):
         self.ratio = ratio
         self.ci = ci
         self.p = p
@@ -135,6 +160,8 @@ class Estimate:
         self.spreads = spreads or ([(trim or TRIM, log_sd)]
                                    if method in (PAIRED_T, FEW_ROUNDS) else [])
         self.own_spreads = own_spreads or {}
+        self.paired_test = paired_test or (TRIMMED_T if method in (PAIRED_T, FEW_ROUNDS)
+                                           else None)
 
 
 def _positive(values):
@@ -189,6 +216,48 @@ def paired_trims(n):
     return (TRIM, HEAVY_TRIM)
 
 
+def paired_tests(n):
+    """The tests the paired comparison runs with n rounds: the trims of paired_trims(n),
+    then RANK_SHIFT from RANK_MIN_ROUNDS rounds on. Their number is the Bonferroni k."""
+    return paired_trims(n) + ((RANK_SHIFT,) if n >= RANK_MIN_ROUNDS else ())
+
+
+class RankShift:
+    """The shift from sample x to sample y (log values of the rounds' base and new sides)
+    with Mann-Whitney's ranks: the Hodges-Lehmann estimate (the median of all m x n
+    differences y_j - x_i), the Moses interval and Mann-Whitney's two-sided p."""
+
+    def __init__(self, x, y):
+        self.m, self.n = len(x), len(y)
+        self.diffs = np.sort(np.subtract.outer(y, x).ravel())
+        self.centre = float(np.median(self.diffs))
+        if np.ptp(np.concatenate([x, y])) == 0.0:
+            self.p = 1.0                    # every value equal: no rank information at all
+        else:
+            self.p = float(stats.mannwhitneyu(y, x, alternative="two-sided",
+                                              method="asymptotic").pvalue)
+
+    def interval(self, level):
+        """(low, high) at two-sided `level`: the (k+1)-th smallest and largest difference, k
+        from the normal approximation of Mann-Whitney's U without the tie correction (which
+        only widens it); None when k < 0, too few rounds for that level."""
+        m, n = self.m, self.n
+        z = float(stats.norm.ppf(1.0 - level / 2.0))
+        k = int(math.floor(m * n / 2.0 - z * math.sqrt(m * n * (m + n + 1) / 12.0)))
+        if k < 0:
+            return None
+        return float(self.diffs[k]), float(self.diffs[m * n - 1 - k])
+
+    def half_width(self, rounds, level):
+        """Half the interval at `level`, taken from these rounds' own differences (a mode
+        mixture's tails are not normal) and scaled by sqrt(rounds now / rounds) for another
+        number of rounds; None when the interval does not exist at that level."""
+        got = self.interval(level)
+        if got is None:
+            return None
+        return (got[1] - got[0]) / 2.0 * math.sqrt(self.n / rounds)
+
+
 def _yuen(d, trim):
     """(centre, spread) of sorted log ratios d: the trimmed mean and the per-round spread
     its standard error implies (SE = spread / sqrt(n), from the winsorized variance)."""
@@ -225,12 +294,14 @@ def estimate_paired(base_rounds, new_rounds, confidence, floors=None):
     the gate then flags from the threshold alone (gate_noise.row_limits). The spreads of
     the rounds themselves stay in est.log_sd and est.own_spreads.
     """
-    logs = []
+    logs, sides = [], []
     for r in sorted(set(base_rounds) & set(new_rounds)):
         x, y = _positive(base_rounds[r]), _positive(new_rounds[r])
         if len(x) == 0 or len(y) == 0 or np.any(x <= 0) or np.any(y <= 0):
             continue
-        logs.append(math.log(float(np.median(y)) / float(np.median(x))))
+        mx, my = float(np.median(x)), float(np.median(y))
+        logs.append(math.log(my / mx))
+        sides.append((math.log(mx), math.log(my)))
     n = len(logs)
     if n == 0:
         return None
@@ -257,23 +328,37 @@ def estimate_paired(base_rounds, new_rounds, confidence, floors=None):
         return Estimate(ratio, (ratio, ratio), 1.0 if abs(tests[0][1]) <= MIN_SPREAD else 0.0,
                         PAIRED_T, n, n, log_sd=0.0, trim=TRIM, spreads=[(TRIM, 0.0)],
                         own_spreads=own)
-    level = (1.0 - confidence) / len(trims)
+    k = len(paired_tests(n))
+    level = (1.0 - confidence) / k
     # The heavy trim's middle half can be all one ratio while the rest differ (round trips
     # quantised to the timer's 10 ns): a zero-width interval there is no evidence, so that
     # test is dropped (below MIN_SPREAD, which only rounding error reaches; the light trim's
-    # only when no floor stands in for it); k stays len(trims), which only makes the pair
-    # more cautious.
+    # only when no floor stands in for it); k stays len(paired_tests(n)), which only makes
+    # the others more cautious. The rank-shift test is never floored: its interval comes
+    # from the ranks alone, not from a spread the rounds could understate.
     usable = [(trim, centre, max(spread, floor_of(trim))) for trim, centre, spread in tests
               if spread is not None and (spread > MIN_SPREAD
                                          or (trim == TRIM and floor_of(trim) > MIN_SPREAD))]
-    p = min(1.0, len(trims) * min(
-        float(2.0 * stats.t.sf(abs(centre) / (spread / math.sqrt(n)), paired_df(n, trim)))
-        for trim, centre, spread in usable))
-    half, trim, centre = min((t_half_width(spread, n, level, trim), trim, centre)
-                             for trim, centre, spread in usable)
-    return Estimate(math.exp(centre), (math.exp(centre - half), math.exp(centre + half)), p,
+    ps = [float(2.0 * stats.t.sf(abs(centre) / (spread / math.sqrt(n)), paired_df(n, trim)))
+          for trim, centre, spread in usable]
+    # (half-width, test, trim, centre, low, high) of every test with an interval
+    shown = []
+    for trim, centre, spread in usable:
+        half = t_half_width(spread, n, level, trim)
+        shown.append((half, TRIMMED_T, trim, centre, centre - half, centre + half))
+    spreads = [(t, sd) for t, _, sd in usable]
+    if RANK_SHIFT in paired_tests(n):
+        rank = RankShift(*np.asarray(sides).T)
+        got = rank.interval(level)
+        if got is not None:
+            ps.append(rank.p)
+            shown.append(((got[1] - got[0]) / 2.0, RANK_SHIFT, None, rank.centre) + got)
+            spreads.append((RANK_SHIFT, rank))
+    p = min(1.0, k * min(ps))
+    _, test, trim, centre, low, high = min(shown, key=lambda t: t[0])
+    return Estimate(math.exp(centre), (math.exp(low), math.exp(high)), p,
                     PAIRED_T, n, n, log_sd=tests[0][2], trim=trim,
-                    spreads=[(t, sd) for t, _, sd in usable], own_spreads=own)
+                    spreads=spreads, own_spreads=own, paired_test=test)
 
 
 def t_half_width(log_sd, n, level, trim=TRIM):
@@ -283,11 +368,15 @@ def t_half_width(log_sd, n, level, trim=TRIM):
 
 
 def paired_half_width(spreads, n, level):
-    """The narrowest half-width the paired test's Bonferroni pair of trims reaches at
-    `level` with n rounds; spreads: [(trim, log_sd)] as in Estimate.spreads."""
-    trims = paired_trims(n)
-    usable = [(t, sd) for t, sd in spreads if sd is not None and t in trims]
-    return min(t_half_width(sd, n, level / len(trims), t) for t, sd in usable) if usable else None
+    """The narrowest half-width the paired tests (paired_tests(n), Bonferroni-combined)
+    reach at `level` with n rounds; spreads: [(trim, log_sd) or (RANK_SHIFT, RankShift)]
+    as in Estimate.spreads."""
+    tests = paired_tests(n)
+    each = level / len(tests)
+    widths = [sd.half_width(n, each) if t == RANK_SHIFT else t_half_width(sd, n, each, t)
+              for t, sd in spreads if sd is not None and t in tests]
+    widths = [w for w in widths if w is not None]
+    return min(widths) if widths else None
 
 
 def min_rank_p(n1, n2):

@@ -17,6 +17,12 @@ SENSITIVITY_GOAL = 0.9  # at least this share of trials detect the slowdown
 # ring's cache line moves (on the development VM 24 ns asked added 15 ns, 60 ns added 71).
 # Off-target trials are counted as they fell; the summary says how many there were.
 ON_TARGET = (0.7, 1.5)
+# The rows the sensitivity goal names (pipe fork 64 B, shm_ring fork spin 64 B): every
+# trial's record keeps their round trip p50's verdict, so an A/A trial also says what each
+# could have resolved (mde) and how far it moved between identical builds.
+PROOF_ROWS = ("pingpong/transport:pipe/peer:fork/size:64",
+              "pingpong/transport:shm_ring/peer:fork/size:64/wait:spin")
+PROOF_METRIC = "rtt_p50_ns"
 
 
 def _quantile(values, q):
@@ -26,7 +32,8 @@ def _quantile(values, q):
 
 def row_brief(c):
     return {k: c.get(k) for k in ("benchmark", "metric", "verdict", "change_pct", "p_value",
-                                  "q_value", "mde_pct", "base", "rounds_left_out")}
+                                  "q_value", "mde_pct", "base", "rounds_left_out",
+                                  "paired_test")}
 
 
 def trial_record(n, code, report, minutes, extra=None):
@@ -48,6 +55,8 @@ def trial_record(n, code, report, minutes, extra=None):
         "abs_change_max_pct": max(changes) if changes else None,
         "mde_median_pct": statistics.median(mdes) if mdes else None,
         "mde_p90_pct": _quantile(mdes, 0.9),
+        "proof_rows": [row_brief(c) for c in comps
+                       if c["benchmark"] in PROOF_ROWS and c["metric"] == PROOF_METRIC],
     }
     rec.update(extra or {})
     return rec

@@ -755,6 +755,14 @@ class Trials(FakeBinary):
         self.assertEqual(summary["trials_not_exit_0"], 0)
         self.assertEqual(summary["flagged"], 0)
         self.assertTrue(summary["goal_met"])
+        # The record keeps the proof's rows (the fake has pipe fork 64 B of the two), judged
+        # on the focus rounds, whose number brings in the rank-shift test.
+        with open(os.path.join(out, "trial-01.json")) as f:
+            proof = json.load(f)["proof_rows"]
+        self.assertEqual([(r["benchmark"], r["metric"]) for r in proof], [(PIPE, "rtt_p50_ns")])
+        self.assertIn(proof[0]["paired_test"], ("trimmed-t", "rank-shift"))
+        self.assertIsNotNone(proof[0]["mde_pct"])
+        self.assertGreaterEqual(ab_rounds.FOCUS_ROUNDS, gate_stats.RANK_MIN_ROUNDS)
         self.assertIn("every benchmark (the CI configuration)", proc.stdout)
         self.assertIn("then %d focus rounds" % ab_rounds.FOCUS_ROUNDS, proc.stdout)
         self.assertIn("trials ending in anything but exit 0: 0 of 1", proc.stdout)

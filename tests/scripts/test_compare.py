@@ -1234,6 +1234,119 @@ class Stats(unittest.TestCase):
         self.assertGreater(same.ci[1], same.ci[0])
 
 
+class RankShift(Case):
+    """The focus rounds on a runner whose runs sit near 470 or near 630 ns for the whole run,
+    the mode drawn afresh for every run of either build with about even odds (the third
+    runner's two A/A trials of 2026-12-05: 64 of 118 and 63 of 134 kept rounds off the fast
+    placement paired runs of different modes, log ratios near +-0.29,
+    docs/probes/mode_pairs.py): half the rounds' ratios sit on one of the two ends, more
+    than even the heavy trim cuts. The rank-shift test compares the two sides' runs
+    instead. Fixed seeds."""
+    ROUNDS = 140
+    LONE = 0.05 / 429          # the first step of Benjamini-Hochberg in the CI job
+
+    @staticmethod
+    def rounds(seed, factor=1.0, rounds=ROUNDS):
+        rng = random.Random(seed)
+
+        def run():
+            return (630.0 if rng.random() < 0.5 else 470.0) * math.exp(rng.gauss(0, 0.03))
+        return ({r: [run()] for r in range(rounds)},
+                {r: [run() * factor] for r in range(rounds)})
+
+    def flagged(self, est):
+        return est.p < self.LONE and est.ratio - 1.0 >= 0.05
+
+    def test_known_samples(self):
+        # Differences y_j - x_i are 0.25 + 0.1 (j - i): sorted, -0.05, 0.05 x2, 0.15 x3,
+        # 0.25 x4, 0.35 x3, 0.45 x2, 0.55. Their median (Hodges-Lehmann) is 0.25. At level
+        # 0.2, k = floor(16/2 - 1.2816 x sqrt(4 x 4 x 9 / 12)) = floor(3.56) = 3: the 4th
+        # smallest and largest difference, 0.15 and 0.35. U (pairs with y above x) is 15 of
+        # 16, mean 8, sd sqrt(12), no ties: z = (15 - 8 - 0.5) / sqrt(12) with the
+        # continuity correction.
+        rank = gate_stats.RankShift(gate_stats.np.array([0.0, 0.1, 0.2, 0.3]),
+                                    gate_stats.np.array([0.25, 0.35, 0.45, 0.55]))
+        self.assertAlmostEqual(rank.centre, 0.25, places=12)
+        low, high = rank.interval(0.2)
+        self.assertAlmostEqual(low, 0.15, places=12)
+        self.assertAlmostEqual(high, 0.35, places=12)
+        self.assertAlmostEqual(rank.p, 2 * gate_stats.stats.norm.sf(6.5 / math.sqrt(12)),
+                               places=12)
+        # At 0.05 / 429 there is no interval from 4 against 4; with 16 rounds the same
+        # spread of differences would give half of it (sqrt(4 / 16)).
+        self.assertIsNone(rank.interval(0.05 / 429))
+        self.assertAlmostEqual(rank.half_width(16, 0.2), 0.05, places=12)
+        same = gate_stats.RankShift(gate_stats.np.zeros(4), gate_stats.np.zeros(4))
+        self.assertEqual((same.centre, same.p), (0.0, 1.0))
+
+    def test_from_thirty_rounds_it_is_the_third_test(self):
+        self.assertEqual(gate_stats.paired_tests(29), (0.1, 0.25))
+        self.assertEqual(gate_stats.paired_tests(30), (0.1, 0.25, gate_stats.RANK_SHIFT))
+        base, new = self.rounds(3, 1.1, rounds=29)
+        est = gate_stats.estimate_paired(base, new, 0.95)
+        self.assertEqual(est.paired_test, gate_stats.TRIMMED_T)
+        self.assertEqual([t for t, _ in est.spreads], [0.1, 0.25])
+        base, new = self.rounds(3, 1.1)
+        est = gate_stats.estimate_paired(base, new, 0.95)
+        self.assertEqual((est.paired_test, est.trim), (gate_stats.RANK_SHIFT, None))
+        # Bonferroni over three: p is 3 x the smallest, each interval at 0.05 / 3.
+        logs = [(math.log(base[r][0]), math.log(new[r][0])) for r in range(self.ROUNDS)]
+        rank = gate_stats.RankShift(*gate_stats.np.array(logs).T)
+        d = gate_stats.np.sort([y - x for x, y in logs])
+        trims = [gate_stats._yuen(d, t) for t in (0.1, 0.25)]
+        t_ps = [2 * gate_stats.stats.t.sf(abs(c) / (sd / math.sqrt(self.ROUNDS)),
+                                           gate_stats.paired_df(self.ROUNDS, t))
+                for (c, sd), t in zip(trims, (0.1, 0.25))]
+        self.assertAlmostEqual(est.p, min(1.0, 3 * min(t_ps + [rank.p])), places=15)
+        low, high = rank.interval(0.05 / 3)
+        self.assertAlmostEqual(est.ci[0], math.exp(low), places=12)
+        self.assertAlmostEqual(est.ci[1], math.exp(high), places=12)
+        self.assertAlmostEqual(math.log(est.ratio), rank.centre, places=12)
+        # Its power is its own interval at a third of the lone level, not a normal guess:
+        # the tails of a mixture of two modes are far from normal.
+        mde = gate_stats.resolution(est, self.LONE, 0.5, False)
+        low, high = rank.interval(self.LONE / 3)
+        self.assertAlmostEqual(mde, math.expm1((high - low) / 2), places=12)
+        # The rank-shift test estimates no spread: nothing of it is learned as a trim's.
+        self.assertEqual(sorted(est.own_spreads), [0.1, 0.25])
+
+    def test_a_ten_percent_slowdown_is_seen_through_the_modes(self):
+        both = trims = 0
+        for seed in range(20):
+            base, new = self.rounds(seed, 1.1)
+            both += self.flagged(gate_stats.estimate_paired(base, new, 0.95))
+            with mock.patch.object(gate_stats, "RANK_MIN_ROUNDS", 10 ** 6):
+                trims += self.flagged(gate_stats.estimate_paired(base, new, 0.95))
+        # Measured with these seeds: 20 of 20 with the rank-shift test, 12 by the trims alone.
+        self.assertEqual(both, 20)
+        self.assertLessEqual(trims, 14)
+
+    def test_identical_builds_keep_the_nominal_rate(self):
+        # Under the mixture the two sides' runs are exchangeable, so each test keeps its
+        # rate and the three together keep 5% (Bonferroni); 200 A/A comparisons.
+        alarms = lone = 0
+        for seed in range(200):
+            est = gate_stats.estimate_paired(*self.rounds(1000 + seed), 0.95)
+            alarms += est.p < 0.05
+            lone += est.p < self.LONE
+        self.assertLessEqual(alarms, 15)      # at most 10 expected at 5%; measured: 4
+        self.assertEqual(lone, 0)
+
+    def test_the_report_names_the_test(self):
+        modes = []
+        rng = random.Random(5)
+        for _ in range(40):
+            modes.append(tuple(1.34 if rng.random() < 0.5 else 1.0 for _ in range(2)))
+        b, n = ab_pair([1.0] * 40, noise=0.01, reps=1, seed=9000, placements=modes,
+                       factors={"pipe/": 1.1})
+        code, rep, _ = self.report_docs(b, n)
+        row = self.row(rep, PINGPONG[1], "rtt_p50_ns")
+        self.assertEqual(code, 1, rep["gate"])
+        self.assertEqual((row["verdict"], row["paired_test"], row["trim_pct"]),
+                         ("regressed", "rank-shift", None))
+        self.assertIn("rank-shift test", rep["mode_text"])
+
+
 class JudgedPart(Case):
     """gate.judged_part, what gate_trials.py keeps of a trial: compare() gives the same
     report for it as for the whole files (paths aside), with a round left out, errors on
