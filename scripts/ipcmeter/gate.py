@@ -280,17 +280,6 @@ def collect(base, new, args, per_round, shifted, confidence, focus=(None, frozen
     return found
 
 
-def decide_text(decide, threshold_pct):
-    unit, count, at_least = decide["unit"], decide["count"], decide["at_least"]
-    per = " per side" if unit == "repetitions" else ""
-    if count is None:
-        return ("more than %d %s%s would be needed to resolve +-%g%% at this spread: "
-                "too noisy here" % (gate_stats.MAX_SUGGESTED, unit, per, threshold_pct))
-    if at_least:
-        return "at least %d %s%s would be needed (the spread is unknown)" % (count, unit, per)
-    return "about %d %s%s would resolve +-%g%% at this spread" % (count, unit, per, threshold_pct)
-
-
 def judge(rows, args, shifted):
     """Benjamini-Hochberg over the rows' tests, then a verdict, mde_pct and (when
     inconclusive) what would decide it for every row. Returns the number of tests."""
@@ -315,7 +304,7 @@ def judge(rows, args, shifted):
         if verdict == INCONCLUSIVE and est.ratio is not None:
             unit, count, at_least = gate_stats.needed(est, lone_level, within)
             decide = {"unit": unit, "count": count, "at_least": at_least}
-            reason = "%s; %s" % (reason, decide_text(decide, within * 100.0))
+            reason = "%s; %s" % (reason, gate_stats.decide_text(decide, within * 100.0))
         if within_why:
             reason = "%s; %s" % (reason, within_why)
         if row["rounds_left_out"]:
@@ -332,9 +321,9 @@ def judge(rows, args, shifted):
             # Paired: the rounds' own spreads (light trim; each trim), pooled by gate_trials.py noise.
             "log_sd": est.log_sd if est.method == gate_stats.PAIRED_T else None,
             "log_sd_by_trim": gate_noise.by_trim_key(est.own_spreads) or None,
-            # Paired: the share cut from each end by the test whose interval is shown.
+            # Paired: the test whose interval is shown, "trimmed-t" (cutting trim_pct from
+            # each end) or "rank-shift".
             "trim_pct": None if est.trim is None else est.trim * 100.0,
-            # Paired: which test that is, "trimmed-t" (at trim_pct) or "rank-shift".
             "paired_test": est.paired_test if est.method == gate_stats.PAIRED_T else None,
             "mde_pct": None if mde is None else mde * 100.0,
             "decide": decide})

@@ -444,6 +444,19 @@ def needed(est, level, threshold):
     return "repetitions", (n if n <= MAX_SUGGESTED else None), False
 
 
+def decide_text(decide, threshold_pct):
+    """What would decide an inconclusive row, in words, from needed()'s (unit, count,
+    at_least) as a dict."""
+    unit, count, at_least = decide["unit"], decide["count"], decide["at_least"]
+    per = " per side" if unit == "repetitions" else ""
+    if count is None:
+        return ("more than %d %s%s would be needed to resolve +-%g%% at this spread: "
+                "too noisy here" % (MAX_SUGGESTED, unit, per, threshold_pct))
+    if at_least:
+        return "at least %d %s%s would be needed (the spread is unknown)" % (count, unit, per)
+    return "about %d %s%s would resolve +-%g%% at this spread" % (count, unit, per, threshold_pct)
+
+
 def benjamini_hochberg(pvalues):
     """q-values for a list of p-values (None stays None)."""
     idx = [i for i, p in enumerate(pvalues) if p is not None]
