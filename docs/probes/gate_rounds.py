@@ -14,22 +14,22 @@ trim's spread pooled over the A/A trials as gate_noise learns it) and the flaggi
 --aa: the A/A trials the row's spread is learned from. --trials: the trials to look at,
 sensitivity trials with ROW as their target (or A/A trials, for the row's false alarms).
 For each trim share it prints each trial's change and spread as the gate saw them, then
-draws the number of rounds the probes would keep at that many rounds (the share they
-kept in these trials) from the trial's kept rounds (each a pair: both builds' log values),
-with replacement,
-BOOTSTRAP times, and prints how often the row would be flagged worse were it the only
-change among --comparisons (p <= alpha / comparisons, the first step of
+draws the number of rounds the probes would keep at that many rounds (the share they kept in
+these trials) from the trial's kept rounds (each a pair: both builds' log values), with
+replacement, BOOTSTRAP times, and prints how often the row would be flagged worse were it
+the only change among --comparisons (p <= alpha / comparisons, the first step of
 Benjamini-Hochberg). Drawing rounds from one trial treats that trial's host state as the
 state of the whole job; the pooled line mixes the trials' states.
 
 --trim gate: the gate's own tests (gate_stats.TRIM and HEAVY_TRIM and, from
 gate_stats.RANK_MIN_ROUNDS rounds, the rank-shift test, Bonferroni-combined), as compare.py
-judges; trims: the two trims alone (the gate until 2026-12-06); a share: that trim alone. --shift PCT adds a change of PCT to every round's log ratio
-of the trials looked at: with A/A trials, what a row that really got PCT slower would meet
-in those trials' host states, without the busy delay's own error (a delay asked for 10% of
-a round trip does not always cost 10%, docs/ci-gate.md). The A/A spreads are pooled over
---aa as they ran, so list the same directories in both only knowingly: the floors are
-learned from the rounds that are resampled.
+judges; trims: the two trims alone (the gate until 2026-12-06); a share: that trim alone.
+--shift PCT adds a change of PCT to every round's log ratio of the trials looked at (to the
+NEW side of each round): with A/A trials, what a row that really got PCT slower would meet
+in those trials' host states, without the busy delay's own error (a delay asked for 10% of a
+round trip does not always cost 10%, docs/ci-gate.md). The A/A spreads are pooled over --aa
+as they ran, so list the same directories in both only knowingly: the floors are learned
+from the rounds that are resampled.
 
 --rule: gate (the gate since 2026-12-05): each trim's own spread believed down to the 5th
 percentile of what its rounds would show at that trim's A/A spread, flagged from
