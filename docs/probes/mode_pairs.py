@@ -3,8 +3,8 @@
 
 Diagnosis for docs/ci-gate.md ("The rank-shift test"), not part of the gate. It reads the
 kept files of finished gate_trials.py trials (no benchmark runs) and takes the rounds the
-gate judges the row on (the focus rounds for a focused row, the main rounds otherwise),
-less those the baseline's floor probes leave out (gate.shifted_rounds). Each run of the row
+gate judges the row on, as gate_rounds.py does (its trial_logs: the focus rounds for a
+focused row, less those the baseline's floor probes leave out). Each run of the row
 is put in a mode by its p50: "fast" below --fast-below ns (the fast vCPU placement), then
 "low" or "high" either side of --split ns. Printed per trial: how many rounds paired which
 modes (base mode first), and the mean and spread of the per-round log ratios of each kind.
@@ -18,12 +18,9 @@ import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
-from ipcmeter import gate  # noqa: E402
-from ipcmeter.results import load  # noqa: E402
-from ipcmeter.trial_store import finished_trials, trial_files  # noqa: E402
-
-METRIC = "rtt_p50_ns"
+sys.path.insert(0, HERE)
+from gate_rounds import trial_logs  # noqa: E402
+from ipcmeter.trial_store import finished_trials  # noqa: E402
 
 
 def kind(ns, split, fast_below):
@@ -42,22 +39,12 @@ def main():
     args = ap.parse_args()
     for directory in args.dirs:
         for n, _ in finished_trials(directory)[1]:
-            base, new = (load(p) for p in trial_files(directory, n))
-            per, rounds = gate.pairing(base, new)
-            skip = set(gate.shifted_rounds(gate.round_probes(base, rounds), args.floor_shift_limit))
-            first, focused = gate.focus_rounds(base, per)
-            if args.row in focused:
-                skip |= set(range(first))
-            elif first:
-                skip |= set(range(first, rounds))
-            sides = [gate.samples(res, res.benchmarks()[args.row], METRIC, per, False, skip)[0]
-                     for res in (base, new)]
             by_kind = {}
-            for r in sorted(set(sides[0]) & set(sides[1])):
-                x, y = (statistics.median(s[r]) for s in sides)
+            for log_x, log_y in trial_logs(directory, n, args.row, args.floor_shift_limit)[0]:
+                x, y = math.exp(log_x), math.exp(log_y)
                 pair = "%s-%s" % (kind(x, args.split, args.fast_below),
                                   kind(y, args.split, args.fast_below))
-                by_kind.setdefault(pair, []).append(math.log(y / x))
+                by_kind.setdefault(pair, []).append(log_y - log_x)
             total = sum(len(v) for v in by_kind.values())
             print("%s trial %d: %d rounds kept" % (os.path.basename(directory.rstrip("/")), n,
                                                   total))

@@ -328,7 +328,8 @@ def estimate_paired(base_rounds, new_rounds, confidence, floors=None):
         return Estimate(ratio, (ratio, ratio), 1.0 if abs(tests[0][1]) <= MIN_SPREAD else 0.0,
                         PAIRED_T, n, n, log_sd=0.0, trim=TRIM, spreads=[(TRIM, 0.0)],
                         own_spreads=own)
-    k = len(paired_tests(n))
+    run = paired_tests(n)
+    k = len(run)
     level = (1.0 - confidence) / k
     # The heavy trim's middle half can be all one ratio while the rest differ (round trips
     # quantised to the timer's 10 ns): a zero-width interval there is no evidence, so that
@@ -347,7 +348,7 @@ def estimate_paired(base_rounds, new_rounds, confidence, floors=None):
         half = t_half_width(spread, n, level, trim)
         shown.append((half, TRIMMED_T, trim, centre, centre - half, centre + half))
     spreads = [(t, sd) for t, _, sd in usable]
-    if RANK_SHIFT in paired_tests(n):
+    if RANK_SHIFT in run:
         rank = RankShift(*np.asarray(sides).T)
         got = rank.interval(level)
         if got is not None:
