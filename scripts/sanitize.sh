@@ -22,6 +22,14 @@
 # 1e5c57b (not interleaved; the same clone's -O1 build alone took 391 s);
 # the build's time is compiling (links 2 s), and of tests/describe_test.cpp's 31 s at -O1 -g1,
 # UBSan is 13 s, ASan 7 s, -g1 6 s and parsing 5 s, so a unity build would save little.
+# Nor is the ASan build run beside ctest, though ctest leaves about a third of the two vCPUs
+# idle. Tried on clean clones (2 vCPUs, PTI, kernel 6.18.44-fc-v1272, 2026-12-06, one run
+# each, not interleaved): the build at the idle scheduling class (SCHED_IDLE), stopped while
+# the tests that run alone ran, finished before ctest did, but ctest took 989 s instead of
+# 677 (the scripts' tests 974 s of test time instead of 601, the C++ tests 337 instead of 186,
+# the fault suite 392 instead of 277: an idle-class compiler on one vCPU still slows the work
+# on the other on this VM), and the whole job 1444 s against 1477 s built one after the other:
+# no measurable gain, for a background job and a wrapper around every test that runs alone.
 
 IPCM_SAN_FLAGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
 IPCM_SUPP="$PWD/tests/sanitizers"
