@@ -28,7 +28,7 @@
 # the tests that run alone ran, finished before ctest did, but ctest took 989 s instead of
 # 677 (the scripts' tests 974 s of test time instead of 601, the C++ tests 337 instead of 186,
 # the fault suite 392 instead of 277: an idle-class compiler on one vCPU still slows the work
-# on the other on this VM), and the whole job 1444 s against 1477 s built one after the other:
+# on the other on this VM), and the whole job 1444 s against 1478 s built one after the other:
 # no measurable gain, for a background job and a wrapper around every test that runs alone.
 
 IPCM_SAN_FLAGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
