@@ -55,7 +55,7 @@ def describe():
 
 
 class MpiRows(unittest.TestCase):
-    def run_mpi(self, transport, out, extra_mpirun=(), np=2, rank0_late=False):
+    def run_mpi(self, transport, out, extra_mpirun=(), np=2, rank0_late=False, extra_args=()):
         btl = describe()["transports"][transport]["mpi_btl"].split()
         # rank0_late: rank 0 reaches ipcmeter half a second after the others, so a rank that
         # fails first has mpirun end the job before rank 0 can speak (how CI once lost its line).
@@ -64,7 +64,7 @@ class MpiRows(unittest.TestCase):
                ["--mca", "btl_vader_single_copy_mechanism", "none"] + list(extra_mpirun) + late +
                [BINARY, "--mpi", "--profile", "quick", f"--benchmark_min_time={MIN_TIME}",
                 f"--benchmark_filter=^(pingpong|stream)/transport:mpi_(sm|tcp)/peer:mpi_.*/size:{SIZE}/",
-                f"--benchmark_out={out}", "--benchmark_out_format=json"])
+                f"--benchmark_out={out}", "--benchmark_out_format=json"] + list(extra_args))
         return subprocess.run(cmd, env=child_env(), capture_output=True, text=True, timeout=TIMEOUT)
 
     def check_path(self, transport, other):
@@ -147,6 +147,18 @@ class MpiRows(unittest.TestCase):
                 self.assertNotEqual(p.returncode, 0)
                 self.assertIn("--mpi needs exactly two ranks", p.stderr)
                 self.assertEqual(p.stderr.count("needs exactly two ranks"), 1, p.stderr)
+                self.assertFalse(os.path.exists(out))
+            self.assertEqual(ranks_alive(), [])
+
+    def test_bad_flag_is_said_once(self):
+        # Every rank parses the same argv; rank 0 alone says what is wrong, one line.
+        for rank0_late in (False, True):
+            with self.subTest(rank0_late=rank0_late), tempfile.TemporaryDirectory() as tmp:
+                out = os.path.join(tmp, "r.json")
+                p = self.run_mpi("mpi_sm", out, rank0_late=rank0_late, extra_args=["--no-such-flag"])
+                self.assertNotEqual(p.returncode, 0)
+                said = [line for line in p.stderr.splitlines() if line.startswith("ipcmeter: ")]
+                self.assertEqual(said, ["ipcmeter: unknown flag --no-such-flag (see --help)"], p.stderr)
                 self.assertFalse(os.path.exists(out))
             self.assertEqual(ranks_alive(), [])
 
