@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -252,6 +253,15 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
       cl.iceoryx_use_running = true;
       continue;
     }
+    if (key == "floors") {
+      const std::optional<FloorScope> scope = has_value ? kFloorScopeNames.parse(value) : std::nullopt;
+      if (!scope) {
+        error = "--floors=" + value + ": expected all or c2c_rtt (only the core-to-core round trip)";
+        return false;
+      }
+      cl.floors = *scope;
+      continue;
+    }
     if (key.rfind("benchmark_", 0) == 0 || key == "v") {
       if (std::string e = check_benchmark_flag(key, value, has_value, cl); !e.empty()) {
         error = e;
@@ -275,7 +285,7 @@ bool parse_command_line(int argc, char** argv, CommandLine& cl, std::string& err
 
 std::string usage() {
   return "usage: ipcmeter [--profile " + profile_names() + "] [--calibration_delay_ns=N [--calibration_delay_filter=REGEX]]\n"
-         "                [--python=PATH ...] [Google Benchmark flags]\n"
+         "                [--python=PATH ...] [--floors=all|c2c_rtt] [Google Benchmark flags]\n"
          "       mpirun -np 2 [--mca pml ob1 --mca btl self,vader|self,tcp] ipcmeter --mpi [flags above]\n"
          "       ipcmeter --describe\n"
          "\n"
@@ -300,6 +310,12 @@ std::string usage() {
          "  --python=PATH             the CPython interpreter the py_* families measure (repeatable,\n"
          "                            to compare interpreters in one run); default /usr/bin/python3.\n"
          "                            One that is missing or too old makes its rows errors that say why\n"
+         "  --floors=c2c_rtt          measure only the core-to-core round trip at the start and the end\n"
+         "                            of the run: not the other floors (memcpy, DRAM, syscall, copy per\n"
+         "                            size, per placement), nor the busy check's two 0.3 s windows. For a\n"
+         "                            run that only witnesses where the host put the CPUs, as\n"
+         "                            scripts/ab.py's floor probes (a run across hosts still measures the\n"
+         "                            network floor); default: all\n"
          "  --describe                print JSON describing the suite (families with their keys and\n"
          "                            values, counters with unit, direction and which are primary,\n"
          "                            profiles, peers, transports) and exit; results files carry the\n"

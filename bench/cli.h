@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/core/floors.h"
+
 namespace ipcm {
 
 struct CommandLine {
@@ -28,6 +30,7 @@ struct CommandLine {
   bool color = false;                  // resolved --benchmark_color
   bool tabular = false;                // --benchmark_counters_tabular
   bool iceoryx_use_running = false;    // --iceoryx=use-running: iceoryx rows may use a RouDi ipcmeter did not start
+  FloorScope floors = FloorScope::kAll;  // --floors=: which floors the start and the end of the run measure
   // Google Benchmark's flags to pass on, --benchmark_out replaced by the caller.
   std::vector<std::string> benchmark_args;
 };

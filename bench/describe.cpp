@@ -9,6 +9,7 @@
 #include "bench/fanin/fanin.h"
 #include "bench/mpi/mpi_rows.h"
 #include "bench/suite.h"
+#include "harness/core/floors.h"
 #include "harness/core/profile.h"
 #include "harness/transports/transport.h"
 
@@ -99,6 +100,12 @@ json describe() {
       {"peers", peer_names_with_mpi()},
       {"waits", wait_names()},
       {"transports", transports_json()},
+      // What --floors= takes: scripts/ab.py asks before it narrows its floor probes.
+      {"floor_scopes", [] {
+         json names = json::array();
+         for (const FloorScope scope : kFloorScopeNames.values()) names.push_back(kFloorScopeNames.name(scope));
+         return names;
+       }()},
   };
 }
 

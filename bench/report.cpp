@@ -180,10 +180,15 @@ void ConsoleWithSummary::print_summary(std::ostream& out) {
     return std::string(s);
   };
   out << "\nfloors (start -> end): core-to-core round trip " << show(floors["c2c_rtt_ns"], "ns") << " -> "
-      << show(end["c2c_rtt_ns"], "ns") << "; memcpy 64 KiB " << show(floors["memcpy_gbps_cache"], "GB/s") << " -> "
-      << show(end["memcpy_gbps_cache"], "GB/s") << "; memcpy DRAM " << show(floors["memcpy_gbps_dram"], "GB/s")
-      << " -> " << show(end["memcpy_gbps_dram"], "GB/s") << "; null syscall " << show(floors["syscall_ns"], "ns")
-      << " -> " << show(end["syscall_ns"], "ns") << "\n";
+      << show(end["c2c_rtt_ns"], "ns");
+  if (floors.value("measured", "all") == "all") {
+    out << "; memcpy 64 KiB " << show(floors["memcpy_gbps_cache"], "GB/s") << " -> "
+        << show(end["memcpy_gbps_cache"], "GB/s") << "; memcpy DRAM " << show(floors["memcpy_gbps_dram"], "GB/s")
+        << " -> " << show(end["memcpy_gbps_dram"], "GB/s") << "; null syscall " << show(floors["syscall_ns"], "ns")
+        << " -> " << show(end["syscall_ns"], "ns") << "\n";
+  } else {
+    out << " (--floors=" << floors["measured"].get<std::string>() << ": no other floor measured)\n";
+  }
   const auto& t = meta["seconds"];
   if (t.is_object()) {
     out << "time: floors " << t["floors_start_s"].get<double>() + t["floors_end_s"].get<double>() << " s";

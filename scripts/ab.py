@@ -36,9 +36,11 @@ of the whole profile, as without focus rounds. --focus-rounds 0 runs none.
 Before the first run and after every run, ab.py runs a floor probe with the BASELINE
 binary only:
 
-  BIN_A --profile P --benchmark_filter='^floor/probe:c2c_rtt(/|$)' --benchmark_out=...
+  BIN_A --profile P --benchmark_filter='^floor/probe:c2c_rtt(/|$)' --floors=c2c_rtt --benchmark_out=...
 
-Its core-to-core round trip (the median of the run's start floor, the probe benchmark's
+(--floors=c2c_rtt only where BIN_A's --describe offers it: the run's start and end floors are
+then the core-to-core round trip alone, not the memcpy, DRAM and other floors.) Its
+core-to-core round trip (the median of the run's start floor, the probe benchmark's
 p50 and the end floor) witnesses where the host placed the two vCPUs. compare.py leaves
 out a round whose three probes (before, between and after its two runs; with slices, before
 its first run, between the pairs that halve it and after its last) differ by more than

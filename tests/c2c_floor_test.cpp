@@ -14,6 +14,7 @@
 #include "harness/core/c2c_copy.h"
 #include "harness/core/c2c_floor.h"
 #include "harness/core/env.h"
+#include "harness/core/floors.h"
 
 namespace ipcm {
 namespace {
@@ -196,6 +197,40 @@ TEST(C2cFloor, OfTwoProbesTheLowerP50IsTheRowsFloor) {
   EXPECT_EQ(&lower_floor(unknown, slow), &slow);
   EXPECT_EQ(&lower_floor(slow, unknown), &slow);
   EXPECT_FALSE(lower_floor(unknown, unknown).p50_ns.has_value());
+}
+
+}  // namespace
+}  // namespace ipcm
+
+namespace ipcm {
+namespace {
+
+// --floors=c2c_rtt (scripts/ab.py's floor probes): the round trip alone, every other floor
+// null or empty and the JSON saying which scope it was; the default scope measures them all.
+TEST(Floors, TheC2cRttScopeMeasuresTheRoundTripAlone) {
+  const Placement p = choose_placement();
+  const std::size_t sizes[] = {64, 65536};
+  const Floors only = measure_floors(p, sizes, FloorScope::kC2cRtt);
+  ASSERT_TRUE(only.c2c.p50_ns.has_value()) << only.c2c.error;
+  EXPECT_FALSE(only.memcpy_gbps_cache || only.memcpy_gbps_dram || only.syscall_ns || only.timer_ns ||
+               only.timer_resolution_ns);
+  EXPECT_TRUE(only.c2c_copy_gbps_by_size.empty());
+  EXPECT_TRUE(only.c2c_by_placement.empty());
+  const nlohmann::json j = to_json(only);
+  EXPECT_EQ(j.at("measured"), "c2c_rtt");
+  EXPECT_GT(j.at("c2c_rtt_ns").get<double>(), 0);
+  for (const char* key : {"memcpy_gbps_cache", "memcpy_gbps_dram", "syscall_ns", "timer_ns", "timer_resolution_ns"})
+    EXPECT_TRUE(j.at(key).is_null()) << key;
+  EXPECT_EQ(j.at("c2c_copy_gbps_by_size"), nlohmann::json::object());
+  EXPECT_EQ(j.at("c2c_by_placement"), nlohmann::json::object());
+
+  const Floors all = measure_floors(p, sizes);
+  EXPECT_EQ(to_json(all).at("measured"), "all");
+  EXPECT_TRUE(all.syscall_ns.has_value());
+  EXPECT_EQ(all.c2c_by_placement.size(), kWhereNames.values().size());
+  if (p.pinned) {
+    EXPECT_EQ(all.c2c_copy_gbps_by_size.size(), 2u);
+  }
 }
 
 }  // namespace

@@ -194,10 +194,16 @@ double timer_resolution_ns() {
   return best == ~0ull ? kNaN : TickClock::get().to_ns(best);
 }
 
-Floors measure_floors(const Placement& p, std::span<const std::size_t> streamed_sizes) {
+Floors measure_floors(const Placement& p, std::span<const std::size_t> streamed_sizes, FloorScope scope) {
   TickClock::get();
   Floors f;
+  f.scope = scope;
   f.c2c = measure_c2c_floor(parent_cpu_of(p), peer_cpu_of(p));
+  if (scope == FloorScope::kC2cRtt) {
+    // What rows asked memcpy_gbps() for is still the reference their ratios used.
+    f.memcpy_gbps_by_size = memcpy_sizes_measured();
+    return f;
+  }
   {
     // The one-thread probes run where the parent side runs; unpinned if that is refused,
     // since they do not depend on a pair of CPUs.
@@ -231,6 +237,7 @@ nlohmann::json to_json(const Floors& f) {
   };
   nlohmann::json out = to_json(f.c2c);
   out.update({
+      {"measured", kFloorScopeNames.name(f.scope)},
       {"memcpy_gbps_cache", or_null(f.memcpy_gbps_cache)},
       {"memcpy_gbps_dram", or_null(f.memcpy_gbps_dram)},
       {"syscall_ns", or_null(f.syscall_ns)},

@@ -17,6 +17,7 @@
 #include "harness/core/c2c_floor.h"
 #include "harness/core/env.h"
 #include "harness/core/limits.h"
+#include "harness/core/name_table.h"
 
 namespace ipcm {
 
@@ -51,8 +52,19 @@ struct NetFloor {
   int batches = 0;
 };
 
-// A probe that could not run (pinning refused, no memory) is nullopt, serialised as null.
+// Which floors a run measures (--floors=): all of them, or only the core-to-core round trip.
+// A run that only witnesses where the host has put the vCPUs (scripts/ab.py's floor probes,
+// hundreds of them around a CI job's runs) needs that one. With the others (the DRAM copy
+// above all) and the busy check such a run took 2.2 s on the development VM, 0.34 s without.
+enum class FloorScope { kAll, kC2cRtt };
+inline constexpr auto kFloorScopeNames =
+    name_table<FloorScope>({{FloorScope::kAll, "all"}, {FloorScope::kC2cRtt, "c2c_rtt"}});
+static_assert(kFloorScopeNames.well_formed());
+
+// A probe that could not run (pinning refused, no memory) is nullopt, serialised as null; so
+// is one the scope left out.
 struct Floors {
+  FloorScope scope = FloorScope::kAll;
   // The core-to-core round trip (harness/core/c2c_floor.h): per-trip p50 of the best protocol.
   C2cFloor c2c;
   std::optional<double> memcpy_gbps_cache;
@@ -75,8 +87,11 @@ struct Floors {
 
 // Every probe on the placement's CPUs, the cross-core copy at each of streamed_sizes; the
 // caller's affinity is restored afterwards. Takes well under a second; the DRAM probe
-// dominates.
-Floors measure_floors(const Placement& p, std::span<const std::size_t> streamed_sizes);
+// dominates. FloorScope::kC2cRtt: the core-to-core round trip alone (c2c_by_placement and
+// c2c_copy_gbps_by_size stay empty, the one-thread probes null; the caller adds a network
+// floor either way).
+Floors measure_floors(const Placement& p, std::span<const std::size_t> streamed_sizes,
+                      FloorScope scope = FloorScope::kAll);
 
 // One core's memcpy bandwidth between two hot buffers of `bytes` each, GB/s (1e9 bytes/s).
 // Measured once per size (about 5-10 ms, more for DRAM sizes) and cached, so repeated calls
@@ -90,8 +105,9 @@ std::map<std::size_t, double> memcpy_sizes_measured();
 // 1/8 of MemAvailable.
 std::size_t dram_probe_bytes();
 
-// The c2c keys of to_json(C2cFloor), memcpy_gbps_cache, memcpy_gbps_dram, syscall_ns,
-// timer_ns (null when the probe could not run), memcpy_gbps_by_size and
+// "measured" (the scope's name), the c2c keys of to_json(C2cFloor), memcpy_gbps_cache,
+// memcpy_gbps_dram, syscall_ns, timer_ns (null when the probe could not run or the scope left
+// it out), memcpy_gbps_by_size and
 // c2c_copy_gbps_by_size (decimal-string keys), c2c_by_placement (where -> parent_cpu,
 // peer_cpu, the c2c keys; or lacking: the reason); with a network floor, the net_* keys.
 nlohmann::json to_json(const Floors& f);

@@ -33,6 +33,8 @@ BAD = [
     (["--calibration_delay_filter=("], "regular expression"),
     (["--calibration_delay_filter="], "regular expression"),
     (["--benchmark_out="], "file path"),
+    (["--floors=dram"], "all or c2c_rtt"),
+    (["--floors"], "all or c2c_rtt"),
 ]
 
 
@@ -66,6 +68,30 @@ class BadInput(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         self.assertIn("--profile", p.stdout)
         self.assertIn("--benchmark_filter", p.stdout)
+
+    def test_floors_c2c_rtt_measures_the_round_trip_alone(self):
+        """--floors=c2c_rtt, as scripts/ab.py's floor probes run: both floors objects say so
+        and hold the core-to-core round trip, every other floor null or empty; --describe
+        offers the scope, which is how ab.py knows the binary takes it."""
+        d = json.loads(subprocess.run([BIN, "--describe"], capture_output=True, text=True, timeout=60,
+                                      check=True).stdout)
+        self.assertEqual(d["floor_scopes"], ["all", "c2c_rtt"])
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "r.json")
+            p = self.run_bin(["--profile", "quick", "--floors=c2c_rtt", "--benchmark_filter=^floor/probe:c2c_rtt(/|$)",
+                              f"--benchmark_out={out}"], tmp)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("--floors=c2c_rtt: no other floor measured", p.stdout)
+            with open(out) as f:
+                m = json.load(f)["ipcmeter"]
+        for part in ("floors", "floors_end"):
+            floors = m[part]
+            self.assertEqual(floors["measured"], "c2c_rtt", part)
+            self.assertGreater(floors["c2c_rtt_ns"], 0, part)
+            for key in ("memcpy_gbps_cache", "memcpy_gbps_dram", "syscall_ns", "timer_ns"):
+                self.assertIsNone(floors[key], (part, key))
+            self.assertEqual(floors["c2c_by_placement"], {}, part)
+            self.assertEqual(floors["c2c_copy_gbps_by_size"], {}, part)
 
     def test_list_tests_names_follow_the_contract(self):
         p = subprocess.run([BIN, "--profile", "quick", "--benchmark_list_tests"], capture_output=True, text=True,

@@ -11,6 +11,8 @@ round; FAKE_NOISY=REGEX gives the rows it matches a noise of FAKE_NOISY_LEVEL (0
 instead of FAKE_NOISE (0.01); FAKE_MOVE=K, K-L or K- puts invocations K..L (0-based; K- to the end) on a
 placement 3.7 times slower, floors included, as when the host moves the vCPUs.
 FAKE_KERNEL=K makes its env's kernel K (default 6.1): another runner.
+Its --describe lists floor_scopes all and c2c_rtt (FAKE_NO_FLOOR_SCOPES=1: none, as a build
+from before --floors) and is not logged.
 FAKE_HANG=FILE makes every run but the probes write "started" to FILE and sleep, and write
 "stopped" there on SIGTERM.
 --fake_factor_whole=F slows a run of the whole profile (no --benchmark_filter) by F and
@@ -46,6 +48,10 @@ from ipcmeter.results import load  # noqa: E402
 FAKE = textwrap.dedent('''\
     import json, os, random, re, sys
     argv = sys.argv[1:]
+    if "--describe" in argv:    # not logged: the counts below place FAKE_MOVE
+        scopes = {} if os.environ.get("FAKE_NO_FLOOR_SCOPES") else {"floor_scopes": ["all", "c2c_rtt"]}
+        print(json.dumps(dict(describe_version=1, families={}, **scopes)))
+        sys.exit(0)
     opts = {}
     for a in argv:
         if a.startswith("--") and "=" in a:
@@ -142,7 +148,7 @@ PIPE = "pingpong/transport:pipe/peer:fork/size:64"
 
 class FakeBinary(unittest.TestCase):
     ENV = ("FAKE_IPCMETER_LOG", "FAKE_DRIFT", "FAKE_MOVE", "FAKE_FAIL_PROBE", "FAKE_NOISY",
-           "FAKE_NOISY_LEVEL", "FAKE_NOISE", "FAKE_HANG", "FAKE_KERNEL")
+           "FAKE_NOISY_LEVEL", "FAKE_NOISE", "FAKE_HANG", "FAKE_KERNEL", "FAKE_NO_FLOOR_SCOPES")
 
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory()
@@ -257,6 +263,31 @@ class AB(FakeBinary):
         cand = load(os.path.join(out_dir, "candidate.json"))
         self.assertEqual(cand.meta["ab"]["floor_probes"], record)
         self.assertEqual(report["rounds_left_out"], [])
+
+    def test_probes_measure_the_round_trip_floor_alone_where_the_baseline_can(self):
+        """A probe needs only the core-to-core round trip: --floors=c2c_rtt when the
+        baseline's --describe offers it (the candidate's runs never get it), every floor from
+        a baseline built before the flag; the record says which."""
+        for old_baseline in (False, True):
+            with self.subTest(old_baseline=old_baseline):
+                if old_baseline:
+                    os.environ["FAKE_NO_FLOOR_SCOPES"] = "1"
+                    self.bin = self.fake("ipcmeter-before-floors")    # describe is cached per path
+                open(self.log, "w").close()
+                code, _, _, out_dir, _ = self.ab("--rounds", "3", "--repetitions", "3",
+                                                 "--filter", "shm_ring",
+                                                 out="ab-old" if old_baseline else "ab",
+                                                 candidate=self.cand)
+                self.assertEqual(code, 0)
+                probes = [c["argv"] for c in self.calls() if is_probe(c)]
+                runs = self.invocations()
+                self.assertEqual((len(probes), len(runs)), (7, 6))
+                want = [] if old_baseline else ["--floors=c2c_rtt"]
+                for argv in probes:
+                    self.assertEqual([a for a in argv if a.startswith("--floors")], want)
+                self.assertFalse([a for argv in runs for a in argv if a.startswith("--floors")])
+                record = load(os.path.join(out_dir, "baseline.json")).meta["ab"]["floor_probes"]
+                self.assertEqual(record["floors"], "all" if old_baseline else "c2c_rtt")
 
     def test_merged_files_are_valid_results(self):
         code, _, _, out_dir, report = self.ab("--rounds", "4", "--repetitions", "3")
