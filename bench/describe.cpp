@@ -101,11 +101,7 @@ json describe() {
       {"waits", wait_names()},
       {"transports", transports_json()},
       // What --floors= takes: scripts/ab.py asks before it narrows its floor probes.
-      {"floor_scopes", [] {
-         json names = json::array();
-         for (const FloorScope scope : kFloorScopeNames.values()) names.push_back(kFloorScopeNames.name(scope));
-         return names;
-       }()},
+      {"floor_scopes", words_of(kFloorScopeNames.values(), [](FloorScope f) { return kFloorScopeNames.name(f); })},
   };
 }
 
